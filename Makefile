@@ -1,0 +1,43 @@
+# One command per job; each sets up what it needs on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: setup setup-serve serve test lint unit bench models clean
+
+# The serving environment alone (no torch): what `make serve` needs.
+$(VENV)/.serve-installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[serve]'
+	touch $@
+
+# Everything: serving, training, export and the test tools.
+$(VENV)/.all-installed: pyproject.toml $(VENV)/.serve-installed
+	$(BIN)/python -m pip install --quiet -e '.[serve,train,dev]'
+	touch $@
+
+setup-serve: $(VENV)/.serve-installed
+setup: $(VENV)/.all-installed
+
+serve: setup-serve
+	$(BIN)/mealimpact serve --host $(HOST) --port $(PORT)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy vision glucose_model serving training mealimpact
+
+unit: setup
+	$(BIN)/pytest -q tests/unit
+
+test: lint
+	$(BIN)/pytest -q
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""mealimpact: food-photo recognition and meal-impact glucose prediction."""
+
+__version__ = "0.1.0"
