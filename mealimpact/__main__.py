@@ -1,0 +1,3 @@
+from mealimpact.cli import main
+
+raise SystemExit(main())

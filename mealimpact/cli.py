@@ -1,0 +1,61 @@
+"""The `mealimpact` command: one subcommand per job.
+
+Each feature area registers its own subcommands from a small module that imports only argparse
+at the top; the heavy work (torch, onnxruntime) is imported inside the handler, so
+`mealimpact serve` runs in the serving install, which has no torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CommandGroups:
+    """Where feature modules hang their subcommands."""
+
+    root: argparse._SubParsersAction  # mealimpact <command>
+    train: argparse._SubParsersAction  # mealimpact train <what>
+    evaluate: argparse._SubParsersAction  # mealimpact evaluate <what>
+    export: argparse._SubParsersAction  # mealimpact export <what>
+
+
+def _registrars() -> list[Callable[[CommandGroups], None]]:
+    # One line per feature area; each module imports only argparse-level code at import time
+    # and exposes `register(groups)`, which adds its subparsers with `set_defaults(handler=...)`.
+    registrars: list[Callable[[CommandGroups], None]] = []
+    return registrars
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mealimpact",
+        description="Food-photo recognition and meal-impact glucose prediction.",
+    )
+    root = parser.add_subparsers(dest="command", metavar="<command>", required=True)
+    train = root.add_parser("train", help="train or adapt a model").add_subparsers(
+        dest="what", metavar="<model>", required=True
+    )
+    evaluate = root.add_parser("evaluate", help="evaluate a model on a data folder").add_subparsers(
+        dest="what", metavar="<model>", required=True
+    )
+    export = root.add_parser("export", help="export models or records").add_subparsers(
+        dest="what", metavar="<target>", required=True
+    )
+    groups = CommandGroups(root=root, train=train, evaluate=evaluate, export=export)
+    for register in _registrars():
+        register(groups)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int | None] = args.handler
+    return int(handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
