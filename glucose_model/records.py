@@ -56,7 +56,9 @@ def mg_dl_to_mmol_l(glucose_mg_dl: npt.ArrayLike) -> npt.NDArray[np.float64]:
 
 def require_aware(time: datetime, what: str) -> datetime:
     if time.tzinfo is None or time.utcoffset() is None:
-        raise RecordError(f"{what} time {time.isoformat()} has no UTC offset; give it as ISO 8601 with an offset")
+        raise RecordError(
+            f"{what} time {time.isoformat()} has no UTC offset; give it as ISO 8601 with an offset"
+        )
     return time
 
 
@@ -76,14 +78,20 @@ class GlucoseSeries:
 
     def __post_init__(self) -> None:
         n = self.times_utc_s.shape[0]
-        if self.times_utc_s.ndim != 1 or self.utc_offset_min.shape != (n,) or self.glucose_mg_dl.shape != (n,):
+        if (
+            self.times_utc_s.ndim != 1
+            or self.utc_offset_min.shape != (n,)
+            or self.glucose_mg_dl.shape != (n,)
+        ):
             raise RecordError(
                 f"glucose series arrays must be 1-D and equal length, got times {self.times_utc_s.shape}, "
                 f"offsets {self.utc_offset_min.shape}, values {self.glucose_mg_dl.shape}"
             )
         if n > 1 and np.any(np.diff(self.times_utc_s) <= 0):
             first = int(np.flatnonzero(np.diff(self.times_utc_s) <= 0)[0]) + 1
-            raise RecordError(f"glucose readings are not in strictly increasing time order at reading {first}")
+            raise RecordError(
+                f"glucose readings are not in strictly increasing time order at reading {first}"
+            )
 
     @classmethod
     def from_datetimes(
@@ -189,7 +197,9 @@ class SleepPeriod:
         require_aware(self.start, "sleep start")
         require_aware(self.end, "sleep end")
         if self.end <= self.start:
-            raise RecordError(f"sleep ends ({self.end.isoformat()}) before it starts ({self.start.isoformat()})")
+            raise RecordError(
+                f"sleep ends ({self.end.isoformat()}) before it starts ({self.start.isoformat()})"
+            )
 
     @property
     def hours(self) -> float:
