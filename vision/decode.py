@@ -1,0 +1,135 @@
+"""Photo bytes to an upright RGB image: the one decoder that training, evaluation and serving use.
+
+Accepts JPEG (EXIF orientation, progressive, CMYK, grayscale), PNG (alpha composited on white), WebP and
+HEIC/HEIF; large JPEGs are decoded at a reduced DCT scale when the caller only needs a small image.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+import zlib
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from pillow_heif import register_heif_opener
+
+register_heif_opener()
+
+# 48-megapixel phone cameras (8064 x 6048) must pass; a decompression bomb must not.
+MAX_IMAGE_PIXELS = 50_000_000
+ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "HEIF")
+ACCEPTED_FORMATS_TEXT = "JPEG, PNG, WebP or HEIC"
+_WHITE = (255, 255, 255)
+# Formats a person might send that we recognise but refuse, by their leading bytes.
+_KNOWN_SIGNATURES = {
+    b"GIF8": "GIF",
+    b"BM": "BMP",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+    b"%PDF": "PDF",
+}
+
+
+class ImageDecodeError(ValueError):
+    """The uploaded bytes are not a photo this service can read; the message says what to do."""
+
+
+class EmptyImageError(ImageDecodeError):
+    """No bytes at all."""
+
+
+class UnsupportedImageFormatError(ImageDecodeError):
+    """Not an image, or an image format outside JPEG/PNG/WebP/HEIC."""
+
+
+class TruncatedImageError(ImageDecodeError):
+    """The file ends before the image data does (an interrupted upload)."""
+
+
+class CorruptImageError(ImageDecodeError):
+    """The header is readable but the image data is damaged."""
+
+
+class ImageTooLargeError(ImageDecodeError):
+    """More pixels than MAX_IMAGE_PIXELS (or than Pillow allows): possibly a decompression bomb."""
+
+
+def _open(data: bytes) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            # Our own pixel limit below is stricter than Pillow's warning threshold.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS))
+    except Image.DecompressionBombError as err:
+        raise ImageTooLargeError(
+            f"The image declares more than {MAX_IMAGE_PIXELS:,} pixels; resize it before sending."
+        ) from err
+    except UnidentifiedImageError as err:
+        for signature, name in _KNOWN_SIGNATURES.items():
+            if data.startswith(signature):
+                raise UnsupportedImageFormatError(
+                    f"{name} files are not accepted; send the photo as {ACCEPTED_FORMATS_TEXT}."
+                ) from err
+        raise UnsupportedImageFormatError(
+            f"The upload is not a recognisable image; send the photo as {ACCEPTED_FORMATS_TEXT}."
+        ) from err
+    except (OSError, SyntaxError, ValueError, struct.error, IndexError, EOFError) as err:
+        # A recognised signature with a broken header.
+        raise CorruptImageError(
+            f"The image header is damaged ({err}); take or export the photo again."
+        ) from err
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit grey: convert("L") would clip everything above 255 to white.
+        grey = np.asarray(image, dtype=np.float64)
+        scale = 257.0 if grey.max(initial=0) > 255 else 1.0
+        image = Image.fromarray(np.clip(grey / scale, 0, 255).astype(np.uint8), mode="L")
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, _WHITE)
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    return image.convert("RGB")  # CMYK (Adobe inversion handled by Pillow), L, YCbCr, 1, F
+
+
+def decode_image(
+    data: bytes, *, min_size_px: int | None = None, max_pixels: int = MAX_IMAGE_PIXELS
+) -> Image.Image:
+    """Decode uploaded bytes to an upright RGB image.
+
+    `min_size_px`: the smallest side the caller needs (e.g. the preprocessing resize); a JPEG much
+    larger than that is decoded at 1/2, 1/4 or 1/8 scale with both sides still >= min_size_px.
+    Raises an `ImageDecodeError` subclass for every input it cannot turn into a photo.
+    """
+    if not data:
+        raise EmptyImageError("The upload is empty; attach the photo file.")
+    image = _open(data)
+    width_px, height_px = image.size
+    if width_px <= 0 or height_px <= 0:
+        raise CorruptImageError("The image has no pixels; take or export the photo again.")
+    if width_px * height_px > max_pixels:
+        raise ImageTooLargeError(
+            f"The image is {width_px}x{height_px} = {width_px * height_px:,} pixels, more than the "
+            f"{max_pixels:,} accepted; resize it (a 1600-pixel long side is plenty) before sending."
+        )
+    if min_size_px is not None and image.format in ("JPEG", "MPO"):
+        # Square request: after EXIF rotation either side may become the short one.
+        image.draft(image.mode, (min_size_px, min_size_px))
+    try:
+        image.load()
+        upright = ImageOps.exif_transpose(image)
+        return _to_rgb(upright)
+    except OSError as err:
+        if "truncated" in str(err) or "end of file" in str(err).lower():
+            raise TruncatedImageError(
+                "The image file is cut off before its end (an interrupted upload?); send it again."
+            ) from err
+        raise CorruptImageError(f"The image data is damaged ({err}); export the photo again.") from err
+    except (SyntaxError, ValueError, struct.error, IndexError, EOFError, zlib.error) as err:
+        raise CorruptImageError(f"The image data is damaged ({err}); export the photo again.") from err

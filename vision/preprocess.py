@@ -1,0 +1,101 @@
+"""The one image preprocessing: resize the shorter side, centre-crop, uint8 HWC RGB.
+
+Normalisation is not done here but inside the ONNX graph; `normalize` is its numpy reference, so a
+test can prove the graph, the torch training path and this module compute the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+# EfficientNet-Lite was trained by TF with (pixel - 127) / 128, not the usual ImageNet mean/std;
+# on 0..1 pixels (torchvision's convention) that is the mean and std below.
+LITE_PIXEL_MEAN: tuple[float, float, float] = (127.0 / 255.0, 127.0 / 255.0, 127.0 / 255.0)
+LITE_PIXEL_STD: tuple[float, float, float] = (128.0 / 255.0, 128.0 / 255.0, 128.0 / 255.0)
+_RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
+
+
+class PreprocessSpecError(ValueError):
+    """A preprocessing description (usually from model metadata) is incomplete or invalid."""
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """How a photo becomes the model input; serialised into the ONNX metadata as `preprocess`."""
+
+    resize_short_side_px: int = 256  # shorter side after resizing (224 / 0.875, as TF evaluates)
+    crop_px: int = 224  # centre crop, square
+    interpolation: str = "bicubic"  # PIL resampling filter
+    colour_order: str = "RGB"
+    layout: str = "NHWC"  # input tensor layout
+    dtype: str = "uint8"  # input tensor dtype; 0..255
+    mean: tuple[float, float, float] = field(default=LITE_PIXEL_MEAN)  # in-graph, on pixel / 255
+    std: tuple[float, float, float] = field(default=LITE_PIXEL_STD)  # in-graph, on pixel / 255
+
+    def __post_init__(self) -> None:
+        if self.crop_px <= 0 or self.resize_short_side_px < self.crop_px:
+            raise PreprocessSpecError(
+                "Need 0 < crop_px <= resize_short_side_px, "
+                f"got {self.crop_px} and {self.resize_short_side_px}."
+            )
+        if self.interpolation not in _RESAMPLE:
+            raise PreprocessSpecError(
+                f"interpolation must be one of {sorted(_RESAMPLE)}, got {self.interpolation!r}."
+            )
+        if (self.colour_order, self.layout, self.dtype) != ("RGB", "NHWC", "uint8"):
+            raise PreprocessSpecError("Only RGB, NHWC, uint8 inputs are supported.")
+        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
+            raise PreprocessSpecError("mean and std need three values each, std > 0.")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> PreprocessSpec:
+        try:
+            raw: dict[str, Any] = json.loads(text)
+            return cls(
+                resize_short_side_px=int(raw["resize_short_side_px"]),
+                crop_px=int(raw["crop_px"]),
+                interpolation=str(raw["interpolation"]),
+                colour_order=str(raw["colour_order"]),
+                layout=str(raw["layout"]),
+                dtype=str(raw["dtype"]),
+                mean=(float(raw["mean"][0]), float(raw["mean"][1]), float(raw["mean"][2])),
+                std=(float(raw["std"][0]), float(raw["std"][1]), float(raw["std"][2])),
+            )
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, IndexError) as err:
+            raise PreprocessSpecError(f"Invalid preprocess description: {err}") from err
+
+
+def resized_size(width_px: int, height_px: int, short_side_px: int) -> tuple[int, int]:
+    """(width, height) with the shorter side at `short_side_px`, long side truncated like torchvision."""
+    if width_px <= height_px:
+        return short_side_px, int(short_side_px * height_px / width_px)
+    return int(short_side_px * width_px / height_px), short_side_px
+
+
+def preprocess_image(image: Image.Image, spec: PreprocessSpec) -> npt.NDArray[np.uint8]:
+    """RGB PIL image -> (crop, crop, 3) uint8, equal to torchvision Resize(short) + CenterCrop(crop)."""
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    size = resized_size(rgb.width, rgb.height, spec.resize_short_side_px)
+    resized = rgb.resize(size, _RESAMPLE[spec.interpolation])
+    # torchvision's centre crop rounds the offsets this way; keep it identical.
+    left = round((resized.width - spec.crop_px) / 2.0)
+    top = round((resized.height - spec.crop_px) / 2.0)
+    cropped = resized.crop((left, top, left + spec.crop_px, top + spec.crop_px))
+    return np.asarray(cropped, dtype=np.uint8)  # (crop, crop, 3)
+
+
+def normalize(batch: npt.NDArray[np.uint8], spec: PreprocessSpec) -> npt.NDArray[np.float32]:
+    """Reference of the in-graph normalisation: (N, H, W, 3) uint8 -> (N, 3, H, W) float32."""
+    pixels = batch.astype(np.float32) / np.float32(255.0)  # (N, H, W, 3)
+    mean = np.asarray(spec.mean, dtype=np.float32)
+    std = np.asarray(spec.std, dtype=np.float32)
+    return np.ascontiguousarray(((pixels - mean) / std).transpose(0, 3, 1, 2))  # (N, 3, H, W)
