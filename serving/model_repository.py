@@ -1,0 +1,227 @@
+"""The model repository (`models/<name>/config.pbtxt` + `<version>/model.onnx`), read and cross-checked.
+
+A missing, corrupt or inconsistent model raises `ModelRepositoryError` at start-up: the config, the
+ONNX graph and the ONNX metadata must agree on names, datatypes and dimensions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnxruntime as ort
+
+from serving.model_config import ModelConfig, ModelConfigError, TensorConfig, parse_model_config
+
+logger = logging.getLogger(__name__)
+
+# ONNX Runtime's type strings -> Open Inference Protocol datatypes.
+_ORT_TO_V2_DATATYPE = {
+    "tensor(bool)": "BOOL",
+    "tensor(uint8)": "UINT8",
+    "tensor(uint16)": "UINT16",
+    "tensor(uint32)": "UINT32",
+    "tensor(uint64)": "UINT64",
+    "tensor(int8)": "INT8",
+    "tensor(int16)": "INT16",
+    "tensor(int32)": "INT32",
+    "tensor(int64)": "INT64",
+    "tensor(float16)": "FP16",
+    "tensor(float)": "FP32",
+    "tensor(double)": "FP64",
+    "tensor(string)": "BYTES",
+}
+
+
+class ModelRepositoryError(RuntimeError):
+    """A model in the repository is missing, unreadable or inconsistent; the server must not start."""
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A tensor as the Open Inference Protocol describes it (shape includes the batch dimension)."""
+
+    name: str
+    datatype: str  # FP32, UINT8, BYTES ...
+    shape: tuple[int, ...]  # -1 = variable
+
+
+@dataclass(frozen=True)
+class RepositoryModel:
+    """One loaded, checked model version."""
+
+    name: str
+    version: int
+    path: Path
+    sha256: str
+    config: ModelConfig
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    metadata: Mapping[str, str]  # ONNX metadata_props, values as written (JSON text)
+
+    @property
+    def platform(self) -> str:
+        return self.config.platform
+
+    def metadata_json(self) -> dict[str, object]:
+        """metadata_props with each JSON value decoded (plain strings stay strings)."""
+        decoded: dict[str, object] = {}
+        for key, text in self.metadata.items():
+            try:
+                decoded[key] = json.loads(text)
+            except json.JSONDecodeError:
+                decoded[key] = text
+        return decoded
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _version_dir(model_dir: Path, pinned: int | None) -> tuple[int, Path]:
+    versions = sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+    if pinned is not None:
+        if pinned not in versions:
+            raise ModelRepositoryError(
+                f"{model_dir.name}: version {pinned} is configured but {model_dir} holds versions "
+                f"{versions or 'none'}; fix MEALIMPACT_MODEL_VERSIONS or add {model_dir / str(pinned)}"
+            )
+        return pinned, model_dir / str(pinned)
+    if not versions:
+        raise ModelRepositoryError(
+            f"{model_dir.name}: no numbered version folder (e.g. 1/model.onnx) in {model_dir}"
+        )
+    return versions[-1], model_dir / str(versions[-1])
+
+
+def _check_tensors(
+    name: str,
+    section: str,
+    config: ModelConfig,
+    declared: Sequence[TensorConfig],
+    graph: Sequence[ort.NodeArg],
+) -> tuple[TensorSpec, ...]:
+    graph_by_name = {arg.name: arg for arg in graph}
+    declared_names = {t.name for t in declared}
+    if section == "input" and declared_names != set(graph_by_name):
+        raise ModelRepositoryError(
+            f"{name}: config.pbtxt inputs {sorted(declared_names)} differ from the ONNX graph's "
+            f"{sorted(graph_by_name)}; re-export the model or fix config.pbtxt"
+        )
+    specs = []
+    for tensor in declared:
+        arg = graph_by_name.get(tensor.name)
+        if arg is None:
+            raise ModelRepositoryError(
+                f"{name}: config.pbtxt {section} {tensor.name!r} is not in the ONNX graph "
+                f"(which has {sorted(graph_by_name)})"
+            )
+        graph_datatype = _ORT_TO_V2_DATATYPE.get(arg.type, arg.type)
+        if graph_datatype != tensor.v2_datatype:
+            raise ModelRepositoryError(
+                f"{name}: {section} {tensor.name!r} is {tensor.data_type} in config.pbtxt but "
+                f"{arg.type} in the ONNX graph"
+            )
+        shape = config.full_shape(tensor)
+        graph_shape = tuple(d if isinstance(d, int) else -1 for d in arg.shape)
+        agree = len(graph_shape) == len(shape) and all(
+            c == g or c == -1 or g == -1 for c, g in zip(shape, graph_shape, strict=True)
+        )
+        if not agree or (config.max_batch_size > 0 and graph_shape[0] not in (-1,)):
+            raise ModelRepositoryError(
+                f"{name}: {section} {tensor.name!r} has shape {list(shape)} per config.pbtxt "
+                f"(batch first when max_batch_size > 0) but {list(graph_shape)} in the ONNX graph"
+            )
+        specs.append(TensorSpec(tensor.name, tensor.v2_datatype, shape))
+    return tuple(specs)
+
+
+def _check_metadata(name: str, metadata: Mapping[str, str], outputs: Sequence[TensorSpec]) -> None:
+    if not metadata:
+        raise ModelRepositoryError(
+            f"{name}: the ONNX file has no metadata_props; export it with the project's exporter"
+        )
+    decoded: dict[str, object] = {}
+    for key, text in metadata.items():
+        try:
+            decoded[key] = json.loads(text)
+        except json.JSONDecodeError:
+            decoded[key] = text
+    labels = decoded.get("labels")
+    if isinstance(labels, list) and not any(s.shape and s.shape[-1] == len(labels) for s in outputs):
+        raise ModelRepositoryError(
+            f"{name}: metadata lists {len(labels)} labels but no output has {len(labels)} classes "
+            f"(outputs: {[(s.name, list(s.shape)) for s in outputs]})"
+        )
+
+
+def load_model(
+    model_dir: Path, pinned_version: int | None = None, session_options: ort.SessionOptions | None = None
+) -> tuple[RepositoryModel, ort.InferenceSession]:
+    """Read, check and open one model; returns its description and its ONNX Runtime session."""
+    name = model_dir.name
+    config_path = model_dir / "config.pbtxt"
+    if not config_path.is_file():
+        raise ModelRepositoryError(f"{name}: {config_path} is missing")
+    try:
+        config = parse_model_config(config_path.read_text(encoding="utf-8"))
+    except (ModelConfigError, UnicodeDecodeError) as err:
+        raise ModelRepositoryError(f"{name}: {config_path} is invalid: {err}") from err
+    if config.name != name:
+        raise ModelRepositoryError(
+            f"{name}: config.pbtxt names the model {config.name!r}; it must match its folder"
+        )
+    if config.platform != "onnxruntime_onnx":
+        raise ModelRepositoryError(
+            f"{name}: platform {config.platform!r} is not served; only onnxruntime_onnx"
+        )
+    version, version_dir = _version_dir(model_dir, pinned_version)
+    onnx_path = version_dir / "model.onnx"
+    if not onnx_path.is_file():
+        raise ModelRepositoryError(f"{name}: {onnx_path} is missing")
+    try:
+        session = ort.InferenceSession(
+            str(onnx_path), sess_options=session_options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as err:  # ORT raises its own unnamed error types for every kind of broken file
+        raise ModelRepositoryError(f"{name}: {onnx_path} is not a loadable ONNX model: {err}") from err
+    inputs = _check_tensors(name, "input", config, config.inputs, session.get_inputs())
+    outputs = _check_tensors(name, "output", config, config.outputs, session.get_outputs())
+    metadata = dict(session.get_modelmeta().custom_metadata_map)
+    _check_metadata(name, metadata, outputs)
+    model = RepositoryModel(
+        name=name,
+        version=version,
+        path=onnx_path,
+        sha256=file_sha256(onnx_path),
+        config=config,
+        inputs=inputs,
+        outputs=outputs,
+        metadata=metadata,
+    )
+    logger.info("loaded model %s version %d (%s)", name, version, model.sha256[:12])
+    return model, session
+
+
+def model_dirs(models_dir: Path, required: Sequence[str]) -> list[Path]:
+    """Every model folder (one holding config.pbtxt); raises when a required one is absent."""
+    if not models_dir.is_dir():
+        raise ModelRepositoryError(
+            f"the model repository {models_dir} does not exist; set MEALIMPACT_MODELS_DIR"
+        )
+    found = sorted(p for p in models_dir.iterdir() if (p / "config.pbtxt").is_file())
+    missing = sorted(set(required) - {p.name for p in found})
+    if missing:
+        raise ModelRepositoryError(
+            f"required model(s) {missing} not found in {models_dir} (each needs <name>/config.pbtxt and "
+            f"<name>/<version>/model.onnx); export them or set MEALIMPACT_MODELS_DIR"
+        )
+    return found

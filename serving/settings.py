@@ -1,0 +1,75 @@
+"""Serving configuration: one pydantic-settings class read from `MEALIMPACT_*` environment variables."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from vision.decode import MAX_IMAGE_PIXELS
+
+# The models the /v1 routes need; every other model in models/ is still served over /v2.
+FOOD_RECOGNIZER = "food_recognizer"
+GLUCOSE_RESPONSE = "glucose_response"
+GLUCOSE_FORECAST = "glucose_forecast"
+REQUIRED_MODELS = (FOOD_RECOGNIZER, GLUCOSE_RESPONSE, GLUCOSE_FORECAST)
+
+_V2_BACKEND = re.compile(r"^v2://(?P<host>[A-Za-z0-9.\-\[\]:]+):(?P<port>\d{1,5})$")
+
+
+def default_models_dir() -> Path:
+    """`./models` when started from a checkout, else the `models/` beside this package."""
+    here = Path.cwd() / "models"
+    return here if here.is_dir() else Path(__file__).resolve().parents[1] / "models"
+
+
+def _split_commas(value: object) -> object:
+    # Env values like "a,b" arrive as one string; JSON lists from init kwargs pass through.
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set; defaults suit one laptop or one small container."""
+
+    model_config = SettingsConfigDict(env_prefix="MEALIMPACT_", protected_namespaces=(), extra="ignore")
+
+    models_dir: Path = Field(default_factory=default_models_dir, description="Triton/KServe model repository")
+    # {"food_recognizer": 2}: pin a version; unnamed models use their highest version.
+    model_versions: dict[str, int] = Field(default_factory=dict)
+    required_models: Annotated[tuple[str, ...], NoDecode] = REQUIRED_MODELS
+    # "local" (in-process ONNX Runtime) or "v2://host:port" (Triton, KServe or another mealimpact).
+    model_backend: str = "local"
+    intra_op_threads: int = Field(default=1, ge=1, le=64, description="ONNX Runtime threads per call")
+    inference_threads: int = Field(default=2, ge=1, le=64, description="concurrent model calls")
+    max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(default=MAX_IMAGE_PIXELS, ge=1)
+    request_timeout_s: float = Field(default=30.0, gt=0)
+    batcher_enabled: bool = False
+    batcher_max_batch: int = Field(default=8, ge=1, le=256)
+    batcher_max_wait_ms: float = Field(default=5.0, ge=0, le=1000)
+    api_keys: Annotated[tuple[str, ...], NoDecode] = ()
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("required_models", "api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @field_validator("model_backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value != "local" and not _V2_BACKEND.match(value):
+            raise ValueError(f"model_backend must be 'local' or 'v2://host:port', got {value!r}")
+        return value
+
+    @property
+    def remote_backend_url(self) -> str | None:
+        """`http://host:port` of the remote V2 server, or None for in-process ONNX Runtime."""
+        match = _V2_BACKEND.match(self.model_backend)
+        return None if match is None else f"http://{match['host']}:{match['port']}"
