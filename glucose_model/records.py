@@ -147,6 +147,7 @@ class Meal:
     carbs_confidence: float | None = None
     carbs_p10_g: float | None = None  # interval, when the carbohydrate is an estimate (photo)
     carbs_p90_g: float | None = None
+    photo_path: str | None = None  # the meal photo, when the cohort has one (D1NAMO)
 
     def __post_init__(self) -> None:
         require_aware(self.time, "meal")
@@ -232,3 +233,7 @@ class Recording:
     sleep: tuple[SleepPeriod, ...] = ()
     cohort: str = "unknown"
     report: ImportReport = field(default_factory=ImportReport)
+    # Capillary finger-stick readings, kept apart from the CGM series (they calibrate or check it).
+    fingersticks: GlucoseSeries | None = None
+    # Free-text notes of the record that no typed field holds (oral drugs in Shanghai...), by time.
+    notes: tuple[tuple[datetime, str], ...] = ()
