@@ -1,0 +1,396 @@
+"""Short-horizon glucose forecast (+15..+60 min) and the real-time alerts built on it.
+
+Numpy only: serving imports this module. The input building here is the one definition used by
+training (`training/forecast_train.py`), evaluation and serving.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from glucose_model.metrics import (
+    HIGH_ABOVE_MG_DL,
+    LOW_BELOW_MG_DL,
+    VERY_HIGH_ABOVE_MG_DL,
+    VERY_LOW_BELOW_MG_DL,
+)
+from glucose_model.records import (
+    ActivitySample,
+    DiabetesKind,
+    GlucoseSeries,
+    InsufficientCgmError,
+    InsulinDose,
+    InsulinKind,
+    Meal,
+)
+from glucose_model.resample import GRID_STEP_MIN, ResampledGlucose, resample_to_grid
+
+HISTORY_STEPS = 36  # 3 h of CGM on the 5-min grid, ending at the forecast origin
+HORIZONS_MIN = (15, 30, 45, 60)
+QUANTILES = (0.1, 0.5, 0.9)
+# The forecast needs a mostly covered last hour: half of its 12 grid points (a 15-min sensor
+# interpolated onto the grid covers all 12); fewer and the recent trend is guesswork.
+MIN_VALID_LAST_HOUR = 6
+# The recent trend is the least-squares slope over this window of grid points.
+TREND_WINDOW_MIN = 15
+# Alert thresholds (Battelino 2019 ranges; the rate limit is the usual CGM "rapid change" arrow).
+LOW_ALERT_WITHIN_MIN = 30
+FAST_RATE_MG_DL_PER_MIN = 2.0
+
+SERIES_CHANNELS = ("glucose_mg_dl", "glucose_observed", "carbs_g", "rapid_insulin_units", "steps")
+KIND_ORDER = (DiabetesKind.NONE, DiabetesKind.PREDIABETES, DiabetesKind.TYPE2, DiabetesKind.TYPE1)
+CONTEXT_FEATURES = (
+    "meals_known",
+    "insulin_known",
+    "activity_known",
+    *(f"kind_{k.value}" for k in KIND_ORDER),
+    "kind_unknown",
+    "time_of_day_sin",
+    "time_of_day_cos",
+)
+INPUT_SERIES = "series"  # (B, len(SERIES_CHANNELS), HISTORY_STEPS) float32
+INPUT_CONTEXT = "context"  # (B, len(CONTEXT_FEATURES)) float32
+OUTPUT_GLUCOSE = "glucose_mg_dl"  # (B, len(HORIZONS_MIN), len(QUANTILES)) float32
+
+InferFn = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+
+
+class ForecastMetadataError(ValueError):
+    """The forecast model's metadata does not match the contract this code was written for."""
+
+
+@dataclass(frozen=True)
+class ForecastInputs:
+    """Model inputs for B forecast origins of one person.
+
+    series: (B, C, HISTORY_STEPS) float32, channels SERIES_CHANNELS, oldest first, origin last;
+        glucose is 0 where not observed (the next channel says so), events are summed per slot.
+    context: (B, len(CONTEXT_FEATURES)) float32
+    """
+
+    series: npt.NDArray[np.float32]
+    context: npt.NDArray[np.float32]
+
+    def as_feed(self) -> dict[str, np.ndarray]:
+        return {INPUT_SERIES: self.series, INPUT_CONTEXT: self.context}
+
+
+def _window_sums(
+    per_slot: npt.NDArray[np.float64], anchors: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """(B, HISTORY_STEPS) slices of a per-grid-slot array ending at each anchor (zeros before the start)."""
+    padded = np.concatenate([np.zeros(HISTORY_STEPS - 1), per_slot])  # (G + H - 1,)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, HISTORY_STEPS)  # (G, H)
+    return np.asarray(windows[anchors], dtype=np.float64)
+
+
+def _slot_of(grid: ResampledGlucose, times: Sequence[datetime]) -> npt.NDArray[np.int64]:
+    return np.array([grid.index_of(int(t.timestamp())) for t in times], dtype=np.int64)
+
+
+def _events_per_slot(
+    grid: ResampledGlucose,
+    meals: Sequence[Meal],
+    insulin: Sequence[InsulinDose],
+    activity: Sequence[ActivitySample],
+) -> tuple[
+    npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]
+]:
+    """Per grid slot (G,): carbs_g, rapid insulin units, steps, and 1 where steps were recorded."""
+    n = len(grid.series)
+    carbs = np.zeros(n)
+    rapid = np.zeros(n)
+    steps = np.zeros(n)
+    steps_seen = np.zeros(n)
+    if meals:
+        slots = _slot_of(grid, [m.time for m in meals])
+        ok = (slots >= 0) & (slots < n)
+        np.add.at(carbs, slots[ok], np.array([m.carbs_g for m in meals])[ok])
+    doses = [d for d in insulin if d.kind == InsulinKind.RAPID]
+    if doses:
+        slots = _slot_of(grid, [d.time for d in doses])
+        ok = (slots >= 0) & (slots < n)
+        np.add.at(rapid, slots[ok], np.array([d.units for d in doses])[ok])
+    walked = [a for a in activity if a.steps is not None]
+    if walked:
+        # A sample's steps are spread evenly over the grid slots it covers, so hourly totals
+        # (Apple Health) and minute counts land on the same per-slot scale.
+        first = _slot_of(grid, [a.time for a in walked])
+        n_slots = np.array([max(1, round(a.duration_min / GRID_STEP_MIN)) for a in walked])
+        per_slot = np.array([float(a.steps or 0.0) for a in walked]) / n_slots
+        slots = np.repeat(first, n_slots) + np.concatenate([np.arange(k) for k in n_slots])
+        values = np.repeat(per_slot, n_slots)
+        ok = (slots >= 0) & (slots < n)
+        np.add.at(steps, slots[ok], values[ok])
+        np.add.at(steps_seen, slots[ok], 1.0)
+    return carbs, rapid, steps, steps_seen
+
+
+def usable_origins(grid: ResampledGlucose) -> npt.NDArray[np.bool_]:
+    """(G,) bool: grid points from which a forecast may be made (valid, last hour mostly covered)."""
+    valid = grid.valid.astype(np.float64)
+    last_hour = _window_sums(valid, np.arange(valid.shape[0]))[:, -12:].sum(axis=1)  # (G,)
+    return grid.valid & (last_hour >= MIN_VALID_LAST_HOUR)
+
+
+def build_forecast_inputs(
+    grid: ResampledGlucose,
+    anchors: npt.NDArray[np.int64],
+    meals: Sequence[Meal] = (),
+    insulin: Sequence[InsulinDose] = (),
+    activity: Sequence[ActivitySample] = (),
+    kind: DiabetesKind | None = None,
+) -> ForecastInputs:
+    """Model inputs for forecasts made at grid indices `anchors` (B,) of one person's resampled CGM.
+
+    Only what happened at or before each origin enters its window. An event type counts as known
+    for a window when at least one event of that type lies in it: serving cannot tell "none
+    eaten" from "not logged", so training makes the same call from the same rule.
+    """
+    glucose = np.nan_to_num(grid.glucose_mg_dl, nan=0.0)
+    observed = grid.valid.astype(np.float64)
+    carbs, rapid, steps, steps_seen = _events_per_slot(grid, meals, insulin, activity)
+    g_w = _window_sums(glucose, anchors)  # (B, H)
+    m_w = _window_sums(observed, anchors)
+    c_w = _window_sums(carbs, anchors)
+    i_w = _window_sums(rapid, anchors)
+    s_w = _window_sums(steps, anchors)
+    seen_w = _window_sums(steps_seen, anchors)
+    series = np.stack([g_w, m_w, c_w, i_w, s_w], axis=1).astype(np.float32)  # (B, C, H)
+
+    b = anchors.shape[0]
+    kind_onehot = np.zeros((b, len(KIND_ORDER) + 1), np.float64)
+    kind_onehot[:, KIND_ORDER.index(kind) if kind is not None else len(KIND_ORDER)] = 1.0
+    minute_of_day = grid.series.local_minute_of_day()[anchors].astype(np.float64)  # (B,)
+    angle = 2.0 * np.pi * minute_of_day / 1440.0
+    known = np.stack([c_w.sum(1) > 0, i_w.sum(1) > 0, seen_w.sum(1) > 0], axis=1).astype(np.float64)
+    context = np.concatenate(
+        [known, kind_onehot, np.sin(angle)[:, None], np.cos(angle)[:, None]], axis=1
+    ).astype(np.float32)  # (B, len(CONTEXT_FEATURES))
+    return ForecastInputs(series=series, context=context)
+
+
+def forecast_targets(grid: ResampledGlucose, anchors: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """(B, len(HORIZONS_MIN)) measured glucose at each horizon after each origin; NaN where none."""
+    steps_ahead = np.array(HORIZONS_MIN) // GRID_STEP_MIN
+    idx = anchors[:, None] + steps_ahead[None, :]  # (B, K)
+    n = len(grid.series)
+    values = grid.glucose_mg_dl[np.minimum(idx, n - 1)]
+    return np.where(idx < n, values, np.nan)
+
+
+def recent_trend_mg_dl_per_min(window_glucose: npt.ArrayLike, window_observed: npt.ArrayLike) -> float | None:
+    """Least-squares slope over the last TREND_WINDOW_MIN of one window; None with < 2 points."""
+    k = TREND_WINDOW_MIN // GRID_STEP_MIN + 1
+    minutes = np.arange(-(k - 1), 1) * GRID_STEP_MIN
+    ok = np.asarray(window_observed, dtype=bool)[-k:]
+    if ok.sum() < 2:
+        return None
+    t, g = minutes[ok].astype(np.float64), np.asarray(window_glucose, np.float64)[-k:][ok]
+    return float(np.polyfit(t, g, 1)[0])
+
+
+class AlertKind(enum.StrEnum):
+    VERY_LOW = "very_low"  # below 54 mg/dL
+    LOW = "low"  # below 70 mg/dL
+    HIGH = "high"  # above 180 mg/dL
+    VERY_HIGH = "very_high"  # above 250 mg/dL
+    RISING_FAST = "rising_fast"  # faster than 2 mg/dL/min
+    FALLING_FAST = "falling_fast"
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: AlertKind
+    reason: str  # plain words, shown to the person
+    lead_time_min: float  # 0 = now; otherwise how long before it is forecast to happen
+    source: str  # "cgm" (the readings already show it) or "forecast"
+
+
+@dataclass(frozen=True)
+class ForecastPoint:
+    horizon_min: int
+    glucose_mg_dl: float  # median (p50)
+    low_mg_dl: float  # p10
+    high_mg_dl: float  # p90
+
+
+@dataclass(frozen=True)
+class ForecastResult:
+    origin: datetime  # the grid time the forecast starts from (at or just before the last reading)
+    current_glucose_mg_dl: float
+    trend_mg_dl_per_min: float | None  # recent CGM slope; None when too few recent readings
+    points: tuple[ForecastPoint, ...]
+    alerts: tuple[Alert, ...]
+    model_version: str
+
+
+def _level_alert(
+    current: float,
+    horizons: Sequence[int],
+    p50: Sequence[float],
+    within_min: int,
+    below: bool,
+    threshold: float,
+) -> tuple[float, float] | None:
+    """(lead_time_min, glucose) of the first crossing of `threshold` now or within `within_min`."""
+    crossed = (lambda g: g < threshold) if below else (lambda g: g > threshold)
+    if crossed(current):
+        return 0.0, current
+    for h, g in zip(horizons, p50, strict=True):
+        if h <= within_min and crossed(g):
+            return float(h), float(g)
+    return None
+
+
+def decide_alerts(
+    current_glucose_mg_dl: float,
+    trend_mg_dl_per_min: float | None,
+    horizons_min: Sequence[int],
+    p50_mg_dl: Sequence[float],
+) -> tuple[Alert, ...]:
+    """The alerts for one forecast; at most one per direction (the most severe) plus rate alerts.
+
+    Lows look LOW_ALERT_WITHIN_MIN ahead, highs the whole forecast; rate alerts come from the
+    recent CGM slope (lead time 0) or, failing that, from the forecast's steepest 15-min step.
+    """
+    alerts: list[Alert] = []
+    now = "is {g:.0f} mg/dL now"
+    soon = "is forecast to be {g:.0f} mg/dL in about {h:.0f} minutes"
+    for below, levels in (
+        (True, ((AlertKind.VERY_LOW, VERY_LOW_BELOW_MG_DL), (AlertKind.LOW, LOW_BELOW_MG_DL))),
+        (False, ((AlertKind.VERY_HIGH, VERY_HIGH_ABOVE_MG_DL), (AlertKind.HIGH, HIGH_ABOVE_MG_DL))),
+    ):
+        within = LOW_ALERT_WITHIN_MIN if below else max(horizons_min)
+        for kind, threshold in levels:
+            hit = _level_alert(current_glucose_mg_dl, horizons_min, p50_mg_dl, within, below, threshold)
+            if hit is None:
+                continue
+            lead, g = hit
+            side = "below" if below else "above"
+            text = (now if lead == 0 else soon).format(g=g, h=lead)
+            alerts.append(
+                Alert(
+                    kind,
+                    f"Glucose {text}, {side} {threshold:.0f} mg/dL.",
+                    lead,
+                    "cgm" if lead == 0 else "forecast",
+                )
+            )
+            break
+    rate_alert = _rate_alert(current_glucose_mg_dl, trend_mg_dl_per_min, horizons_min, p50_mg_dl)
+    if rate_alert is not None:
+        alerts.append(rate_alert)
+    return tuple(alerts)
+
+
+def _rate_alert(
+    current: float, trend: float | None, horizons: Sequence[int], p50: Sequence[float]
+) -> Alert | None:
+    if trend is not None and abs(trend) > FAST_RATE_MG_DL_PER_MIN:
+        kind = AlertKind.RISING_FAST if trend > 0 else AlertKind.FALLING_FAST
+        word = "rising" if trend > 0 else "falling"
+        return Alert(kind, f"Glucose is {word} {abs(trend):.1f} mg/dL per minute now.", 0.0, "cgm")
+    previous_g, previous_h = current, 0
+    for h, g in zip(horizons, p50, strict=True):
+        rate = (g - previous_g) / (h - previous_h)
+        if abs(rate) > FAST_RATE_MG_DL_PER_MIN:
+            kind = AlertKind.RISING_FAST if rate > 0 else AlertKind.FALLING_FAST
+            word = "rise" if rate > 0 else "fall"
+            return Alert(
+                kind,
+                f"Glucose is forecast to {word} {abs(rate):.1f} mg/dL per minute "
+                f"between {previous_h} and {h} minutes from now.",
+                float(previous_h),
+                "forecast",
+            )
+        previous_g, previous_h = g, h
+    return None
+
+
+def _metadata_json(metadata: Mapping[str, str], key: str) -> object:
+    if key not in metadata:
+        raise ForecastMetadataError(
+            f"forecast model metadata lacks '{key}'; re-export it with training/forecast_train.py"
+        )
+    try:
+        return json.loads(metadata[key])
+    except json.JSONDecodeError as error:
+        raise ForecastMetadataError(f"forecast model metadata '{key}' is not JSON: {error}") from error
+
+
+def check_metadata(metadata: Mapping[str, str]) -> None:
+    """Raise ForecastMetadataError unless the model was exported for this input/output contract."""
+    expected: dict[str, object] = {
+        "horizons_min": list(HORIZONS_MIN),
+        "quantiles": list(QUANTILES),
+        "history_steps": HISTORY_STEPS,
+        "grid_step_min": GRID_STEP_MIN,
+        "series_channels": list(SERIES_CHANNELS),
+        "context_features": list(CONTEXT_FEATURES),
+    }
+    for key, want in expected.items():
+        got = _metadata_json(metadata, key)
+        if got != want:
+            raise ForecastMetadataError(
+                f"forecast model metadata '{key}' is {got!r}, this code needs {want!r}; "
+                "use a model exported by the same mealimpact version"
+            )
+
+
+class Forecaster:
+    """Forecast and alerts for one person's CGM, over any inference backend (ORT, remote V2)."""
+
+    def __init__(self, metadata: Mapping[str, str], infer: InferFn) -> None:
+        check_metadata(metadata)
+        self.metadata = dict(metadata)
+        self.version = str(_metadata_json(metadata, "version"))
+        self._infer = infer
+
+    def predict(self, inputs: ForecastInputs) -> npt.NDArray[np.float32]:
+        """(B, len(HORIZONS_MIN), len(QUANTILES)) glucose in mg/dL, one batched model call."""
+        out = self._infer(inputs.as_feed())[OUTPUT_GLUCOSE]
+        return np.asarray(out, dtype=np.float32)
+
+    def forecast(
+        self,
+        glucose: GlucoseSeries,
+        meals: Sequence[Meal] = (),
+        insulin: Sequence[InsulinDose] = (),
+        activity: Sequence[ActivitySample] = (),
+        kind: DiabetesKind | None = None,
+    ) -> ForecastResult:
+        """Forecast from the last CGM reading. Raises InsufficientCgmError when the last hour is too sparse."""
+        grid = resample_to_grid(glucose)
+        if len(grid.series) == 0 or not usable_origins(grid)[-1]:
+            raise InsufficientCgmError(
+                f"a forecast needs CGM readings covering at least {MIN_VALID_LAST_HOUR * GRID_STEP_MIN} "
+                "of the last 60 minutes, up to the latest reading; send the last 2-3 hours of CGM"
+            )
+        anchor = np.array([len(grid.series) - 1], dtype=np.int64)
+        inputs = build_forecast_inputs(grid, anchor, meals, insulin, activity, kind)
+        quantiles = self.predict(inputs)[0].astype(np.float64)  # (K, Q)
+        window_g, window_ok = inputs.series[0, 0].astype(np.float64), inputs.series[0, 1] > 0
+        current = float(grid.glucose_mg_dl[anchor[0]])
+        trend = recent_trend_mg_dl_per_min(window_g, window_ok)
+        lo, mid, hi = (QUANTILES.index(q) for q in (0.1, 0.5, 0.9))
+        points = tuple(
+            ForecastPoint(h, float(quantiles[k, mid]), float(quantiles[k, lo]), float(quantiles[k, hi]))
+            for k, h in enumerate(HORIZONS_MIN)
+        )
+        alerts = decide_alerts(current, trend, HORIZONS_MIN, [p.glucose_mg_dl for p in points])
+        return ForecastResult(
+            origin=grid.series.datetime_at(int(anchor[0])),
+            current_glucose_mg_dl=current,
+            trend_mg_dl_per_min=trend,
+            points=points,
+            alerts=alerts,
+            model_version=self.version,
+        )

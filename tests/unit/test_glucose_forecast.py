@@ -1,0 +1,182 @@
+"""Forecast inputs, metadata contract and every alert rule, with a stand-in inference function."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from glucose_model.forecast import (
+    CONTEXT_FEATURES,
+    HISTORY_STEPS,
+    HORIZONS_MIN,
+    OUTPUT_GLUCOSE,
+    QUANTILES,
+    SERIES_CHANNELS,
+    Alert,
+    AlertKind,
+    Forecaster,
+    ForecastMetadataError,
+    build_forecast_inputs,
+    decide_alerts,
+    recent_trend_mg_dl_per_min,
+)
+from glucose_model.records import DiabetesKind, GlucoseSeries, InsufficientCgmError, InsulinDose, Meal
+from glucose_model.resample import GRID_STEP_MIN, resample_to_grid
+
+START = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
+
+
+def series(values: list[float] | np.ndarray, step_min: int = 5) -> GlucoseSeries:
+    times = [START + timedelta(minutes=step_min * i) for i in range(len(values))]
+    return GlucoseSeries.from_datetimes(times, np.asarray(values, np.float64))
+
+
+def metadata() -> dict[str, str]:
+    values = {
+        "version": "test",
+        "horizons_min": list(HORIZONS_MIN),
+        "quantiles": list(QUANTILES),
+        "history_steps": HISTORY_STEPS,
+        "grid_step_min": GRID_STEP_MIN,
+        "series_channels": list(SERIES_CHANNELS),
+        "context_features": list(CONTEXT_FEATURES),
+    }
+    return {k: json.dumps(v) for k, v in values.items()}
+
+
+def constant_model(p50: list[float]) -> Forecaster:
+    seen: list[dict[str, np.ndarray]] = []
+
+    def infer(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        seen.append(feed)
+        b = feed["series"].shape[0]
+        mid = np.array(p50, np.float32)[None, :, None]
+        quantiles = np.concatenate([mid - 10, mid, mid + 10], axis=2)  # (1, K, Q)
+        return {OUTPUT_GLUCOSE: np.repeat(quantiles, b, axis=0)}
+
+    forecaster = Forecaster(metadata(), infer)
+    forecaster.seen = seen  # type: ignore[attr-defined]
+    return forecaster
+
+
+def kinds(alerts: tuple[Alert, ...]) -> list[AlertKind]:
+    return [a.kind for a in alerts]
+
+
+# ---- alert rules ----------------------------------------------------------------------------
+
+
+def test_no_alert_in_range_and_steady() -> None:
+    assert decide_alerts(120.0, 0.2, HORIZONS_MIN, [121, 122, 123, 124]) == ()
+
+
+def test_forecast_low_within_30_min_gives_lead_time() -> None:
+    (alert,) = decide_alerts(80.0, -0.8, HORIZONS_MIN, [74, 66, 60, 56])
+    assert alert.kind == AlertKind.LOW and alert.lead_time_min == 30 and alert.source == "forecast"
+    assert "below 70 mg/dL" in alert.reason
+
+
+def test_low_beyond_30_min_is_not_alerted() -> None:
+    assert kinds(decide_alerts(90.0, -0.5, HORIZONS_MIN, [85, 80, 68, 60])) == []
+
+
+def test_very_low_replaces_low() -> None:
+    alerts = decide_alerts(70.0, -1.5, HORIZONS_MIN, [60, 50, 45, 40])
+    assert kinds(alerts) == [AlertKind.VERY_LOW]
+    assert alerts[0].lead_time_min == 30
+
+
+def test_current_low_is_lead_time_zero_from_cgm() -> None:
+    (alert,) = decide_alerts(65.0, 0.0, HORIZONS_MIN, [66, 68, 70, 72])
+    assert alert.kind == AlertKind.LOW and alert.lead_time_min == 0 and alert.source == "cgm"
+
+
+def test_high_and_very_high_look_the_whole_hour_ahead() -> None:
+    assert kinds(decide_alerts(150.0, 1.0, HORIZONS_MIN, [160, 170, 178, 185])) == [AlertKind.HIGH]
+    alerts = decide_alerts(200.0, 1.5, HORIZONS_MIN, [220, 240, 255, 270])
+    assert kinds(alerts) == [AlertKind.VERY_HIGH] and alerts[0].lead_time_min == 45
+
+
+def test_rising_fast_from_recent_cgm() -> None:
+    alerts = decide_alerts(150.0, 2.5, HORIZONS_MIN, [160, 165, 170, 175])
+    assert kinds(alerts) == [AlertKind.RISING_FAST] and alerts[0].lead_time_min == 0
+
+
+def test_falling_fast_from_the_forecast() -> None:
+    alerts = decide_alerts(160.0, -1.0, HORIZONS_MIN, [150, 110, 100, 95])  # -2.67/min from 15 to 30
+    assert kinds(alerts) == [AlertKind.FALLING_FAST]
+    assert alerts[0].lead_time_min == 15 and alerts[0].source == "forecast"
+
+
+def test_exactly_two_per_minute_is_not_fast() -> None:
+    assert kinds(decide_alerts(120.0, 2.0, HORIZONS_MIN, [150, 170, 171, 172])) == []
+
+
+# ---- inputs and trend -----------------------------------------------------------------------
+
+
+def test_trend_is_the_slope_of_the_last_15_min() -> None:
+    g = 100 + 3.0 * np.arange(HISTORY_STEPS) * GRID_STEP_MIN / 5.0  # 3 mg/dL per 5 min
+    assert recent_trend_mg_dl_per_min(g, np.ones(HISTORY_STEPS, bool)) == pytest.approx(0.6)
+    assert recent_trend_mg_dl_per_min(g, np.eye(HISTORY_STEPS, dtype=bool)[-1]) is None
+
+
+def test_inputs_place_events_in_their_slot_and_mark_them_known() -> None:
+    grid = resample_to_grid(series(np.full(48, 110.0)))
+    meal = Meal(START + timedelta(minutes=5 * 40), carbs_g=45.0)
+    late_meal = Meal(START + timedelta(minutes=5 * 47 + 1), carbs_g=99.0)  # after the origin at 46
+    dose = InsulinDose(START + timedelta(minutes=5 * 44), units=3.0)
+    inputs = build_forecast_inputs(grid, np.array([46]), [meal, late_meal], [dose], (), DiabetesKind.TYPE1)
+    s, c = inputs.series[0], inputs.context[0]
+    assert s.shape == (len(SERIES_CHANNELS), HISTORY_STEPS)
+    assert s[2, HISTORY_STEPS - 1 - 6] == 45.0 and s[2].sum() == 45.0
+    assert s[3, HISTORY_STEPS - 1 - 2] == 3.0
+    named = dict(zip(CONTEXT_FEATURES, c, strict=True))
+    assert named["meals_known"] == 1 and named["insulin_known"] == 1 and named["activity_known"] == 0
+    assert named["kind_type1"] == 1 and named["kind_unknown"] == 0
+
+
+def test_history_shorter_than_3_h_is_padded_as_unobserved() -> None:
+    grid = resample_to_grid(series(np.full(20, 110.0)))
+    s = build_forecast_inputs(grid, np.array([19])).series[0]
+    assert s[1, :-20].sum() == 0 and s[1, -20:].sum() == 20 and s[0, :-20].sum() == 0
+
+
+# ---- the Forecaster -------------------------------------------------------------------------
+
+
+def test_forecaster_returns_points_and_alerts_in_one_call() -> None:
+    forecaster = constant_model([85, 68, 62, 58])
+    result = forecaster.forecast(series(np.linspace(110, 90, 30)), kind=DiabetesKind.TYPE2)
+    assert [p.horizon_min for p in result.points] == list(HORIZONS_MIN)
+    assert result.points[1].low_mg_dl < result.points[1].glucose_mg_dl < result.points[1].high_mg_dl
+    assert result.current_glucose_mg_dl == pytest.approx(90.0)
+    assert kinds(result.alerts) == [AlertKind.LOW]
+    assert len(forecaster.seen) == 1  # type: ignore[attr-defined]
+    assert result.origin == START + timedelta(minutes=5 * 29)
+
+
+def test_forecaster_refuses_a_sparse_last_hour() -> None:
+    values = np.full(30, 120.0)
+    times = [START + timedelta(minutes=5 * i) for i in range(25)] + [START + timedelta(minutes=5 * 29 + 90)]
+    sparse = GlucoseSeries.from_datetimes(times, values[:26])
+    with pytest.raises(InsufficientCgmError, match="last 60 minutes"):
+        constant_model([120] * 4).forecast(sparse)
+
+
+def test_forecaster_refuses_empty_cgm() -> None:
+    with pytest.raises(InsufficientCgmError):
+        constant_model([120] * 4).forecast(series([]))
+
+
+def test_metadata_of_another_contract_is_refused_at_construction() -> None:
+    md = metadata()
+    md["horizons_min"] = json.dumps([30, 60])
+    with pytest.raises(ForecastMetadataError, match="horizons_min"):
+        Forecaster(md, lambda feed: feed)
+    del md["horizons_min"]
+    with pytest.raises(ForecastMetadataError, match="lacks"):
+        Forecaster(md, lambda feed: feed)
