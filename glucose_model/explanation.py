@@ -1,0 +1,163 @@
+"""Exact Shapley values of the predicted response over the factor groups, against a reference meal.
+
+A coalition keeps the person's own inputs for the groups in it and the reference meal's for the
+others; all 2^6 coalitions go to the model as rows of one batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from glucose_model.features import (
+    CGM_POINTS,
+    FACTOR_GROUPS,
+    FEATURE_INDEX,
+    FEATURES,
+    GROUP_GLUCOSE,
+    GROUP_PERSON,
+    KIND_ORDER,
+    ModelInputs,
+)
+
+# The reference meal every explanation is measured against: 50 g of carbohydrate in a typical
+# mixed lunch (GI 55, 10 g sugars, 4 g fibre, 15 g fat, 20 g protein) at 12:30, 4 h after a 50 g
+# breakfast, after 7 h of sleep, with light activity before (500 steps in the hour, 75 bpm), no
+# walk after and no rapid insulin, starting from a flat pre-meal trace at the kind's typical
+# fasting level. The person's kind and spike threshold are never swapped: the reference is this
+# meal eaten by the same kind of person.
+REFERENCE_MEAL_FEATURES: Mapping[str, float] = {
+    "trend_mg_dl_per_min": 0.0,
+    "carbs_g": 50.0,
+    "carbs_spread_g": 0.0,
+    "carbs_spread_known": 0.0,
+    "sugars_g": 10.0,
+    "sugars_known": 1.0,
+    "fiber_g": 4.0,
+    "fiber_known": 1.0,
+    "fat_g": 15.0,
+    "fat_known": 1.0,
+    "protein_g": 20.0,
+    "protein_known": 1.0,
+    "glycemic_index": 55.0,
+    "glycemic_index_known": 1.0,
+    "time_of_day_sin": math.sin(2 * math.pi * 750 / 1440),  # 12:30
+    "time_of_day_cos": math.cos(2 * math.pi * 750 / 1440),
+    "minutes_since_last_meal": 240.0,
+    "last_meal_carbs_g": 50.0,
+    "last_meal_known": 1.0,
+    "sleep_hours": 7.0,
+    "sleep_known": 1.0,
+    "steps_hour_before": 500.0,
+    "steps_known": 1.0,
+    "heart_rate_bpm_hour_before": 75.0,
+    "heart_rate_known": 1.0,
+    "planned_walk_min": 0.0,
+    "planned_walk_known": 1.0,
+    "rapid_insulin_units": 0.0,
+    "insulin_known": 1.0,
+}
+# Typical pre-meal (fasting-range) glucose by kind, mg/dL; "unknown" when the kind is not given.
+REFERENCE_BASELINE_MG_DL: Mapping[str, float] = {
+    "none": 90.0,
+    "prediabetes": 105.0,
+    "type2": 140.0,
+    "type1": 150.0,
+    "unknown": 120.0,
+}
+N_GROUPS = len(FACTOR_GROUPS)
+N_COALITIONS = 2**N_GROUPS
+
+
+class ReferenceMealError(ValueError):
+    """The reference meal in the model metadata does not match this code's features."""
+
+
+def reference_meal_metadata() -> dict[str, object]:
+    """The `reference_meal` entry of the model metadata."""
+    return {
+        "features": dict(REFERENCE_MEAL_FEATURES),
+        "baseline_glucose_mg_dl_by_kind": dict(REFERENCE_BASELINE_MG_DL),
+        "pre_meal_cgm": "flat at the baseline for the 3 h before the meal",
+        "kept_from_the_person": [f.name for f in FEATURES if f.group == GROUP_PERSON],
+    }
+
+
+@dataclass(frozen=True)
+class ReferenceMeal:
+    features: Mapping[str, float]
+    baseline_by_kind_mg_dl: Mapping[str, float]
+
+    @classmethod
+    def from_metadata(cls, entry: Mapping[str, object]) -> ReferenceMeal:
+        features = entry.get("features")
+        baselines = entry.get("baseline_glucose_mg_dl_by_kind")
+        if not isinstance(features, Mapping) or not isinstance(baselines, Mapping):
+            raise ReferenceMealError("reference_meal needs 'features' and 'baseline_glucose_mg_dl_by_kind'")
+        swapped = {f.name for f in FEATURES if f.group not in (GROUP_PERSON,)} - {"baseline_glucose_mg_dl"}
+        missing = sorted(swapped - set(features))
+        if missing:
+            raise ReferenceMealError(f"reference_meal lacks features {missing}; re-export the model")
+        return cls({k: float(v) for k, v in features.items()}, {k: float(v) for k, v in baselines.items()})
+
+    def row(self, person_features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """(F,) the reference inputs for a person whose own row is `person_features`."""
+        row = person_features.copy()
+        for name, value in self.features.items():
+            row[FEATURE_INDEX[name]] = value
+        kind_bits = [person_features[FEATURE_INDEX[f"kind_{k.value}"]] for k in KIND_ORDER]
+        kind = KIND_ORDER[int(np.argmax(kind_bits))].value if max(kind_bits) > 0 else "unknown"
+        row[FEATURE_INDEX["baseline_glucose_mg_dl"]] = self.baseline_by_kind_mg_dl[kind]
+        return row
+
+
+def _group_columns() -> list[npt.NDArray[np.int64]]:
+    return [np.array([i for i, f in enumerate(FEATURES) if f.group == g], np.int64) for g in FACTOR_GROUPS]
+
+
+def coalition_inputs(actual: ModelInputs, reference: ReferenceMeal) -> ModelInputs:
+    """(64 rows) coalition c keeps the actual inputs of group g iff bit g of c is set; row 63 = actual."""
+    if actual.features.shape[0] != 1:
+        raise ValueError("coalitions are built for one meal at a time")
+    ref_features = reference.row(actual.features[0])
+    columns = _group_columns()
+    glucose_bit = FACTOR_GROUPS.index(GROUP_GLUCOSE)
+    features = np.repeat(ref_features[None, :], N_COALITIONS, axis=0)  # (64, F)
+    cgm = np.zeros((N_COALITIONS, CGM_POINTS), np.float32)  # (64, 37) flat reference trace
+    mask = np.ones((N_COALITIONS, CGM_POINTS), np.float32)
+    for c in range(N_COALITIONS):
+        for g in range(N_GROUPS):
+            if c >> g & 1:
+                features[c, columns[g]] = actual.features[0, columns[g]]
+        if c >> glucose_bit & 1:
+            cgm[c] = actual.cgm_rel_mg_dl[0]
+            mask[c] = actual.cgm_mask[0]
+    return ModelInputs(cgm, mask, features)
+
+
+def _shapley_weights() -> npt.NDArray[np.float64]:
+    """(64, 6) w[c, g]: weight of coalition c's value in group g's Shapley value (+ with g, - without)."""
+    n = N_GROUPS
+    weights = np.zeros((N_COALITIONS, n))
+    for c in range(N_COALITIONS):
+        size = bin(c).count("1")
+        for g in range(n):
+            if c >> g & 1:  # c = S + {g}: weight |S|! (n-|S|-1)! / n! with |S| = size - 1
+                weights[c, g] = math.factorial(size - 1) * math.factorial(n - size) / math.factorial(n)
+            else:  # c = S without g
+                weights[c, g] = -math.factorial(size) * math.factorial(n - size - 1) / math.factorial(n)
+    return weights
+
+
+SHAPLEY_WEIGHTS = _shapley_weights()
+
+
+def shapley_values(coalition_values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """(6,) exact Shapley values from (64,) coalition values; they sum to v(all) - v(none)."""
+    if coalition_values.shape != (N_COALITIONS,):
+        raise ValueError(f"need {N_COALITIONS} coalition values, got shape {coalition_values.shape}")
+    return coalition_values @ SHAPLEY_WEIGHTS

@@ -1,0 +1,358 @@
+"""What a meal will do to this person's glucose: the predictor serving calls (numpy only).
+
+One request = one batched model call: the 64 explanation coalitions (the last is the prediction
+itself), the what-if scenarios, the photo's p10/p90 carbohydrate, and the person's past meals.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from glucose_model.calibration import CalibrationReport, RiseAdjustment, calibrate
+from glucose_model.explanation import N_COALITIONS, ReferenceMeal, coalition_inputs, shapley_values
+from glucose_model.features import (
+    CURVE_MINUTES,
+    FACTOR_GROUPS,
+    FEATURE_INDEX,
+    FEATURE_NAMES,
+    INPUT_CGM,
+    INPUT_CGM_MASK,
+    INPUT_FEATURES,
+    QUANTILES,
+    MealContext,
+    ModelInputs,
+    build_inputs,
+    measured_rise_mg_dl,
+)
+from glucose_model.metrics import IAUC_WINDOW_MIN, positive_incremental_auc
+from glucose_model.records import GlucoseSeries, InsufficientCgmError
+
+InferFn = Callable[[dict[str, npt.NDArray[np.float32]]], dict[str, npt.NDArray[np.float32]]]
+OUTPUT_RISE = "rise_mg_dl"  # (B, 37, 3) change from the pre-meal baseline at p10, p50, p90
+OUTPUT_SPIKE = "spike_probability"  # (B,)
+OUTPUT_SPIKE_SLOPE = "spike_logit_per_mg_dl"  # (B,) d logit / d p50 peak, to re-score an adjusted peak
+WALK_WHAT_IF_MIN = 15.0
+LOWER_GI_DROP = 15.0  # a typical swap (white -> wholegrain bread, rice -> basmati/parboiled)
+LOWER_GI_FLOOR = 35.0
+EXTRA_FIBER_G = 5.0
+MIN_MEASURED_SHARE = 0.5  # a past meal needs at least half of its 0..180 min curve measured
+
+
+class ResponseMetadataError(ValueError):
+    """The response model's metadata does not match this code (wrong or old export)."""
+
+
+@dataclass(frozen=True)
+class PastMeal:
+    """A meal the person ate before, with the CGM measured after it (sent by the app, never stored)."""
+
+    context: MealContext
+    measured: GlucoseSeries
+
+
+@dataclass(frozen=True)
+class Curve:
+    minute: npt.NDArray[np.int64]  # (37,) 0..180 step 5, from the meal
+    glucose_mg_dl: npt.NDArray[np.float64]  # (37,) p50
+    low_mg_dl: npt.NDArray[np.float64]  # (37,) p10, widened by the photo's carbohydrate interval
+    high_mg_dl: npt.NDArray[np.float64]  # (37,) p90, likewise
+
+
+@dataclass(frozen=True)
+class Peak:
+    glucose_mg_dl: float
+    minute: int
+    rise_mg_dl: float
+
+
+@dataclass(frozen=True)
+class Spike:
+    probability: float
+    threshold_mg_dl: float
+
+
+@dataclass(frozen=True)
+class Contribution:
+    group: str
+    peak_rise_mg_dl: float
+    iauc_2h_mg_dl_min: float
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Exact Shapley values; they sum to predicted minus reference (peak rise and 2-h iAUC)."""
+
+    contributions: tuple[Contribution, ...]
+    reference_peak_rise_mg_dl: float
+    reference_iauc_2h_mg_dl_min: float
+    predicted_peak_rise_mg_dl: float
+    predicted_iauc_2h_mg_dl_min: float
+    reference: str
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    name: str
+    description: str
+    available: bool
+    peak_glucose_mg_dl: float | None = None
+    spike_probability: float | None = None
+
+
+@dataclass(frozen=True)
+class ImpactResult:
+    curve: Curve
+    peak: Peak
+    spike: Spike
+    explanation: Explanation
+    what_if: tuple[WhatIf, ...]
+    calibration: CalibrationReport | None
+    model_version: str
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain JSON-ready values (arrays as lists)."""
+        return _jsonable(dataclasses.asdict(self))  # type: ignore[return-value]
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def peak_rise(rise_mg_dl: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """(B,) highest rise after minute 0 of (B, 37) curves and (B,) its minute (as `metrics.meal_response`)."""
+    i = np.argmax(rise_mg_dl[:, 1:], axis=1) + 1
+    return rise_mg_dl[np.arange(rise_mg_dl.shape[0]), i], CURVE_MINUTES[i]
+
+
+def iauc_2h(rise_mg_dl: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """(B,) positive incremental area over 0..120 min of (B, 37) rise curves, mg/dL*min."""
+    within = CURVE_MINUTES <= IAUC_WINDOW_MIN
+    t = CURVE_MINUTES[within].astype(np.float64)
+    return np.array([positive_incremental_auc(t, r[within], 0.0) for r in rise_mg_dl])
+
+
+def _metadata_json(metadata: Mapping[str, str], key: str) -> object:
+    if key not in metadata:
+        raise ResponseMetadataError(f"response model metadata lacks '{key}'; re-export the model")
+    try:
+        return json.loads(metadata[key])
+    except json.JSONDecodeError as error:
+        raise ResponseMetadataError(f"response model metadata '{key}' is not JSON: {error}") from error
+
+
+class ResponsePredictor:
+    """Predicts, explains and re-scores a meal with the response model behind `infer`."""
+
+    def __init__(self, metadata: Mapping[str, str], infer: InferFn) -> None:
+        names = _metadata_json(metadata, "feature_names")
+        if names != list(FEATURE_NAMES):
+            raise ResponseMetadataError(
+                "the model's feature_names differ from glucose_model.features: the model and the code "
+                "are from different versions; re-export the model or update the code"
+            )
+        if _metadata_json(metadata, "curve_minutes") != CURVE_MINUTES.tolist():
+            raise ResponseMetadataError("the model's curve_minutes differ from glucose_model.features")
+        if _metadata_json(metadata, "quantiles") != list(QUANTILES):
+            raise ResponseMetadataError("the model's quantiles differ from glucose_model.features")
+        reference = _metadata_json(metadata, "reference_meal")
+        if not isinstance(reference, Mapping):
+            raise ResponseMetadataError("reference_meal must be a JSON object")
+        self.reference = ReferenceMeal.from_metadata(reference)
+        self.version = str(_metadata_json(metadata, "version"))
+        self._infer = infer
+
+    def _run(self, inputs: ModelInputs) -> tuple[npt.NDArray[np.float64], ...]:
+        outputs = self._infer(inputs.as_feed())
+        for name in (OUTPUT_RISE, OUTPUT_SPIKE, OUTPUT_SPIKE_SLOPE):
+            if name not in outputs:
+                raise ResponseMetadataError(f"the response model returned no '{name}' output")
+        return (
+            np.asarray(outputs[OUTPUT_RISE], np.float64),  # (B, 37, 3)
+            np.asarray(outputs[OUTPUT_SPIKE], np.float64),  # (B,)
+            np.asarray(outputs[OUTPUT_SPIKE_SLOPE], np.float64),  # (B,)
+        )
+
+    def impact(self, context: MealContext, history: Sequence[PastMeal] = ()) -> ImpactResult:
+        actual = build_inputs([context])
+        scenarios = _what_if_inputs(actual)
+        meal = context.meal
+        photo = meal.carbs_p10_g is not None and meal.carbs_p90_g is not None
+        interval = [_with_carbs(actual, c) for c in (meal.carbs_p10_g, meal.carbs_p90_g) if c is not None]
+        past = build_inputs([p.context for p in history]) if history else None
+        rows = [coalition_inputs(actual, self.reference), *(s for _, _, s in scenarios), *interval]
+        batch = ModelInputs.concatenate(rows + ([past] if past is not None else []))
+        rise, spike, slope = self._run(batch)
+
+        baseline_mg_dl = float(actual.features[0, FEATURE_INDEX["baseline_glucose_mg_dl"]])
+        threshold_mg_dl = float(actual.features[0, FEATURE_INDEX["spike_threshold_mg_dl"]])
+        n_rows = N_COALITIONS + len(scenarios) + len(interval)
+        report = None
+        adjustment = RiseAdjustment()
+        if past is not None:
+            measured = np.stack(
+                [
+                    _measured(p, float(past.features[i, FEATURE_INDEX["baseline_glucose_mg_dl"]]))
+                    for i, p in enumerate(history)
+                ]
+            )
+            report = calibrate(rise[n_rows:, :, 1], measured)
+            if report.applied:
+                adjustment = report.adjustment
+        raw_peak, _ = peak_rise(rise[:n_rows, :, 1])
+        rise = adjustment.apply(rise[:n_rows])  # (n_rows, 37, 3)
+        p50_peak, p50_minute = peak_rise(rise[:, :, 1])
+        spike = _rescore(spike[:n_rows], slope[:n_rows], p50_peak - raw_peak)
+
+        own = N_COALITIONS - 1  # the coalition with every group = the prediction itself
+        low, high = rise[own, :, 0], rise[own, :, 2]
+        spike_probability = float(spike[own])
+        if photo:
+            lo_row, hi_row = n_rows - 2, n_rows - 1
+            low = np.minimum(low, rise[lo_row, :, 0])
+            high = np.maximum(high, rise[hi_row, :, 2])
+            # Three-point quadrature over the carbohydrate estimate (p10, p50, p90).
+            spike_probability = float(0.25 * spike[lo_row] + 0.5 * spike[own] + 0.25 * spike[hi_row])
+
+        peaks_iauc = iauc_2h(rise[:N_COALITIONS, :, 1])
+        phi_peak = shapley_values(p50_peak[:N_COALITIONS])
+        phi_iauc = shapley_values(peaks_iauc)
+        explanation = Explanation(
+            contributions=tuple(
+                Contribution(g, float(phi_peak[i]), float(phi_iauc[i])) for i, g in enumerate(FACTOR_GROUPS)
+            ),
+            reference_peak_rise_mg_dl=float(p50_peak[0]),
+            reference_iauc_2h_mg_dl_min=float(peaks_iauc[0]),
+            predicted_peak_rise_mg_dl=float(p50_peak[own]),
+            predicted_iauc_2h_mg_dl_min=float(peaks_iauc[own]),
+            reference="reference_meal in the model metadata (see MODEL_CARD.md), eaten by the same kind of person",
+        )
+        what_if = [
+            WhatIf(
+                name,
+                description,
+                True,
+                baseline_mg_dl + float(p50_peak[N_COALITIONS + k]),
+                float(spike[N_COALITIONS + k]),
+            )
+            for k, (name, description, _) in enumerate(scenarios)
+        ]
+        what_if.append(
+            WhatIf(
+                "protein_or_vegetables_first",
+                "eating the protein or vegetables before the carbohydrate: not available, the model has "
+                "no input for the order of foods within a meal",
+                False,
+            )
+        )
+        return ImpactResult(
+            curve=Curve(
+                CURVE_MINUTES.copy(),
+                baseline_mg_dl + rise[own, :, 1],
+                baseline_mg_dl + low,
+                baseline_mg_dl + high,
+            ),
+            peak=Peak(baseline_mg_dl + float(p50_peak[own]), int(p50_minute[own]), float(p50_peak[own])),
+            spike=Spike(spike_probability, threshold_mg_dl),
+            explanation=explanation,
+            what_if=tuple(what_if),
+            calibration=report,
+            model_version=self.version,
+        )
+
+
+def _rescore(
+    probability: npt.NDArray[np.float64],
+    slope: npt.NDArray[np.float64],
+    peak_shift_mg_dl: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """Spike probability after the personal adjustment moved the p50 peak by `peak_shift_mg_dl`."""
+    p = np.clip(probability, 1e-7, 1 - 1e-7)
+    logit = np.log(p / (1 - p)) + slope * peak_shift_mg_dl
+    return 1.0 / (1.0 + np.exp(-logit))
+
+
+def _with_carbs(inputs: ModelInputs, carbs_g: float) -> ModelInputs:
+    features = inputs.features.copy()
+    features[:, FEATURE_INDEX["carbs_g"]] = carbs_g
+    return ModelInputs(inputs.cgm_rel_mg_dl, inputs.cgm_mask, features)
+
+
+def _what_if_inputs(actual: ModelInputs) -> list[tuple[str, str, ModelInputs]]:
+    """(name, description, one-row inputs) of each scenario the model can answer."""
+    f = actual.features[0]
+    out: list[tuple[str, str, ModelInputs]] = []
+
+    half = actual.features.copy()
+    for name in ("carbs_g", "carbs_spread_g", "sugars_g", "fiber_g", "fat_g", "protein_g"):
+        half[0, FEATURE_INDEX[name]] *= 0.5
+    out.append(
+        ("half_portion", "eat half of this meal", ModelInputs(actual.cgm_rel_mg_dl, actual.cgm_mask, half))
+    )
+
+    lower_gi = actual.features.copy()
+    gi = float(f[FEATURE_INDEX["glycemic_index"]]) if f[FEATURE_INDEX["glycemic_index_known"]] else 55.0
+    lower_gi[0, FEATURE_INDEX["glycemic_index"]] = max(LOWER_GI_FLOOR, gi - LOWER_GI_DROP)
+    lower_gi[0, FEATURE_INDEX["glycemic_index_known"]] = 1.0
+    out.append(
+        (
+            "lower_gi_swap",
+            f"swap the carbohydrate for a lower-GI option (GI {LOWER_GI_DROP:.0f} points lower, e.g. "
+            "wholegrain instead of white bread, or basmati instead of sticky rice)",
+            ModelInputs(actual.cgm_rel_mg_dl, actual.cgm_mask, lower_gi),
+        )
+    )
+
+    fiber = actual.features.copy()
+    known_fiber = float(f[FEATURE_INDEX["fiber_g"]]) if f[FEATURE_INDEX["fiber_known"]] else 0.0
+    fiber[0, FEATURE_INDEX["fiber_g"]] = known_fiber + EXTRA_FIBER_G
+    fiber[0, FEATURE_INDEX["fiber_known"]] = 1.0
+    out.append(
+        (
+            "higher_fiber",
+            f"add {EXTRA_FIBER_G:.0f} g of fibre (a side of vegetables or legumes) to the same carbohydrate",
+            ModelInputs(actual.cgm_rel_mg_dl, actual.cgm_mask, fiber),
+        )
+    )
+
+    walk = actual.features.copy()
+    walk[0, FEATURE_INDEX["planned_walk_min"]] = max(
+        WALK_WHAT_IF_MIN, float(f[FEATURE_INDEX["planned_walk_min"]])
+    )
+    walk[0, FEATURE_INDEX["planned_walk_known"]] = 1.0
+    out.append(
+        (
+            "walk_15_min",
+            f"a {WALK_WHAT_IF_MIN:.0f}-min walk starting 15-30 min after the meal",
+            ModelInputs(actual.cgm_rel_mg_dl, actual.cgm_mask, walk),
+        )
+    )
+    return out
+
+
+def _measured(past: PastMeal, baseline_mg_dl: float) -> npt.NDArray[np.float64]:
+    rise = measured_rise_mg_dl(past.measured, past.context.meal.time, baseline_mg_dl)  # (37,)
+    if np.isfinite(rise).mean() < MIN_MEASURED_SHARE:
+        raise InsufficientCgmError(
+            f"a past meal at {past.context.meal.time.isoformat()} has CGM for only "
+            f"{100 * np.isfinite(rise).mean():.0f}% of the 3 h after it; send at least "
+            f"{100 * MIN_MEASURED_SHARE:.0f}% or leave that meal out of the history"
+        )
+    return rise
+
+
+# The ONNX graph's input names, for callers that build feeds themselves.
+INPUT_NAMES = (INPUT_CGM, INPUT_CGM_MASK, INPUT_FEATURES)
