@@ -1,0 +1,98 @@
+"""Dynamic micro-batching: concurrent requests for one model share a model call.
+
+The first waiting request opens a batch; it closes at `max_batch` rows or after `max_wait_s`, whichever
+comes first, and runs on the executor while the next batch fills (up to `concurrent_batches` in flight).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+
+import numpy as np
+
+from serving.backends import ModelExecutor
+
+logger = logging.getLogger(__name__)
+_Pending = tuple[dict[str, np.ndarray], "asyncio.Future[dict[str, np.ndarray]]"]
+
+
+class MicroBatcher:
+    def __init__(
+        self,
+        executor: ModelExecutor,
+        model_name: str,
+        max_batch: int,
+        max_wait_s: float,
+        concurrent_batches: int,
+    ) -> None:
+        self._executor = executor
+        self._model_name = model_name
+        self._max_batch = max_batch
+        self._max_wait_s = max_wait_s
+        self._slots = asyncio.Semaphore(concurrent_batches)
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._collector: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self._collector = asyncio.get_running_loop().create_task(self._collect())
+
+    async def stop(self) -> None:
+        if self._collector is not None:
+            self._collector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._collector
+        await asyncio.gather(*self._running, return_exceptions=True)
+
+    async def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Outputs for these rows (leading dimension), computed in a shared batch."""
+        future: asyncio.Future[dict[str, np.ndarray]] = asyncio.get_running_loop().create_future()
+        await self._queue.put((dict(inputs), future))
+        return await future
+
+    async def _collect(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            rows = _rows(batch[0][0])
+            deadline = time.monotonic() + self._max_wait_s
+            while rows < self._max_batch:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self._queue.get(), remaining)
+                except TimeoutError:
+                    break
+                batch.append(item)
+                rows += _rows(item[0])
+            await self._slots.acquire()
+            task = asyncio.get_running_loop().create_task(self._run(batch))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _run(self, batch: list[_Pending]) -> None:
+        try:
+            names = batch[0][0].keys()
+            stacked = {name: np.concatenate([inputs[name] for inputs, _ in batch]) for name in names}
+            outputs = await self._executor.run(lambda: self._executor.infer(self._model_name, stacked))
+        except Exception as err:  # handed to every waiting request, which maps it to its own answer
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(err)
+            return
+        finally:
+            self._slots.release()
+        start = 0
+        for inputs, future in batch:
+            stop = start + _rows(inputs)
+            if not future.done():
+                future.set_result({name: value[start:stop] for name, value in outputs.items()})
+            start = stop
+
+
+def _rows(inputs: Mapping[str, np.ndarray]) -> int:
+    return int(next(iter(inputs.values())).shape[0])

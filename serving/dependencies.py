@@ -1,0 +1,57 @@
+"""Typed dependencies of the routes (`Annotated` aliases, so tests swap them with dependency_overrides)."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from glucose_model.forecast import Forecaster
+from serving.problems import MODEL_UNAVAILABLE, UNAUTHORIZED, RequestRefusedError
+from serving.runtime import ServingRuntime
+from serving.settings import Settings
+
+API_KEY_HEADER = "X-API-Key"
+_api_key = APIKeyHeader(
+    name=API_KEY_HEADER, auto_error=False, description="Required when the server has API keys"
+)
+
+
+def get_runtime(request: Request) -> ServingRuntime:
+    runtime: ServingRuntime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[ServingRuntime, Depends(get_runtime)]
+
+
+def get_settings(runtime: RuntimeDep) -> Settings:
+    return runtime.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def require_api_key(settings: SettingsDep, key: Annotated[str | None, Security(_api_key)] = None) -> None:
+    """No-op without configured keys; otherwise the header must equal one of them (constant time)."""
+    if not settings.api_keys:
+        return
+    given = (key or "").encode("utf-8")
+    matched = False
+    for allowed in settings.api_keys:  # compare with every key: the time does not say which one was close
+        matched |= hmac.compare_digest(given, allowed.encode("utf-8"))
+    if not matched:
+        raise RequestRefusedError(UNAUTHORIZED, f"Send a valid API key in the {API_KEY_HEADER} header.")
+
+
+def get_forecaster(runtime: RuntimeDep) -> Forecaster:
+    if runtime.forecaster is None:
+        raise RequestRefusedError(
+            MODEL_UNAVAILABLE, "The glucose forecast model is not loaded on this server."
+        )
+    return runtime.forecaster
+
+
+ForecasterDep = Annotated[Forecaster, Depends(get_forecaster)]

@@ -1,0 +1,232 @@
+"""Every error the API can answer, mapped to HTTP in this one place.
+
+`/v1` answers RFC 9457 `application/problem+json` with a type URI per cause (documented at that URI);
+`/v2` answers the Open Inference Protocol's `{"error": "..."}`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from glucose_model.records import InsufficientCgmError, RecordError
+from serving.backends import ModelBackendError
+from serving.metrics import ServingMetrics
+from serving.v2_protocol import InferenceProtocolError
+from vision.decode import ImageDecodeError, ImageTooLargeError, UnsupportedImageFormatError
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_PATH = "/problems/"
+
+
+@dataclass(frozen=True)
+class ProblemType:
+    slug: str
+    title: str
+    status: int
+    description: str  # what the client should do: served at the type URI
+
+    @property
+    def uri(self) -> str:
+        return PROBLEM_PATH + self.slug
+
+
+def _problem(slug: str, title: str, status: int, description: str) -> ProblemType:
+    return ProblemType(slug, title, status, description)
+
+
+BODY_TOO_LARGE = _problem(
+    "body-too-large", "Request body too large", 413, "Send a smaller body (see MEALIMPACT_MAX_BODY_BYTES)."
+)
+IMAGE_TOO_LARGE = _problem(
+    "image-too-large",
+    "Image has too many pixels",
+    413,
+    "Resize the photo (a 1600-pixel long side is plenty).",
+)
+NOT_AN_IMAGE = _problem(
+    "not-an-image",
+    "Not a readable image",
+    422,
+    "The upload is empty, damaged or cut off; send the photo file again.",
+)
+UNSUPPORTED_FORMAT = _problem(
+    "unsupported-image-format", "Unsupported image format", 415, "Send JPEG, PNG, WebP or HEIC."
+)
+TOO_FEW_READINGS = _problem(
+    "too-few-cgm-readings",
+    "Not enough CGM readings",
+    422,
+    "Send more recent CGM readings (the detail says how many).",
+)
+OUT_OF_RANGE = _problem(
+    "value-out-of-range", "Value outside the physiological range", 422, "Check the units and the values sent."
+)
+TIMESTAMP_ORDER = _problem(
+    "timestamps-out-of-order",
+    "Timestamps out of order",
+    422,
+    "Send readings in strictly increasing time order, without duplicates.",
+)
+TIMESTAMP_FUTURE = _problem(
+    "timestamp-in-future",
+    "Timestamp in the future",
+    422,
+    "Check the device clock and the UTC offset of the times sent.",
+)
+BAD_UNIT = _problem("bad-unit", "Unknown unit", 422, "Glucose unit must be mg/dL or mmol/L.")
+INVALID_RECORD = _problem(
+    "invalid-record", "Inconsistent glucose record", 422, "The detail says which field to fix."
+)
+VALIDATION = _problem(
+    "validation-error",
+    "Request does not match the schema",
+    422,
+    "The `errors` list says which fields to fix.",
+)
+UNAUTHORIZED = _problem(
+    "unauthorized", "Missing or wrong API key", 401, "Send the key in the X-API-Key header."
+)
+NOT_FOUND = _problem("not-found", "Not found", 404, "Check the path against /openapi.json.")
+METHOD_NOT_ALLOWED = _problem(
+    "method-not-allowed", "Method not allowed", 405, "Check the method against /openapi.json."
+)
+TIMEOUT = _problem("request-timeout", "Request took too long", 504, "Retry later; the server is busy.")
+MODEL_UNAVAILABLE = _problem(
+    "model-unavailable", "Model call failed", 503, "Retry later; the model tier is unavailable."
+)
+INTERNAL = _problem("internal-error", "Internal error", 500, "Retry; if it persists, report the request id.")
+PROBLEMS = {p.slug: p for p in (
+    BODY_TOO_LARGE, IMAGE_TOO_LARGE, NOT_AN_IMAGE, UNSUPPORTED_FORMAT, TOO_FEW_READINGS, OUT_OF_RANGE,
+    TIMESTAMP_ORDER, TIMESTAMP_FUTURE, BAD_UNIT, INVALID_RECORD, VALIDATION, UNAUTHORIZED, NOT_FOUND,
+    METHOD_NOT_ALLOWED, TIMEOUT, MODEL_UNAVAILABLE, INTERNAL,
+)}  # fmt: skip
+
+
+class RequestRefusedError(ValueError):
+    """Raised at the edge when a request is refused for a reason that has no domain error of its own."""
+
+    def __init__(self, problem: ProblemType, detail: str) -> None:
+        super().__init__(detail)
+        self.problem = problem
+        self.detail = detail
+
+
+class GlucoseUnitError(RecordError):
+    """The CGM unit is neither mg/dL nor mmol/L."""
+
+
+class GlucoseRangeError(RecordError):
+    """A glucose value is outside what any sensor reports (after unit conversion)."""
+
+
+class TimestampOrderError(RecordError):
+    """Readings are not in strictly increasing time order."""
+
+
+class FutureTimestampError(RecordError):
+    """A time lies after the moment the request was received."""
+
+
+_DOMAIN_PROBLEMS: tuple[tuple[type[Exception], ProblemType], ...] = (
+    (ImageTooLargeError, IMAGE_TOO_LARGE),
+    (UnsupportedImageFormatError, UNSUPPORTED_FORMAT),
+    (ImageDecodeError, NOT_AN_IMAGE),
+    (InsufficientCgmError, TOO_FEW_READINGS),
+    (GlucoseUnitError, BAD_UNIT),
+    (GlucoseRangeError, OUT_OF_RANGE),
+    (TimestampOrderError, TIMESTAMP_ORDER),
+    (FutureTimestampError, TIMESTAMP_FUTURE),
+    (RecordError, INVALID_RECORD),
+    (ModelBackendError, MODEL_UNAVAILABLE),
+    (InferenceProtocolError, VALIDATION),
+)
+
+
+def problem_for(error: Exception) -> tuple[ProblemType, str]:
+    """The problem type and the client-facing detail of an error (first matching class wins)."""
+    if isinstance(error, RequestRefusedError):
+        return error.problem, error.detail
+    if isinstance(error, RequestValidationError):
+        fields = {str(e["loc"][-1]) for e in error.errors() if e.get("loc")}
+        if "unit" in fields:
+            return BAD_UNIT, "cgm.unit must be 'mg/dL' or 'mmol/L'"
+        return VALIDATION, f"{len(error.errors())} field(s) do not match the schema; see errors"
+    if isinstance(error, HTTPException):
+        by_status = {404: NOT_FOUND, 405: METHOD_NOT_ALLOWED, 401: UNAUTHORIZED, 413: BODY_TOO_LARGE}
+        return by_status.get(error.status_code, VALIDATION if error.status_code < 500 else INTERNAL), str(
+            error.detail
+        )
+    for kind, problem in _DOMAIN_PROBLEMS:
+        if isinstance(error, kind):
+            detail = str(error) if problem is not MODEL_UNAVAILABLE else problem.description
+            return problem, detail
+    return INTERNAL, INTERNAL.description
+
+
+def validation_errors(error: RequestValidationError) -> list[dict[str, object]]:
+    """Where and why, never the rejected value itself (it may be health data)."""
+    return [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in error.errors()
+    ]
+
+
+def problem_body(problem: ProblemType, detail: str, instance: str, **extensions: object) -> bytes:
+    body = {"type": problem.uri, "title": problem.title, "status": problem.status, "detail": detail}
+    body["instance"] = instance
+    body.update(extensions)
+    return json.dumps(body, separators=(",", ":")).encode("utf-8")
+
+
+def v2_error_body(detail: str) -> bytes:
+    return json.dumps({"error": detail}, separators=(",", ":")).encode("utf-8")
+
+
+def v2_status(error: Exception) -> int:
+    """HTTP status of an error on the /v2 routes."""
+    if isinstance(error, InferenceProtocolError | RequestValidationError):
+        return 400
+    if isinstance(error, HTTPException):
+        return error.status_code
+    if isinstance(error, RequestRefusedError):
+        return error.problem.status
+    return 503 if isinstance(error, ModelBackendError) else 500
+
+
+def _v2_detail(error: Exception) -> str:
+    if isinstance(error, RequestValidationError):
+        first = error.errors()[0] if error.errors() else {}
+        return f"invalid request at {'.'.join(str(p) for p in first.get('loc', ()))}: {first.get('msg', '')}"
+    if isinstance(error, HTTPException):
+        return str(error.detail)
+    return str(error) if v2_status(error) < 500 else "the model call failed; retry later"
+
+
+def install_problem_handlers(app: FastAPI, metrics: ServingMetrics) -> None:
+    """Answer every known error as problem+json (or `{"error"}` under /v2) and count it by reason."""
+
+    async def answer(request: Request, error: Exception) -> Response:
+        problem, detail = problem_for(error)
+        metrics.rejected.labels(problem.slug).inc()
+        headers = dict(error.headers or {}) if isinstance(error, HTTPException) else {}
+        if request.url.path.startswith("/v2"):
+            return Response(v2_error_body(_v2_detail(error)), v2_status(error), headers, "application/json")
+        extensions = {"errors": validation_errors(error)} if isinstance(error, RequestValidationError) else {}
+        body = problem_body(problem, detail, request.url.path, **extensions)
+        return Response(body, problem.status, headers, PROBLEM_CONTENT_TYPE)
+
+    for kind in (
+        RequestValidationError,
+        HTTPException,
+        RequestRefusedError,
+        RecordError,
+        ImageDecodeError,
+        ModelBackendError,
+        InferenceProtocolError,
+    ):
+        app.add_exception_handler(kind, answer)

@@ -1,0 +1,1 @@
+"""Pydantic request and response models of the HTTP API, with the examples the OpenAPI document shows."""

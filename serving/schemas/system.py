@@ -1,0 +1,118 @@
+"""Responses of the model-listing, health and Open Inference Protocol metadata routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_TENSOR_EXAMPLE: dict[str, Any] = {"name": "image", "datatype": "UINT8", "shape": [-1, 224, 224, 3]}
+
+
+class TensorMetadata(BaseModel):
+    name: str
+    datatype: str = Field(description="Open Inference Protocol datatype: FP32, UINT8, BYTES ...")
+    shape: list[int] = Field(description="-1 marks a variable dimension (the batch)")
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: int
+    platform: str
+    sha256: str = Field(description="sha256 of the served model.onnx")
+    inputs: list[TensorMetadata]
+    outputs: list[TensorMetadata]
+    metadata: dict[str, Any] = Field(description="the ONNX file's metadata_props, JSON values decoded")
+
+
+class ModelsResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "models": [
+                        {
+                            "name": "food_recognizer",
+                            "version": 1,
+                            "platform": "onnxruntime_onnx",
+                            "sha256": "9f2c…",
+                            "inputs": [_TENSOR_EXAMPLE],
+                            "outputs": [{"name": "carbs_g", "datatype": "FP32", "shape": [-1, 3]}],
+                            "metadata": {"version": "1", "units": {"carbs_g": "g"}},
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
+    models: list[ModelInfo]
+
+
+class HealthResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
+    status: str
+
+
+class ReadinessResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"status": "ready", "waiting_for": []},
+                {"status": "starting", "waiting_for": ["glucose_response"]},
+            ]
+        }
+    )
+
+    status: str = Field(description="'ready' or 'starting'")
+    waiting_for: list[str] = Field(description="models not yet loaded or warmed up")
+
+
+class ProblemDescription(BaseModel):
+    type: str
+    title: str
+    status: int
+    description: str
+
+
+class ServerMetadata(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "mealimpact", "version": "0.1.0", "extensions": ["binary_tensor_data"]}]
+        }
+    )
+
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class ModelMetadata(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "food_recognizer",
+                    "versions": ["1"],
+                    "platform": "onnxruntime_onnx",
+                    "inputs": [_TENSOR_EXAMPLE],
+                    "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 101]}],
+                }
+            ]
+        }
+    )
+
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[TensorMetadata]
+    outputs: list[TensorMetadata]
+
+
+class V2Error(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"error": "model food_recognizer takes inputs ['image']"}]}
+    )
+
+    error: str
