@@ -1,0 +1,257 @@
+"""The meal-response summary: how glucose answered each logged meal, which meals and meal times spiked,
+whether walks helped, and (when the response model is available) predicted against measured curves.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from glucose_model.metrics import HIGH_ABOVE_MG_DL, MealResponse, meal_response
+from glucose_model.records import InsufficientCgmError, Meal, Recording
+from glucose_model.windows import MealWindow, all_meal_windows
+
+# Meal times by local clock; anything outside the three main meals is a snack.
+BREAKFAST_START_H, BREAKFAST_END_H = 5.0, 10.5
+LUNCH_START_H, LUNCH_END_H = 10.5, 15.0
+DINNER_START_H, DINNER_END_H = 17.0, 21.5
+# A walk after a meal: at least this many steps starting within the first hour (about 10 min of walking).
+WALK_WINDOW_MIN = 60.0
+WALK_MIN_STEPS = 1000.0
+# Patterns are only stated when there are at least this many meals behind them.
+MIN_MEALS_FOR_PATTERN = 3
+
+
+class MealSlot(enum.StrEnum):
+    BREAKFAST = "breakfast"
+    LUNCH = "lunch"
+    DINNER = "dinner"
+    SNACK = "snack"
+
+
+def meal_slot(local_time: datetime) -> MealSlot:
+    """Which meal of the day a meal at this local time is."""
+    hour = local_time.hour + local_time.minute / 60.0
+    if BREAKFAST_START_H <= hour < BREAKFAST_END_H:
+        return MealSlot.BREAKFAST
+    if LUNCH_START_H <= hour < LUNCH_END_H:
+        return MealSlot.LUNCH
+    if DINNER_START_H <= hour < DINNER_END_H:
+        return MealSlot.DINNER
+    return MealSlot.SNACK
+
+
+@dataclass(frozen=True)
+class PredictedCurve:
+    """The response model's answer for one meal, for drawing against the measured curve.
+
+    minute: (K,) minutes after the meal; glucose_mg_dl, low_mg_dl, high_mg_dl: (K,)
+    factors: (factor group, contribution to the peak rise in mg/dL), largest first
+    """
+
+    minute: npt.NDArray[np.float64]
+    glucose_mg_dl: npt.NDArray[np.float64]
+    low_mg_dl: npt.NDArray[np.float64]
+    high_mg_dl: npt.NDArray[np.float64]
+    spike_probability: float
+    factors: tuple[tuple[str, float], ...] = ()
+
+
+# Given one meal's window (the CGM before it is the model's context), the predicted curve, or None.
+MealPredictor = Callable[[MealWindow], PredictedCurve | None]
+
+
+@dataclass(frozen=True)
+class MealOutcome:
+    """One logged meal and what the CGM showed after it.
+
+    minutes: (W,) -180..180 step 5 relative to the meal; glucose_mg_dl: (W,) NaN where the CGM had a gap
+    response: None when the CGM around the meal is too sparse; `missing_reason` says why
+    steps_after: steps in the first hour after the meal, None when the record has no activity data
+    """
+
+    meal: Meal
+    slot: MealSlot
+    minutes: npt.NDArray[np.int64]
+    glucose_mg_dl: npt.NDArray[np.float64]
+    response: MealResponse | None
+    missing_reason: str | None
+    steps_after: float | None
+    spiked: bool | None
+    predicted: PredictedCurve | None = None
+
+    @property
+    def walked_after(self) -> bool | None:
+        return None if self.steps_after is None else self.steps_after >= WALK_MIN_STEPS
+
+
+@dataclass(frozen=True)
+class SlotPattern:
+    slot: MealSlot
+    meals: int  # meals of this slot with a measured response
+    spikes: int
+    median_rise_mg_dl: float
+
+
+@dataclass(frozen=True)
+class WalkEffect:
+    walked_meals: int
+    other_meals: int
+    median_rise_walked_mg_dl: float
+    median_rise_other_mg_dl: float
+
+
+@dataclass(frozen=True)
+class MealSummary:
+    outcomes: tuple[MealOutcome, ...]
+    spike_threshold_mg_dl: float
+    slots: tuple[SlotPattern, ...]
+    walk: WalkEffect | None  # None when the record has no activity data or too few meals either way
+    model_note: str  # which model drew the predicted curves, or why there are none
+    findings: tuple[str, ...]  # the plain-language sentences the page prints
+
+    @property
+    def measured(self) -> tuple[MealOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.response is not None)
+
+    def most_spiking(self, n: int) -> list[MealOutcome]:
+        """The n meals with the largest measured rise, largest first."""
+        return sorted(self.measured, key=lambda o: -o.response.peak_rise_mg_dl)[:n]  # type: ignore[union-attr]
+
+
+def steps_after_meal(window: MealWindow, has_activity: bool) -> float | None:
+    if not has_activity:
+        return None
+    total = 0.0
+    for sample in window.activity:
+        start_min = (sample.time - window.meal.time).total_seconds() / 60.0
+        if 0.0 <= start_min < WALK_WINDOW_MIN and sample.steps is not None:
+            total += sample.steps
+    return total
+
+
+def is_spike(response: MealResponse, spike_threshold_mg_dl: float) -> bool:
+    """The meal took glucose above the threshold. A meal eaten while already above it and followed by a
+    fall is not counted: the meal did not cause that high."""
+    return response.peak_mg_dl > spike_threshold_mg_dl and response.peak_rise_mg_dl > 0
+
+
+def measure_meal(window: MealWindow, spike_threshold_mg_dl: float, has_activity: bool) -> MealOutcome:
+    response: MealResponse | None
+    try:
+        response, reason = meal_response(window.minutes, window.glucose_mg_dl), None
+    except InsufficientCgmError as error:
+        response, reason = None, str(error)
+    return MealOutcome(
+        meal=window.meal,
+        slot=meal_slot(window.meal.time),
+        minutes=window.minutes,
+        glucose_mg_dl=window.glucose_mg_dl,
+        response=response,
+        missing_reason=reason,
+        steps_after=steps_after_meal(window, has_activity),
+        spiked=None if response is None else is_spike(response, spike_threshold_mg_dl),
+    )
+
+
+def slot_patterns(outcomes: Sequence[MealOutcome]) -> tuple[SlotPattern, ...]:
+    patterns = []
+    for slot in MealSlot:
+        measured = [o for o in outcomes if o.slot is slot and o.response is not None]
+        if measured:
+            rises = [o.response.peak_rise_mg_dl for o in measured]  # type: ignore[union-attr]
+            patterns.append(
+                SlotPattern(
+                    slot, len(measured), sum(bool(o.spiked) for o in measured), float(np.median(rises))
+                )
+            )
+    return tuple(patterns)
+
+
+def walk_effect(outcomes: Sequence[MealOutcome]) -> WalkEffect | None:
+    measured = [o for o in outcomes if o.response is not None and o.walked_after is not None]
+    walked = [o.response.peak_rise_mg_dl for o in measured if o.walked_after]  # type: ignore[union-attr]
+    other = [o.response.peak_rise_mg_dl for o in measured if not o.walked_after]  # type: ignore[union-attr]
+    if len(walked) < MIN_MEALS_FOR_PATTERN or len(other) < MIN_MEALS_FOR_PATTERN:
+        return None
+    return WalkEffect(len(walked), len(other), float(np.median(walked)), float(np.median(other)))
+
+
+def summarize_meals(
+    recording: Recording,
+    predict: MealPredictor | None = None,
+    model_note: str = "Predicted curves are not shown: no response model was given.",
+) -> MealSummary:
+    """Measure every logged meal of `recording`; add the model's predicted curve where `predict` gives one."""
+    threshold = recording.kind.spike_threshold_mg_dl if recording.kind is not None else HIGH_ABOVE_MG_DL
+    has_activity = bool(recording.activity)
+    outcomes = []
+    for window in all_meal_windows(recording):
+        outcome = measure_meal(window, threshold, has_activity)
+        if predict is not None and outcome.response is not None:
+            outcome = MealOutcome(**{**outcome.__dict__, "predicted": predict(window)})
+        outcomes.append(outcome)
+    slots = slot_patterns(outcomes)
+    walk = walk_effect(outcomes) if has_activity else None
+    return MealSummary(
+        outcomes=tuple(outcomes),
+        spike_threshold_mg_dl=threshold,
+        slots=slots,
+        walk=walk,
+        model_note=model_note,
+        findings=describe_findings(outcomes, slots, walk, threshold, has_activity),
+    )
+
+
+def describe_findings(
+    outcomes: Sequence[MealOutcome],
+    slots: Sequence[SlotPattern],
+    walk: WalkEffect | None,
+    threshold_mg_dl: float,
+    has_activity: bool,
+) -> tuple[str, ...]:
+    """Plain sentences in mg/dL; the renderer converts the numbers when the person reads mmol/L.
+
+    Numbers are wrapped as {mg_dl:VALUE} / {delta:VALUE} so the page can print them in either unit.
+    """
+    measured = [o for o in outcomes if o.response is not None]
+    lines = [
+        f"{len(outcomes)} meals were logged; {len(measured)} had enough CGM around them to measure the response."
+    ]
+    if not measured:
+        return tuple(lines)
+    spikes = sum(bool(o.spiked) for o in measured)
+    lines.append(
+        f"{spikes} of {len(measured)} measured meals took glucose above {{mg_dl:{threshold_mg_dl:g}}} "
+        "and higher than before the meal (counted as a spike here)."
+    )
+    ranked = [s for s in slots if s.meals >= MIN_MEALS_FOR_PATTERN]
+    if ranked:
+        worst = max(ranked, key=lambda s: s.median_rise_mg_dl)
+        lines.append(
+            f"{worst.slot.value.capitalize()} raised glucose the most: a typical rise of "
+            f"{{delta:{worst.median_rise_mg_dl:.1f}}} over {worst.meals} meals ({worst.spikes} above the threshold)."
+        )
+        best = min(ranked, key=lambda s: s.median_rise_mg_dl)
+        if best.slot is not worst.slot:
+            lines.append(
+                f"{best.slot.value.capitalize()} raised it the least (typical rise {{delta:{best.median_rise_mg_dl:.1f}}})."
+            )
+    if walk is not None:
+        change = walk.median_rise_walked_mg_dl - walk.median_rise_other_mg_dl
+        direction = "smaller" if change < 0 else "larger"
+        lines.append(
+            f"After the {walk.walked_meals} meals followed by a walk the typical rise was "
+            f"{{delta:{walk.median_rise_walked_mg_dl:.1f}}}, against {{delta:{walk.median_rise_other_mg_dl:.1f}}} "
+            f"without ({direction}); this is an observation, not a controlled comparison."
+        )
+    elif has_activity:
+        lines.append("There were too few meals with and without a walk after them to compare.")
+    else:
+        lines.append("No activity data was shared, so the effect of walks cannot be shown.")
+    return tuple(lines)

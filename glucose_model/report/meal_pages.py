@@ -1,0 +1,175 @@
+"""The meal-response pages: findings in plain language, meal-time patterns, the meals that spiked most
+(measured against predicted where the model is available), and a table of every logged meal.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from glucose_model.meal_summary import MealOutcome, MealSummary
+from glucose_model.metrics import HIGH_ABOVE_MG_DL, LOW_BELOW_MG_DL
+from glucose_model.report.agp_page import MEDIAN_LINE, TARGET_FILL, Printed
+from glucose_model.report.units import DisplayUnit
+
+SPIKE_PANELS = 6  # the meals that spiked most, 2 rows of 3
+TABLE_ROWS_PER_PAGE = 40
+CURVE_FROM_MIN = -60  # the spike panels show the hour before the meal for context
+PREDICTED_COLOUR = "#d95f02"
+_NUMBER = re.compile(r"\{(mg_dl|delta):(-?[0-9.]+)\}")
+
+
+def render_sentence(text: str, unit: DisplayUnit) -> str:
+    """Put the numbers of a finding ({mg_dl:180} / {delta:46.0}) into the person's unit."""
+
+    def number(match: re.Match[str]) -> str:
+        value = float(match.group(2))
+        return unit.text(value) if match.group(1) == "mg_dl" else unit.text_delta(value)
+
+    return _NUMBER.sub(number, text)
+
+
+def meal_title(outcome: MealOutcome) -> str:
+    return f"{outcome.meal.time:%a %d %b %H:%M} {outcome.slot.value}"
+
+
+def draw_meal_summary_page(fig: Figure, summary: MealSummary, unit: DisplayUnit) -> Printed:
+    """Page 2: findings, patterns by meal time, and the meals that spiked most."""
+    printed: Printed = {
+        "meals_logged": str(len(summary.outcomes)),
+        "meals_measured": str(len(summary.measured)),
+        "model_note": summary.model_note,
+    }
+    fig.text(0.08, 0.975, "Meal responses", fontsize=15, weight="bold", va="top")
+    findings = [render_sentence(line, unit) for line in summary.findings]
+    body = "\n".join(textwrap.fill(f"- {line}", 110) for line in [*findings, summary.model_note])
+    fig.text(0.08, 0.945, body, fontsize=8, va="top", linespacing=1.5)
+    printed["findings"] = " ".join(findings)
+    grid = fig.add_gridspec(3, 3, height_ratios=[1.0, 1.0, 1.0], left=0.08, right=0.97, top=0.74, bottom=0.05,
+                            hspace=0.75, wspace=0.3)  # fmt: skip
+    printed.update(draw_slot_bars(fig.add_subplot(grid[0, :2]), summary, unit))
+    draw_walk_panel(fig.add_subplot(grid[0, 2]), summary, unit)
+    for i, outcome in enumerate(summary.most_spiking(SPIKE_PANELS)):
+        ax = fig.add_subplot(grid[1 + i // 3, i % 3])
+        printed.update(draw_meal_curve(ax, outcome, summary.spike_threshold_mg_dl, unit, rank=i + 1))
+    if summary.measured:
+        fig.text(0.08, 0.51, "The meals that raised glucose the most", fontsize=10, weight="bold")
+    return printed
+
+
+def draw_slot_bars(ax: Axes, summary: MealSummary, unit: DisplayUnit) -> Printed:
+    ax.set_title("Typical rise after each meal of the day", loc="left", fontsize=9, weight="bold")
+    printed: Printed = {}
+    if not summary.slots:
+        ax.axis("off")
+        ax.text(0, 0.5, "No meal had enough CGM around it to measure.", fontsize=8, transform=ax.transAxes)
+        return printed
+    names = [f"{p.slot.value}\n({p.meals} meals, {p.spikes} spikes)" for p in summary.slots]
+    rises = unit.convert([p.median_rise_mg_dl for p in summary.slots])
+    bars = ax.bar(range(len(names)), rises, color="#6baed6")
+    for bar, pattern in zip(bars, summary.slots, strict=True):
+        label = unit.text_delta(pattern.median_rise_mg_dl)
+        ax.text(
+            bar.get_x() + bar.get_width() / 2, bar.get_height(), label, ha="center", va="bottom", fontsize=7
+        )
+        printed[f"slot_{pattern.slot.value}_median_rise"] = label
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, fontsize=7)
+    ax.set_ylabel(f"median rise ({unit.value})", fontsize=7)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_ylim(min(0.0, float(np.min(rises)) * 1.2), max(float(np.max(rises)) * 1.25, 1.0))
+    return printed
+
+
+def draw_walk_panel(ax: Axes, summary: MealSummary, unit: DisplayUnit) -> None:
+    ax.set_title("Walk after the meal", loc="left", fontsize=9, weight="bold")
+    walk = summary.walk
+    if walk is None:
+        ax.axis("off")
+        ax.text(0, 0.6, "Not enough activity data\nto compare meals with\nand without a walk.", fontsize=7.5,
+                transform=ax.transAxes, va="top")  # fmt: skip
+        return
+    rises = unit.convert([walk.median_rise_walked_mg_dl, walk.median_rise_other_mg_dl])
+    ax.bar([0, 1], rises, color=["#3a9a3e", "#bdbdbd"])
+    ax.set_xticks([0, 1])
+    ax.set_xticklabels([f"walk\n({walk.walked_meals})", f"no walk\n({walk.other_meals})"], fontsize=7)
+    ax.tick_params(axis="y", labelsize=7)
+
+
+def draw_meal_curve(
+    ax: Axes, outcome: MealOutcome, threshold_mg_dl: float, unit: DisplayUnit, rank: int
+) -> Printed:
+    """Measured glucose around one meal; the predicted curve and band when the model gave one."""
+    keep = outcome.minutes >= CURVE_FROM_MIN
+    ax.axhspan(*unit.convert([LOW_BELOW_MG_DL, HIGH_ABOVE_MG_DL]), color=TARGET_FILL, zorder=0)
+    ax.plot(outcome.minutes[keep], unit.convert(outcome.glucose_mg_dl[keep]), color=MEDIAN_LINE, lw=1.3,
+            label="measured")  # fmt: skip
+    ax.axhline(float(unit.convert(threshold_mg_dl)), color="#e2231a", lw=0.7, ls="--")
+    ax.axvline(0, color="#888888", lw=0.6)
+    predicted = outcome.predicted
+    if predicted is not None:
+        ax.fill_between(predicted.minute, unit.convert(predicted.low_mg_dl), unit.convert(predicted.high_mg_dl),
+                        color=PREDICTED_COLOUR, alpha=0.2, lw=0)  # fmt: skip
+        ax.plot(predicted.minute, unit.convert(predicted.glucose_mg_dl), color=PREDICTED_COLOUR, lw=1.1,
+                label="predicted")  # fmt: skip
+        ax.legend(fontsize=5.5, loc="upper right", frameon=False)
+    response = outcome.response
+    assert response is not None  # most_spiking only returns measured meals
+    description = textwrap.shorten(outcome.meal.description or "(no description)", 38, placeholder="...")
+    ax.set_title(f"{rank}. {meal_title(outcome)}\n{description}", fontsize=6.5, loc="left")
+    peak, rise = unit.text(response.peak_mg_dl), unit.text_delta(response.peak_rise_mg_dl)
+    text = f"peak {peak}, rise {rise}"
+    if predicted is not None and predicted.factors:
+        factor, contribution = predicted.factors[0]
+        text += f"\nlargest factor: {factor} ({unit.text_delta(contribution)})"
+    ax.text(0.02, 0.03, text, transform=ax.transAxes, fontsize=5.5, va="bottom")
+    ax.set_xlim(CURVE_FROM_MIN, float(outcome.minutes.max()))
+    ax.set_xticks([-60, 0, 60, 120, 180])
+    ax.tick_params(labelsize=6)
+    ax.set_xlabel("minutes after the meal", fontsize=6)
+    ax.set_ylabel(unit.value, fontsize=6)
+    return {f"spike_{rank}_peak": peak, f"spike_{rank}_rise": rise}
+
+
+def draw_meal_table_page(
+    fig: Figure, outcomes: list[MealOutcome], unit: DisplayUnit, first_row: int
+) -> Printed:
+    """Every logged meal, one line each: time, meal, carbohydrate, baseline, peak, rise, time to peak."""
+    fig.text(0.06, 0.975, "Every logged meal", fontsize=13, weight="bold", va="top")
+    headers = ("#", "time", "meal", "carbs", "before", "peak", "rise", "to peak", "spike")
+    columns_x = (0.05, 0.08, 0.25, 0.57, 0.64, 0.71, 0.78, 0.85, 0.92)
+    top, line_h = 0.94, 0.022
+    for x, header in zip(columns_x, headers, strict=True):
+        fig.text(x, top, header, fontsize=7.5, weight="bold")
+    fig.text(0.65, top + 0.015, f"glucose in {unit.value}", fontsize=6.5)
+    printed: Printed = {}
+    for i, outcome in enumerate(outcomes):
+        row = first_row + i
+        y = top - (i + 1) * line_h
+        description = textwrap.shorten(outcome.meal.description or "", 48, placeholder="...")
+        cells = [
+            str(row),
+            f"{outcome.meal.time:%a %d %b %H:%M}",
+            description,
+            f"{outcome.meal.carbs_g:.0f} g",
+        ]
+        response = outcome.response
+        if response is None:
+            cells += ["not enough CGM around this meal", "", "", "", ""]
+        else:
+            cells += [
+                unit.text(response.baseline_mg_dl, False),
+                unit.text(response.peak_mg_dl, False),
+                unit.text_delta(response.peak_rise_mg_dl).split()[0],
+                f"{response.time_to_peak_min:.0f} min",
+                "yes" if outcome.spiked else "no",
+            ]
+            printed[f"meal_{row}_peak"] = cells[5]
+            printed[f"meal_{row}_rise"] = cells[6]
+        for x, cell in zip(columns_x, cells, strict=False):
+            fig.text(x, y, cell, fontsize=6.5, color="#b30000" if cell == "yes" else "black")
+    return printed
