@@ -15,11 +15,13 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
+Image.init()  # registers every Pillow plugin, so `formats=` below can name WEBP
 register_heif_opener()
 
 # 48-megapixel phone cameras (8064 x 6048) must pass; a decompression bomb must not.
 MAX_IMAGE_PIXELS = 50_000_000
-ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "HEIF")
+# Pillow opens multi-picture JPEGs (MPO, some phones) through the JPEG entry.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
 ACCEPTED_FORMATS_TEXT = "JPEG, PNG, WebP or HEIC"
 _WHITE = (255, 255, 255)
 # Formats a person might send that we recognise but refuse, by their leading bytes.
