@@ -27,6 +27,12 @@ def _registrars() -> list[Callable[[CommandGroups], None]]:
     # One line per feature area; each module imports only argparse-level code at import time
     # and exposes `register(groups)`, which adds its subparsers with `set_defaults(handler=...)`.
     registrars: list[Callable[[CommandGroups], None]] = []
+    from training import evaluate_commands  # train forecast, evaluate glucose
+
+    registrars.append(evaluate_commands.register)
+    from serving import commands as serving_commands  # serve
+
+    registrars.append(serving_commands.register)
     return registrars
 
 

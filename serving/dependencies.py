@@ -9,6 +9,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
 from glucose_model.forecast import Forecaster
+from glucose_model.impact import ResponsePredictor
 from serving.problems import MODEL_UNAVAILABLE, UNAUTHORIZED, RequestRefusedError
 from serving.runtime import ServingRuntime
 from serving.settings import Settings
@@ -55,3 +56,12 @@ def get_forecaster(runtime: RuntimeDep) -> Forecaster:
 
 
 ForecasterDep = Annotated[Forecaster, Depends(get_forecaster)]
+
+
+def get_response_predictor(runtime: RuntimeDep) -> ResponsePredictor:
+    if runtime.response_predictor is None:
+        raise RequestRefusedError(MODEL_UNAVAILABLE, "The meal response model is not loaded on this server.")
+    return runtime.response_predictor
+
+
+ResponsePredictorDep = Annotated[ResponsePredictor, Depends(get_response_predictor)]

@@ -16,6 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 from glucose_model.forecast import Forecaster, ForecastMetadataError
+from glucose_model.impact import ResponseMetadataError, ResponsePredictor
 from serving.backends import (
     InferenceBackend,
     LocalOnnxBackend,
@@ -27,7 +28,7 @@ from serving.batcher import MicroBatcher
 from serving.metrics import ServingMetrics
 from serving.model_config import numpy_dtype
 from serving.model_repository import ModelRepositoryError, RepositoryModel, load_model, model_dirs
-from serving.settings import FOOD_RECOGNIZER, GLUCOSE_FORECAST, Settings
+from serving.settings import FOOD_RECOGNIZER, GLUCOSE_FORECAST, GLUCOSE_RESPONSE, Settings
 
 logger = logging.getLogger(__name__)
 _WARM_UP_RETRY_S = 2.0
@@ -41,6 +42,7 @@ class ServingRuntime:
     executor: ModelExecutor
     batcher: MicroBatcher | None = None
     forecaster: Forecaster | None = None
+    response_predictor: ResponsePredictor | None = None
     warmed_up: set[str] = field(default_factory=set)
     _warm_up_task: asyncio.Task[None] | None = None
 
@@ -135,7 +137,11 @@ async def open_runtime(settings: Settings, metrics: ServingMetrics) -> ServingRu
             runtime.forecaster = Forecaster(
                 models[GLUCOSE_FORECAST].metadata, executor.infer_fn(GLUCOSE_FORECAST)
             )
-    except ForecastMetadataError as err:
+        if GLUCOSE_RESPONSE in models:
+            runtime.response_predictor = ResponsePredictor(
+                models[GLUCOSE_RESPONSE].metadata, executor.infer_fn(GLUCOSE_RESPONSE)
+            )
+    except (ForecastMetadataError, ResponseMetadataError) as err:
         executor.close()
         raise ModelRepositoryError(str(err)) from err
     if settings.batcher_enabled and FOOD_RECOGNIZER in models:

@@ -116,3 +116,45 @@ class V2Error(BaseModel):
     )
 
     error: str
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; `type` resolves to a description of the cause."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "/problems/too-few-cgm-readings",
+                    "title": "Not enough CGM readings",
+                    "status": 422,
+                    "detail": "the meal needs CGM readings covering the hour before it",
+                    "instance": "/v1/meals/impact",
+                }
+            ]
+        }
+    )
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    errors: list[dict[str, Any]] | None = Field(default=None, description="validation errors: where and why")
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for routes answering problem+json with these statuses."""
+    return {
+        status: {
+            "model": Problem,
+            "description": "problem details (RFC 9457)",
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }

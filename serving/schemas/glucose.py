@@ -1,0 +1,128 @@
+"""CGM, event and profile inputs shared by the meal and forecast routes, and the forecast response."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field
+
+from serving.schemas.system import ModelRef
+
+GlucoseUnit = Literal["mg/dL", "mmol/L"]
+MAX_READINGS = 4032  # two weeks at 5 min: more than any route needs
+_T0 = "2026-11-28T12:00:00+01:00"
+
+
+def example_readings(count: int = 36, start_mg_dl: float = 104.0) -> list[Any]:
+    """A flat CGM trace ending at 12:00 local time, for the OpenAPI examples."""
+    return [
+        {"time": f"2026-11-28T{9 + (m // 60):02d}:{m % 60:02d}:00+01:00", "value": start_mg_dl + (k % 3)}
+        for k, m in enumerate(range(5 * (36 - count) + 5, 185, 5))
+    ]
+
+
+class Reading(BaseModel):
+    time: AwareDatetime = Field(description="ISO 8601 with UTC offset")
+    value: float = Field(description="glucose in the unit given by `cgm.unit`")
+
+
+class Cgm(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"unit": "mg/dL", "readings": example_readings(3)}]}
+    )
+
+    unit: GlucoseUnit = Field(description="mg/dL, or mmol/L (converted at 18.016 mg/dL per mmol/L)")
+    readings: list[Reading] = Field(min_length=1, max_length=MAX_READINGS, description="oldest first")
+
+
+class Profile(BaseModel):
+    diabetes: Literal["none", "prediabetes", "type2", "type1"] | None = Field(
+        default=None, description="who the person is; sets the spike threshold (140 or 180 mg/dL)"
+    )
+
+
+class InsulinIn(BaseModel):
+    time: AwareDatetime
+    units: float = Field(ge=0, le=200)
+    kind: Literal["rapid", "basal"] = "rapid"
+
+
+class ActivityIn(BaseModel):
+    """Activity over [time, time + duration_min)."""
+
+    time: AwareDatetime
+    duration_min: float = Field(gt=0, le=1440)
+    steps: float | None = Field(default=None, ge=0, le=100_000)
+    heart_rate_bpm: float | None = Field(
+        default=None, ge=20, le=250, validation_alias=AliasChoices("heart_rate_bpm", "heart_rate")
+    )
+
+
+class MealEvent(BaseModel):
+    """A meal eaten before the one being asked about (its carbohydrate still acts)."""
+
+    time: AwareDatetime
+    carbs_g: float = Field(ge=0, le=1000)
+
+
+class ForecastRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "cgm": {"unit": "mg/dL", "readings": example_readings()},
+                    "meals": [{"time": "2026-11-28T11:30:00+01:00", "carbs_g": 45}],
+                    "insulin": [{"time": "2026-11-28T11:25:00+01:00", "units": 4, "kind": "rapid"}],
+                    "activity": [{"time": "2026-11-28T10:00:00+01:00", "duration_min": 30, "steps": 2500}],
+                    "profile": {"diabetes": "type1"},
+                }
+            ]
+        }
+    )
+
+    cgm: Cgm
+    meals: list[MealEvent] = Field(default_factory=list, max_length=100)
+    insulin: list[InsulinIn] = Field(default_factory=list, max_length=200)
+    activity: list[ActivityIn] = Field(default_factory=list, max_length=500)
+    profile: Profile = Field(default_factory=Profile)
+
+
+class ForecastPointOut(BaseModel):
+    horizon_min: int
+    glucose_mg_dl: float = Field(description="median")
+    low_mg_dl: float = Field(description="10th percentile")
+    high_mg_dl: float = Field(description="90th percentile")
+
+
+class AlertOut(BaseModel):
+    kind: str = Field(description="very_low, low, high, very_high, rising_fast or falling_fast")
+    reason: str
+    lead_time_min: float = Field(description="0 = now; else minutes until it is forecast to happen")
+    source: str = Field(description="cgm (already in the readings) or forecast")
+
+
+class ForecastResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "origin": _T0,
+                    "current_glucose_mg_dl": 106.0,
+                    "trend_mg_dl_per_min": 0.1,
+                    "forecast": [
+                        {"horizon_min": h, "glucose_mg_dl": 110.0, "low_mg_dl": 95.0, "high_mg_dl": 128.0}
+                        for h in (15, 30, 45, 60)
+                    ],
+                    "alerts": [],
+                    "model": {"name": "glucose_forecast", "version": "1"},
+                }
+            ]
+        }
+    )
+
+    origin: AwareDatetime
+    current_glucose_mg_dl: float
+    trend_mg_dl_per_min: float | None
+    forecast: list[ForecastPointOut]
+    alerts: list[AlertOut]
+    model: ModelRef

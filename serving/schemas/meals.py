@@ -1,0 +1,241 @@
+"""Requests and responses of the meal routes: recognize (photo), impact (JSON), analyze (both)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from serving.schemas.glucose import Cgm, InsulinIn, MealEvent, Profile, example_readings
+from serving.schemas.system import ModelRef
+
+MAX_HISTORY_MEALS = 50
+_MEAL_TIME = "2026-11-28T12:00:00+01:00"
+
+
+class Interval(BaseModel):
+    estimate: float = Field(description="median")
+    low: float = Field(description="10th percentile")
+    high: float = Field(description="90th percentile")
+
+
+class FoodOut(BaseModel):
+    name: str
+    category: str = Field(description="coarse category (e.g. starch, fruit, vegetable, protein)")
+    probability: float
+
+
+class RecognizeResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "is_food": True,
+                    "food_probability": 0.97,
+                    "foods": [{"name": "pasta", "category": "starch", "probability": 0.61}],
+                    "carbs_g": {"estimate": 62.0, "low": 41.0, "high": 88.0},
+                    "kcal": {"estimate": 540.0, "low": 380.0, "high": 760.0},
+                    "model": {"name": "food_recognizer", "version": "1"},
+                }
+            ]
+        }
+    )
+
+    is_food: bool
+    food_probability: float
+    foods: list[FoodOut] = Field(description="top classes, most probable first")
+    carbs_g: Interval = Field(description="carbohydrate in grams, with its 10-90 % interval")
+    kcal: Interval
+    model: ModelRef
+
+
+class MealComposition(BaseModel):
+    """The meal without its carbohydrate (that comes from the photo in /v1/meals/analyze)."""
+
+    time: AwareDatetime = Field(description="when the meal starts, ISO 8601 with offset")
+    sugars_g: float | None = Field(default=None, ge=0, le=1000)
+    fiber_g: float | None = Field(default=None, ge=0, le=500)
+    fat_g: float | None = Field(default=None, ge=0, le=1000)
+    protein_g: float | None = Field(default=None, ge=0, le=1000)
+
+
+class MealIn(MealComposition):
+    carbs_g: float = Field(ge=0, le=1000)
+
+
+class ActivitySummary(BaseModel):
+    steps: float | None = Field(
+        default=None, ge=0, le=50_000, description="steps in the hour before the meal"
+    )
+    heart_rate: float | None = Field(
+        default=None, ge=20, le=250, description="mean bpm in the hour before the meal"
+    )
+    planned_walk_min: float | None = Field(
+        default=None, ge=0, le=600, description="walk planned after the meal"
+    )
+
+
+class PastMealIn(BaseModel):
+    """A past meal and the CGM around it (from 1 h before to 3 h after), for personal calibration."""
+
+    meal: MealIn
+    cgm: Cgm
+
+
+class ContextIn(BaseModel):
+    """Everything about the person around the meal, except the meal itself."""
+
+    cgm: Cgm = Field(description="recent CGM: at least the hour before the meal")
+    activity: ActivitySummary = Field(default_factory=ActivitySummary)
+    profile: Profile = Field(default_factory=Profile)
+    insulin: list[InsulinIn] = Field(default_factory=list, max_length=200)
+    sleep_hours: float | None = Field(default=None, ge=0, le=24, description="last night's sleep")
+    recent_meals: list[MealEvent] = Field(
+        default_factory=list, max_length=20, description="meals before this one"
+    )
+    history: list[PastMealIn] = Field(default_factory=list, max_length=MAX_HISTORY_MEALS)
+
+
+_CONTEXT_EXAMPLE: dict[str, Any] = {
+    "cgm": {"unit": "mg/dL", "readings": example_readings()},
+    "activity": {"steps": 800, "heart_rate": 72, "planned_walk_min": 15},
+    "profile": {"diabetes": "type2"},
+    "insulin": [],
+    "sleep_hours": 7.0,
+}
+
+
+class ImpactRequest(ContextIn):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "meal": {
+                        "time": _MEAL_TIME,
+                        "carbs_g": 60,
+                        "sugars_g": 8,
+                        "fiber_g": 4,
+                        "fat_g": 15,
+                        "protein_g": 20,
+                    },
+                    **_CONTEXT_EXAMPLE,
+                }
+            ]
+        }
+    )
+
+    meal: MealIn
+
+
+class AnalyzeContext(ContextIn):
+    """The `context` form field of /v1/meals/analyze: the impact request without carbohydrate."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"meal": {"time": _MEAL_TIME}, **_CONTEXT_EXAMPLE}]}
+    )
+
+    meal: MealComposition
+
+
+class CurvePoint(BaseModel):
+    minute: int = Field(description="minutes after the start of the meal")
+    glucose_mg_dl: float = Field(description="median")
+    low_mg_dl: float = Field(description="10th percentile (wider when the carbohydrate came from a photo)")
+    high_mg_dl: float = Field(description="90th percentile")
+
+
+class PeakOut(BaseModel):
+    glucose_mg_dl: float
+    minute: int
+    rise_mg_dl: float = Field(description="above the pre-meal baseline")
+
+
+class SpikeOut(BaseModel):
+    probability: float
+    threshold_mg_dl: float = Field(description="140 without diabetes or with prediabetes, else 180")
+
+
+class ContributionOut(BaseModel):
+    factor: str
+    peak_rise_mg_dl: float
+    iauc_2h_mg_dl_min: float
+
+
+class ExplanationOut(BaseModel):
+    contributions: list[ContributionOut] = Field(
+        description="exact Shapley values; sum = predicted - reference"
+    )
+    reference_peak_rise_mg_dl: float
+    predicted_peak_rise_mg_dl: float
+    reference_iauc_2h_mg_dl_min: float
+    predicted_iauc_2h_mg_dl_min: float
+    reference: str
+
+
+class WhatIfOut(BaseModel):
+    scenario: str
+    description: str
+    available: bool
+    peak_glucose_mg_dl: float | None
+    spike_probability: float | None
+
+
+class CalibrationOut(BaseModel):
+    n_meals: int
+    applied: bool
+    reason: str
+    scale: float
+    offset_mg_dl: float
+    loo_peak_rise_mae_before_mg_dl: float | None
+    loo_peak_rise_mae_after_mg_dl: float | None
+
+
+class ImpactResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "curve": [
+                        {"minute": m, "glucose_mg_dl": 110.0, "low_mg_dl": 100.0, "high_mg_dl": 125.0}
+                        for m in (0, 5, 10)
+                    ],
+                    "peak": {"glucose_mg_dl": 168.0, "minute": 55, "rise_mg_dl": 62.0},
+                    "spike": {"probability": 0.22, "threshold_mg_dl": 180.0},
+                    "explanation": {
+                        "contributions": [
+                            {"factor": "carbs", "peak_rise_mg_dl": 18.0, "iauc_2h_mg_dl_min": 1500.0}
+                        ],
+                        "reference_peak_rise_mg_dl": 44.0,
+                        "predicted_peak_rise_mg_dl": 62.0,
+                        "reference_iauc_2h_mg_dl_min": 2900.0,
+                        "predicted_iauc_2h_mg_dl_min": 4400.0,
+                        "reference": "reference_meal in the model metadata",
+                    },
+                    "what_if": [
+                        {
+                            "scenario": "walk_after",
+                            "description": "a 15-minute walk after the meal",
+                            "available": True,
+                            "peak_glucose_mg_dl": 158.0,
+                            "spike_probability": 0.15,
+                        }
+                    ],
+                    "calibration": None,
+                    "model": {"name": "glucose_response", "version": "1"},
+                }
+            ]
+        }
+    )
+
+    curve: list[CurvePoint] = Field(description="0..180 min, every 5 min")
+    peak: PeakOut
+    spike: SpikeOut
+    explanation: ExplanationOut
+    what_if: list[WhatIfOut]
+    calibration: CalibrationOut | None = Field(description="present when history was sent")
+    model: ModelRef
+
+
+class AnalyzeResponse(BaseModel):
+    recognition: RecognizeResponse
+    impact: ImpactResponse | None = Field(description="null when the photo shows no food")
