@@ -111,7 +111,7 @@ def is_meal_text(text: str) -> bool:
 
 def parse_food_line(line: str) -> FoodItem | None:
     """One logged line to a food item; None for an empty line or a placeholder."""
-    text = line.replace("\xa0", " ").replace("\t", " ").strip()
+    text = line.replace("\xa0", " ").replace("\t", " ").replace("_x000D_", "").strip()
     if not text or _NOT_A_MEAL.match(text):
         return None
     weight = _WEIGHT.match(text)

@@ -25,6 +25,7 @@ GMI_SLOPE_PERCENT_PER_MG_DL = 0.02392
 BASELINE_WINDOW_MIN = 30
 IAUC_WINDOW_MIN = 120
 PEAK_WINDOW_MIN = 180
+ROUNDING_TOLERANCE_MG_DL = 1e-6
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,9 @@ def positive_incremental_auc(
     ignored, never subtracted.
     """
     d = np.asarray(glucose_mg_dl, np.float64) - baseline_mg_dl  # (T,)
+    # A baseline that is a mean of equal readings can differ from them by float rounding;
+    # differences far below any sensor's resolution count as none, so a flat curve gives 0.
+    d[np.abs(d) < ROUNDING_TOLERANCE_MG_DL] = 0.0
     t = np.asarray(minutes, np.float64)
     if d.shape[0] < 2:
         return 0.0

@@ -1,0 +1,105 @@
+"""Consensus CGM metrics and per-meal response metrics: invariants checked with hypothesis."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from glucose_model.metrics import (
+    glucose_management_indicator,
+    meal_response,
+    positive_incremental_auc,
+    summarize_cgm,
+    time_in_ranges_percent,
+)
+from glucose_model.records import GlucoseSeries, InsufficientCgmError
+
+glucose_lists = st.lists(st.floats(20, 600), min_size=1, max_size=300)
+MINUTES = np.arange(-180, 181, 5, dtype=np.float64)
+
+
+def series(values: np.ndarray, step_min: int = 5) -> GlucoseSeries:
+    times = 1_700_000_100 + np.arange(values.shape[0], dtype=np.int64) * step_min * 60
+    return GlucoseSeries(times, np.zeros(values.shape[0], np.int16), values.astype(np.float64))
+
+
+@given(glucose_lists)
+def test_time_in_ranges_sum_to_100(values: list[float]) -> None:
+    assert time_in_ranges_percent(np.array(values)).sum() == pytest.approx(100.0)
+
+
+def test_time_in_ranges_band_edges() -> None:
+    tir = time_in_ranges_percent(np.array([53.9, 54, 69.9, 70, 180, 180.1, 250, 250.1]))
+    np.testing.assert_allclose(tir, 100 * np.array([1, 2, 2, 2, 1]) / 8)
+
+
+@given(st.floats(40, 400), st.floats(0.1, 100))
+def test_gmi_is_monotone_in_mean(mean: float, delta: float) -> None:
+    assert glucose_management_indicator(mean + delta) > glucose_management_indicator(mean)
+    assert glucose_management_indicator(154.0) == pytest.approx(3.31 + 0.02392 * 154)
+
+
+def test_summary_numbers_and_wear() -> None:
+    values = np.array([100.0, 200.0, np.nan, 100.0, 200.0])
+    s = summarize_cgm(series(values))
+    assert s.readings == 4 and s.mean_mg_dl == 150 and s.sd_mg_dl == 50
+    assert s.cv_percent == pytest.approx(100 / 3)
+    assert s.time_in_range_70_180_percent == 50 and s.time_181_250_percent == 50
+    assert s.sensor_wear_percent == pytest.approx(80.0)
+    assert s.days_covered == pytest.approx(20 / 1440)
+
+
+def test_summary_of_nothing_raises() -> None:
+    with pytest.raises(InsufficientCgmError):
+        summarize_cgm(series(np.array([np.nan, np.nan])))
+
+
+@given(st.lists(st.floats(40, 400), min_size=73, max_size=73))
+def test_iauc_is_non_negative(values: list[float]) -> None:
+    r = meal_response(MINUTES, np.array(values))
+    assert r.iauc_2h_mg_dl_min >= 0
+
+
+@given(st.floats(40, 400))
+def test_flat_curve_has_zero_iauc_and_rise(level: float) -> None:
+    r = meal_response(MINUTES, np.full(73, level))
+    assert r.iauc_2h_mg_dl_min == 0 and r.peak_rise_mg_dl == pytest.approx(0)
+
+
+@given(st.lists(st.floats(40, 400), min_size=73, max_size=73), st.floats(-30, 100))
+def test_constant_offset_moves_peak_not_rise_or_iauc(values: list[float], offset: float) -> None:
+    a = meal_response(MINUTES, np.array(values))
+    b = meal_response(MINUTES, np.array(values) + offset)
+    assert b.peak_mg_dl == pytest.approx(a.peak_mg_dl + offset)
+    assert b.peak_rise_mg_dl == pytest.approx(a.peak_rise_mg_dl, abs=1e-6)
+    assert b.iauc_2h_mg_dl_min == pytest.approx(a.iauc_2h_mg_dl_min, rel=1e-6, abs=1e-6)
+
+
+def test_response_of_a_triangle() -> None:
+    # Baseline 100, rises to 160 at 60 min, back to 100 at 120: iAUC = 0.5 * 120 * 60.
+    g = np.full(73, 100.0)
+    post = (MINUTES >= 0) & (MINUTES <= 120)
+    g[post] = 100 + 60 * (1 - np.abs(MINUTES[post] - 60) / 60)
+    r = meal_response(MINUTES, g)
+    assert (r.baseline_mg_dl, r.peak_mg_dl, r.time_to_peak_min) == (100, 160, 60)
+    assert r.iauc_2h_mg_dl_min == pytest.approx(3600)
+
+
+def test_crossing_counts_only_the_triangle_above() -> None:
+    # From +10 to -10 over 10 min: 0.5 * 10 * 5 above the baseline.
+    assert positive_incremental_auc(np.array([0.0, 10.0]), np.array([110.0, 90.0]), 100.0) == pytest.approx(
+        25
+    )
+
+
+def test_gap_in_first_two_hours_raises() -> None:
+    g = np.full(73, 120.0)
+    g[(MINUTES == 60)] = np.nan
+    with pytest.raises(InsufficientCgmError, match="gap"):
+        meal_response(MINUTES, g)
+    g = np.full(73, 120.0)
+    g[MINUTES <= 0] = np.nan
+    with pytest.raises(InsufficientCgmError, match="baseline"):
+        meal_response(MINUTES, g)
