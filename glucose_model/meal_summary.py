@@ -4,16 +4,20 @@ whether walks helped, and (when the response model is available) predicted again
 
 from __future__ import annotations
 
+import csv
 import enum
+import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
 
+from glucose_model.features import MealContext
+from glucose_model.impact import ResponsePredictor
 from glucose_model.metrics import HIGH_ABOVE_MG_DL, MealResponse, meal_response
-from glucose_model.records import InsufficientCgmError, Meal, Recording
+from glucose_model.records import InsufficientCgmError, Meal, RecordError, Recording
 from glucose_model.windows import MealWindow, all_meal_windows
 
 # Meal times by local clock; anything outside the three main meals is a snack.
@@ -23,8 +27,21 @@ DINNER_START_H, DINNER_END_H = 17.0, 21.5
 # A walk after a meal: at least this many steps starting within the first hour (about 10 min of walking).
 WALK_WINDOW_MIN = 60.0
 WALK_MIN_STEPS = 1000.0
+# The predictor sees what it would have seen at the meal: the CGM of the hours before, and a previous meal
+# only when it is recent enough to still act.
+PREDICTOR_CGM_HOURS = 3.0
+PREVIOUS_MEAL_HOURS = 6.0
 # Patterns are only stated when there are at least this many meals behind them.
 MIN_MEALS_FOR_PATTERN = 3
+
+
+# A meal log as a person or app exports it: the canonical cohort's meals.csv columns (person_id ignored).
+MEAL_LOG_REQUIRED = ("time", "carbs_g")
+MEAL_LOG_OPTIONAL = ("sugars_g", "fiber_g", "fat_g", "protein_g", "kcal")
+
+
+class MealLogError(RecordError):
+    """A meal log file cannot be read (the message names the line and the fix)."""
 
 
 class MealSlot(enum.StrEnum):
@@ -122,6 +139,37 @@ class MealSummary:
     def most_spiking(self, n: int) -> list[MealOutcome]:
         """The n meals with the largest measured rise, largest first."""
         return sorted(self.measured, key=lambda o: -o.response.peak_rise_mg_dl)[:n]  # type: ignore[union-attr]
+
+
+def read_meal_log(text: str) -> tuple[Meal, ...]:
+    """Meals from CSV text with columns time (ISO 8601 with offset) and carbs_g, optionally description,
+    sugars_g, fiber_g, fat_g, protein_g and kcal (empty = unknown). Sorted by time."""
+    reader = csv.DictReader(io.StringIO(text))
+    columns = [c.strip() for c in reader.fieldnames or []]
+    missing = [c for c in MEAL_LOG_REQUIRED if c not in columns]
+    if missing:
+        raise MealLogError(
+            f"the meal log needs the columns {', '.join(MEAL_LOG_REQUIRED)}; missing {', '.join(missing)} "
+            f"(found: {', '.join(columns) or 'no header'})"
+        )
+    meals = []
+    for line_no, raw in enumerate(reader, start=2):
+        row = {
+            (k or "").strip(): (v or "").strip() for k, v in raw.items() if isinstance(v, str | type(None))
+        }
+        try:
+            optional = {name: float(row[name]) if row.get(name) else None for name in MEAL_LOG_OPTIONAL}
+            meals.append(
+                Meal(
+                    time=datetime.fromisoformat(row["time"]),
+                    carbs_g=float(row["carbs_g"]),
+                    description=row.get("description") or None,
+                    **optional,  # type: ignore[arg-type]
+                )
+            )
+        except (ValueError, RecordError) as error:
+            raise MealLogError(f"meal log line {line_no}: {error}") from None
+    return tuple(sorted(meals, key=lambda m: m.time))
 
 
 def steps_after_meal(window: MealWindow, has_activity: bool) -> float | None:
@@ -242,6 +290,7 @@ def describe_findings(
             lines.append(
                 f"{best.slot.value.capitalize()} raised it the least (typical rise {{delta:{best.median_rise_mg_dl:.1f}}})."
             )
+    lines += describe_predictions(measured)
     if walk is not None:
         change = walk.median_rise_walked_mg_dl - walk.median_rise_other_mg_dl
         direction = "smaller" if change < 0 else "larger"
@@ -255,3 +304,66 @@ def describe_findings(
     else:
         lines.append("No activity data was shared, so the effect of walks cannot be shown.")
     return tuple(lines)
+
+
+def describe_predictions(measured: Sequence[MealOutcome]) -> list[str]:
+    """How close the model's predicted peaks came, and which factor it credits most for the biggest spikes."""
+    predicted = [o for o in measured if o.predicted is not None]
+    if not predicted:
+        return []
+    errors = [
+        abs(float(np.max(o.predicted.glucose_mg_dl)) - o.response.peak_mg_dl)  # type: ignore[union-attr]
+        for o in predicted
+    ]
+    lines = [
+        f"For {len(predicted)} meals the response model predicted the curve from what was known before the "
+        f"meal; its peak was typically {{mg_dl:{float(np.median(errors)):.1f}}} away from the measured peak."
+    ]
+    top = sorted(predicted, key=lambda o: -o.response.peak_rise_mg_dl)[: MIN_MEALS_FOR_PATTERN * 2]  # type: ignore[union-attr]
+    leading = [o.predicted.factors[0][0] for o in top if o.predicted is not None and o.predicted.factors]
+    if leading:
+        factor = max(set(leading), key=leading.count)
+        lines.append(
+            f"For the meals that raised glucose most, the factor the model credits most often is {factor} "
+            f"({leading.count(factor)} of {len(leading)} meals)."
+        )
+    return lines
+
+
+def impact_predictor(predictor: ResponsePredictor, recording: Recording) -> MealPredictor:
+    """Adapt the response model to `summarize_meals`: each meal is predicted from what was known before it
+    (CGM of the previous hours, activity, insulin up to the meal), never from the CGM after it."""
+
+    def predict(window: MealWindow) -> PredictedCurve | None:
+        meal_time = window.meal.time
+        before = recording.glucose.between(meal_time - timedelta(hours=PREDICTOR_CGM_HOURS), meal_time)
+        previous = window.previous_meal
+        recent = previous is not None and meal_time - previous.time <= timedelta(hours=PREVIOUS_MEAL_HOURS)
+        sleep = window.sleep[-1].hours if window.sleep else None
+        try:
+            context = MealContext(
+                meal=window.meal,
+                glucose=before,
+                kind=window.kind,
+                activity=tuple(a for a in window.activity if a.time <= meal_time),
+                insulin=tuple(d for d in window.insulin if d.time <= meal_time),
+                sleep_hours=None if sleep is None else min(sleep, 24.0),
+                previous_meals=(previous,) if recent and previous is not None else (),
+            )
+            result = predictor.impact(context)
+        except RecordError:
+            # Too little CGM before this meal for the model: the page shows it measured only.
+            return None
+        factors = sorted(
+            ((c.group, c.peak_rise_mg_dl) for c in result.explanation.contributions), key=lambda f: -abs(f[1])
+        )
+        return PredictedCurve(
+            minute=result.curve.minute.astype(np.float64),
+            glucose_mg_dl=result.curve.glucose_mg_dl,
+            low_mg_dl=result.curve.low_mg_dl,
+            high_mg_dl=result.curve.high_mg_dl,
+            spike_probability=result.spike.probability,
+            factors=tuple(factors),
+        )
+
+    return predict

@@ -33,6 +33,12 @@ def _registrars() -> list[Callable[[CommandGroups], None]]:
     from serving import commands as serving_commands  # serve
 
     registrars.append(serving_commands.register)
+    from glucose_model import commands as glucose_commands  # simulate, plot-simulation
+
+    registrars.append(glucose_commands.register)
+    from training import report_commands  # report, export fhir
+
+    registrars.append(report_commands.register)
     return registrars
 
 
