@@ -6,10 +6,25 @@ counted the same way everywhere.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
+
 import numpy as np
 import numpy.typing as npt
 
-from glucose_model.records import GLUCOSE_MAX_MG_DL, GLUCOSE_MIN_MG_DL, GlucoseSeries, ImportReport
+from glucose_model.records import (
+    GLUCOSE_MAX_MG_DL,
+    GLUCOSE_MIN_MG_DL,
+    ActivitySample,
+    DiabetesKind,
+    GlucoseSeries,
+    ImportReport,
+    InsulinDose,
+    Meal,
+    RecordError,
+    Recording,
+    SleepPeriod,
+)
 
 
 def assemble_series(
@@ -58,3 +73,61 @@ def assemble_series(
         notes=notes,
     )
     return series, report
+
+
+@dataclass
+class ExportContents:
+    """What a parser collects from one export, in file order, before it becomes a `Recording`."""
+
+    source: str
+    times_utc_s: list[int] = field(default_factory=list)
+    offsets_min: list[int] = field(default_factory=list)
+    glucose_mg_dl: list[float] = field(default_factory=list)
+    fingerstick_times: list[datetime] = field(default_factory=list)
+    fingerstick_mg_dl: list[float] = field(default_factory=list)
+    markers_out_of_range: int = 0  # LOW/HIGH markers without a number
+    other_rows: int = 0
+    notes: list[str] = field(default_factory=list)
+    meals: list[Meal] = field(default_factory=list)
+    insulin: list[InsulinDose] = field(default_factory=list)
+    activity: list[ActivitySample] = field(default_factory=list)
+    sleep: list[SleepPeriod] = field(default_factory=list)
+
+    def add_reading(self, time: datetime, glucose_mg_dl: float) -> None:
+        delta = time.utcoffset()
+        if delta is None:
+            raise RecordError(f"reading time {time.isoformat()} has no UTC offset")
+        self.times_utc_s.append(int(time.timestamp()))
+        self.offsets_min.append(int(delta.total_seconds() // 60))
+        self.glucose_mg_dl.append(glucose_mg_dl)
+
+    def to_recording(self, person_id: str = "imported", kind: DiabetesKind | None = None) -> Recording:
+        series, report = assemble_series(
+            self.times_utc_s,
+            self.offsets_min,
+            self.glucose_mg_dl,
+            self.source,
+            markers_out_of_range=self.markers_out_of_range,
+            other_rows=self.other_rows,
+            notes=tuple(self.notes),
+        )
+        fingersticks = None
+        if self.fingerstick_times:
+            fingersticks, _ = assemble_series(
+                [int(t.timestamp()) for t in self.fingerstick_times],
+                [int(t.utcoffset().total_seconds() // 60) for t in self.fingerstick_times],  # type: ignore[union-attr]
+                self.fingerstick_mg_dl,
+                f"{self.source}:fingerstick",
+            )
+        return Recording(
+            person_id=person_id,
+            glucose=series,
+            kind=kind,
+            meals=tuple(sorted(self.meals, key=lambda m: m.time)),
+            insulin=tuple(sorted(self.insulin, key=lambda d: d.time)),
+            activity=tuple(sorted(self.activity, key=lambda a: a.time)),
+            sleep=tuple(sorted(self.sleep, key=lambda s: s.start)),
+            cohort="import",
+            report=report,
+            fingersticks=fingersticks,
+        )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -48,7 +50,7 @@ def test_gaps_are_never_bridged(intervals_min: list[int], values: list[float]) -
     s = series(minutes, values[: minutes.shape[0]])
     r = resample_to_grid(s)
     grid_min = (r.series.times_utc_s - T0) / 60
-    for a, b in zip(minutes[:-1], minutes[1:], strict=True):
+    for a, b in itertools.pairwise(minutes):
         inside = (grid_min > a) & (grid_min < b)
         if b - a > MAX_INTERPOLATED_GAP_MIN:
             assert np.isnan(r.glucose_mg_dl[inside]).all()

@@ -1,0 +1,90 @@
+"""Dexcom Clarity CSV export: header rows of patient/device/alert metadata, then EGV and event rows.
+
+Columns (Clarity 2019+): Index, Timestamp (YYYY-MM-DDThh:mm:ss), Event Type, Event Subtype, Patient Info,
+Device Info, Source Device ID, Glucose Value (mg/dL) [or (mmol/L)], Insulin Value (u), Carb Value (grams),
+Duration (hh:mm:ss), Glucose Rate of Change (...), Transmitter Time (Long Integer), Transmitter ID.
+Glucose is "Low" below 40 mg/dL and "High" above 400: counted as out of range, never kept.
+Timestamps are local device time without an offset: pass `tz` (default UTC, noted in the report).
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import tzinfo
+
+from glucose_model.importers.assembly import ExportContents
+from glucose_model.importers.clock import NO_OFFSET_NOTE, parse_local_iso
+from glucose_model.importers.errors import MalformedFileError, UnitError
+from glucose_model.records import MG_DL_PER_MMOL_L, InsulinDose, InsulinKind, Meal, RecordError
+
+HEADER_MARKERS = ("Event Type", "Glucose Value")
+_MARKERS = {"low": "LOW", "high": "HIGH"}
+
+
+def _column(header: list[str], prefix: str) -> int | None:
+    return next((i for i, name in enumerate(header) if name.strip().startswith(prefix)), None)
+
+
+def read_dexcom(text: str, source: str, tz: tzinfo | None = None) -> ExportContents:
+    """Parse a Clarity export's text (see the module docstring)."""
+    rows = csv.reader(text.splitlines())
+    header = next(rows, None)
+    if header is None or _column(header, "Event Type") is None:
+        raise MalformedFileError(
+            source, 1, "no Dexcom header with an 'Event Type' column", "export again from Clarity"
+        )
+    time_i, type_i, sub_i = (
+        _column(header, "Timestamp"),
+        _column(header, "Event Type"),
+        _column(header, "Event Subtype"),
+    )
+    glucose_i = _column(header, "Glucose Value")
+    if time_i is None or glucose_i is None or type_i is None:
+        raise MalformedFileError(
+            source, 1, "Timestamp or Glucose Value column missing", "export again from Clarity"
+        )
+    unit = header[glucose_i]
+    if "mmol/L" in unit:
+        factor = MG_DL_PER_MMOL_L
+    elif "mg/dL" in unit:
+        factor = 1.0
+    else:
+        raise UnitError(
+            f"{source}, line 1: glucose column {unit!r} names no unit; expected (mg/dL) or (mmol/L)"
+        )
+    insulin_i, carbs_i = _column(header, "Insulin Value"), _column(header, "Carb Value")
+    out = ExportContents(source, notes=[] if tz else [NO_OFFSET_NOTE])
+    for row in rows:
+        line = rows.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) <= max(time_i, type_i, glucose_i):
+            raise MalformedFileError(
+                source, line, f"{len(row)} columns, header has {len(header)}", "the file is cut"
+            )
+        kind = row[type_i].strip()
+        if not row[time_i].strip():
+            out.other_rows += 1  # patient, device and alert-setting rows carry no time
+            continue
+        try:
+            time = parse_local_iso(row[time_i], tz)
+            value = row[glucose_i].strip()
+            if kind == "EGV":
+                if value.lower() in _MARKERS:
+                    out.markers_out_of_range += 1
+                else:
+                    out.add_reading(time, float(value) * factor)
+            elif kind == "Calibration":
+                out.fingerstick_times.append(time)
+                out.fingerstick_mg_dl.append(float(value) * factor)
+            elif kind == "Insulin" and insulin_i is not None and row[insulin_i].strip():
+                subtype = row[sub_i].lower() if sub_i is not None else ""
+                insulin_kind = InsulinKind.BASAL if "long" in subtype else InsulinKind.RAPID
+                out.insulin.append(InsulinDose(time, float(row[insulin_i]), insulin_kind))
+            elif kind == "Carbs" and carbs_i is not None and row[carbs_i].strip():
+                out.meals.append(Meal(time, float(row[carbs_i]), carbs_source="logged"))
+            else:
+                out.other_rows += 1
+        except (ValueError, RecordError) as err:
+            raise MalformedFileError(source, line, str(err), "fix or delete this row") from err
+    return out

@@ -1,0 +1,87 @@
+"""Nightscout `entries` JSON (`/api/v1/entries.json`): a JSON array of entry objects.
+
+An `sgv` entry is a CGM reading: `sgv` in mg/dL, `date` in ms since the epoch (or `dateString`
+ISO 8601), `utcOffset` in minutes when the uploader sent it. Values below 40 are Dexcom status
+codes (39 = LOW, 0-12 sensor errors) and are counted as out of range; `mbg` entries are finger
+sticks; other types (`cal`, ...) are counted in `other_rows`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+from glucose_model.importers.assembly import ExportContents
+from glucose_model.importers.clock import parse_aware_iso
+from glucose_model.importers.errors import MalformedFileError
+from glucose_model.records import RecordError
+
+# Dexcom (and so Nightscout) reports readings below 40 mg/dL as status codes, not glucose.
+NIGHTSCOUT_MIN_SGV_MG_DL = 40
+
+
+def _entry_time(entry: dict[str, object]) -> datetime:
+    offset = entry.get("utcOffset")
+    if isinstance(entry.get("date"), int | float):
+        time = datetime.fromtimestamp(float(entry["date"]) / 1000.0, tz=UTC)  # type: ignore[arg-type]
+        if isinstance(offset, int | float):
+            return time.astimezone(timezone(timedelta(minutes=float(offset))))
+        if isinstance(entry.get("dateString"), str):
+            aware = parse_aware_iso(str(entry["dateString"]))
+            return time.astimezone(aware.tzinfo)
+        return time
+    if isinstance(entry.get("dateString"), str):
+        return parse_aware_iso(str(entry["dateString"]))
+    raise ValueError("entry has neither a numeric 'date' (ms since epoch) nor a 'dateString'")
+
+
+def read_nightscout(text: str, source: str) -> ExportContents:
+    """Parse a Nightscout entries array, keeping each entry's line number for errors."""
+    decoder = json.JSONDecoder()
+    pos = len(text) - len(text.lstrip())
+    if not text[pos:].startswith("["):
+        raise MalformedFileError(
+            source, 1, "not a JSON array of entries", "download /api/v1/entries.json?count=..."
+        )
+    pos += 1
+    out = ExportContents(source)
+    line, counted_to = 1, 0
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text):
+            raise MalformedFileError(
+                source, text.count("\n") + 1, "the array is not closed with ']'", "the file is cut"
+            )
+        if text[pos] == "]":
+            break
+        line += text.count("\n", counted_to, pos)  # counted incrementally: big files stay linear
+        counted_to = pos
+        try:
+            entry, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as err:
+            raise MalformedFileError(
+                source, err.lineno, f"invalid JSON ({err.msg})", "the file is cut or edited"
+            ) from err
+        if not isinstance(entry, dict):
+            raise MalformedFileError(
+                source, line, "an array element is not an object", "keep only entry objects"
+            )
+        try:
+            kind = entry.get("type", "sgv" if "sgv" in entry else None)
+            if kind == "sgv":
+                value = entry.get("sgv")
+                if not isinstance(value, int | float) or isinstance(value, bool):
+                    raise ValueError(f"sgv {value!r} is not a number")
+                if value < NIGHTSCOUT_MIN_SGV_MG_DL:
+                    out.markers_out_of_range += 1
+                else:
+                    out.add_reading(_entry_time(entry), float(value))
+            elif kind == "mbg" and isinstance(entry.get("mbg"), int | float):
+                out.fingerstick_times.append(_entry_time(entry))
+                out.fingerstick_mg_dl.append(float(entry["mbg"]))
+            else:
+                out.other_rows += 1
+        except (ValueError, OverflowError, OSError, RecordError) as err:
+            raise MalformedFileError(source, line, str(err), "fix or delete this entry") from err
+    return out
