@@ -39,6 +39,9 @@ def _registrars() -> list[Callable[[CommandGroups], None]]:
     from training import report_commands  # report, export fhir
 
     registrars.append(report_commands.register)
+    from vision import commands as vision_commands  # export/evaluate recognizer, build-food-table
+
+    registrars.append(vision_commands.register)
     return registrars
 
 

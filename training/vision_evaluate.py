@@ -1,0 +1,120 @@
+"""Evaluates the shipped food recognizer ONNX on real photos: D1NAMO meals (kcal labels) and non-food.
+
+Reports the shipped model (calibrated on these same photos, so in-sample for its head) and, honestly,
+a person-wise cross-validation that refits the head and portion calibration without each person.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from training.vision_calibrate import (
+    DRINK_PHOTOS,
+    NON_FOOD_PHOTOS,
+    LabelledPhoto,
+    cross_validated_outputs,
+    d1namo_meal_photos,
+    packaged_photos,
+    recognition_metrics,
+)
+from vision.metadata import INPUT_NAME, OUTPUT_NAMES, RecognizerMetadata, parse_metadata
+from vision.recognition import preprocess_photo
+from vision.taxonomy import load_food_classes
+
+_BATCH = 16
+
+
+def _run_onnx(
+    model_path: Path, photos: list[LabelledPhoto]
+) -> tuple[RecognizerMetadata, dict[str, npt.NDArray[np.float32]]]:
+    import onnxruntime as ort
+    from tqdm import tqdm
+
+    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    metadata = parse_metadata(session.get_modelmeta().custom_metadata_map)
+    chunks: dict[str, list[npt.NDArray[np.float32]]] = {name: [] for name in OUTPUT_NAMES}
+    for start in tqdm(range(0, len(photos), _BATCH), desc="photos", unit="batch"):
+        batch = np.stack(
+            [
+                preprocess_photo(p.path.read_bytes(), metadata.preprocess)
+                for p in photos[start : start + _BATCH]
+            ]
+        )
+        for name, value in zip(
+            OUTPUT_NAMES, session.run(list(OUTPUT_NAMES), {INPUT_NAME: batch}), strict=True
+        ):
+            chunks[name].append(value)
+    return metadata, {name: np.concatenate(parts) for name, parts in chunks.items()}
+
+
+def _baselines(
+    photos: list[LabelledPhoto], probabilities: npt.NDArray[np.float32], metadata: RecognizerMetadata
+) -> dict[str, float]:
+    """What the head is measured against: plain probability sums and a constant kcal guess."""
+    is_food = np.array([p.is_food for p in photos])
+    edible = np.array([label.role in ("food", "drink") for label in metadata.labels])
+    edible_sum = probabilities[:, edible].sum(axis=1)
+    all_sum = probabilities.sum(axis=1)
+    meals = [p for p in photos if p.kcal]
+    errors, within = [], []
+    for person in sorted({p.group for p in meals}):
+        # Constant prediction: the median kcal of the other people's meals.
+        guess = float(np.median([p.kcal for p in meals if p.group != person]))
+        for p in meals:
+            if p.group == person and p.kcal:
+                errors.append(abs(guess - p.kcal))
+                within.append(abs(guess - p.kcal) <= 0.3 * p.kcal)
+    return {
+        "edible_class_sum_at_0.5_meals_passed": float((edible_sum[is_food] >= 0.5).mean()),
+        "edible_class_sum_at_0.5_non_food_rejected": float((edible_sum[~is_food] < 0.5).mean()),
+        "all_taxonomy_sum_at_0.5_meals_passed": float((all_sum[is_food] >= 0.5).mean()),
+        "all_taxonomy_sum_at_0.5_non_food_rejected": float((all_sum[~is_food] < 0.5).mean()),
+        "constant_median_kcal_median_abs_error": float(np.median(errors)),
+        "constant_median_kcal_share_within_30pct": float(np.mean(within)),
+    }
+
+
+def evaluate_recognizer(model_path: Path, d1namo_dir: Path) -> dict[str, Any]:
+    """All numbers of the model card, plus one row per photo."""
+    photos = d1namo_meal_photos(d1namo_dir) + packaged_photos(NON_FOOD_PHOTOS, is_food=False)
+    drinks = packaged_photos(DRINK_PHOTOS, is_food=True)
+    metadata, outputs = _run_onnx(model_path, photos + drinks)
+    n = len(photos)
+    foods = load_food_classes()
+    probabilities = outputs["probabilities"][:n]
+    cv_food, _, cv_kcal = cross_validated_outputs(probabilities, photos, foods)
+    threshold = metadata.food_threshold
+    rows = []
+    for i, photo in enumerate(photos + drinks):
+        top = int(np.argmax(outputs["probabilities"][i]))
+        rows.append(
+            {
+                "photo": f"{photo.path.parent.parent.name}/{photo.path.name}"
+                if photo.kcal
+                else photo.description,
+                "is_food_label": photo.is_food,
+                "kcal_label": photo.kcal,
+                "top_class": metadata.labels[top].name,
+                "food_probability": round(float(outputs["food_probability"][i]), 4),
+                "carbs_g_p10_p50_p90": [round(float(v), 1) for v in outputs["carbs_g"][i]],
+                "kcal_p10_p50_p90": [round(float(v), 1) for v in outputs["kcal"][i]],
+            }
+        )
+    return {
+        "model": str(model_path),
+        "model_version": metadata.version,
+        "food_threshold": threshold,
+        "shipped_model_in_sample": recognition_metrics(
+            photos, outputs["food_probability"][:n], outputs["kcal"][:n], threshold
+        ),
+        "person_wise_cross_validated": recognition_metrics(photos, cv_food, cv_kcal, threshold),
+        "baselines_person_wise": _baselines(photos, probabilities, metadata),
+        "drink_photos_food_probability": {
+            p.description: float(outputs["food_probability"][n + i]) for i, p in enumerate(drinks)
+        },
+        "photos": rows,
+    }
