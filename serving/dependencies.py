@@ -13,6 +13,7 @@ from glucose_model.impact import ResponsePredictor
 from serving.problems import MODEL_UNAVAILABLE, UNAUTHORIZED, RequestRefusedError
 from serving.runtime import ServingRuntime
 from serving.settings import Settings
+from vision.metadata import RecognizerMetadata
 
 API_KEY_HEADER = "X-API-Key"
 _api_key = APIKeyHeader(
@@ -65,3 +66,14 @@ def get_response_predictor(runtime: RuntimeDep) -> ResponsePredictor:
 
 
 ResponsePredictorDep = Annotated[ResponsePredictor, Depends(get_response_predictor)]
+
+
+def get_recognizer_metadata(runtime: RuntimeDep) -> RecognizerMetadata:
+    if runtime.recognizer_metadata is None:
+        raise RequestRefusedError(
+            MODEL_UNAVAILABLE, "The food recognition model is not loaded on this server."
+        )
+    return runtime.recognizer_metadata
+
+
+RecognizerDep = Annotated[RecognizerMetadata, Depends(get_recognizer_metadata)]

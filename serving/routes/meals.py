@@ -2,28 +2,47 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+import numpy as np
+import numpy.typing as npt
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from glucose_model.impact import ImpactResult
-from serving.dependencies import ResponsePredictorDep, RuntimeDep
+from serving.dependencies import RecognizerDep, ResponsePredictorDep, RuntimeDep
 from serving.request_records import check_not_future, meal_context, meal_record, past_meals
+from serving.runtime import ServingRuntime
 from serving.schemas.meals import (
+    AnalyzeContext,
+    AnalyzeResponse,
     CalibrationOut,
     ContributionOut,
     CurvePoint,
     ExplanationOut,
+    FoodOut,
     ImpactRequest,
     ImpactResponse,
+    Interval,
+    MealIn,
     PeakOut,
+    RecognizeResponse,
     SpikeOut,
     WhatIfOut,
 )
 from serving.schemas.system import ModelRef, problem_responses
-from serving.settings import GLUCOSE_RESPONSE
+from serving.settings import FOOD_RECOGNIZER, GLUCOSE_RESPONSE
+from vision.decode import decode_image
+from vision.metadata import INPUT_NAME, RecognizerMetadata
+from vision.preprocess import preprocess_image
+from vision.recognition import Recognition, recognize_batch
 
 router = APIRouter(prefix="/v1/meals", tags=["meals"])
+ImageUpload = Annotated[UploadFile, File(description="the meal photo: JPEG, PNG, WebP or HEIC")]
+_ANALYZE_CONTEXT_EXAMPLE = AnalyzeContext.model_config.get("json_schema_extra", {}).get("examples", [{}])[0]  # type: ignore[union-attr,index]
 
 
 def impact_response(result: ImpactResult) -> ImpactResponse:
@@ -99,3 +118,95 @@ async def impact(
         return predictor.impact(context, past_meals(body, now))
 
     return impact_response(await runtime.executor.run(work))
+
+
+def recognize_response(recognition: Recognition, model_version: str) -> RecognizeResponse:
+    return RecognizeResponse(
+        is_food=recognition.is_food,
+        food_probability=recognition.food_probability,
+        foods=[
+            FoodOut(name=f.name, category=f.category, probability=f.probability) for f in recognition.foods
+        ],
+        carbs_g=Interval(
+            estimate=recognition.carbs_g.estimate, low=recognition.carbs_g.low, high=recognition.carbs_g.high
+        ),
+        kcal=Interval(
+            estimate=recognition.kcal.estimate, low=recognition.kcal.low, high=recognition.kcal.high
+        ),
+        model=ModelRef(name=FOOD_RECOGNIZER, version=model_version),
+    )
+
+
+async def _recognize(runtime: ServingRuntime, metadata: RecognizerMetadata, photo: bytes) -> Recognition:
+    spec = metadata.preprocess
+    max_pixels = runtime.settings.max_image_pixels
+
+    def prepare() -> npt.NDArray[np.uint8]:
+        image = decode_image(photo, min_size_px=spec.resize_short_side_px, max_pixels=max_pixels)
+        return preprocess_image(image, spec)[None]  # (1, crop, crop, 3)
+
+    batch = await runtime.executor.run(prepare)
+    outputs = await runtime.infer(FOOD_RECOGNIZER, {INPUT_NAME: batch})
+    # recognize_batch takes the model as a callable; the (possibly micro-batched) call already ran.
+    return recognize_batch(batch, lambda _: dict(outputs), metadata)[0]
+
+
+@router.post(
+    "/recognize",
+    response_model=RecognizeResponse,
+    summary="Name the food in a photo and estimate its carbohydrate and energy",
+    responses=problem_responses(401, 413, 415, 422, 503, 504),
+)
+async def recognize(
+    image: ImageUpload, request: Request, runtime: RuntimeDep, metadata: RecognizerDep
+) -> RecognizeResponse:
+    request.state.models = runtime.model_versions(FOOD_RECOGNIZER)
+    recognition = await _recognize(runtime, metadata, await image.read())
+    return recognize_response(recognition, metadata.version)
+
+
+def _analyze_context(text: str) -> AnalyzeContext:
+    try:
+        return AnalyzeContext.model_validate_json(text)
+    except ValidationError as err:
+        # Reported like any body field, so the client sees where in `context` the problem is.
+        errors = [{**e, "loc": ("body", "context", *e["loc"])} for e in err.errors(include_input=False)]
+        raise RequestValidationError(errors) from err
+
+
+@router.post(
+    "/analyze",
+    response_model=AnalyzeResponse,
+    summary="Photo + context: recognition, then the glucose impact with the photo's carbohydrate interval",
+    responses=problem_responses(401, 413, 415, 422, 503, 504),
+)
+async def analyze(
+    image: ImageUpload,
+    context: Annotated[
+        str,
+        Form(
+            description="JSON: the /v1/meals/impact body without meal.carbs_g",
+            examples=[json.dumps(_ANALYZE_CONTEXT_EXAMPLE)],
+        ),
+    ],
+    request: Request,
+    runtime: RuntimeDep,
+    metadata: RecognizerDep,
+    predictor: ResponsePredictorDep,
+) -> AnalyzeResponse:
+    request.state.models = runtime.model_versions(FOOD_RECOGNIZER, GLUCOSE_RESPONSE)
+    parsed = _analyze_context(context)
+    now = datetime.now(UTC)
+    recognition = await _recognize(runtime, metadata, await image.read())
+    recognized = recognize_response(recognition, metadata.version)
+    if not recognition.is_food:
+        return AnalyzeResponse(recognition=recognized, impact=None)
+    carbs = recognition.carbs_g
+    meal = MealIn.model_construct(**dict(parsed.meal), carbs_g=carbs.estimate)
+
+    def work() -> ImpactResult:
+        check_not_future([meal.time], now, "context.meal.time")
+        record = meal_record(meal, carbs_p10_g=carbs.low, carbs_p90_g=carbs.high, source="photo")
+        return predictor.impact(meal_context(parsed, record, now), past_meals(parsed, now))
+
+    return AnalyzeResponse(recognition=recognized, impact=impact_response(await runtime.executor.run(work)))
