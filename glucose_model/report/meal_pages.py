@@ -139,7 +139,7 @@ def draw_meal_table_page(
     fig: Figure, outcomes: list[MealOutcome], unit: DisplayUnit, first_row: int
 ) -> Printed:
     """Every logged meal, one line each: time, meal, carbohydrate, baseline, peak, rise, time to peak."""
-    fig.text(0.06, 0.975, "Every logged meal", fontsize=13, weight="bold", va="top")
+    fig.text(0.05, 0.975, "Every logged meal", fontsize=13, weight="bold", va="top")
     headers = ("#", "time", "meal", "carbs", "before", "peak", "rise", "to peak", "spike")
     columns_x = (0.05, 0.08, 0.25, 0.57, 0.64, 0.71, 0.78, 0.85, 0.92)
     top, line_h = 0.94, 0.022
@@ -149,7 +149,6 @@ def draw_meal_table_page(
     printed: Printed = {}
     for i, outcome in enumerate(outcomes):
         row = first_row + i
-        y = top - (i + 1) * line_h
         description = textwrap.shorten(outcome.meal.description or "", 48, placeholder="...")
         cells = [
             str(row),
@@ -170,6 +169,7 @@ def draw_meal_table_page(
             ]
             printed[f"meal_{row}_peak"] = cells[5]
             printed[f"meal_{row}_rise"] = cells[6]
-        for x, cell in zip(columns_x, cells, strict=False):
+        y = top - (i + 1) * line_h
+        for x, cell in zip(columns_x, cells, strict=True):
             fig.text(x, y, cell, fontsize=6.5, color="#b30000" if cell == "yes" else "black")
     return printed
