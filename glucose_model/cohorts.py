@@ -47,6 +47,8 @@ SHANGHAI_OFFSET = timezone(timedelta(hours=8))
 # Weinstock 2016 (via GlucoBench) is de-identified: dates start at 1900-01-01 and carry no zone,
 # so times are read as UTC and only intervals and clock-free metrics are meaningful.
 WEINSTOCK_OFFSET = UTC
+WEINSTOCK_LOW_CODE_MG_DL = 39.0
+WEINSTOCK_HIGH_CODE_MG_DL = 401.0
 # D1NAMO and Dubosson log kcal, not carbohydrate. Carbohydrate is estimated as this share of energy
 # at 4 kcal/g (EFSA reference intake 45-60 % of energy; 45 % fits the mixed Swiss meals logged),
 # marked `carbs_source="kcal-estimate"` with a low confidence.
@@ -396,11 +398,19 @@ def load_weinstock(folder: Path) -> list[Recording]:
     ids = np.array([r[0] for r in rows])
     times_s = np.array([r[1] for r in rows], dtype="datetime64[s]").astype(np.int64)
     glucose = np.array([float(r[2]) if r[2] not in ("", "NA") else np.nan for r in rows])
+    # The Dexcom SEVEN PLUS reads 40-400 mg/dL; this file codes LOW as 39 and HIGH as 401.
+    markers = (glucose < WEINSTOCK_LOW_CODE_MG_DL + 1) | (glucose > WEINSTOCK_HIGH_CODE_MG_DL - 1)
     recordings = []
     for person in sorted(set(ids.tolist()), key=int):
-        keep = ids == person
+        mine = ids == person
+        keep = mine & ~markers
         series, report = assemble_series(
-            times_s[keep], np.zeros(int(keep.sum()), np.int16), glucose[keep], f"weinstock:{person}"
+            times_s[keep],
+            np.zeros(int(keep.sum()), np.int16),
+            glucose[keep],
+            f"weinstock:{person}",
+            markers_out_of_range=int((mine & markers).sum()),
+            notes=("LOW (39) and HIGH (401) sensor codes counted as out of range",),
         )
         recordings.append(
             Recording(f"weinstock-{person}", series, DiabetesKind.TYPE1, cohort="weinstock", report=report)
