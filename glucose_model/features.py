@@ -26,7 +26,7 @@ from glucose_model.records import (
     SleepPeriod,
 )
 from glucose_model.resample import GRID_STEP_MIN, resample_to_grid
-from glucose_model.windows import PRE_MEAL_MIN, glucose_around, window_minutes
+from glucose_model.windows import PRE_MEAL_MIN, MealWindow, glucose_around, window_minutes
 
 # The model sees the pre-meal part of a `windows.MealWindow`: 37 grid points at -180, -175, ..., 0 min,
 # minute 0 being the grid time nearest the meal; the baseline is `metrics.meal_response`'s.
@@ -345,6 +345,39 @@ def measured_rise_mg_dl(
 ) -> npt.NDArray[np.float64]:
     """(37,) measured glucose minus the pre-meal baseline at 0..180 min, NaN where there is no value."""
     return glucose_window(glucose, meal_time)[window_minutes() >= 0] - baseline_mg_dl
+
+
+def context_from_window(window: MealWindow, insulin_recorded: bool) -> MealContext:
+    """The request the app would have sent for a recorded meal (what training and evaluation use).
+
+    Only the CGM up to minute 0 is kept. The walk is read from the activity recorded after the meal;
+    `insulin_recorded` says the cohort logs insulin, so no dose near the meal means none was taken.
+    """
+    pre = window.minutes <= 0
+    centre_s = int(np.floor(window.meal.time.timestamp() / (GRID_STEP_MIN * 60) + 0.5)) * GRID_STEP_MIN * 60
+    keep = pre & np.isfinite(window.glucose_mg_dl)
+    offset_min = int(window.meal.time.utcoffset().total_seconds() // 60)  # type: ignore[union-attr]
+    glucose = GlucoseSeries(
+        centre_s + window.minutes[keep] * 60,
+        np.full(int(keep.sum()), offset_min, np.int16),
+        window.glucose_mg_dl[keep],
+        "window",
+    )
+    activity_before = tuple(a for a in window.activity if a.time < window.meal.time)
+    insulin = window.insulin
+    if insulin_recorded and rapid_insulin_units(insulin, window.meal.time) is None:
+        insulin = (InsulinDose(window.meal.time, 0.0),)  # recorded as nothing taken, not unknown
+    has_steps = any(a.steps is not None for a in window.activity)
+    return MealContext(
+        meal=window.meal,
+        glucose=glucose,
+        kind=window.kind,
+        activity=activity_before,
+        planned_walk_min=walk_minutes_after(window.activity, window.meal.time) if has_steps else None,
+        insulin=insulin,
+        sleep_hours=sleep_hours_before(window.sleep, window.meal.time),
+        previous_meals=(window.previous_meal,) if window.previous_meal is not None else (),
+    )
 
 
 def metadata_inputs() -> dict[str, object]:

@@ -1,0 +1,364 @@
+"""Train the post-meal response network: simulated cohort first, then real cohorts, split by person.
+
+`mealimpact train glucose` calls `train_glucose`; `evaluate_response` is the held-out evaluation
+(model beside the carbs-only and population-average baselines) written into the model card.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from tqdm import tqdm
+
+from glucose_model.baselines import CarbsOnlyRegression, PopulationAverageResponse
+from glucose_model.features import (
+    CURVE_MINUTES,
+    FEATURE_INDEX,
+    QUANTILES,
+    ModelInputs,
+    build_inputs,
+    context_from_window,
+)
+from glucose_model.impact import iauc_2h, peak_rise
+from glucose_model.records import InsufficientCgmError, Recording
+from glucose_model.response_network import NetworkConfig, ResponseNetwork
+from glucose_model.windows import meal_windows
+
+logger = logging.getLogger(__name__)
+
+EVAL_MINUTES = (30, 60, 120)
+BASELINE = FEATURE_INDEX["baseline_glucose_mg_dl"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 0
+    pretrain_epochs: int = 40  # passes over the simulated meals
+    adapt_epochs: int = 60  # passes over the real training people's meals
+    batch_size: int = 128
+    learning_rate: float = 2e-3  # AdamW, cosine-decayed, for pre-training
+    adapt_learning_rate: float = 7e-4  # smaller: the real cohorts are small and noisy
+    weight_decay: float = 1e-4
+    spike_loss_weight: float = 10.0  # BCE is ~0.5 where the pinball loss is ~10 mg/dL
+    held_out_fraction: float = 0.25  # of the people of each cohort, never trained on
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+
+
+@dataclass(frozen=True)
+class MealExamples:
+    """Recorded meals as model inputs and measured targets, one row per meal."""
+
+    inputs: ModelInputs
+    rise_mg_dl: npt.NDArray[np.float32]  # (N, 37) measured minus baseline, NaN = not measured
+    spiked: npt.NDArray[np.float32]  # (N,) 1 when the measured peak crossed the kind's threshold
+    person: npt.NDArray[np.str_]  # (N,) "<cohort>/<person_id>"
+
+    def __len__(self) -> int:
+        return int(self.rise_mg_dl.shape[0])
+
+    def subset(self, keep: npt.NDArray[np.bool_]) -> MealExamples:
+        i = keep
+        return MealExamples(
+            ModelInputs(self.inputs.cgm_rel_mg_dl[i], self.inputs.cgm_mask[i], self.inputs.features[i]),
+            self.rise_mg_dl[i],
+            self.spiked[i],
+            self.person[i],
+        )
+
+    @staticmethod
+    def concatenate(parts: Sequence[MealExamples]) -> MealExamples:
+        return MealExamples(
+            ModelInputs.concatenate([p.inputs for p in parts]),
+            np.concatenate([p.rise_mg_dl for p in parts]),
+            np.concatenate([p.spiked for p in parts]),
+            np.concatenate([p.person for p in parts]),
+        )
+
+
+def meal_examples(recordings: Sequence[Recording]) -> MealExamples:
+    """Every meal with enough CGM around it and a known carbohydrate amount."""
+    rows: list[ModelInputs] = []
+    rises: list[npt.NDArray[np.float64]] = []
+    people: list[str] = []
+    skipped_carbs = skipped_cgm = 0
+    for recording in recordings:
+        insulin_recorded = len(recording.insulin) > 0
+        for window in meal_windows(recording):
+            if window.meal.carbs_confidence == 0.0:  # the food text matched nothing: carbs unknown
+                skipped_carbs += 1
+                continue
+            try:
+                row = build_inputs([context_from_window(window, insulin_recorded)])
+            except InsufficientCgmError:
+                skipped_cgm += 1
+                continue
+            rows.append(row)
+            rises.append(window.post_meal_glucose_mg_dl - float(row.features[0, BASELINE]))
+            people.append(f"{recording.cohort}/{recording.person_id}")
+    logger.info(
+        "%d meals kept; %d without known carbohydrate, %d without enough CGM before them",
+        len(rows),
+        skipped_carbs,
+        skipped_cgm,
+    )
+    inputs = ModelInputs.concatenate(rows) if rows else build_inputs([])
+    rise = np.asarray(rises, np.float32).reshape(len(rows), CURVE_MINUTES.shape[0])  # (N, 37)
+    measured = np.where(np.isfinite(rise[:, 1:]), rise[:, 1:], -np.inf)
+    peak = measured.max(axis=1) if len(rows) else np.zeros(0, np.float32)
+    spiked = inputs.features[:, BASELINE] + peak > inputs.features[:, FEATURE_INDEX["spike_threshold_mg_dl"]]
+    return MealExamples(inputs, rise, spiked.astype(np.float32), np.asarray(people, np.str_))
+
+
+def split_people(people: npt.NDArray[np.str_], held_out_fraction: float, seed: int) -> npt.NDArray[np.bool_]:
+    """(N,) True for rows of held-out people: a fixed share of each cohort's people, by seed."""
+    rng = np.random.default_rng(seed)
+    held = np.zeros(people.shape[0], bool)
+    cohorts = np.array([p.split("/")[0] for p in people])
+    for cohort in sorted(set(cohorts)):
+        names = sorted(set(people[cohorts == cohort]))
+        n_held = max(1, round(held_out_fraction * len(names))) if len(names) > 1 else 0
+        chosen = set(rng.permutation(names)[:n_held])
+        held |= np.isin(people, list(chosen))
+    return held
+
+
+def pinball_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean quantile loss of (B, 37, 3) predictions on (B, 37) targets, NaN targets ignored."""
+    q = torch.tensor(QUANTILES, dtype=predicted.dtype).view(1, 1, -1)
+    valid = torch.isfinite(target)
+    error = torch.nan_to_num(target).unsqueeze(2) - predicted  # (B, 37, 3)
+    loss = torch.maximum(q * error, (q - 1) * error) * valid.unsqueeze(2)
+    return loss.sum() / (valid.sum() * len(QUANTILES)).clamp(min=1)
+
+
+def _tensors(examples: MealExamples) -> tuple[torch.Tensor, ...]:
+    i = examples.inputs
+    return tuple(
+        torch.from_numpy(np.ascontiguousarray(a))
+        for a in (i.cgm_rel_mg_dl, i.cgm_mask, i.features, examples.rise_mg_dl, examples.spiked)
+    )
+
+
+def fit_network(
+    network: ResponseNetwork,
+    examples: MealExamples,
+    epochs: int,
+    learning_rate: float,
+    config: TrainConfig,
+    description: str,
+) -> list[float]:
+    """Train in place with pinball + spike BCE; returns the mean loss of each epoch."""
+    if len(examples) == 0 or epochs <= 0:
+        return []
+    cgm, mask, features, rise, spiked = _tensors(examples)
+    generator = torch.Generator().manual_seed(config.seed)
+    optimizer = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=config.weight_decay)
+    steps_per_epoch = max(1, -(-len(examples) // config.batch_size))
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
+    bce = torch.nn.BCEWithLogitsLoss()
+    history = []
+    network.train()
+    for _ in tqdm(range(epochs), desc=description, unit="epoch"):
+        order = torch.randperm(len(examples), generator=generator)
+        total = 0.0
+        for start in range(0, len(examples), config.batch_size):
+            b = order[start : start + config.batch_size]
+            predicted, logit, _ = network.forward_logits(cgm[b], mask[b], features[b])
+            loss = pinball_loss(predicted, rise[b]) + config.spike_loss_weight * bce(logit, spiked[b])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += float(loss.detach()) * len(b)
+        history.append(total / len(examples))
+    network.eval()
+    return history
+
+
+def predict(
+    network: ResponseNetwork, inputs: ModelInputs
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """(N, 37, 3) rise quantiles and (N,) spike probability."""
+    network.eval()
+    with torch.no_grad():
+        rise, spike, _ = network(
+            torch.from_numpy(inputs.cgm_rel_mg_dl),
+            torch.from_numpy(inputs.cgm_mask),
+            torch.from_numpy(inputs.features),
+        )
+    return rise.numpy().astype(np.float64), spike.numpy().astype(np.float64)
+
+
+def _pearson(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> float | None:
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 3 or np.std(a[ok]) == 0 or np.std(b[ok]) == 0:
+        return None
+    return float(np.corrcoef(a[ok], b[ok])[0, 1])
+
+
+def response_metrics(
+    predicted_rise_mg_dl: npt.NDArray[np.float64],
+    examples: MealExamples,
+    band_mg_dl: npt.NDArray[np.float64] | None = None,
+    spike_score: npt.NDArray[np.float64] | None = None,
+) -> dict[str, float | None]:
+    """Held-out figures of (N, 37) predicted rises against the measured ones (`band`: (N, 37, 2) p10/p90)."""
+    from sklearn.metrics import roc_auc_score
+
+    measured = examples.rise_mg_dl.astype(np.float64)  # (N, 37)
+    finite = np.where(np.isfinite(measured), measured, -np.inf)
+    measured_peak = finite[:, 1:].max(axis=1)
+    predicted_peak, _ = peak_rise(predicted_rise_mg_dl)
+    full_2h = np.isfinite(measured[:, CURVE_MINUTES <= 120]).all(axis=1)
+    measured_iauc = np.where(full_2h, iauc_2h(np.nan_to_num(measured)), np.nan)
+    predicted_iauc = iauc_2h(predicted_rise_mg_dl)
+    out: dict[str, float | None] = {
+        "meals": float(len(examples)),
+        "peak_rise_mae_mg_dl": float(np.mean(np.abs(predicted_peak - measured_peak))),
+        "peak_rise_pearson_r": _pearson(predicted_peak, measured_peak),
+        "iauc_2h_pearson_r": _pearson(predicted_iauc, measured_iauc),
+    }
+    for minute in EVAL_MINUTES:
+        j = int(np.flatnonzero(minute == CURVE_MINUTES)[0])
+        ok = np.isfinite(measured[:, j])
+        out[f"rmse_{minute}_min_mg_dl"] = float(
+            np.sqrt(np.mean((predicted_rise_mg_dl[ok, j] - measured[ok, j]) ** 2))
+        )
+    if spike_score is None:
+        baseline = examples.inputs.features[:, FEATURE_INDEX["baseline_glucose_mg_dl"]]
+        spike_score = (
+            baseline + predicted_peak - examples.inputs.features[:, FEATURE_INDEX["spike_threshold_mg_dl"]]
+        )
+    both_classes = 0 < examples.spiked.sum() < len(examples)
+    out["spike_auroc"] = float(roc_auc_score(examples.spiked, spike_score)) if both_classes else None
+    out["spike_share"] = float(examples.spiked.mean()) if len(examples) else None
+    if band_mg_dl is not None:
+        ok = np.isfinite(measured)
+        inside = (measured >= band_mg_dl[:, :, 0]) & (measured <= band_mg_dl[:, :, 1])
+        out["band_10_90_coverage"] = float(inside[ok].mean())
+    return out
+
+
+def evaluate_response(
+    predicted_rise_mg_dl: npt.NDArray[np.float64],
+    predicted_spike: npt.NDArray[np.float64],
+    train: MealExamples,
+    test: MealExamples,
+) -> dict[str, dict[str, dict[str, float | None]]]:
+    """{cohort or "all": {method: metrics}}: the model beside the baselines fitted on `train` people."""
+    carbs_train = train.inputs.features[:, FEATURE_INDEX["carbs_g"]].astype(np.float64)
+    carbs_only = CarbsOnlyRegression().fit(carbs_train, train.rise_mg_dl.astype(np.float64))
+    population = PopulationAverageResponse().fit(carbs_train, train.rise_mg_dl.astype(np.float64))
+    carbs_test = test.inputs.features[:, FEATURE_INDEX["carbs_g"]].astype(np.float64)
+    zeros = np.zeros(len(test))
+    trend = test.inputs.features[:, FEATURE_INDEX["trend_mg_dl_per_min"]].astype(np.float64)
+    methods = {
+        "model": predicted_rise_mg_dl[:, :, 1],
+        "persistence": np.zeros((len(test), CURVE_MINUTES.shape[0])),
+        "linear_extrapolation": trend[:, None] * CURVE_MINUTES[None, :],
+        "carbs_only_regression": carbs_only.predict(carbs_test, zeros),
+        "population_average_by_carbs": population.predict(carbs_test, zeros),
+    }
+    cohorts = np.array([p.split("/")[0] for p in test.person])
+    report: dict[str, dict[str, dict[str, float | None]]] = {}
+    for cohort in ["all", *sorted(set(cohorts))]:
+        keep = np.ones(len(test), bool) if cohort == "all" else cohorts == cohort
+        part = test.subset(keep)
+        report[cohort] = {
+            name: response_metrics(
+                rise[keep],
+                part,
+                band_mg_dl=predicted_rise_mg_dl[keep][:, :, [0, 2]] if name == "model" else None,
+                spike_score=predicted_spike[keep] if name == "model" else None,
+            )
+            for name, rise in methods.items()
+        }
+    return report
+
+
+def evaluate_calibration(
+    predicted_rise_mg_dl: npt.NDArray[np.float64], test: MealExamples, min_meals: int = 6
+) -> dict[str, float | None]:
+    """Personal calibration on held-out people: fit on each person's earlier half of meals (in time
+    order), score the later half's peak rise MAE without and with the adjustment."""
+    from glucose_model.calibration import calibrate, peak_rise_mg_dl
+
+    before: list[float] = []
+    after: list[float] = []
+    applied = n_people = 0
+    for person in sorted(set(test.person)):
+        rows = np.flatnonzero(test.person == person)
+        if rows.shape[0] < min_meals:
+            continue
+        n_people += 1
+        history, later = rows[: rows.shape[0] // 2], rows[rows.shape[0] // 2 :]
+        report = calibrate(predicted_rise_mg_dl[history], test.rise_mg_dl[history].astype(np.float64))
+        adjustment = report.adjustment if report.applied else None
+        applied += int(report.applied)
+        measured_peak = peak_rise_mg_dl(test.rise_mg_dl[later].astype(np.float64))
+        raw = predicted_rise_mg_dl[later]
+        before.extend(np.abs(peak_rise_mg_dl(raw) - measured_peak))
+        adjusted = adjustment.apply(raw) if adjustment is not None else raw
+        after.extend(np.abs(peak_rise_mg_dl(adjusted) - measured_peak))
+    if not before:
+        return {
+            "people": 0.0,
+            "later_meals": 0.0,
+            "peak_rise_mae_before_mg_dl": None,
+            "peak_rise_mae_after_mg_dl": None,
+        }
+    return {
+        "people": float(n_people),
+        "people_adjusted": float(applied),
+        "later_meals": float(len(before)),
+        "peak_rise_mae_before_mg_dl": float(np.mean(before)),
+        "peak_rise_mae_after_mg_dl": float(np.mean(after)),
+    }
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    network: ResponseNetwork
+    metrics: dict[str, object]
+    held_out_people: list[str]
+    test: MealExamples
+
+
+def train_glucose(
+    simulated: Sequence[Recording], real: Sequence[Recording], config: TrainConfig = TrainConfig()
+) -> TrainResult:
+    """Pre-train on `simulated`, adapt on the real training people, evaluate on real held-out people.
+
+    With no real recordings the simulated cohort itself is split by person and evaluated.
+    """
+    torch.manual_seed(config.seed)
+    network = ResponseNetwork(config.network)
+    sim = meal_examples(simulated) if simulated else None
+    rec = meal_examples(real) if real else None
+    if sim is None and rec is None:
+        raise ValueError("no recordings to train on: give a cohort folder or --simulated N")
+    evaluated = rec if rec is not None else sim
+    assert evaluated is not None
+    held = split_people(evaluated.person, config.held_out_fraction, config.seed)
+    train, test = evaluated.subset(~held), evaluated.subset(held)
+    if sim is not None:
+        pre = sim if rec is not None else train
+        fit_network(
+            network, pre, config.pretrain_epochs, config.learning_rate, config, "pre-train (simulated)"
+        )
+    if rec is not None:
+        fit_network(network, train, config.adapt_epochs, config.adapt_learning_rate, config, "adapt (real)")
+    rise, spike = predict(network, test.inputs)
+    metrics: dict[str, object] = {
+        "held_out": evaluate_response(rise, spike, train, test),
+        "personal_calibration": evaluate_calibration(rise[:, :, 1], test),
+        "train_meals": len(train),
+        "test_meals": len(test),
+        "simulated_meals": 0 if sim is None else len(sim),
+    }
+    return TrainResult(network, metrics, sorted(set(test.person)), test)
