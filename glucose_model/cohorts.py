@@ -437,6 +437,12 @@ def _optional(row: dict[str, str], name: str) -> float | None:
     return float(value) if value not in ("", "nan", "NaN") else None
 
 
+def _events_of(events: dict[str, dict[str, list]], row: dict[str, str], folder: Path) -> dict[str, list]:
+    if row["person_id"] not in events:
+        raise CohortError(f"{folder}: events for person {row['person_id']!r}, who is not in people.csv")
+    return events[row["person_id"]]
+
+
 def load_canonical(folder: Path) -> list[Recording]:
     """A cohort in the canonical CSV form (written by `mealimpact simulate`; times ISO 8601 with offset).
 
@@ -449,17 +455,24 @@ def load_canonical(folder: Path) -> list[Recording]:
     if not people:
         raise CohortError(f"{folder}: people.csv missing or empty; is this a canonical cohort folder?")
     cgm: dict[str, tuple[list[int], list[int], list[float]]] = {p["person_id"]: ([], [], []) for p in people}
+    # Simulated people share one clock, so each time string is parsed once (cgm.csv has ~10^6 rows).
+    parsed: dict[str, tuple[int, int]] = {}
     for row in _read_rows(folder / "cgm.csv", ("person_id", "time", "glucose_mg_dl")):
-        time = require_aware(datetime.fromisoformat(row["time"]), "CGM reading")
+        stamp = row["time"]
+        if stamp not in parsed:
+            time = require_aware(datetime.fromisoformat(stamp), "CGM reading")
+            parsed[stamp] = (int(time.timestamp()), _offset_min(time))
+        if row["person_id"] not in cgm:
+            raise CohortError(f"{folder / 'cgm.csv'}: person {row['person_id']!r} is not in people.csv")
         t, o, g = cgm[row["person_id"]]
-        t.append(int(time.timestamp()))
-        o.append(_offset_min(time))
+        t.append(parsed[stamp][0])
+        o.append(parsed[stamp][1])
         g.append(float(row["glucose_mg_dl"]))
     events: dict[str, dict[str, list]] = {
         p["person_id"]: {"m": [], "a": [], "i": [], "s": []} for p in people
     }
     for row in _read_rows(folder / "meals.csv", ("person_id", "time", "carbs_g")):
-        events[row["person_id"]]["m"].append(
+        _events_of(events, row, folder)["m"].append(
             Meal(
                 time=datetime.fromisoformat(row["time"]),
                 carbs_g=float(row["carbs_g"]),
@@ -467,12 +480,13 @@ def load_canonical(folder: Path) -> list[Recording]:
                 fiber_g=_optional(row, "fiber_g"),
                 fat_g=_optional(row, "fat_g"),
                 protein_g=_optional(row, "protein_g"),
+                glycemic_index=_optional(row, "glycemic_index"),
                 carbs_source="simulated",
                 carbs_confidence=1.0,
             )
         )
     for row in _read_rows(folder / "activity.csv", ("person_id", "time", "duration_min")):
-        events[row["person_id"]]["a"].append(
+        _events_of(events, row, folder)["a"].append(
             ActivitySample(
                 datetime.fromisoformat(row["time"]),
                 float(row["duration_min"]),
@@ -482,11 +496,11 @@ def load_canonical(folder: Path) -> list[Recording]:
         )
     for row in _read_rows(folder / "insulin.csv", ("person_id", "time", "units")):
         kind = InsulinKind.BASAL if row.get("kind", "rapid") == "basal" else InsulinKind.RAPID
-        events[row["person_id"]]["i"].append(
+        _events_of(events, row, folder)["i"].append(
             InsulinDose(datetime.fromisoformat(row["time"]), float(row["units"]), kind)
         )
     for row in _read_rows(folder / "sleep.csv", ("person_id", "start", "end")):
-        events[row["person_id"]]["s"].append(
+        _events_of(events, row, folder)["s"].append(
             SleepPeriod(datetime.fromisoformat(row["start"]), datetime.fromisoformat(row["end"]))
         )
     recordings = []
