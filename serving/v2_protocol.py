@@ -82,6 +82,21 @@ class InferRequestMessage(BaseModel):
 
 
 class InferResponseMessage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model_name": "glucose_forecast",
+                    "model_version": "1",
+                    "id": "1",
+                    "outputs": [
+                        {"name": "glucose_mg_dl", "shape": [1, 1], "datatype": "FP32", "data": [112.5]}
+                    ],
+                }
+            ]
+        }
+    )
+
     model_name: str
     model_version: str | None = None
     id: str | None = None

@@ -41,7 +41,10 @@ from vision.preprocess import preprocess_image
 from vision.recognition import Recognition, recognize_batch
 
 router = APIRouter(prefix="/v1/meals", tags=["meals"])
-ImageUpload = Annotated[UploadFile, File(description="the meal photo: JPEG, PNG, WebP or HEIC")]
+ImageUpload = Annotated[
+    UploadFile,
+    File(description="the meal photo: JPEG, PNG, WebP or HEIC", examples=["(the bytes of lunch.jpg)"]),
+]
 _ANALYZE_CONTEXT_EXAMPLE = AnalyzeContext.model_config.get("json_schema_extra", {}).get("examples", [{}])[0]  # type: ignore[union-attr,index]
 
 

@@ -52,6 +52,8 @@ _INFER_OPENAPI = {
             "application/json": {"schema": _inline_refs(_REQUEST_SCHEMA, _REQUEST_SCHEMA.get("$defs", {}))},
             "application/octet-stream": {
                 "schema": {"type": "string", "format": "binary"},
+                "example": '{"inputs":[{"name":"image","shape":[1,224,224,3],"datatype":"UINT8",'
+                '"parameters":{"binary_data_size":150528}}]}<150528 raw bytes>',
                 "description": f"binary-tensor extension: JSON header of {HEADER_LENGTH} bytes, then the tensors",
             },
         },

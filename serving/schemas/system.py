@@ -70,6 +70,19 @@ class ReadinessResponse(BaseModel):
 
 
 class ProblemDescription(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "/problems/bad-unit",
+                    "title": "Unknown unit",
+                    "status": 422,
+                    "description": "Glucose unit must be mg/dL or mmol/L.",
+                }
+            ]
+        }
+    )
+
     type: str
     title: str
     status: int
