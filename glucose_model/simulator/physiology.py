@@ -118,7 +118,9 @@ def derivatives(x: FloatArray, p: PersonParameters, drive: Drive) -> FloatArray:
     egp = np.maximum(p.kp1 - p.kp2 * gp - p.kp3 * x[c.ID] - p.kp4 * x[c.IPO], 0.0)
     amplification = 1.0 + lifestyle.EFFORT_INSULIN_AMPLIFICATION * x[c.EFFORT]
     vm = p.vm0 + p.vmx * drive.sensitivity_scale * amplification * ins_action
-    exercise_uptake = lifestyle.UPTAKE_PER_BPM * np.maximum(x[c.HR_RISE], 0.0) * gt
+    exercise_uptake = (
+        lifestyle.UPTAKE_PER_BPM * np.maximum(x[c.HR_RISE] - lifestyle.LIGHT_MOVEMENT_BPM, 0.0) * gt
+    )
     uid = np.maximum(vm, 0.0) * gt / (p.km0 + gt) + exercise_uptake
     renal = p.ke1 * np.maximum(gp - p.ke2, 0.0)
     dx[c.GP] = egp + appearance - p.fcns - renal - p.k1 * gp + p.k2 * gt
