@@ -35,8 +35,8 @@ from glucose_model.records import GlucoseSeries, InsufficientCgmError
 
 InferFn = Callable[[dict[str, npt.NDArray[np.float32]]], dict[str, npt.NDArray[np.float32]]]
 OUTPUT_RISE = "rise_mg_dl"  # (B, 37, 3) change from the pre-meal baseline at p10, p50, p90
-OUTPUT_SPIKE = "spike_probability"  # (B,)
-OUTPUT_SPIKE_SLOPE = "spike_logit_per_mg_dl"  # (B,) d logit / d p50 peak, to re-score an adjusted peak
+OUTPUT_SPIKE = "spike_probability"  # (B, 1)
+OUTPUT_SPIKE_SLOPE = "spike_logit_per_mg_dl"  # (B, 1) d logit / d p50 peak, to re-score an adjusted peak
 WALK_WHAT_IF_MIN = 15.0
 LOWER_GI_DROP = 15.0  # a typical swap (white -> wholegrain bread, rice -> basmati/parboiled)
 LOWER_GI_FLOOR = 35.0
@@ -182,8 +182,8 @@ class ResponsePredictor:
                 raise ResponseMetadataError(f"the response model returned no '{name}' output")
         return (
             np.asarray(outputs[OUTPUT_RISE], np.float64),  # (B, 37, 3)
-            np.asarray(outputs[OUTPUT_SPIKE], np.float64),  # (B,)
-            np.asarray(outputs[OUTPUT_SPIKE_SLOPE], np.float64),  # (B,)
+            np.asarray(outputs[OUTPUT_SPIKE], np.float64).reshape(-1),  # (B, 1) -> (B,)
+            np.asarray(outputs[OUTPUT_SPIKE_SLOPE], np.float64).reshape(-1),
         )
 
     def impact(self, context: MealContext, history: Sequence[PastMeal] = ()) -> ImpactResult:

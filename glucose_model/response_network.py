@@ -40,7 +40,7 @@ class NetworkConfig:
 
 
 class ResponseNetwork(nn.Module):
-    """(cgm_rel_mg_dl (B,37), cgm_mask (B,37), features (B,F)) -> (rise_mg_dl (B,37,3), spike_probability (B,))."""
+    """(cgm_rel_mg_dl (B,37), cgm_mask (B,37), features (B,F)) -> (rise_mg_dl (B,37,3), spike_probability (B,1), ...)."""
 
     feature_center: torch.Tensor
     feature_scale: torch.Tensor
@@ -138,9 +138,9 @@ class ResponseNetwork(nn.Module):
         self, cgm_rel_mg_dl: torch.Tensor, cgm_mask: torch.Tensor, features: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The ONNX outputs: rise_mg_dl (B,37,3) at p10, p50, p90 (features.QUANTILES),
-        spike_probability (B,), spike_logit_per_mg_dl (B,) (lets a personal adjustment re-score the spike)."""
+        spike_probability (B,1), spike_logit_per_mg_dl (B,1) (lets a personal adjustment re-score the spike)."""
         rise, logit, slope = self.forward_logits(cgm_rel_mg_dl, cgm_mask, features)
-        return rise, torch.sigmoid(logit), slope
+        return rise, torch.sigmoid(logit).unsqueeze(1), slope.unsqueeze(1)
 
 
 def parameter_count(network: nn.Module) -> int:

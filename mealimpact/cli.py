@@ -42,6 +42,9 @@ def _registrars() -> list[Callable[[CommandGroups], None]]:
     from vision import commands as vision_commands  # export/evaluate recognizer, build-food-table
 
     registrars.append(vision_commands.register)
+    from training import glucose_commands as response_commands  # train glucose
+
+    registrars.append(response_commands.register)
     return registrars
 
 

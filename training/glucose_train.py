@@ -191,7 +191,7 @@ def predict(
             torch.from_numpy(inputs.cgm_mask),
             torch.from_numpy(inputs.features),
         )
-    return rise.numpy().astype(np.float64), spike.numpy().astype(np.float64)
+    return rise.numpy().astype(np.float64), spike.numpy().astype(np.float64).reshape(-1)
 
 
 def _pearson(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> float | None:

@@ -1,0 +1,106 @@
+"""`mealimpact train glucose`: train or adapt the post-meal response model and write a new version."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mealimpact.cli import CommandGroups
+
+DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+FORMATS = ("auto", "shanghai", "d1namo", "dubosson", "weinstock", "canonical")
+
+
+def register(groups: CommandGroups) -> None:
+    parser = groups.train.add_parser(
+        "glucose",
+        help="train the post-meal response model (simulated cohort, then real cohorts; split by person)",
+        description="Pre-train on a simulated cohort, adapt on the cohort folders given with --data, "
+        "evaluate on held-out people beside the baselines, and export a new model version.",
+    )
+    parser.add_argument("--data", type=Path, action="append", default=[], help="cohort folder (repeatable)")
+    parser.add_argument("--format", choices=FORMATS, default="auto", help="layout of every --data folder")
+    parser.add_argument("--simulated", type=int, default=0, metavar="N", help="simulate N people (4 kinds)")
+    parser.add_argument("--simulated-days", type=int, default=7, help="days simulated per person")
+    parser.add_argument("--out", type=Path, default=DEFAULT_MODELS_DIR, help="model repository folder")
+    parser.add_argument("--epochs", type=int, default=None, help="pre-training epochs")
+    parser.add_argument("--adapt-epochs", type=int, default=None, help="epochs on the real cohorts")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(handler=train_glucose_command)
+
+
+def _print_table(metrics: dict[str, dict[str, dict[str, float | None]]]) -> None:
+    columns = (
+        "peak_rise_mae_mg_dl",
+        "peak_rise_pearson_r",
+        "iauc_2h_pearson_r",
+        "rmse_60_min_mg_dl",
+        "spike_auroc",
+    )
+    print(f"{'cohort':<12}{'method':<30}{'meals':>6}" + "".join(f"{c:>22}" for c in columns))
+    for cohort, methods in metrics.items():
+        for method, values in methods.items():
+            cells = "".join(
+                f"{values[c]:>22.3f}" if values.get(c) is not None else f"{'-':>22}" for c in columns
+            )
+            print(f"{cohort:<12}{method:<30}{values['meals']:>6.0f}{cells}")
+
+
+def train_glucose_command(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from glucose_model.cohorts import load_cohort
+    from glucose_model.records import DiabetesKind, Recording
+    from training.glucose_export import (
+        DATA_ATTRIBUTION,
+        MODEL_NAME,
+        export_response,
+        next_version,
+        response_metadata,
+    )
+    from training.glucose_train import TrainConfig, train_glucose
+
+    if args.simulated < 0 or (args.simulated == 0 and not args.data):
+        print("give cohort folders with --data DIR and/or a simulated cohort with --simulated N (N > 0)")
+        return 2
+    config = TrainConfig(seed=args.seed)
+    if args.epochs is not None:
+        config = dataclasses.replace(config, pretrain_epochs=args.epochs)
+    if args.adapt_epochs is not None:
+        config = dataclasses.replace(config, adapt_epochs=args.adapt_epochs)
+    real: list[Recording] = []
+    training_data: dict[str, str] = {}
+    for folder in args.data:
+        recordings = load_cohort(folder, args.format)
+        real.extend(recordings)
+        for cohort in sorted({r.cohort for r in recordings}):
+            training_data[cohort] = DATA_ATTRIBUTION.get(cohort, f"{folder.name} (user-supplied)")
+    simulated: list[Recording] = []
+    if args.simulated > 0:
+        from glucose_model.simulator.cohort import CohortConfig, simulate_cohort
+
+        kinds = (DiabetesKind.NONE, DiabetesKind.PREDIABETES, DiabetesKind.TYPE2, DiabetesKind.TYPE1)
+        people = tuple(
+            (k, args.simulated // 4 + (1 if i < args.simulated % 4 else 0)) for i, k in enumerate(kinds)
+        )
+        print(f"simulating {args.simulated} people for {args.simulated_days} days ...")
+        sim = simulate_cohort(CohortConfig(people=people, days=args.simulated_days, seed=args.seed))
+        simulated = sim.recordings()
+        training_data["simulated"] = (
+            f"{DATA_ATTRIBUTION['simulated']}; {args.simulated} people x {args.simulated_days} days, seed {args.seed}"
+        )
+    result = train_glucose(simulated, real, config)
+    held_out = result.metrics["held_out"]
+    _print_table(held_out)  # type: ignore[arg-type]
+    model_dir = args.out / MODEL_NAME
+    version = next_version(model_dir)
+    metadata = response_metadata(
+        result.network, config, version, training_data, result.held_out_people, result.metrics
+    )
+    path = export_response(result.network, metadata, model_dir, check=result.test.inputs)
+    print("personal calibration (held-out people):", json.dumps(result.metrics["personal_calibration"]))
+    print(f"wrote {MODEL_NAME} version {version}: {path}")
+    return 0

@@ -1,0 +1,190 @@
+"""Export the response network as one self-describing ONNX file plus its Triton/KServe config.
+
+Every export is run through ONNX Runtime and compared with torch before it is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from glucose_model.explanation import reference_meal_metadata
+from glucose_model.features import (
+    CGM_POINTS,
+    CURVE_MINUTES,
+    FACTOR_GROUPS,
+    FEATURE_NAMES,
+    INPUT_CGM,
+    INPUT_CGM_MASK,
+    INPUT_FEATURES,
+    KIND_ORDER,
+    N_FEATURES,
+    QUANTILES,
+    UNKNOWN_KIND_SPIKE_THRESHOLD_MG_DL,
+    ModelInputs,
+    metadata_inputs,
+)
+from glucose_model.impact import OUTPUT_RISE, OUTPUT_SPIKE, OUTPUT_SPIKE_SLOPE
+from glucose_model.response_network import ResponseNetwork, parameter_count
+
+logger = logging.getLogger(__name__)
+
+MODEL_NAME = "glucose_response"
+OPSET = 18
+EXPORT_TOLERANCE_MG_DL = 1e-2  # ORT must match torch to this on every export (rise)
+EXPORT_TOLERANCE_PROBABILITY = 1e-4
+OUTPUT_NAMES = (OUTPUT_RISE, OUTPUT_SPIKE, OUTPUT_SPIKE_SLOPE)
+# Where the data sets come from, for the metadata and the model card.
+DATA_ATTRIBUTION = {
+    "simulated": "mealimpact simulator (Dalla Man 2007 meal model), generated, no licence restriction",
+    "shanghai": "ShanghaiT1DM/T2DM, Zhao et al. 2023, Scientific Data; CC BY 4.0",
+    "d1namo": "D1NAMO, Dubosson et al. 2018, Informatics in Medicine Unlocked; CC BY-SA 4.0",
+    "dubosson": "D1NAMO as processed by GlucoBench (Sergazinov et al.); CC BY-SA 4.0",
+    "weinstock": "Weinstock et al. 2016 via GlucoBench; CC BY-SA 4.0",
+}
+
+
+class ResponseExportError(RuntimeError):
+    """The exported ONNX graph does not reproduce the torch network."""
+
+
+def weights_sha256(network: ResponseNetwork) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(network.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def config_pbtxt(max_batch_size: int = 1024) -> str:
+    """Triton/KServe model configuration; one impact request is ~70 rows, so batches are large."""
+    n_t, n_q = CURVE_MINUTES.shape[0], len(QUANTILES)
+    return f"""name: "{MODEL_NAME}"
+platform: "onnxruntime_onnx"
+max_batch_size: {max_batch_size}
+input [
+  {{ name: "{INPUT_CGM}" data_type: TYPE_FP32 dims: [ {CGM_POINTS} ] }},
+  {{ name: "{INPUT_CGM_MASK}" data_type: TYPE_FP32 dims: [ {CGM_POINTS} ] }},
+  {{ name: "{INPUT_FEATURES}" data_type: TYPE_FP32 dims: [ {N_FEATURES} ] }}
+]
+output [
+  {{ name: "{OUTPUT_RISE}" data_type: TYPE_FP32 dims: [ {n_t}, {n_q} ] }},
+  {{ name: "{OUTPUT_SPIKE}" data_type: TYPE_FP32 dims: [ 1 ] }},
+  {{ name: "{OUTPUT_SPIKE_SLOPE}" data_type: TYPE_FP32 dims: [ 1 ] }}
+]
+dynamic_batching {{ max_queue_delay_microseconds: 500 }}
+"""
+
+
+def response_metadata(
+    network: ResponseNetwork,
+    config: object,
+    version: int,
+    training_data: Mapping[str, str],
+    held_out_people: Sequence[str],
+    metrics: Mapping[str, object],
+) -> dict[str, str]:
+    """The ONNX metadata_props (JSON values): the contract `glucose_model.impact` checks, and provenance."""
+    values: dict[str, object] = {
+        "name": MODEL_NAME,
+        "version": str(version),
+        "inputs": metadata_inputs(),
+        "outputs": {
+            OUTPUT_RISE: {
+                "shape": ["batch", CURVE_MINUTES.shape[0], len(QUANTILES)],
+                "unit": "mg/dL change from the pre-meal baseline, at curve_minutes x quantiles",
+            },
+            OUTPUT_SPIKE: {
+                "shape": ["batch", 1],
+                "unit": "probability the peak crosses spike_threshold_mg_dl",
+            },
+            OUTPUT_SPIKE_SLOPE: {
+                "shape": ["batch", 1],
+                "unit": "d logit(spike) / d p50 peak rise, 1/(mg/dL)",
+            },
+        },
+        "feature_names": list(FEATURE_NAMES),
+        "curve_minutes": CURVE_MINUTES.tolist(),
+        "quantiles": list(QUANTILES),
+        "factor_groups": list(FACTOR_GROUPS),
+        "reference_meal": reference_meal_metadata(),
+        "spike_thresholds_mg_dl": {
+            **{k.value: k.spike_threshold_mg_dl for k in KIND_ORDER},
+            "unknown": UNKNOWN_KIND_SPIKE_THRESHOLD_MG_DL,
+        },
+        "monotone": {"increasing": ["carbs_g"], "decreasing": ["planned_walk_min", "rapid_insulin_units"]},
+        "training_config": asdict(config),  # type: ignore[call-overload]
+        "training_data": dict(training_data),
+        "held_out_people": list(held_out_people),
+        "metrics": metrics,
+        "parameters": parameter_count(network),
+        "weights_sha256": weights_sha256(network),
+    }
+    return {key: json.dumps(value) for key, value in values.items()}
+
+
+def next_version(model_dir: Path) -> int:
+    """1 + the highest numbered version folder under `model_dir` (1 when there is none)."""
+    versions = [int(p.name) for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def export_response(
+    network: ResponseNetwork, metadata: Mapping[str, str], model_dir: Path, check: ModelInputs | None = None
+) -> Path:
+    """Write `model_dir/<version>/model.onnx` (one file) and `model_dir/config.pbtxt`; check ORT vs torch."""
+    import onnx
+    import onnxruntime as ort
+
+    out = model_dir / json.loads(metadata["version"]) / "model.onnx"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    network.eval()
+    example = (torch.zeros(2, CGM_POINTS), torch.ones(2, CGM_POINTS), torch.zeros(2, N_FEATURES))
+    example[2][:, 2] = 50.0  # a plausible meal keeps the traced graph away from degenerate values
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    program = torch.onnx.export(
+        network,
+        example,
+        dynamo=True,
+        input_names=[INPUT_CGM, INPUT_CGM_MASK, INPUT_FEATURES],
+        output_names=list(OUTPUT_NAMES),
+        dynamic_shapes={"cgm_rel_mg_dl": {0: batch}, "cgm_mask": {0: batch}, "features": {0: batch}},
+        opset_version=OPSET,
+        external_data=False,
+    )
+    if program is None:
+        raise ResponseExportError("torch.onnx.export returned no program")
+    model = program.model_proto
+    for key, value in metadata.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save_model(model, str(out))
+    onnx.checker.check_model(str(out))
+
+    probe = (
+        check
+        if check is not None and check.features.shape[0] > 0
+        else ModelInputs(*(t.numpy() for t in example))
+    )
+    feed = {k: v[:512] for k, v in probe.as_feed().items()}
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = session.run(list(OUTPUT_NAMES), feed)
+    with torch.no_grad():
+        want = [t.numpy() for t in network(*(torch.from_numpy(feed[k]) for k in feed))]
+    worst_rise = float(np.max(np.abs(got[0] - want[0])))
+    worst_p = float(max(np.max(np.abs(g - w)) for g, w in zip(got[1:], want[1:], strict=True)))
+    if worst_rise > EXPORT_TOLERANCE_MG_DL or worst_p > EXPORT_TOLERANCE_PROBABILITY:
+        out.unlink()
+        raise ResponseExportError(
+            f"ONNX Runtime differs from torch by {worst_rise:.4g} mg/dL and {worst_p:.3g} in the spike outputs "
+            f"(tolerances {EXPORT_TOLERANCE_MG_DL}, {EXPORT_TOLERANCE_PROBABILITY}); the file was not kept"
+        )
+    logger.info("exported %s; max |ORT - torch| = %.2e mg/dL", out, worst_rise)
+    (model_dir / "config.pbtxt").write_text(config_pbtxt())
+    return out
