@@ -90,7 +90,8 @@ def _calibrate(
 def _triton_config(num_labels: int, embedding_dim: int, crop_px: int) -> str:
     dims = {
         "probabilities": f"[ {num_labels} ]",
-        "food_probability": "[ ]",
+        # Triton's idiom for a per-request scalar ([N] in the graph): dims [1], reshaped to [].
+        "food_probability": "[ 1 ]\n    reshape: { shape: [ ] }",
         "carbs_g": "[ 3 ]",
         "kcal": "[ 3 ]",
         "embedding": f"[ {embedding_dim} ]",

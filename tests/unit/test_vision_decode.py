@@ -1,0 +1,180 @@
+"""Photo decoding: every accepted format, every named error, and random bytes."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+from pillow_heif import from_pillow
+
+from vision.decode import (
+    CorruptImageError,
+    EmptyImageError,
+    ImageDecodeError,
+    ImageTooLargeError,
+    TruncatedImageError,
+    UnsupportedImageFormatError,
+    decode_image,
+)
+
+RED = (220, 30, 30)
+
+
+def _encode(image: Image.Image, fmt: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def _left_red_right_blue(width: int = 64, height: int = 32) -> Image.Image:
+    pixels = np.zeros((height, width, 3), dtype=np.uint8)
+    pixels[:, : width // 2] = RED
+    pixels[:, width // 2 :] = (30, 30, 220)
+    return Image.fromarray(pixels)
+
+
+def _close(colour: tuple[int, ...], expected: tuple[int, ...], tolerance: int = 12) -> bool:
+    return all(abs(a - b) <= tolerance for a, b in zip(colour, expected, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("fmt", "options"),
+    [
+        ("JPEG", {"quality": 95}),
+        ("JPEG", {"quality": 95, "progressive": True}),
+        ("PNG", {}),
+        ("WEBP", {"quality": 95}),
+    ],
+)
+def test_common_formats_decode_to_rgb_with_their_colours(fmt: str, options: dict[str, object]) -> None:
+    image = decode_image(_encode(_left_red_right_blue(), fmt, **options))
+    assert image.mode == "RGB" and image.size == (64, 32)
+    assert _close(image.getpixel((5, 5)), RED)
+
+
+def test_heic_decodes() -> None:
+    buffer = io.BytesIO()
+    from_pillow(_left_red_right_blue()).save(buffer, format="HEIF", quality=95)
+    image = decode_image(buffer.getvalue())
+    assert image.mode == "RGB" and image.size == (64, 32)
+    assert _close(image.getpixel((5, 5)), RED, tolerance=25)
+
+
+def test_exif_orientation_is_applied() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: rotate 90 degrees clockwise to display
+    data = _encode(_left_red_right_blue(), "JPEG", quality=95, exif=exif)
+    image = decode_image(data)
+    assert image.size == (32, 64)  # width and height swapped
+    assert _close(image.getpixel((16, 5)), RED)  # the red left half is now on top
+
+
+def test_cmyk_jpeg_comes_back_in_its_colours() -> None:
+    cmyk = _left_red_right_blue().convert("CMYK")
+    image = decode_image(_encode(cmyk, "JPEG", quality=95))
+    assert image.mode == "RGB"
+    assert _close(image.getpixel((5, 5)), RED, tolerance=20)
+
+
+def test_grayscale_jpeg_becomes_grey_rgb() -> None:
+    image = decode_image(_encode(Image.new("L", (20, 20), 90), "JPEG", quality=95))
+    assert image.mode == "RGB" and _close(image.getpixel((3, 3)), (90, 90, 90), tolerance=3)
+
+
+def test_png_alpha_is_composited_on_white() -> None:
+    rgba = Image.new("RGBA", (10, 10), (0, 0, 0, 0))
+    rgba.putpixel((0, 0), (*RED, 255))
+    image = decode_image(_encode(rgba, "PNG"))
+    assert image.getpixel((5, 5)) == (255, 255, 255)
+    assert image.getpixel((0, 0)) == RED
+
+
+def test_sixteen_bit_png_keeps_its_grey_level() -> None:
+    grey16 = Image.fromarray(np.full((8, 8), 32896, dtype=np.uint16))  # half of 65535
+    image = decode_image(_encode(grey16, "PNG"))
+    assert _close(image.getpixel((1, 1)), (128, 128, 128), tolerance=1)
+
+
+def test_large_jpeg_is_draft_decoded_but_not_below_the_requested_size() -> None:
+    data = _encode(_left_red_right_blue(2048, 1024), "JPEG", quality=90)
+    full = decode_image(data)
+    reduced = decode_image(data, min_size_px=256)
+    assert full.size == (2048, 1024)
+    assert reduced.size == (512, 256)  # 1/4 scale: the largest reduction keeping both sides >= 256
+    assert _close(reduced.getpixel((5, 5)), RED)
+
+
+def test_empty_upload() -> None:
+    with pytest.raises(EmptyImageError, match="empty"):
+        decode_image(b"")
+
+
+def test_not_an_image() -> None:
+    with pytest.raises(UnsupportedImageFormatError, match="JPEG, PNG, WebP or HEIC"):
+        decode_image(b"hello, this is text and not a photo")
+
+
+def test_gif_is_refused_by_name() -> None:
+    with pytest.raises(UnsupportedImageFormatError, match="GIF"):
+        decode_image(_encode(Image.new("RGB", (8, 8)), "GIF"))
+
+
+def test_truncated_jpeg() -> None:
+    data = _encode(_left_red_right_blue(256, 256), "JPEG", quality=95)
+    with pytest.raises(TruncatedImageError, match="cut off"):
+        decode_image(data[: len(data) // 2])
+
+
+def test_damaged_png_data() -> None:
+    data = bytearray(_encode(_left_red_right_blue(), "PNG"))
+    data[60:90] = b"\x00" * 30  # inside the compressed IDAT stream
+    with pytest.raises(ImageDecodeError):
+        decode_image(bytes(data))
+
+
+@pytest.mark.parametrize("side_px", [8_000, 20_000])  # above our limit; above Pillow's own too
+def test_decompression_bomb_is_refused_before_decoding(side_px: int) -> None:
+    # A 1-bit PNG of that many pixels compresses to a few kilobytes.
+    bomb = _encode(Image.new("1", (side_px, side_px)), "PNG")
+    assert len(bomb) < 200_000
+    with pytest.raises(ImageTooLargeError, match="pixels"):
+        decode_image(bomb)
+
+
+def test_pixel_limit_is_configurable() -> None:
+    with pytest.raises(ImageTooLargeError):
+        decode_image(_encode(_left_red_right_blue(), "PNG"), max_pixels=100)
+
+
+def test_every_decode_error_is_a_value_error_with_a_message() -> None:
+    for error in (EmptyImageError, UnsupportedImageFormatError, TruncatedImageError, CorruptImageError):
+        assert issubclass(error, ImageDecodeError) and issubclass(error, ValueError)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2048))
+def test_random_bytes_raise_only_decode_errors(data: bytes) -> None:
+    try:
+        image = decode_image(data)
+    except ImageDecodeError:
+        return
+    assert image.mode == "RGB"
+
+
+_PNG = _encode(_left_red_right_blue(16, 16), "PNG")
+_JPEG = _encode(_left_red_right_blue(16, 16), "JPEG")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([_PNG, _JPEG]), st.integers(0, 400), st.binary(min_size=1, max_size=16))
+def test_mutated_real_images_raise_only_decode_errors(base: bytes, position: int, patch: bytes) -> None:
+    data = base[:position] + patch + base[position + len(patch) :]
+    try:
+        image = decode_image(data)
+    except ImageDecodeError:
+        return
+    assert image.mode == "RGB"

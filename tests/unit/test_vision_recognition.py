@@ -1,0 +1,108 @@
+"""Turning model outputs into typed recognition results, through a stand-in `infer`."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from PIL import Image
+
+from vision.decode import EmptyImageError
+from vision.metadata import UNITS, LabelInfo, RecognizerMetadata
+from vision.preprocess import PreprocessSpec
+from vision.recognition import RecognizerOutputError, recognize_batch, recognize_photo
+
+
+def _metadata() -> RecognizerMetadata:
+    labels = (LabelInfo("pizza", "mixed_plates", "food"), LabelInfo("plate", "mixed_plates", "setting"))
+    return RecognizerMetadata(
+        version="1",
+        labels=labels,
+        preprocess=PreprocessSpec(),
+        food_threshold=0.5,
+        quantiles=(0.1, 0.5, 0.9),
+        units=UNITS,
+        training_data={},
+        metrics={},
+        weights_sha256="0" * 64,
+        licence="Apache-2.0",
+    )
+
+
+def _infer(food_probability: float, probabilities: tuple[float, float] = (0.7, 0.2)):  # type: ignore[no-untyped-def]
+    seen: dict[str, npt.NDArray[np.generic]] = {}
+
+    def infer(feeds: dict[str, npt.NDArray[np.generic]]) -> dict[str, npt.NDArray[np.generic]]:
+        seen.update(feeds)
+        n = feeds["image"].shape[0]
+        return {
+            "probabilities": np.tile(np.array(probabilities, np.float32), (n, 1)),
+            "food_probability": np.full(n, food_probability, np.float32),
+            "carbs_g": np.tile(np.array([10.0, 30.0, 80.0], np.float32), (n, 1)),
+            "kcal": np.tile(np.array([100.0, 300.0, 900.0], np.float32), (n, 1)),
+            "embedding": np.ones((n, 4), np.float32) / 2.0,
+        }
+
+    infer.seen = seen  # type: ignore[attr-defined]
+    return infer
+
+
+def test_batch_results_are_typed_and_ordered() -> None:
+    images = np.zeros((2, 224, 224, 3), np.uint8)
+    results = recognize_batch(images, _infer(0.9, (0.2, 0.7)), _metadata(), top_k=2)
+    assert len(results) == 2
+    first = results[0]
+    assert [f.name for f in first.foods] == ["plate", "pizza"]  # most probable first
+    assert first.foods[0].role == "setting" and first.foods[1].category_label == "mixed plates"
+    assert first.is_food and first.food_probability == pytest.approx(0.9)
+    assert (first.carbs_g.low, first.carbs_g.estimate, first.carbs_g.high) == (10.0, 30.0, 80.0)
+    assert first.kcal.estimate == 300.0
+    assert first.embedding.shape == (4,)
+
+
+def test_below_threshold_is_not_food() -> None:
+    (result,) = recognize_batch(np.zeros((1, 224, 224, 3), np.uint8), _infer(0.2), _metadata())
+    assert not result.is_food
+
+
+def test_photo_bytes_are_decoded_and_preprocessed_for_the_model() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (640, 480), (200, 100, 50)).save(buffer, "JPEG")
+    infer = _infer(0.9)
+    result = recognize_photo(buffer.getvalue(), infer, _metadata())
+    fed = infer.seen["image"]  # type: ignore[attr-defined]
+    assert fed.shape == (1, 224, 224, 3) and fed.dtype == np.uint8
+    assert abs(int(fed[0, 100, 100, 0]) - 200) < 5
+    assert result.foods[0].name == "pizza"
+
+
+def test_bad_photo_raises_the_decode_error() -> None:
+    with pytest.raises(EmptyImageError):
+        recognize_photo(b"", _infer(0.9), _metadata())
+
+
+def test_wrong_input_shape_is_refused_before_the_model_runs() -> None:
+    with pytest.raises(ValueError, match="uint8"):
+        recognize_batch(np.zeros((1, 100, 100, 3), np.uint8), _infer(0.9), _metadata())
+
+
+def test_wrong_output_shapes_are_named() -> None:
+    def infer(feeds: dict[str, npt.NDArray[np.generic]]) -> dict[str, npt.NDArray[np.generic]]:
+        outputs = _infer(0.9)(feeds)
+        outputs["probabilities"] = np.zeros((1, 5), np.float32)  # metadata has 2 labels
+        return outputs
+
+    with pytest.raises(RecognizerOutputError, match="probabilities"):
+        recognize_batch(np.zeros((1, 224, 224, 3), np.uint8), infer, _metadata())
+
+
+def test_missing_output_is_named() -> None:
+    def infer(feeds: dict[str, npt.NDArray[np.generic]]) -> dict[str, npt.NDArray[np.generic]]:
+        outputs = _infer(0.9)(feeds)
+        del outputs["kcal"]
+        return outputs
+
+    with pytest.raises(RecognizerOutputError, match="kcal"):
+        recognize_batch(np.zeros((1, 224, 224, 3), np.uint8), infer, _metadata())
