@@ -44,7 +44,14 @@ TREND_WINDOW_MIN = 15
 LOW_ALERT_WITHIN_MIN = 30
 FAST_RATE_MG_DL_PER_MIN = 2.0
 
-SERIES_CHANNELS = ("glucose_mg_dl", "glucose_observed", "carbs_g", "rapid_insulin_units", "steps")
+SERIES_CHANNELS = (
+    "glucose_mg_dl",
+    "glucose_observed",
+    "carbs_g",
+    "rapid_insulin_units",
+    "steps",
+    "heart_rate_bpm",
+)
 KIND_ORDER = (DiabetesKind.NONE, DiabetesKind.PREDIABETES, DiabetesKind.TYPE2, DiabetesKind.TYPE1)
 CONTEXT_FEATURES = (
     "meals_known",
@@ -95,20 +102,26 @@ def _slot_of(grid: ResampledGlucose, times: Sequence[datetime]) -> npt.NDArray[n
     return np.array([grid.index_of(int(t.timestamp())) for t in times], dtype=np.int64)
 
 
+@dataclass(frozen=True)
+class _SlotEvents:
+    """Per grid slot (G,): carbs_g and rapid insulin units summed, steps spread, mean heart rate."""
+
+    carbs_g: npt.NDArray[np.float64]
+    rapid_units: npt.NDArray[np.float64]
+    steps: npt.NDArray[np.float64]
+    heart_rate_bpm: npt.NDArray[np.float64]  # 0 where no heart rate was recorded
+    activity_seen: npt.NDArray[np.float64]  # 1 where steps or heart rate were recorded
+
+
 def _events_per_slot(
     grid: ResampledGlucose,
     meals: Sequence[Meal],
     insulin: Sequence[InsulinDose],
     activity: Sequence[ActivitySample],
-) -> tuple[
-    npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]
-]:
-    """Per grid slot (G,): carbs_g, rapid insulin units, steps, and 1 where steps were recorded."""
+) -> _SlotEvents:
     n = len(grid.series)
-    carbs = np.zeros(n)
-    rapid = np.zeros(n)
-    steps = np.zeros(n)
-    steps_seen = np.zeros(n)
+    carbs, rapid, steps = np.zeros(n), np.zeros(n), np.zeros(n)
+    hr_sum, hr_count, seen = np.zeros(n), np.zeros(n), np.zeros(n)
     if meals:
         slots = _slot_of(grid, [m.time for m in meals])
         ok = (slots >= 0) & (slots < n)
@@ -118,19 +131,23 @@ def _events_per_slot(
         slots = _slot_of(grid, [d.time for d in doses])
         ok = (slots >= 0) & (slots < n)
         np.add.at(rapid, slots[ok], np.array([d.units for d in doses])[ok])
-    walked = [a for a in activity if a.steps is not None]
-    if walked:
-        # A sample's steps are spread evenly over the grid slots it covers, so hourly totals
-        # (Apple Health) and minute counts land on the same per-slot scale.
-        first = _slot_of(grid, [a.time for a in walked])
-        n_slots = np.array([max(1, round(a.duration_min / GRID_STEP_MIN)) for a in walked])
-        per_slot = np.array([float(a.steps or 0.0) for a in walked]) / n_slots
+    recorded = [a for a in activity if a.steps is not None or a.heart_rate_bpm is not None]
+    if recorded:
+        # A sample is spread evenly over the grid slots it covers, so hourly step totals
+        # (Apple Health) and per-minute counts land on the same per-slot scale.
+        first = _slot_of(grid, [a.time for a in recorded])
+        n_slots = np.array([max(1, round(a.duration_min / GRID_STEP_MIN)) for a in recorded])
         slots = np.repeat(first, n_slots) + np.concatenate([np.arange(k) for k in n_slots])
-        values = np.repeat(per_slot, n_slots)
+        step_rate = np.repeat(np.array([a.steps or 0.0 for a in recorded]) / n_slots, n_slots)
+        hr = np.repeat(np.array([a.heart_rate_bpm or 0.0 for a in recorded]), n_slots)
+        has_hr = np.repeat(np.array([a.heart_rate_bpm is not None for a in recorded], float), n_slots)
         ok = (slots >= 0) & (slots < n)
-        np.add.at(steps, slots[ok], values[ok])
-        np.add.at(steps_seen, slots[ok], 1.0)
-    return carbs, rapid, steps, steps_seen
+        np.add.at(steps, slots[ok], step_rate[ok])
+        np.add.at(hr_sum, slots[ok], hr[ok])
+        np.add.at(hr_count, slots[ok], has_hr[ok])
+        np.add.at(seen, slots[ok], 1.0)
+    heart_rate = np.where(hr_count > 0, hr_sum / np.maximum(hr_count, 1.0), 0.0)
+    return _SlotEvents(carbs, rapid, steps, heart_rate, np.minimum(seen, 1.0))
 
 
 def usable_origins(grid: ResampledGlucose) -> npt.NDArray[np.bool_]:
@@ -156,14 +173,12 @@ def build_forecast_inputs(
     """
     glucose = np.nan_to_num(grid.glucose_mg_dl, nan=0.0)
     observed = grid.valid.astype(np.float64)
-    carbs, rapid, steps, steps_seen = _events_per_slot(grid, meals, insulin, activity)
-    g_w = _window_sums(glucose, anchors)  # (B, H)
-    m_w = _window_sums(observed, anchors)
-    c_w = _window_sums(carbs, anchors)
-    i_w = _window_sums(rapid, anchors)
-    s_w = _window_sums(steps, anchors)
-    seen_w = _window_sums(steps_seen, anchors)
-    series = np.stack([g_w, m_w, c_w, i_w, s_w], axis=1).astype(np.float32)  # (B, C, H)
+    events = _events_per_slot(grid, meals, insulin, activity)
+    channels = [glucose, observed, events.carbs_g, events.rapid_units, events.steps, events.heart_rate_bpm]
+    windows = [_window_sums(c, anchors) for c in channels]  # each (B, H)
+    series = np.stack(windows, axis=1).astype(np.float32)  # (B, C, H)
+    c_w, i_w = windows[2], windows[3]
+    seen_w = _window_sums(events.activity_seen, anchors)
 
     b = anchors.shape[0]
     kind_onehot = np.zeros((b, len(KIND_ORDER) + 1), np.float64)

@@ -20,6 +20,7 @@ GLUCOSE_SCALE_MG_DL = 50.0
 CARBS_SCALE_G = 50.0
 INSULIN_SCALE_UNITS = 5.0
 STEPS_SCALE = 500.0
+HEART_RATE_SCALE_BPM = 100.0
 # The network predicts changes from the latest reading in units of this many mg/dL.
 CHANGE_SCALE_MG_DL = 30.0
 
@@ -41,6 +42,7 @@ def input_scaling() -> dict[str, float]:
         "carbs_scale_g": CARBS_SCALE_G,
         "insulin_scale_units": INSULIN_SCALE_UNITS,
         "steps_scale": STEPS_SCALE,
+        "heart_rate_scale_bpm": HEART_RATE_SCALE_BPM,
         "change_scale_mg_dl": CHANGE_SCALE_MG_DL,
     }
 
@@ -64,7 +66,9 @@ class ForecastNetwork(nn.Module):
             nn.Dropout(config.dropout),
             nn.Linear(config.hidden, self.n_horizons * self.n_quantiles),
         )
-        scale = torch.tensor([GLUCOSE_SCALE_MG_DL, 1.0, CARBS_SCALE_G, INSULIN_SCALE_UNITS, STEPS_SCALE])
+        scale = torch.tensor(
+            [GLUCOSE_SCALE_MG_DL, 1.0, CARBS_SCALE_G, INSULIN_SCALE_UNITS, STEPS_SCALE, HEART_RATE_SCALE_BPM]
+        )
         self.register_buffer("channel_scale", scale.view(1, -1, 1), persistent=False)
 
     def forward(self, series: torch.Tensor, context: torch.Tensor) -> torch.Tensor:

@@ -64,7 +64,7 @@ class WindowSet:
     series: npt.NDArray[np.float32]
     context: npt.NDArray[np.float32]
     targets: npt.NDArray[np.float32]
-    person: npt.NDArray[np.str_]  # (N,) "cohort/person_id"
+    person: npt.NDArray[np.str_]  # (N,) person_id
 
     def __len__(self) -> int:
         return int(self.targets.shape[0])
@@ -74,7 +74,9 @@ class WindowSet:
 
 
 def person_key(recording: Recording) -> str:
-    return f"{recording.cohort}/{recording.person_id}"
+    # Person ids are stable across cohorts sharing people (D1NAMO and Dubosson), so holding out an
+    # id holds that person out of every cohort.
+    return recording.person_id
 
 
 def forecast_windows(recordings: Sequence[Recording], stride_steps: int = 1) -> WindowSet:
@@ -166,6 +168,8 @@ def train_forecast(
         raise ValueError(
             "no training windows: the recordings have no 3-h CGM stretch followed by 1 h of readings"
         )
+    # The network is small: one thread is faster than several contending for a shared CPU.
+    torch.set_num_threads(1)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     network = ForecastNetwork(config.network)
@@ -225,6 +229,7 @@ def forecast_metadata(
     training_data: Sequence[str],
     held_out: Sequence[str],
     metrics: dict[str, object],
+    trained_people: Sequence[str] = (),
 ) -> dict[str, str]:
     """The ONNX metadata_props (JSON values): the contract `glucose_model.forecast` checks, and provenance."""
     values: dict[str, object] = {
@@ -236,7 +241,8 @@ def forecast_metadata(
         "series_channels": list(SERIES_CHANNELS),
         "context_features": list(CONTEXT_FEATURES),
         "units": {
-            INPUT_SERIES: "glucose mg/dL (0 where unobserved), observed 0/1, carbs g, rapid insulin units, steps",
+            INPUT_SERIES: "glucose mg/dL (0 where unobserved), observed 0/1, carbs g, rapid insulin units, "
+            "steps, heart rate bpm (0 where unrecorded); per 5-min slot",
             INPUT_CONTEXT: "0/1 flags and one-hot kind, time of day as sin/cos of the local clock angle",
             OUTPUT_GLUCOSE: "mg/dL at horizons_min x quantiles",
         },
@@ -244,6 +250,9 @@ def forecast_metadata(
         "train_config": asdict(config),
         "training_data": list(training_data),
         "held_out_people": list(held_out),
+        # Every person whose CGM was trained on, so an evaluation never scores them (D1NAMO and
+        # Dubosson share people under one id).
+        "trained_people": sorted(trained_people),
         "metrics": metrics,
         "sha256": _weights_sha256(network),
     }
@@ -297,3 +306,68 @@ def export_forecast(
     logger.info("exported %s; max |ORT - torch| = %.2e mg/dL", out, worst)
     (model_dir / "config.pbtxt").write_text(config_pbtxt())
     return out
+
+
+# Where each cohort comes from, for the model metadata and card (../shared/README.md).
+COHORT_SOURCES = {
+    "shanghai_t1dm": "ShanghaiT1DM (Zhao et al. 2023, Scientific Data), CC BY 4.0",
+    "shanghai_t2dm": "ShanghaiT2DM (Zhao et al. 2023, Scientific Data), CC BY 4.0",
+    "d1namo": "D1NAMO (Dubosson et al. 2018, Informatics in Medicine Unlocked), CC BY-SA 4.0",
+    "dubosson": "D1NAMO as resampled by GlucoBench (Sergazinov et al.), CC BY-SA 4.0",
+    "weinstock": "Weinstock et al. 2016 via GlucoBench (Sergazinov et al.), CC BY-SA 4.0",
+}
+
+
+def describe_training_data(recordings: Sequence[Recording]) -> list[str]:
+    """One line per cohort: name, people, source and licence (simulated cohorts say so)."""
+    lines = []
+    for cohort in sorted({r.cohort for r in recordings}):
+        people = len({r.person_id for r in recordings if r.cohort == cohort})
+        source = COHORT_SOURCES.get(cohort, "simulated or user-supplied cohort (canonical layout)")
+        lines.append(f"{cohort}: {people} people; {source}")
+    return lines
+
+
+def baseline_metrics(windows: WindowSet) -> dict[str, dict[str, float]]:
+    """Persistence and linear extrapolation on the same windows, for the model metadata."""
+    from glucose_model.baselines import linear_extrapolation, persistence
+
+    glucose = np.where(windows.series[:, 1] > 0, windows.series[:, 0], np.nan).astype(np.float64)
+    last = glucose[:, -1]
+    horizons = np.array(HORIZONS_MIN, np.float64)
+    flat = persistence(last, len(HORIZONS_MIN)).astype(np.float32)
+    line = linear_extrapolation(glucose, GRID_STEP_MIN, horizons).astype(np.float32)
+    return {
+        "persistence": point_metrics(flat, windows.targets),
+        "linear": point_metrics(line, windows.targets),
+    }
+
+
+def run_forecast_training(
+    recordings: Sequence[Recording],
+    model_dir: Path,
+    version: str,
+    config: ForecastTrainConfig,
+    show_progress: bool = True,
+) -> tuple[Path, dict[str, object]]:
+    """Split by person, train, measure on held-out people beside the baselines, export. Returns (onnx, metrics)."""
+    held_out = split_people(recordings, config.held_out_fraction, config.seed)
+    windows = forecast_windows(recordings, config.stride_steps)
+    test_mask = np.isin(windows.person, held_out)
+    train, test = windows.subset(~test_mask), windows.subset(test_mask)
+    logger.info("forecast windows: %d train, %d held-out", len(train), len(test))
+    network = train_forecast(train, config, show_progress)
+    metrics: dict[str, object] = {"train_windows": len(train), "held_out_windows": len(test)}
+    if len(test):
+        predicted = predict_windows(network, test)
+        inside = (test.targets >= predicted[..., 0]) & (test.targets <= predicted[..., -1])
+        metrics["held_out"] = {
+            "model": point_metrics(predicted[..., len(QUANTILES) // 2], test.targets),
+            **baseline_metrics(test),
+            "band_10_90_coverage": float(inside.mean()),
+        }
+    trained = sorted(set(train.person.tolist()))
+    metadata = forecast_metadata(
+        network, config, version, describe_training_data(recordings), held_out, metrics, trained
+    )
+    return export_forecast(network, metadata, model_dir, test if len(test) else train), metrics

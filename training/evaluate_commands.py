@@ -1,0 +1,93 @@
+"""`mealimpact train forecast` and `mealimpact evaluate glucose`: argparse only; work happens in the handlers."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mealimpact.cli import CommandGroups
+
+FORMATS = ("auto", "shanghai", "d1namo", "dubosson", "weinstock", "canonical")
+DEFAULT_MODELS_DIR = Path("models")
+
+
+def register(groups: CommandGroups) -> None:
+    train = groups.train.add_parser(
+        "forecast",
+        help="train the +15..+60 min glucose forecast and export models/glucose_forecast/<version>/model.onnx",
+    )
+    train.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        required=True,
+        help="a cohort folder (layout detected); repeat for several cohorts",
+    )
+    train.add_argument(
+        "--out", type=Path, default=DEFAULT_MODELS_DIR / "glucose_forecast", help="model folder"
+    )
+    train.add_argument("--version", default="1", help="model version sub-folder")
+    train.add_argument("--epochs", type=int, default=12)
+    train.add_argument(
+        "--stride-steps", type=int, default=2, help="one forecast origin per this many 5-min steps"
+    )
+    train.add_argument(
+        "--held-out-fraction", type=float, default=0.2, help="share of each cohort's people held out"
+    )
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(handler=train_forecast_command)
+
+    evaluate = groups.evaluate.add_parser(
+        "glucose", help="evaluate the shipped response and forecast models beside the baselines"
+    )
+    evaluate.add_argument("--data", type=Path, required=True, help="a cohort folder, or the shared data root")
+    evaluate.add_argument(
+        "--format", choices=(*FORMATS, "all"), default="auto", help="'all': every cohort under a data root"
+    )
+    evaluate.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
+    evaluate.add_argument("--json", type=Path, required=True, help="where to write every figure")
+    evaluate.add_argument(
+        "--report", type=Path, required=True, help="folder for the Markdown report and PNGs"
+    )
+    evaluate.add_argument("--max-meals-plotted", type=int, default=6)
+    evaluate.add_argument(
+        "--write-model-cards",
+        action="store_true",
+        help="also write <models-dir>/<model>/EVALUATION.md, the summary the model cards link to",
+    )
+    evaluate.set_defaults(handler=evaluate_glucose_command)
+
+
+def train_forecast_command(args: argparse.Namespace) -> int:
+    import json
+
+    from glucose_model.cohorts import load_cohort
+    from training.forecast_train import ForecastTrainConfig, run_forecast_training
+
+    recordings = [r for folder in args.data for r in load_cohort(folder)]
+    config = ForecastTrainConfig(
+        epochs=args.epochs,
+        stride_steps=args.stride_steps,
+        held_out_fraction=args.held_out_fraction,
+        seed=args.seed,
+    )
+    path, metrics = run_forecast_training(recordings, args.out, str(args.version), config)
+    print(f"wrote {path}")
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def evaluate_glucose_command(args: argparse.Namespace) -> int:
+    from training.glucose_evaluate import run_evaluation
+
+    return run_evaluation(
+        data=args.data,
+        layout=args.format,
+        models_dir=args.models_dir,
+        json_path=args.json,
+        report_dir=args.report,
+        max_meals_plotted=args.max_meals_plotted,
+        write_model_cards=args.write_model_cards,
+    )

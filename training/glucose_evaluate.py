@@ -1,0 +1,521 @@
+"""`mealimpact evaluate glucose`: the shipped response and forecast models, in ONNX Runtime, on people
+they never saw, beside the baselines a clinician would use, per cohort; JSON, table and report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from glucose_model.baselines import (
+    CarbsOnlyRegression,
+    PopulationAverageResponse,
+    linear_extrapolation,
+    persistence,
+)
+from glucose_model.clarke import zone_percentages
+from glucose_model.cohorts import LAYOUTS, load_cohort
+from glucose_model.features import CURVE_MINUTES, context_from_window
+from glucose_model.forecast import HORIZONS_MIN, Forecaster, ForecastInputs, InferFn
+from glucose_model.impact import ImpactResult, ResponsePredictor, iauc_2h, peak_rise
+from glucose_model.metrics import meal_response
+from glucose_model.records import RecordError, Recording
+from glucose_model.resample import GRID_STEP_MIN
+from glucose_model.windows import meal_windows
+from serving.model_repository import ModelRepositoryError, load_model
+from training.forecast_train import forecast_windows
+
+logger = logging.getLogger(__name__)
+
+RESPONSE_MODEL = "glucose_response"
+FORECAST_MODEL = "glucose_forecast"
+CURVE_EVAL_MINUTES = (30, 60, 120)
+FORECAST_EVAL_MINUTES = (30, 60)
+RESPONSE_BASELINES = ("persistence", "linear_trend", "carbs_only", "population_average")
+FORECAST_BASELINES = ("persistence", "linear")
+# The cohorts `--format all` walks through, each in its usual folder under the data root.
+ALL_COHORTS = ("shanghai", "d1namo", "dubosson", "weinstock")
+REFERENCES = {
+    "response_2h_correlation_r": "0.6-0.77 (Zeevi et al. 2015 Cell; Berry et al. 2020 Nat Med; Shilo et al. 2022)",
+    "forecast_rmse_ohiot1dm_mg_dl": "about 18-19 at 30 min and 31 at 60 min (OhioT1DM challenge results)",
+}
+
+
+class EvaluationError(RuntimeError):
+    """Nothing could be evaluated (no model, or no eligible people or meals in the folder)."""
+
+
+@dataclass
+class LoadedModel:
+    metadata: dict[str, str]
+    infer: InferFn
+    version: str
+    sha256: str
+
+
+def load_onnx(models_dir: Path, name: str) -> LoadedModel | None:
+    """The latest version of `name` in the model repository, checked, or None when absent."""
+    folder = models_dir / name
+    if not folder.is_dir():
+        return None
+    model, session = load_model(folder)
+    outputs = [o.name for o in session.get_outputs()]
+
+    def infer(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return dict(zip(outputs, session.run(outputs, feed), strict=True))
+
+    return LoadedModel(dict(model.metadata), infer, str(model.version), model.sha256)
+
+
+def _json_list(metadata: dict[str, str], key: str) -> list[str]:
+    value = json.loads(metadata.get(key, "[]"))
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def unseen(recordings: Sequence[Recording], metadata: dict[str, str]) -> list[Recording]:
+    """The recordings of people the model was not trained on.
+
+    With a `trained_people` list that is everyone not in it; otherwise the metadata's held-out
+    people for cohorts it trained on ("cohort/person" or "person") and everyone in other cohorts.
+    """
+    trained = set(_json_list(metadata, "trained_people"))
+    if trained:
+        return [
+            r for r in recordings if r.person_id not in trained and f"{r.cohort}/{r.person_id}" not in trained
+        ]
+    held = set(_json_list(metadata, "held_out_people"))
+    seen_cohorts = {h.split("/")[0] for h in held if "/" in h}
+    seen_cohorts |= {line.split(":")[0].strip() for line in _json_list(metadata, "training_data")}
+    return [
+        r
+        for r in recordings
+        if r.cohort not in seen_cohorts or r.person_id in held or f"{r.cohort}/{r.person_id}" in held
+    ]
+
+
+# ---- response model ------------------------------------------------------------------------------
+
+
+@dataclass
+class MealSet:
+    """Evaluated meals of one cohort: measured and predicted curves at CURVE_MINUTES (0..180)."""
+
+    person: list[str] = field(default_factory=list)
+    carbs_g: list[float] = field(default_factory=list)
+    baseline_mg_dl: list[float] = field(default_factory=list)
+    pre_meal_mg_dl: list[npt.NDArray[np.float64]] = field(default_factory=list)  # (37,) -180..0
+    measured_mg_dl: list[npt.NDArray[np.float64]] = field(default_factory=list)  # (37,) 0..180, NaN gaps
+    measured_peak_rise: list[float] = field(default_factory=list)
+    measured_iauc: list[float] = field(default_factory=list)
+    results: list[ImpactResult | None] = field(default_factory=list)  # None for baseline-fit-only meals
+    eligible: list[bool] = field(default_factory=list)  # False: only used to fit baselines
+    description: list[str] = field(default_factory=list)
+
+    def array(self, name: str) -> npt.NDArray[np.float64]:
+        return np.asarray(getattr(self, name), dtype=np.float64)
+
+
+def collect_meals(
+    recordings: Sequence[Recording], eligible_people: set[str], predictor: ResponsePredictor
+) -> MealSet:
+    """Meals with enough CGM around them, a gap-free 0..120 min and known carbohydrate.
+
+    The model runs on the eligible (unseen) people's meals; the others only fit the baselines.
+    """
+    meals = MealSet()
+    skipped = 0
+    for recording in recordings:
+        insulin_recorded = len(recording.insulin) > 0
+        for window in meal_windows(recording):
+            if window.meal.carbs_confidence == 0.0:  # the food text matched nothing: carbs unknown
+                continue
+            is_eligible = recording.person_id in eligible_people
+            try:
+                measured = meal_response(window.minutes, window.glucose_mg_dl)
+                result = (
+                    predictor.impact(context_from_window(window, insulin_recorded)) if is_eligible else None
+                )
+            except RecordError:  # InsufficientCgmError included: a gap before or within 0..120 min
+                skipped += 1
+                continue
+            meals.person.append(recording.person_id)
+            meals.carbs_g.append(window.meal.carbs_g)
+            meals.baseline_mg_dl.append(measured.baseline_mg_dl)
+            meals.pre_meal_mg_dl.append(window.pre_meal_glucose_mg_dl)
+            meals.measured_mg_dl.append(window.post_meal_glucose_mg_dl)
+            meals.measured_peak_rise.append(measured.peak_rise_mg_dl)
+            meals.measured_iauc.append(measured.iauc_2h_mg_dl_min)
+            meals.results.append(result)
+            meals.eligible.append(is_eligible)
+            meals.description.append((window.meal.description or f"{window.meal.carbs_g:.0f} g carbs")[:60])
+    logger.info("%d meals collected, %d skipped for CGM gaps", len(meals.person), skipped)
+    return meals
+
+
+def _results(meals: MealSet) -> list[ImpactResult]:
+    """The model's results, in eligible-meal order."""
+    return [r for r in meals.results if r is not None]
+
+
+def _pearson(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> float | None:
+    if a.shape[0] < 3 or np.std(a) == 0 or np.std(b) == 0:
+        return None
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _auroc(labels: npt.NDArray[np.bool_], scores: npt.NDArray[np.float64]) -> float | None:
+    from sklearn.metrics import roc_auc_score
+
+    if labels.all() or not labels.any():
+        return None
+    return float(roc_auc_score(labels, scores))
+
+
+def _fit_predict_carbs_baselines(
+    meals: MealSet,
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Carbs-only and population-average curves for the eligible meals, fitted on other people only.
+
+    Fitted on the folder's training people when it has any; otherwise leave-one-person-out over
+    the eligible people, so no meal ever informs its own baseline.
+    """
+    eligible = np.asarray(meals.eligible)
+    carbs, baseline = meals.array("carbs_g"), meals.array("baseline_mg_dl")
+    change = np.stack(meals.measured_mg_dl) - baseline[:, None]  # (N, 37)
+    people = np.asarray(meals.person)
+    out = {
+        name: np.zeros((int(eligible.sum()), CURVE_MINUTES.shape[0]))
+        for name in ("carbs_only", "population_average")
+    }
+    rows = np.flatnonzero(eligible)
+    groups = (
+        [(rows, ~eligible)]
+        if (~eligible).any()
+        else [(rows[people[rows] == p], people != p) for p in sorted(set(people[rows]))]
+    )
+    position = {r: i for i, r in enumerate(rows)}
+    for predict_rows, fit_rows in groups:
+        if not fit_rows.any():
+            continue
+        models: dict[str, CarbsOnlyRegression | PopulationAverageResponse] = {
+            "carbs_only": CarbsOnlyRegression().fit(carbs[fit_rows], change[fit_rows]),
+            "population_average": PopulationAverageResponse().fit(carbs[fit_rows], change[fit_rows]),
+        }
+        at = [position[r] for r in predict_rows]
+        for name, model in models.items():
+            out[name][at] = model.predict(carbs[predict_rows], baseline[predict_rows])
+    return out
+
+
+def _curve_scores(
+    curve_mg_dl: npt.NDArray[np.float64], meals: MealSet, score: npt.NDArray[np.float64] | None
+) -> dict[str, float | None]:
+    """Scores of predicted curves (Ne, 37) against the eligible meals' measurements."""
+    e = np.asarray(meals.eligible)
+    baseline = meals.array("baseline_mg_dl")[e]
+    measured = np.stack(meals.measured_mg_dl)[e]
+    rise = curve_mg_dl - baseline[:, None]
+    predicted_peak, _ = peak_rise(rise)
+    predicted_iauc = iauc_2h(rise)
+    measured_peak, measured_iauc = meals.array("measured_peak_rise")[e], meals.array("measured_iauc")[e]
+    thresholds = np.array([r.spike.threshold_mg_dl for r in _results(meals)])
+    spiked = baseline + measured_peak > thresholds
+    scores: dict[str, float | None] = {
+        "peak_rise_mae_mg_dl": float(np.mean(np.abs(predicted_peak - measured_peak))),
+        "peak_rise_pearson_r": _pearson(predicted_peak, measured_peak),
+        "iauc_2h_pearson_r": _pearson(predicted_iauc, measured_iauc),
+    }
+    for minute in CURVE_EVAL_MINUTES:
+        j = int(np.flatnonzero(minute == CURVE_MINUTES)[0])
+        ok = np.isfinite(measured[:, j])
+        scores[f"curve_rmse_{minute}min_mg_dl"] = float(
+            np.sqrt(np.mean((curve_mg_dl[ok, j] - measured[ok, j]) ** 2))
+        )
+    # Baselines have no probability: their predicted peak above the threshold ranks the meals.
+    ranking = score if score is not None else baseline + predicted_peak - thresholds
+    scores["spike_auroc"] = _auroc(spiked, ranking)
+    return scores
+
+
+LOWER_IS_BETTER = ("peak_rise_mae_mg_dl", *(f"curve_rmse_{m}min_mg_dl" for m in CURVE_EVAL_MINUTES))
+
+
+def response_metrics(meals: MealSet) -> dict[str, object]:
+    """Model and baselines on the eligible meals, band calibration, and where the model loses."""
+    e = np.asarray(meals.eligible)
+    results = _results(meals)
+    baseline = meals.array("baseline_mg_dl")[e]
+    pre_meal = np.stack(meals.pre_meal_mg_dl)[e]
+    measured = np.stack(meals.measured_mg_dl)[e]
+    model_curve = np.stack([r.curve.glucose_mg_dl for r in results])
+    low = np.stack([r.curve.low_mg_dl for r in results])
+    high = np.stack([r.curve.high_mg_dl for r in results])
+    curves = {
+        "persistence": persistence(baseline, CURVE_MINUTES.shape[0]),
+        "linear_trend": linear_extrapolation(
+            pre_meal, GRID_STEP_MIN, CURVE_MINUTES.astype(np.float64), baseline
+        ),
+        **_fit_predict_carbs_baselines(meals),
+    }
+    spike_probability = np.array([r.spike.probability for r in results])
+    out: dict[str, object] = {
+        "meals": int(e.sum()),
+        "people": len({p for p, ok in zip(meals.person, e, strict=True) if ok}),
+        "baseline_fit_meals": int((~e).sum()) or "leave-one-person-out",
+        "model": _curve_scores(model_curve, meals, spike_probability),
+    }
+    for name, curve in curves.items():
+        out[name] = _curve_scores(curve, meals, None)
+    ok = np.isfinite(measured)
+    inside = (measured >= low) & (measured <= high)
+    out["band_10_90_coverage"] = float(inside[ok].mean())
+    out["band_10_90_coverage_by_minute"] = [
+        float(inside[ok[:, j], j].mean()) if ok[:, j].any() else None for j in range(CURVE_MINUTES.shape[0])
+    ]
+    out["model_does_not_beat"] = _losses(out)
+    return out
+
+
+def _losses(out: dict[str, object]) -> list[str]:
+    """Every (metric, baseline) where the model is not better, in words."""
+    model = out["model"]
+    assert isinstance(model, dict)
+    lost = []
+    for name in (*RESPONSE_BASELINES, *FORECAST_BASELINES):
+        other = out.get(name)
+        if not isinstance(other, dict):
+            continue
+        for metric, value in model.items():
+            theirs = other.get(metric)
+            if not isinstance(value, float) or not isinstance(theirs, float):
+                continue
+            worse = (
+                value >= theirs
+                if metric in LOWER_IS_BETTER or "rmse" in metric or "mae" in metric
+                else value <= theirs
+            )
+            if worse:
+                lost.append(f"{metric}: model {value:.3g} vs {name} {theirs:.3g}")
+    return lost
+
+
+# ---- forecast ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ForecastSet:
+    """Forecasts of one cohort: targets (N, K) and model quantiles (N, K, Q) at HORIZONS_MIN."""
+
+    targets: npt.NDArray[np.float32]
+    predicted: npt.NDArray[np.float32]
+    baselines: dict[str, npt.NDArray[np.float64]]  # name -> (N, K)
+
+
+def collect_forecasts(
+    recordings: Sequence[Recording], forecaster: Forecaster, batch: int = 4096
+) -> ForecastSet:
+    """Every usable origin (5-min stride) of the recordings, with all horizons measured."""
+    windows = forecast_windows(recordings, stride_steps=1)
+    parts = [
+        forecaster.predict(ForecastInputs(windows.series[i : i + batch], windows.context[i : i + batch]))
+        for i in range(0, len(windows), batch)
+    ]
+    predicted = np.concatenate(parts) if parts else np.zeros((0, len(HORIZONS_MIN), 3), np.float32)
+    glucose = np.where(windows.series[:, 1] > 0, windows.series[:, 0], np.nan).astype(np.float64)
+    horizons = np.asarray(HORIZONS_MIN, np.float64)
+    baselines = {
+        "persistence": persistence(glucose[:, -1], len(HORIZONS_MIN)),
+        "linear": linear_extrapolation(glucose, GRID_STEP_MIN, horizons),
+    }
+    return ForecastSet(windows.targets, predicted, baselines)
+
+
+def _forecast_scores(
+    predicted: npt.NDArray[np.float64], targets: npt.NDArray[np.float32]
+) -> dict[str, object]:
+    scores: dict[str, object] = {}
+    for minute in FORECAST_EVAL_MINUTES:
+        k = HORIZONS_MIN.index(minute)
+        error = predicted[:, k] - targets[:, k]
+        scores[f"rmse_{minute}min_mg_dl"] = float(np.sqrt(np.mean(error**2)))
+        scores[f"mae_{minute}min_mg_dl"] = float(np.mean(np.abs(error)))
+        scores[f"clarke_{minute}min_percent"] = zone_percentages(targets[:, k], predicted[:, k])
+    return scores
+
+
+def forecast_metrics(forecasts: ForecastSet) -> dict[str, object]:
+    median = forecasts.predicted[..., 1].astype(np.float64)
+    out: dict[str, object] = {
+        "windows": int(forecasts.targets.shape[0]),
+        "model": _forecast_scores(median, forecasts.targets),
+    }
+    for name, values in forecasts.baselines.items():
+        out[name] = _forecast_scores(values, forecasts.targets)
+    model = out["model"]
+    assert isinstance(model, dict)
+    for name in forecasts.baselines:
+        other = out[name]
+        assert isinstance(other, dict)
+        for minute in FORECAST_EVAL_MINUTES:
+            key = f"rmse_{minute}min_mg_dl"
+            out[f"skill_vs_{name}_{minute}min"] = 1.0 - float(model[key]) / float(other[key])
+    inside = (forecasts.targets >= forecasts.predicted[..., 0]) & (
+        forecasts.targets <= forecasts.predicted[..., 2]
+    )
+    out["band_10_90_coverage_by_horizon"] = {
+        str(h): float(inside[:, k].mean()) for k, h in enumerate(HORIZONS_MIN)
+    }
+    out["model_does_not_beat"] = _losses(out)
+    return out
+
+
+# ---- the command ---------------------------------------------------------------------------------
+
+
+def load_recordings(data: Path, layout: str) -> list[Recording]:
+    """One cohort folder (`layout` or auto-detected), or with "all" every cohort under a data root."""
+    if layout != "all":
+        return load_cohort(data, layout)
+    recordings: list[Recording] = []
+    for name in ALL_COHORTS:
+        try:
+            recordings.extend(load_cohort(data, name))
+        except RecordError as error:
+            logger.warning("cohort %s not evaluated: %s", name, error)
+    return recordings
+
+
+def _by_cohort(recordings: Sequence[Recording]) -> dict[str, list[Recording]]:
+    groups: dict[str, list[Recording]] = {}
+    for r in recordings:
+        groups.setdefault(r.cohort, []).append(r)
+    return groups
+
+
+@dataclass
+class Evaluation:
+    """Everything the JSON, the table and the report are written from."""
+
+    figures: dict[str, Any]
+    meals: dict[str, MealSet] = field(default_factory=dict)
+    forecasts: dict[str, ForecastSet] = field(default_factory=dict)
+
+
+def evaluate(recordings: Sequence[Recording], models_dir: Path) -> Evaluation:
+    """Both models on the unseen people of each cohort in `recordings`."""
+    figures: dict[str, Any] = {"references": REFERENCES, "models": {}, "response": {}, "forecast": {}}
+    evaluation = Evaluation(figures)
+    response = load_onnx(models_dir, RESPONSE_MODEL)
+    forecast = load_onnx(models_dir, FORECAST_MODEL)
+    if response is None and forecast is None:
+        raise EvaluationError(f"neither {RESPONSE_MODEL} nor {FORECAST_MODEL} found in {models_dir}")
+    for name, model in ((RESPONSE_MODEL, response), (FORECAST_MODEL, forecast)):
+        figures["models"][name] = (
+            None if model is None else {"version": model.version, "sha256": model.sha256}
+        )
+    for cohort, group in sorted(_by_cohort(recordings).items()):
+        if response is not None:
+            predictor = ResponsePredictor(response.metadata, response.infer)
+            people = {r.person_id for r in unseen(group, response.metadata)}
+            meals = collect_meals(group, people, predictor)
+            if any(meals.eligible):
+                evaluation.meals[cohort] = meals
+                figures["response"][cohort] = response_metrics(meals)
+        if forecast is not None:
+            eligible = unseen(group, forecast.metadata)
+            forecaster = Forecaster(forecast.metadata, forecast.infer)
+            forecasts = collect_forecasts(eligible, forecaster)
+            if forecasts.targets.shape[0]:
+                evaluation.forecasts[cohort] = forecasts
+                scores = forecast_metrics(forecasts)
+                scores["people"] = len({r.person_id for r in eligible})
+                figures["forecast"][cohort] = scores
+    return evaluation
+
+
+def format_table(figures: dict[str, object]) -> str:
+    """The plain-text summary the command prints."""
+    lines = []
+    response = figures.get("response", {})
+    assert isinstance(response, dict)
+    if response:
+        lines.append(
+            "response model (unseen people)      peakMAE  r_peak  r_iAUC  RMSE30  RMSE60 RMSE120   AUROC"
+        )
+    for cohort, scores in response.items():
+        lines.append(f"{cohort} ({scores['meals']} meals, {scores['people']} people)")
+        for name in ("model", *RESPONSE_BASELINES):
+            s = scores[name]
+            cells = [s["peak_rise_mae_mg_dl"], s["peak_rise_pearson_r"], s["iauc_2h_pearson_r"]]
+            cells += [s[f"curve_rmse_{m}min_mg_dl"] for m in CURVE_EVAL_MINUTES] + [s["spike_auroc"]]
+            lines.append(
+                f"  {name:<34}" + "".join(f"{c:8.2f}" if c is not None else "     n/a" for c in cells)
+            )
+        lines.append(f"  10-90 % band coverage {scores['band_10_90_coverage']:.2f}")
+    forecast = figures.get("forecast", {})
+    assert isinstance(forecast, dict)
+    if forecast:
+        lines.append("forecast (unseen people)            RMSE30   MAE30  RMSE60   MAE60  ClarkeA30 A+B30")
+    for cohort, scores in forecast.items():
+        lines.append(f"{cohort} ({scores['windows']} origins, {scores['people']} people)")
+        for name in ("model", *FORECAST_BASELINES):
+            s = scores[name]
+            zones = s["clarke_30min_percent"]
+            cells = [s["rmse_30min_mg_dl"], s["mae_30min_mg_dl"], s["rmse_60min_mg_dl"], s["mae_60min_mg_dl"]]
+            lines.append(
+                f"  {name:<32}"
+                + "".join(f"{c:8.2f}" for c in cells)
+                + f"{zones['A']:10.1f}{zones['A'] + zones['B']:7.1f}"
+            )
+        lines.append(
+            f"  skill vs persistence 30/60 min: {scores['skill_vs_persistence_30min']:.3f} / "
+            f"{scores['skill_vs_persistence_60min']:.3f}; vs linear: {scores['skill_vs_linear_30min']:.3f} / "
+            f"{scores['skill_vs_linear_60min']:.3f}"
+        )
+    return "\n".join(lines)
+
+
+def run_evaluation(
+    data: Path,
+    layout: str,
+    models_dir: Path,
+    json_path: Path,
+    report_dir: Path,
+    max_meals_plotted: int = 6,
+    write_model_cards: bool = False,
+) -> int:
+    """The `mealimpact evaluate glucose` handler body: evaluate, print, write JSON and report."""
+    import shlex
+    import sys
+
+    from training.glucose_evaluation_report import write_model_summaries, write_report
+
+    if layout not in (*LAYOUTS, "auto", "all"):
+        raise EvaluationError(f"unknown format {layout!r}")
+    recordings = load_recordings(data, layout)
+    try:
+        evaluation = evaluate(recordings, models_dir)
+    except ModelRepositoryError as error:
+        raise EvaluationError(f"a shipped model is unusable: {error}") from error
+    evaluation.figures["data"] = {
+        "folder": str(data),
+        "format": layout,
+        "cohorts": sorted(_by_cohort(recordings)),
+    }
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(evaluation.figures, indent=2))
+    write_report(evaluation, report_dir, max_meals_plotted)
+    print(format_table(evaluation.figures))
+    print(f"wrote {json_path} and {report_dir / 'REPORT.md'}")
+    if write_model_cards:
+        command = "mealimpact " + shlex.join(sys.argv[1:])
+        for path in write_model_summaries(evaluation.figures, models_dir, command):
+            print(f"wrote {path}")
+    return 0

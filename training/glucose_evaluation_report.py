@@ -1,0 +1,317 @@
+"""The glucose evaluation report: Markdown tables and PNG figures (matplotlib, Agg), and the model-card
+summaries (`EVALUATION.md` beside each model), all written from one `Evaluation`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from glucose_model.clarke import ZONES
+from glucose_model.features import CURVE_MINUTES
+from glucose_model.forecast import HORIZONS_MIN
+
+if TYPE_CHECKING:
+    from training.glucose_evaluate import Evaluation, ForecastSet, MealSet
+
+RESPONSE_COLUMNS = (
+    ("peak_rise_mae_mg_dl", "peak-rise MAE (mg/dL)"),
+    ("peak_rise_pearson_r", "r peak rise"),
+    ("iauc_2h_pearson_r", "r 2-h iAUC"),
+    ("curve_rmse_30min_mg_dl", "RMSE 30 min"),
+    ("curve_rmse_60min_mg_dl", "RMSE 60 min"),
+    ("curve_rmse_120min_mg_dl", "RMSE 120 min"),
+    ("spike_auroc", "spike AUROC"),
+)
+FORECAST_COLUMNS = (
+    ("rmse_30min_mg_dl", "RMSE 30"),
+    ("mae_30min_mg_dl", "MAE 30"),
+    ("rmse_60min_mg_dl", "RMSE 60"),
+    ("mae_60min_mg_dl", "MAE 60"),
+)
+
+
+def _cell(value: object) -> str:
+    return f"{value:.2f}" if isinstance(value, float) else "n/a"
+
+
+def response_tables(figures: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    response = figures.get("response", {})
+    assert isinstance(response, dict)
+    for cohort, scores in response.items():
+        lines += [
+            f"**{cohort}**: {scores['meals']} meals of {scores['people']} unseen people; baselines fitted on "
+            f"{scores['baseline_fit_meals']} meals of other people; 10-90 % band holds "
+            f"{100 * scores['band_10_90_coverage']:.0f} % of measured points.",
+            "",
+            "| predictor | " + " | ".join(title for _, title in RESPONSE_COLUMNS) + " |",
+            "|---" * (len(RESPONSE_COLUMNS) + 1) + "|",
+        ]
+        for name in ("model", "persistence", "linear_trend", "carbs_only", "population_average"):
+            lines.append(
+                f"| {name} | " + " | ".join(_cell(scores[name][k]) for k, _ in RESPONSE_COLUMNS) + " |"
+            )
+        lost = scores["model_does_not_beat"]
+        lines += [
+            "",
+            "Where the model does not beat a baseline: " + ("; ".join(lost) if lost else "nowhere."),
+            "",
+        ]
+    return lines
+
+
+def forecast_tables(figures: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    forecast = figures.get("forecast", {})
+    assert isinstance(forecast, dict)
+    for cohort, scores in forecast.items():
+        coverage = ", ".join(
+            f"+{h}: {100 * v:.0f} %" for h, v in scores["band_10_90_coverage_by_horizon"].items()
+        )
+        lines += [
+            f"**{cohort}**: {scores['windows']} forecast origins of {scores['people']} unseen people; "
+            f"10-90 % band holds {coverage} of measured values.",
+            "",
+            "| predictor | "
+            + " | ".join(t for _, t in FORECAST_COLUMNS)
+            + " | Clarke 30 min A/B/C/D/E % | Clarke 60 min A/B/C/D/E % |",
+            "|---" * (len(FORECAST_COLUMNS) + 3) + "|",
+        ]
+        for name in ("model", "persistence", "linear"):
+            s = scores[name]
+            zones = ["/".join(f"{s[f'clarke_{m}min_percent'][z]:.1f}" for z in ZONES) for m in (30, 60)]
+            lines.append(
+                f"| {name} | "
+                + " | ".join(_cell(s[k]) for k, _ in FORECAST_COLUMNS)
+                + f" | {zones[0]} | {zones[1]} |"
+            )
+        lines += [
+            "",
+            f"Skill (1 - RMSE model / RMSE baseline) against persistence: "
+            f"{scores['skill_vs_persistence_30min']:.3f} at 30 min, {scores['skill_vs_persistence_60min']:.3f} at 60 min; "
+            f"against linear extrapolation: {scores['skill_vs_linear_30min']:.3f} and {scores['skill_vs_linear_60min']:.3f}.",
+            "Where the model does not beat a baseline: "
+            + ("; ".join(scores["model_does_not_beat"]) or "nowhere."),
+            "",
+        ]
+    return lines
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_meal_curves(meals: dict[str, MealSet], path: Path, n_meals: int) -> int:
+    """Predicted band and median against the measured curve for a spread of unseen people's meals."""
+    plt = _pyplot()
+    chosen = []
+    for cohort, meal_set in meals.items():
+        rows = [i for i, ok in enumerate(meal_set.eligible) if ok]
+        # Spread over people and carb sizes: every k-th eligible meal.
+        step = max(1, len(rows) // max(1, n_meals // max(1, len(meals))))
+        chosen += [(cohort, meal_set, i) for i in rows[::step][: max(1, n_meals // len(meals))]]
+    chosen = chosen[:n_meals]
+    if not chosen:
+        return 0
+    cols = 3
+    fig, axes = plt.subplots(
+        -(-len(chosen) // cols), cols, figsize=(13, 3.4 * -(-len(chosen) // cols)), squeeze=False
+    )
+    pre_minutes = np.arange(-180, 1, 5)
+    for ax, (cohort, meal_set, i) in zip(axes.flat, chosen, strict=False):
+        result = meal_set.results[i]
+        assert result is not None
+        ax.plot(
+            pre_minutes[-13:], meal_set.pre_meal_mg_dl[i][-13:], color="0.5", lw=1.2, label="measured before"
+        )
+        ax.plot(CURVE_MINUTES, meal_set.measured_mg_dl[i], color="k", lw=1.6, label="measured after")
+        ax.fill_between(
+            CURVE_MINUTES,
+            result.curve.low_mg_dl,
+            result.curve.high_mg_dl,
+            color="C0",
+            alpha=0.25,
+            label="predicted 10-90 %",
+        )
+        ax.plot(CURVE_MINUTES, result.curve.glucose_mg_dl, color="C0", lw=1.6, label="predicted median")
+        ax.axhline(result.spike.threshold_mg_dl, color="C3", ls=":", lw=1)
+        ax.set_title(
+            f"{cohort}: {meal_set.description[i]}\n{meal_set.carbs_g[i]:.0f} g carbs, P(spike)={result.spike.probability:.2f}",
+            fontsize=8,
+        )
+        ax.set_xlabel("minutes from meal")
+        ax.set_ylabel("glucose mg/dL")
+    for ax in list(axes.flat)[len(chosen) :]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return len(chosen)
+
+
+def plot_band_calibration(figures: dict[str, Any], path: Path) -> None:
+    """Share of measured points inside the 10-90 % band: response by minute, forecast by horizon."""
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 3.8))
+    for cohort, scores in figures.get("response", {}).items():
+        by_minute = [np.nan if v is None else v for v in scores["band_10_90_coverage_by_minute"]]
+        left.plot(CURVE_MINUTES[1:], by_minute[1:], marker=".", label=cohort)
+    left.axhline(0.8, color="k", ls="--", lw=1, label="ideal 0.80")
+    left.set(
+        title="response model: measured inside 10-90 % band",
+        xlabel="minutes after meal",
+        ylabel="share",
+        ylim=(0, 1),
+    )
+    left.legend(fontsize=7)
+    cohorts = list(figures.get("forecast", {}))
+    width = 0.8 / max(1, len(cohorts))
+    for c, cohort in enumerate(cohorts):
+        cover = figures["forecast"][cohort]["band_10_90_coverage_by_horizon"]
+        right.bar(
+            np.arange(len(HORIZONS_MIN)) + c * width,
+            [cover[str(h)] for h in HORIZONS_MIN],
+            width,
+            label=cohort,
+        )
+    right.axhline(0.8, color="k", ls="--", lw=1)
+    right.set_xticks(np.arange(len(HORIZONS_MIN)) + 0.4 - width / 2, [f"+{h} min" for h in HORIZONS_MIN])
+    right.set(title="forecast: measured inside 10-90 % band", ylabel="share", ylim=(0, 1))
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_explanations(meals: dict[str, MealSet], path: Path, n_meals: int = 3) -> int:
+    """Shapley contributions (mg/dL of peak rise) of a few unseen people's meals."""
+    plt = _pyplot()
+    chosen = [(c, m, i) for c, m in meals.items() for i, ok in enumerate(m.eligible) if ok][::37][:n_meals]
+    if not chosen:
+        return 0
+    fig, axes = plt.subplots(1, len(chosen), figsize=(4.6 * len(chosen), 3.6), squeeze=False)
+    for ax, (cohort, meal_set, i) in zip(axes.flat, chosen, strict=True):
+        result = meal_set.results[i]
+        assert result is not None
+        groups = [c.group for c in result.explanation.contributions]
+        values = [c.peak_rise_mg_dl for c in result.explanation.contributions]
+        ax.barh(groups, values, color=["C3" if v > 0 else "C2" for v in values])
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_title(
+            f"{cohort}: {meal_set.description[i][:40]}\nrise {result.explanation.predicted_peak_rise_mg_dl:.0f} vs "
+            f"reference {result.explanation.reference_peak_rise_mg_dl:.0f} mg/dL",
+            fontsize=8,
+        )
+        ax.set_xlabel("contribution to peak rise, mg/dL")
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return len(chosen)
+
+
+def plot_clarke(
+    forecasts: dict[str, ForecastSet], path: Path, minute: int = 30, max_points: int = 6000
+) -> None:
+    """Clarke error grid of the +`minute` forecasts, zone boundaries drawn as published."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 6))
+    rng = np.random.default_rng(0)
+    k = HORIZONS_MIN.index(minute)
+    for c, (cohort, f) in enumerate(forecasts.items()):
+        take = rng.permutation(f.targets.shape[0])[:max_points]
+        ax.scatter(f.targets[take, k], f.predicted[take, k, 1], s=2, alpha=0.3, color=f"C{c}", label=cohort)
+    # Zone boundaries (Clarke 1987), in reference (x) / prediction (y) mg/dL.
+    segments = [
+        ((0, 400), (0, 400)),
+        ((0, 175 / 3), (70, 70)),
+        ((175 / 3, 400 / 1.2), (70, 400)),
+        ((70, 70), (84, 400)),
+        ((0, 70), (180, 180)),
+        ((70, 290), (180, 400)),
+        ((70, 70), (0, 56)),
+        ((70, 400), (56, 320)),
+        ((180, 180), (0, 70)),
+        ((180, 400), (70, 70)),
+        ((240, 240), (70, 180)),
+        ((240, 400), (180, 180)),
+        ((130, 180), (0, 70)),
+    ]
+    for xs, ys in segments:
+        ax.plot(xs, ys, color="k", lw=0.8)
+    for label, (x, y) in {
+        "A": (30, 15),
+        "B": (370, 260),
+        "B ": (280, 370),
+        "C": (160, 370),
+        "C ": (160, 15),
+        "D": (30, 140),
+        "D ": (370, 120),
+        "E": (30, 370),
+        "E ": (370, 15),
+    }.items():
+        ax.text(x, y, label.strip(), fontsize=12)
+    ax.set(
+        xlim=(0, 400), ylim=(0, 400), xlabel="measured glucose mg/dL", ylabel=f"forecast +{minute} min, mg/dL"
+    )
+    ax.set_title(f"Clarke error grid, +{minute} min forecast (unseen people)")
+    ax.legend(fontsize=7, markerscale=4, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write_report(evaluation: Evaluation, report_dir: Path, max_meals_plotted: int) -> Path:
+    """REPORT.md and its PNGs in `report_dir`."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    figures = evaluation.figures
+    lines = ["# Glucose models: evaluation on people the models never saw", ""]
+    lines += [f"Data: `{figures.get('data')}`. Models: `{figures.get('models')}`.", ""]
+    lines += ["Published references: " + "; ".join(f"{k}: {v}" for k, v in figures["references"].items()), ""]
+    if evaluation.meals:
+        lines += ["## Post-meal response model", "", *response_tables(figures)]
+        if plot_meal_curves(evaluation.meals, report_dir / "response_curves.png", max_meals_plotted):
+            lines += ["![predicted vs measured curves](response_curves.png)", ""]
+        if plot_explanations(evaluation.meals, report_dir / "explanations.png"):
+            lines += [
+                "Explanations (exact Shapley values over factor groups, against the reference meal):",
+                "",
+                "![explanations](explanations.png)",
+                "",
+            ]
+    if evaluation.forecasts:
+        lines += ["## Forecast (+15..+60 min)", "", *forecast_tables(figures)]
+        for minute in (30, 60):
+            plot_clarke(evaluation.forecasts, report_dir / f"clarke_{minute}min.png", minute)
+            lines += [f"![Clarke grid {minute} min](clarke_{minute}min.png)", ""]
+    plot_band_calibration(figures, report_dir / "band_calibration.png")
+    lines += ["## Calibration of the 10-90 % bands", "", "![band calibration](band_calibration.png)", ""]
+    path = report_dir / "REPORT.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def write_model_summaries(figures: dict[str, Any], models_dir: Path, command: str) -> list[Path]:
+    """`EVALUATION.md` beside each evaluated model: the tables, and the command that made them."""
+    written = []
+    header = ["", f"Produced by `{command}`; every figure is in the JSON it wrote.", ""]
+    for name, key, tables in (
+        ("glucose_response", "response", response_tables),
+        ("glucose_forecast", "forecast", forecast_tables),
+    ):
+        if not figures.get(key) or not (models_dir / name).is_dir():
+            continue
+        path = models_dir / name / "EVALUATION.md"
+        title = f"# {name}: evaluation on unseen people (generated; do not edit by hand)"
+        path.write_text("\n".join([title, *header, *tables(figures)]))
+        written.append(path)
+    return written
