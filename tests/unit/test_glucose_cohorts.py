@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from glucose_model import cohorts
+from glucose_model.cohorts.d1namo import _interpolated_events
 from glucose_model.records import MG_DL_PER_MMOL_L, DiabetesKind, InsulinKind
 
 SHANGHAI_HEADER = (
@@ -102,7 +103,7 @@ def test_canonical_folder(tmp_path: Path) -> None:
 def test_interpolated_events_are_recovered() -> None:
     # Events 6 at index 1 and 4 at index 5, linearly interpolated to zero in between (GlucoBench).
     values = np.array([0, 6, 4.5, 3, 1.5, 4, 2, 0, 0])
-    assert list(np.flatnonzero(cohorts._interpolated_events(values))) == [1, 5]
+    assert list(np.flatnonzero(_interpolated_events(values))) == [1, 5]
 
 
 def test_unknown_folder_is_a_named_error(tmp_path: Path) -> None:
