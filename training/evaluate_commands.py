@@ -22,9 +22,13 @@ def register(groups: CommandGroups) -> None:
         "--data",
         type=Path,
         action="append",
-        required=True,
+        default=[],
         help="a cohort folder (layout detected); repeat for several cohorts",
     )
+    train.add_argument(
+        "--simulated", type=int, default=0, help="also simulate N people (the four kinds in equal shares)"
+    )
+    train.add_argument("--simulated-days", type=int, default=7)
     train.add_argument(
         "--out", type=Path, default=DEFAULT_MODELS_DIR / "glucose_forecast", help="model folder"
     )
@@ -66,7 +70,21 @@ def train_forecast_command(args: argparse.Namespace) -> int:
     from glucose_model.cohorts import load_cohort
     from training.forecast_train import ForecastTrainConfig, run_forecast_training
 
+    if not args.data and args.simulated <= 0:
+        print("give cohort folders with --data DIR and/or a simulated cohort with --simulated N (N > 0)")
+        return 2
     recordings = [r for folder in args.data for r in load_cohort(folder)]
+    if args.simulated > 0:
+        from glucose_model.records import DiabetesKind
+        from glucose_model.simulator import CohortConfig, simulate_cohort
+
+        kinds = tuple(DiabetesKind)
+        people = tuple(
+            (k, args.simulated // 4 + (1 if i < args.simulated % 4 else 0)) for i, k in enumerate(kinds)
+        )
+        print(f"simulating {args.simulated} people for {args.simulated_days} days ...")
+        cohort = simulate_cohort(CohortConfig(people=people, days=args.simulated_days, seed=args.seed))
+        recordings += cohort.recordings()
     config = ForecastTrainConfig(
         epochs=args.epochs,
         stride_steps=args.stride_steps,

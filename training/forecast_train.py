@@ -33,6 +33,7 @@ from glucose_model.forecast import (
 from glucose_model.forecast_network import ForecastNetwork, ForecastNetworkConfig, input_scaling
 from glucose_model.records import Recording
 from glucose_model.resample import GRID_STEP_MIN, resample_to_grid
+from training.glucose_export import DATA_ATTRIBUTION
 
 logger = logging.getLogger(__name__)
 
@@ -308,22 +309,14 @@ def export_forecast(
     return out
 
 
-# Where each cohort comes from, for the model metadata and card (../shared/README.md).
-COHORT_SOURCES = {
-    "shanghai_t1dm": "ShanghaiT1DM (Zhao et al. 2023, Scientific Data), CC BY 4.0",
-    "shanghai_t2dm": "ShanghaiT2DM (Zhao et al. 2023, Scientific Data), CC BY 4.0",
-    "d1namo": "D1NAMO (Dubosson et al. 2018, Informatics in Medicine Unlocked), CC BY-SA 4.0",
-    "dubosson": "D1NAMO as resampled by GlucoBench (Sergazinov et al.), CC BY-SA 4.0",
-    "weinstock": "Weinstock et al. 2016 via GlucoBench (Sergazinov et al.), CC BY-SA 4.0",
-}
-
-
 def describe_training_data(recordings: Sequence[Recording]) -> list[str]:
     """One line per cohort: name, people, source and licence (simulated cohorts say so)."""
     lines = []
     for cohort in sorted({r.cohort for r in recordings}):
         people = len({r.person_id for r in recordings if r.cohort == cohort})
-        source = COHORT_SOURCES.get(cohort, "simulated or user-supplied cohort (canonical layout)")
+        source = DATA_ATTRIBUTION.get(cohort) or DATA_ATTRIBUTION.get(
+            cohort.split("_")[0], "user-supplied cohort"
+        )
         lines.append(f"{cohort}: {people} people; {source}")
     return lines
 

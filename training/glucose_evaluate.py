@@ -92,7 +92,14 @@ def unseen(recordings: Sequence[Recording], metadata: dict[str, str]) -> list[Re
         ]
     held = set(_json_list(metadata, "held_out_people"))
     seen_cohorts = {h.split("/")[0] for h in held if "/" in h}
-    seen_cohorts |= {line.split(":")[0].strip() for line in _json_list(metadata, "training_data")}
+    training_data = json.loads(metadata.get("training_data", "[]"))
+    # Either {cohort: attribution} (response model) or ["cohort: N people; attribution"] (forecast).
+    named = (
+        training_data.keys()
+        if isinstance(training_data, dict)
+        else [str(t).split(":")[0] for t in training_data]
+    )
+    seen_cohorts |= {str(name).strip() for name in named}
     return [
         r
         for r in recordings

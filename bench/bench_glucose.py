@@ -1,0 +1,108 @@
+"""Glucose models in ONNX Runtime: response predictions per second (batch 1 vs batched), explanation
+latency (one batched call vs the same rows one by one) and forecast latency; ratios in one process.
+
+Run with `python -m bench` (every bench) or `python -m bench.bench_glucose`.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from glucose_model.records import DiabetesKind, GlucoseSeries, Meal
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+REPEATS = 30
+BATCH = 64
+
+
+def _median_s(run: Callable[[], object], repeats: int = REPEATS) -> float:
+    run()  # warm-up: ORT allocates its arenas on the first call
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _trace(n_readings: int, seed: int) -> GlucoseSeries:
+    rng = np.random.default_rng(seed)
+    start = datetime(2024, 6, 1, 9, 0, tzinfo=UTC)
+    times = [start + timedelta(minutes=5 * i) for i in range(n_readings)]
+    glucose = 110 + np.cumsum(rng.normal(0, 2, n_readings))
+    return GlucoseSeries.from_datetimes(times, glucose)
+
+
+def bench_response() -> list[str]:
+    from glucose_model.features import MealContext, build_inputs
+    from glucose_model.impact import ResponsePredictor
+    from training.glucose_evaluate import load_onnx
+
+    model = load_onnx(MODELS_DIR, "glucose_response")
+    if model is None:
+        return ["glucose_response: not in models/, skipped"]
+    contexts = []
+    for i in range(BATCH):
+        glucose = _trace(37, i)
+        meal_time = glucose.datetime_at(len(glucose) - 1)
+        contexts.append(MealContext(Meal(meal_time, carbs_g=20.0 + i), glucose, DiabetesKind.TYPE2))
+    rows = [build_inputs([c]).as_feed() for c in contexts]
+    batched = build_inputs(contexts).as_feed()
+    one_s = _median_s(lambda: [model.infer(r) for r in rows])
+    batch_s = _median_s(lambda: model.infer(batched))
+    predictor = ResponsePredictor(model.metadata, model.infer)
+    impact_s = _median_s(lambda: predictor.impact(contexts[0]))
+    # The same explanation rows (coalitions + what-ifs) one model call each: what batching saves.
+    from glucose_model.explanation import coalition_inputs
+
+    actual = build_inputs([contexts[0]])
+    coalitions = coalition_inputs(actual, predictor.reference)
+    single_rows = [
+        {k: v[i : i + 1] for k, v in coalitions.as_feed().items()}
+        for i in range(coalitions.features.shape[0])
+    ]
+    unbatched_s = _median_s(lambda: [model.infer(r) for r in single_rows], repeats=10)
+    return [
+        f"response predictions/s: batch 1 {BATCH / one_s:,.0f}, batch {BATCH} {BATCH / batch_s:,.0f} "
+        f"(x{one_s / batch_s:.1f})",
+        f"explanation + what-ifs, one request: {1000 * impact_s:.2f} ms (one batched call); "
+        f"its {len(single_rows)} coalition rows one call each: {1000 * unbatched_s:.2f} ms "
+        f"(x{unbatched_s / impact_s:.1f} slower)",
+    ]
+
+
+def bench_forecast() -> list[str]:
+    from glucose_model.forecast import Forecaster, build_forecast_inputs
+    from glucose_model.resample import resample_to_grid
+    from training.glucose_evaluate import load_onnx
+
+    model = load_onnx(MODELS_DIR, "glucose_forecast")
+    if model is None:
+        return ["glucose_forecast: not in models/, skipped"]
+    forecaster = Forecaster(model.metadata, model.infer)
+    trace = _trace(36, 0)
+    single_s = _median_s(lambda: forecaster.forecast(trace, kind=DiabetesKind.TYPE1))
+    grid = resample_to_grid(_trace(36 + BATCH, 1))
+    inputs = build_forecast_inputs(grid, np.arange(36, 36 + BATCH))
+    batch_s = _median_s(lambda: forecaster.predict(inputs))
+    one = [build_forecast_inputs(grid, np.array([i])) for i in range(36, 36 + BATCH)]
+    one_s = _median_s(lambda: [forecaster.predict(x) for x in one])
+    return [
+        f"forecast request (resample + inputs + model + alerts): {1000 * single_s:.2f} ms",
+        f"forecast origins/s: batch 1 {BATCH / one_s:,.0f}, batch {BATCH} {BATCH / batch_s:,.0f} (x{one_s / batch_s:.1f})",
+    ]
+
+
+def main() -> None:
+    for line in (*bench_response(), *bench_forecast()):
+        print(f"[glucose] {line}")
+
+
+if __name__ == "__main__":
+    main()
