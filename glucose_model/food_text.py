@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -234,3 +234,40 @@ def estimate_meal_nutrients(text: str, table: Mapping[str, FoodMatch] | None = N
         kcal=total("kcal"),
         confidence=float(confidence),
     )
+
+
+@dataclass(frozen=True)
+class MatchCoverage:
+    """How much of a set of meal logs matched the table with good confidence."""
+
+    meals: int
+    items: int
+    good_items: int  # matched, sized, confidence >= GOOD_MATCH_CONFIDENCE
+    grams: float  # stated or portion-sized grams of all items (unsized items count 0)
+    good_grams: float
+
+    @property
+    def item_share(self) -> float:
+        return self.good_items / self.items if self.items else 0.0
+
+    @property
+    def gram_share(self) -> float:
+        return self.good_grams / self.grams if self.grams else 0.0
+
+
+def measure_match_coverage(
+    texts: Iterable[str], table: Mapping[str, FoodMatch] | None = None
+) -> MatchCoverage:
+    """Share of items and of grams of `texts` matched with at least GOOD_MATCH_CONFIDENCE."""
+    meals = items = good_items = 0
+    grams = good_grams = 0.0
+    for text in texts:
+        meals += 1
+        for matched in estimate_meal_nutrients(text, table).items:
+            items += 1
+            grams += matched.grams_used or 0.0
+            good = matched.match is not None and matched.grams_used is not None
+            if good and matched.confidence >= GOOD_MATCH_CONFIDENCE:
+                good_items += 1
+                good_grams += matched.grams_used or 0.0
+    return MatchCoverage(meals, items, good_items, grams, good_grams)

@@ -45,6 +45,9 @@ def _registrars() -> list[Callable[[CommandGroups], None]]:
     from training import glucose_commands as response_commands  # train glucose
 
     registrars.append(response_commands.register)
+    from glucose_model import cgm_commands  # cgm-import, cohort-summary
+
+    registrars.append(cgm_commands.register)
     return registrars
 
 

@@ -11,6 +11,7 @@ from glucose_model.food_text import (
     estimate_meal_nutrients,
     is_meal_text,
     load_match_table,
+    measure_match_coverage,
     parse_food_line,
     parse_meal_text,
 )
@@ -75,3 +76,9 @@ def test_committed_table_covers_common_items() -> None:
 def test_parser_never_crashes_on_free_text(text: str) -> None:
     for item in parse_meal_text(text):
         assert item.grams is None or item.grams >= 0
+
+
+def test_match_coverage_counts_items_and_grams() -> None:
+    cover = measure_match_coverage(["Rice 200 g\nMystery dish 100 g", "Rice 100 g"], {"rice": RICE})
+    assert (cover.meals, cover.items, cover.good_items) == (2, 3, 2)
+    assert cover.gram_share == pytest.approx(300 / 400) and cover.item_share == pytest.approx(2 / 3)

@@ -1,0 +1,31 @@
+"""`mealimpact cgm-import` and `cohort-summary` on fixtures: exit codes and what they print."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mealimpact.cli import main
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "cgm"
+
+
+def test_cgm_import_prints_format_and_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cgm-import", str(FIXTURES / "dexcom_clarity_mg_dl.csv"), "--tz", "Europe/Zurich"]) == 0
+    out = capsys.readouterr().out
+    assert "dexcom" in out and "out of range 2" in out and "duplicates 1" in out
+
+
+def test_cgm_import_bad_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "x.csv"
+    bad.write_text("not,a,cgm\n1,2,3\n")
+    assert main(["cgm-import", str(bad)]) == 2
+    assert "not a known CGM export" in capsys.readouterr().out
+
+
+def test_cohort_summary_of_a_canonical_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "people.csv").write_text("person_id,kind\np1,type2\n")
+    (tmp_path / "cgm.csv").write_text("person_id,time,glucose_mg_dl\np1,2024-05-01T08:00:00+02:00,120\n")
+    assert main(["cohort-summary", str(tmp_path), "--cohort", "auto"]) == 0
+    assert "auto: recordings 1, people 1" in capsys.readouterr().out
