@@ -12,7 +12,7 @@ from serving.dependencies import require_api_key
 from serving.metrics import ServingMetrics
 from serving.problems import install_problem_handlers
 from serving.request_guard import RequestGuard
-from serving.routes import glucose, meals, models, system, v2
+from serving.routes import glucose, meals, models, reports, system, v2
 from serving.runtime import open_runtime
 from serving.settings import Settings
 
@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await app.state.runtime.close()
 
     app = FastAPI(title="mealimpact", version="0.1.0", lifespan=lifespan, description=__doc__)
-    for router in (meals.router, glucose.router, models.router, v2.router):
+    for router in (meals.router, glucose.router, reports.router, models.router, v2.router):
         app.include_router(router, dependencies=[Depends(require_api_key)])
     app.include_router(system.router)
     install_problem_handlers(app, metrics)

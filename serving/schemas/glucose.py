@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field
 
 from serving.schemas.system import ModelRef
 
 GlucoseUnit = Literal["mg/dL", "mmol/L"]
 MAX_READINGS = 4032  # two weeks at 5 min: more than any route needs
 _T0 = "2026-11-28T12:00:00+01:00"
+# Times outside this span are typing or clock errors (and would overflow date arithmetic near year 1 or 9999).
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _plausible(time: datetime) -> datetime:
+    if not EARLIEST_TIME <= time < LATEST_TIME:
+        raise ValueError("time must lie between the years 2000 and 2100")
+    return time
+
+
+Timestamp = Annotated[AwareDatetime, AfterValidator(_plausible)]
 
 
 def example_readings(count: int = 36, start_mg_dl: float = 104.0) -> list[Any]:
@@ -22,7 +35,7 @@ def example_readings(count: int = 36, start_mg_dl: float = 104.0) -> list[Any]:
 
 
 class Reading(BaseModel):
-    time: AwareDatetime = Field(description="ISO 8601 with UTC offset")
+    time: Timestamp = Field(description="ISO 8601 with UTC offset")
     value: float = Field(description="glucose in the unit given by `cgm.unit`")
 
 
@@ -42,7 +55,7 @@ class Profile(BaseModel):
 
 
 class InsulinIn(BaseModel):
-    time: AwareDatetime
+    time: Timestamp
     units: float = Field(ge=0, le=200)
     kind: Literal["rapid", "basal"] = "rapid"
 
@@ -50,7 +63,7 @@ class InsulinIn(BaseModel):
 class ActivityIn(BaseModel):
     """Activity over [time, time + duration_min)."""
 
-    time: AwareDatetime
+    time: Timestamp
     duration_min: float = Field(gt=0, le=1440)
     steps: float | None = Field(default=None, ge=0, le=100_000)
     heart_rate_bpm: float | None = Field(
@@ -61,7 +74,7 @@ class ActivityIn(BaseModel):
 class MealEvent(BaseModel):
     """A meal eaten before the one being asked about (its carbohydrate still acts)."""
 
-    time: AwareDatetime
+    time: Timestamp
     carbs_g: float = Field(ge=0, le=1000)
 
 

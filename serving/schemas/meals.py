@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from serving.schemas.glucose import Cgm, InsulinIn, MealEvent, Profile, example_readings
+from serving.schemas.glucose import Cgm, InsulinIn, MealEvent, Profile, Timestamp, example_readings
 from serving.schemas.system import ModelRef
 
 MAX_HISTORY_MEALS = 50
@@ -52,7 +52,7 @@ class RecognizeResponse(BaseModel):
 class MealComposition(BaseModel):
     """The meal without its carbohydrate (that comes from the photo in /v1/meals/analyze)."""
 
-    time: AwareDatetime = Field(description="when the meal starts, ISO 8601 with offset")
+    time: Timestamp = Field(description="when the meal starts, ISO 8601 with offset")
     sugars_g: float | None = Field(default=None, ge=0, le=1000)
     fiber_g: float | None = Field(default=None, ge=0, le=500)
     fat_g: float | None = Field(default=None, ge=0, le=1000)

@@ -237,3 +237,25 @@ def test_a_server_using_another_as_its_v2_backend(server: Server, tmp_path: Path
     finally:
         stop_server(front)
     assert not [m for m in MARKERS if m in front.log()]
+
+
+def test_no_server_errors_on_generated_requests(server: Server) -> None:
+    """schemathesis over the served OpenAPI document: generated requests to every operation, no 5xx."""
+    schemathesis = pytest.importorskip("schemathesis")
+    from hypothesis import HealthCheck, given, settings
+
+    schema = schemathesis.openapi.from_url(f"{server.base_url}/openapi.json")
+    failures: list[str] = []
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 15
+    for operation in operations:
+        # Bounded: a few generated requests per operation keep the whole run well under a minute.
+        @settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @given(case=operation.as_strategy())
+        def call(case: Any) -> None:
+            response = case.call(base_url=server.base_url, timeout=30)
+            if response.status_code >= 500:
+                failures.append(f"{case.method} {case.path} -> {response.status_code}")
+
+        call()
+    assert not failures, failures

@@ -1,0 +1,98 @@
+"""Request bodies of the report routes: a person's CGM record (up to 90 days) and what they chose to share."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from serving.schemas.glucose import ActivityIn, Cgm, GlucoseUnit, Profile, Reading
+
+# 90 days at 5 min: the longest period a clinician reviews at once (the AGP itself wants 14 days).
+MAX_REPORT_READINGS = 90 * 288
+ReportFormatName = Literal["pdf", "html"]
+
+
+class ReportCgm(Cgm):
+    readings: list[Reading] = Field(min_length=2, max_length=MAX_REPORT_READINGS, description="oldest first")
+
+
+class LoggedMeal(BaseModel):
+    """A meal from the person's log; composition fields are optional (unknown, never zero)."""
+
+    time: AwareDatetime
+    carbs_g: float = Field(ge=0, le=1000)
+    description: str | None = Field(default=None, max_length=200)
+    sugars_g: float | None = Field(default=None, ge=0, le=1000)
+    fiber_g: float | None = Field(default=None, ge=0, le=200)
+    fat_g: float | None = Field(default=None, ge=0, le=500)
+    protein_g: float | None = Field(default=None, ge=0, le=500)
+
+
+def example_day() -> list[dict[str, object]]:
+    """25 hours of 15-min readings with a post-breakfast rise, for the OpenAPI examples (an AGP needs 24 h)."""
+    readings: list[dict[str, object]] = []
+    for k in range(101):
+        day, minute = divmod(k * 15, 1440)
+        since_breakfast = minute - 8 * 60
+        rise = 60.0 * max(0.0, 1.0 - abs(since_breakfast - 60) / 60.0)
+        clock = f"2026-11-{27 + day:02d}T{minute // 60:02d}:{minute % 60:02d}:00+01:00"
+        readings.append({"time": clock, "value": 105.0 + rise})
+    return readings
+
+
+_EXAMPLE = {
+    "cgm": {"unit": "mg/dL", "readings": example_day()},
+    "meals": [{"time": "2026-11-27T08:00:00+01:00", "carbs_g": 45, "description": "porridge with milk"}],
+    "profile": {"diabetes": "type2"},
+    "unit": "mg/dL",
+    "format": "pdf",
+}
+
+
+class AgpReportRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE]})
+
+    cgm: ReportCgm
+    meals: list[LoggedMeal] = Field(default_factory=list, max_length=2000, description="adds the meal pages")
+    activity: list[ActivityIn] = Field(default_factory=list, max_length=30_000)
+    profile: Profile = Field(default_factory=Profile)
+    unit: GlucoseUnit = Field(default="mg/dL", description="the unit the report is printed in")
+    format: ReportFormatName | None = Field(
+        default=None, description="pdf or html; default from Accept, else pdf"
+    )
+    label: str | None = Field(default=None, max_length=80, description="who the report is about (header)")
+    predicted_curves: bool = Field(
+        default=True, description="draw the response model's curves when it is loaded"
+    )
+
+
+class PatientRef(BaseModel):
+    reference: str | None = Field(
+        default=None, max_length=200, description="e.g. Patient/123 on the receiver"
+    )
+    identifier_system: str = Field(default="urn:ietf:rfc:3986", max_length=200)
+    identifier_value: str | None = Field(default=None, max_length=200)
+
+
+class FhirExportRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "cgm": {"unit": "mg/dL", "readings": example_day()},
+                    "patient": {"reference": "Patient/example"},
+                    "include_readings": False,
+                    "include_pdf": False,
+                }
+            ]
+        }
+    )
+
+    cgm: ReportCgm
+    patient: PatientRef
+    profile: Profile = Field(default_factory=Profile)
+    device_name: str = Field(default="Continuous glucose monitor", max_length=200)
+    include_readings: bool = Field(default=False, description="one Observation per CGM reading")
+    include_pdf: bool = Field(default=False, description="the AGP report as a DiagnosticReport with the PDF")
+    unit: GlucoseUnit = Field(default="mg/dL", description="unit of the attached PDF")
