@@ -14,7 +14,7 @@ FIXTURES = Path(__file__).parents[1] / "fixtures" / "cgm"
 FIXTURE_FILES = sorted(p.name for p in FIXTURES.iterdir())
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=2000), st.sampled_from(["auto", *FORMATS]))
 def test_random_bytes_raise_only_import_errors(data: bytes, fmt: str) -> None:
     try:
@@ -25,7 +25,7 @@ def test_random_bytes_raise_only_import_errors(data: bytes, fmt: str) -> None:
     assert rec.report.readings_kept == len(rec.glucose)
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.sampled_from(FIXTURE_FILES),
     st.integers(0, 10_000),

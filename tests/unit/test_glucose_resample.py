@@ -40,7 +40,7 @@ def test_long_gap_is_left_as_nan() -> None:
     assert r.glucose_mg_dl[1] == 100 and r.glucose_mg_dl[6] == 200
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(
     st.lists(st.integers(1, 60), min_size=1, max_size=60),
     st.lists(st.floats(40, 400), min_size=61, max_size=61),
