@@ -12,6 +12,7 @@ from datetime import timedelta
 import numpy as np
 import numpy.typing as npt
 
+from glucose_model.metrics import BASELINE_WINDOW_MIN
 from glucose_model.records import (
     ActivitySample,
     DiabetesKind,
@@ -77,7 +78,8 @@ class MealWindow:
 
     @property
     def has_enough_coverage(self) -> bool:
-        baseline = np.isfinite(self.glucose_mg_dl[(self.minutes >= -30) & (self.minutes <= 0)]).any()
+        near_start = (self.minutes >= -BASELINE_WINDOW_MIN) & (self.minutes <= 0)
+        baseline = np.isfinite(self.glucose_mg_dl[near_start]).any()
         return bool(
             baseline
             and self.pre_meal_coverage >= MIN_PRE_MEAL_COVERAGE
