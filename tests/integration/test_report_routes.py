@@ -1,0 +1,119 @@
+"""The report routes through TestClient: the router on an app with the project's problem handlers and a runtime
+without models (reports must work without the response model), PDF / HTML negotiation, FHIR validation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from serving.dependencies import get_runtime
+from serving.metrics import ServingMetrics
+from serving.problems import install_problem_handlers
+from serving.routes import reports
+
+PROBLEM_JSON = "application/problem+json"
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    app = FastAPI()
+    app.include_router(reports.router)
+    install_problem_handlers(app, ServingMetrics())
+    no_models = SimpleNamespace(response_predictor=None, model_versions=lambda *names: "")
+    app.dependency_overrides[get_runtime] = lambda: no_models
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def two_days(unit: str = "mg/dL") -> dict[str, Any]:
+    """Two days of 15-min readings ending an hour ago, a 70 mg/dL rise after each 08:00 breakfast."""
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
+    times = [end - timedelta(minutes=15 * k) for k in range(2 * 96, -1, -1)]
+    values = [110.0 + 70.0 * max(0.0, 1 - abs((t.hour * 60 + t.minute) - 540) / 60) for t in times]
+    scale = 18.016 if unit == "mmol/L" else 1.0
+    readings = [{"time": t.isoformat(), "value": v / scale} for t, v in zip(times, values, strict=True)]
+    return {"cgm": {"unit": unit, "readings": readings}}
+
+
+def test_agp_pdf_with_meal_pages(client: TestClient) -> None:
+    body = two_days()
+    breakfasts = [
+        t
+        for t in (datetime.fromisoformat(r["time"]) for r in body["cgm"]["readings"])
+        if t.hour == 8 and t.minute == 0
+    ]
+    body["meals"] = [{"time": t.isoformat(), "carbs_g": 50, "description": "porridge"} for t in breakfasts]
+    body["profile"] = {"diabetes": "type2"}
+    response = client.post("/v1/reports/agp", json=body)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.headers["cache-control"] == "no-store"
+    assert response.content.startswith(b"%PDF")
+    assert (
+        response.content.count(b"/Type /Page\n") + response.content.count(b"/Type /Page ") >= 3
+    )  # AGP, meals, table
+
+
+def test_agp_html_by_accept_header_in_mmol(client: TestClient) -> None:
+    body = {**two_days("mmol/L"), "unit": "mmol/L"}
+    response = client.post(
+        "/v1/reports/agp", json=body, headers={"Accept": "text/html;q=0.9, application/json"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    html = response.text
+    assert "mmol/L" in html and "data:image/png;base64," in html
+    assert "at least 14 days are recommended" in html  # two days: the report says it is short
+
+
+@pytest.mark.parametrize(
+    ("accept", "requested", "expected"),
+    [(None, None, "pdf"), ("text/html", None, "html"), ("text/html;q=0.2, application/pdf", None, "pdf"),
+     ("text/html", "pdf", "pdf"), ("*/*", None, "pdf"), ("text/*;q=0.5", None, "html")],
+)  # fmt: skip
+def test_format_negotiation(accept: str | None, requested: Any, expected: str) -> None:
+    assert reports.negotiate_format(requested, accept) == expected
+
+
+def test_short_or_bad_records_are_problems(client: TestClient) -> None:
+    body = two_days()
+    body["cgm"]["readings"] = body["cgm"]["readings"][:20]  # 5 hours
+    response = client.post("/v1/reports/agp", json=body)
+    assert response.status_code == 422 and response.headers["content-type"] == PROBLEM_JSON
+    assert response.json()["type"] == "/problems/too-few-cgm-readings"
+    assert "at least 24 h" in response.json()["detail"]
+    future = two_days()
+    future["cgm"]["readings"][-1]["time"] = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    assert client.post("/v1/reports/agp", json=future).json()["type"] == "/problems/timestamp-in-future"
+    no_patient = {**two_days(), "patient": {}}
+    response = client.post("/v1/reports/fhir", json=no_patient)
+    assert response.status_code == 422 and "needs a patient" in response.json()["detail"]
+
+
+def test_fhir_bundle_validates(client: TestClient) -> None:
+    bundle_model = pytest.importorskip("fhir.resources.R4B.bundle", reason="fhir.resources is a dev extra")
+    body = {**two_days(), "patient": {"identifier_system": "https://hospital.example/mrn", "identifier_value": "42"},
+            "include_readings": True}  # fmt: skip
+    response = client.post("/v1/reports/fhir", json=body)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/fhir+json"
+    bundle = response.json()
+    parsed = bundle_model.Bundle.model_validate(bundle)
+    assert parsed.type == "transaction"
+    readings = [
+        e
+        for e in bundle["entry"]
+        if e["resource"].get("code", {}).get("coding", [{}])[0].get("code") == "99504-3"
+    ]
+    assert len(readings) == len(body["cgm"]["readings"])
+    assert all(e["resource"]["subject"]["identifier"]["value"] == "42" for e in readings)
+    values = np.array([r["valueQuantity"]["value"] for r in (e["resource"] for e in readings)])
+    assert values.max() == pytest.approx(180.0, abs=0.1)
+    assert "DiagnosticReport" not in {e["resource"]["resourceType"] for e in bundle["entry"]}
