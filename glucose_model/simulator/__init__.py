@@ -7,15 +7,14 @@ virtual subjects, `write_cohort` for the canonical CSV folder.
 
 from glucose_model.simulator.cohort import (
     CohortConfig,
-    MealResponse,
     SimulatedCohort,
     SimulationConfigError,
     draw_subjects,
     parse_people,
     simulate_cohort,
-    simulate_meal_response,
 )
 from glucose_model.simulator.cohort_files import write_cohort
+from glucose_model.simulator.meal_experiment import MealResponse, simulate_meal_response
 from glucose_model.simulator.parameters import PersonParameters, draw_people
 
 __all__ = [

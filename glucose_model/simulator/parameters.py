@@ -56,6 +56,9 @@ _NORMAL: dict[str, tuple[float, float]] = {
     "gamma_sec": (0.5, 0.0),
     "ke1": (0.0005, 0.0),
     "ke2": (339.0, 0.0),
+    # Counter-regulation (glucagon, adrenaline) below COUNTERREGULATION_THRESHOLD_MG_DL, extra EGP in
+    # mg/kg/min per mg/dL: EGP roughly triples at 50 mg/dL (Cryer 2008); see physiology.
+    "counterregulation_gain": (0.15, 0.30),
     # Subcutaneous insulin kinetics: used only by type 1 subjects (simglucose adult means).
     "kd": (0.0159, 0.0),
     "ka1": (0.0034, 0.0),
@@ -159,6 +162,9 @@ _TYPE1: dict[str, tuple[float, float]] = {
     "k_sec": (0.0, 0.0),
     "alpha_sec": (0.0, 0.0),
     "beta_sec": (0.0, 0.0),
+    # The glucagon answer to a low is lost within a few years of type 1 (Gerich 1973); adrenaline
+    # remains, blunted: a third of the non-diabetic gain.
+    "counterregulation_gain": (0.05, 0.40),
     "kd": (0.0159, 0.15),
     "ka1": (0.0034, 0.20),
     "ka2": (0.0159, 0.25),
@@ -186,7 +192,7 @@ SENSOR_LAG_MIN_RANGE = (5.0, 10.0)
 RESTING_HEART_RATE_BPM = (66.0, 8.0)  # mean, sd
 CARB_COUNT_ERROR_CV = 0.25  # Brazeau 2013: adults with T1D miscount meal carbs by ~20-30 %
 # The 500 rule (carb ratio = 500 g / total daily insulin; total daily ≈ 2 x basal), the rule
-# clinicians start from; every person keeps a personal +-20 % deviation from it.
+# clinicians start from; `insulin_therapy.fit_carb_ratios` then titrates each subject's ratio.
 CARB_RATIO_RULE_G = 500.0
 
 
@@ -231,6 +237,7 @@ class PersonParameters:
     gamma_sec: FloatArray
     ke1: FloatArray
     ke2: FloatArray
+    counterregulation_gain: FloatArray
     kd: FloatArray
     ka1: FloatArray
     ka2: FloatArray
@@ -359,7 +366,6 @@ def draw_people(kinds: Sequence[DiabetesKind], rng: np.random.Generator) -> Pers
     is_type1 = people.is_type1
     if np.any(is_type1):
         total_daily_units = 2.0 * people.basal_units_per_day[is_type1]
-        personal = np.exp(0.2 * rng.standard_normal(int(is_type1.sum())))
-        drawn["carb_ratio_g_per_unit"][is_type1] = CARB_RATIO_RULE_G / total_daily_units * personal
+        drawn["carb_ratio_g_per_unit"][is_type1] = CARB_RATIO_RULE_G / total_daily_units
         people = solve_basal(kinds, drawn)
     return people

@@ -19,6 +19,12 @@ from glucose_model.simulator.parameters import PersonParameters
 
 FloatArray = npt.NDArray[np.float64]
 
+# Glucagon and adrenaline start to answer falling glucose near 65-70 mg/dL (Cryer 2008, the
+# glycaemic thresholds of counter-regulation); Dalla Man's 2007 model has none, so without it a
+# large insulin response leaves EGP suppressed for hours and glucose falls without limit.
+COUNTERREGULATION_THRESHOLD_MG_DL = 70.0
+COUNTERREGULATION_TIME_CONSTANT_MIN = 15.0
+
 # Hepatic extraction is a fraction; keep it inside (0, 1) when secretion is far above basal.
 _HEPATIC_EXTRACTION_RANGE = (0.05, 0.95)
 
@@ -43,6 +49,7 @@ class Compartment(enum.IntEnum):
     GSC = 14  # interstitial glucose seen by the CGM, mg/dL
     HR_RISE = 15  # filtered heart rate above rest, bpm
     EFFORT = 16  # Breton's Z, 0..1
+    COUNTERREGULATION = 17  # extra EGP from glucagon and adrenaline, mg/kg/min
 
 
 STATE_SIZE = len(Compartment)
@@ -86,19 +93,61 @@ def basal_state(people: PersonParameters) -> FloatArray:
     return x
 
 
+@dataclass(frozen=True)
+class _StepRates:
+    """Rates that the drive fixes for a whole step, computed once instead of in every RK stage."""
+
+    kgri: FloatArray  # = kmax of the meal (solid grinding)
+    kmax: FloatArray
+    kmin: FloatArray
+    alpha: FloatArray  # 1/mg, rate of decrease to kmin
+    beta: FloatArray  # 1/mg, rate of increase back to kmax
+    b_dose: FloatArray  # mg
+    c_dose: FloatArray  # mg
+    has_dose: npt.NDArray[np.bool_]
+    kabs: FloatArray
+    appearance_per_mg: FloatArray  # f kabs / BW
+    vmx: FloatArray  # sensitivity-scaled
+    secretes: npt.NDArray[np.bool_]
+    sc_rate: FloatArray  # pmol/kg/min into the subcutaneous depot
+
+
+def _step_rates(p: PersonParameters, drive: Drive) -> _StepRates:
+    kmax = p.kmax * drive.emptying_scale
+    dose = np.maximum(drive.meal_dose_mg, 1e-9)
+    kabs = p.kabs * drive.absorption_scale
+    return _StepRates(
+        kgri=kmax,
+        kmax=kmax,
+        kmin=p.kmin * drive.emptying_scale,
+        alpha=5.0 / (2.0 * dose * (1.0 - p.b)),
+        beta=5.0 / (2.0 * dose * p.c),
+        b_dose=p.b * dose,
+        c_dose=p.c * dose,
+        has_dose=drive.meal_dose_mg > 0,
+        kabs=kabs,
+        appearance_per_mg=p.f * kabs / p.body_weight_kg,
+        vmx=p.vmx * drive.sensitivity_scale,
+        secretes=p.gamma_sec > 0,
+        sc_rate=p.basal_infusion + drive.insulin_pmol_kg_min,
+    )
+
+
 def gastric_emptying_rate(stomach_mg: FloatArray, p: PersonParameters, drive: Drive) -> FloatArray:
     """kempt(Qsto), 1/min: fast when the stomach is full or nearly empty, slow in between (eq. 13)."""
-    kmax = p.kmax * drive.emptying_scale
-    kmin = p.kmin * drive.emptying_scale
-    dose = np.maximum(drive.meal_dose_mg, 1e-9)
-    alpha = 5.0 / (2.0 * dose * (1.0 - p.b))
-    beta = 5.0 / (2.0 * dose * p.c)
-    shape = np.tanh(alpha * (stomach_mg - p.b * dose)) - np.tanh(beta * (stomach_mg - p.c * dose)) + 2.0
-    return np.where(drive.meal_dose_mg > 0, kmin + 0.5 * (kmax - kmin) * shape, kmax)
+    return _emptying(stomach_mg, _step_rates(p, drive))
 
 
-def derivatives(x: FloatArray, p: PersonParameters, drive: Drive) -> FloatArray:
+def _emptying(stomach_mg: FloatArray, r: _StepRates) -> FloatArray:
+    shape = np.tanh(r.alpha * (stomach_mg - r.b_dose)) - np.tanh(r.beta * (stomach_mg - r.c_dose)) + 2.0
+    return np.where(r.has_dose, r.kmin + 0.5 * (r.kmax - r.kmin) * shape, r.kmax)
+
+
+def derivatives(
+    x: FloatArray, p: PersonParameters, drive: Drive, rates: _StepRates | None = None
+) -> FloatArray:
     """dx/dt (S, P) of the whole model."""
+    r = _step_rates(p, drive) if rates is None else rates
     c = Compartment
     qsto1, qsto2, qgut = x[c.QSTO1], x[c.QSTO2], x[c.QGUT]
     gp, gt = np.maximum(x[c.GP], 0.0), np.maximum(x[c.GT], 0.0)
@@ -106,18 +155,16 @@ def derivatives(x: FloatArray, p: PersonParameters, drive: Drive) -> FloatArray:
     dx = np.empty_like(x)
 
     # Stomach and gut (eqs. 13-15): the solid phase is ground at kgri = kmax.
-    kgri = p.kmax * drive.emptying_scale
-    kempt = gastric_emptying_rate(qsto1 + qsto2, p, drive)
-    kabs = p.kabs * drive.absorption_scale
-    dx[c.QSTO1] = -kgri * qsto1 + drive.carbs_mg_per_min
-    dx[c.QSTO2] = -kempt * qsto2 + kgri * qsto1
-    dx[c.QGUT] = -kabs * qgut + kempt * qsto2
-    appearance = p.f * kabs * qgut / p.body_weight_kg  # Ra, mg/kg/min (eq. 16)
+    kempt = _emptying(qsto1 + qsto2, r)
+    dx[c.QSTO1] = -r.kgri * qsto1 + drive.carbs_mg_per_min
+    dx[c.QSTO2] = -kempt * qsto2 + r.kgri * qsto1
+    dx[c.QGUT] = -r.kabs * qgut + kempt * qsto2
+    appearance = r.appearance_per_mg * qgut  # Ra, mg/kg/min (eq. 16)
 
     # Endogenous production (eq. 10), utilisation (eqs. 18-19) with exercise, renal excretion (eq. 27).
-    egp = np.maximum(p.kp1 - p.kp2 * gp - p.kp3 * x[c.ID] - p.kp4 * x[c.IPO], 0.0)
+    egp = np.maximum(p.kp1 - p.kp2 * gp - p.kp3 * x[c.ID] - p.kp4 * x[c.IPO], 0.0) + x[c.COUNTERREGULATION]
     amplification = 1.0 + lifestyle.EFFORT_INSULIN_AMPLIFICATION * x[c.EFFORT]
-    vm = p.vm0 + p.vmx * drive.sensitivity_scale * amplification * ins_action
+    vm = p.vm0 + r.vmx * amplification * ins_action
     exercise_uptake = (
         lifestyle.UPTAKE_PER_BPM * np.maximum(x[c.HR_RISE] - lifestyle.LIGHT_MOVEMENT_BPM, 0.0) * gt
     )
@@ -127,6 +174,10 @@ def derivatives(x: FloatArray, p: PersonParameters, drive: Drive) -> FloatArray:
     dx[c.GT] = -uid + p.k1 * gp - p.k2 * gt
     glucose = gp / p.vg
     glucose_rate = dx[c.GP] / p.vg
+    deficit = np.maximum(COUNTERREGULATION_THRESHOLD_MG_DL - glucose, 0.0)
+    dx[c.COUNTERREGULATION] = (
+        p.counterregulation_gain * deficit - x[c.COUNTERREGULATION]
+    ) / COUNTERREGULATION_TIME_CONSTANT_MIN
 
     # Secretion (eqs. 23-26): static Y towards beta (G - Gb), dynamic K dG/dt when glucose rises.
     excess = p.beta_sec * (glucose - p.glucose_basal_mg_dl)
@@ -136,7 +187,7 @@ def derivatives(x: FloatArray, p: PersonParameters, drive: Drive) -> FloatArray:
         -p.alpha_sec * x[c.Y] - p.alpha_sec * p.secretion_basal,
     )
     portal_in = np.maximum(x[c.Y] + p.k_sec * np.maximum(glucose_rate, 0.0) + p.secretion_basal, 0.0)
-    portal_in = np.where(p.gamma_sec > 0, portal_in, 0.0)
+    portal_in = np.where(r.secretes, portal_in, 0.0)
     dx[c.IPO] = -p.gamma_sec * x[c.IPO] + portal_in
     secretion = p.gamma_sec * x[c.IPO]
 
@@ -144,8 +195,7 @@ def derivatives(x: FloatArray, p: PersonParameters, drive: Drive) -> FloatArray:
     # subcutaneous depots of type 1 (basal infusion + boluses).
     hepatic_extraction = np.clip(p.m6 - p.m5 * secretion, *_HEPATIC_EXTRACTION_RANGE)
     m3 = hepatic_extraction * p.m1 / (1.0 - hepatic_extraction)
-    sc_rate = p.basal_infusion + drive.insulin_pmol_kg_min
-    dx[c.ISC1] = sc_rate - (p.ka1 + p.kd) * x[c.ISC1]
+    dx[c.ISC1] = r.sc_rate - (p.ka1 + p.kd) * x[c.ISC1]
     dx[c.ISC2] = p.kd * x[c.ISC1] - p.ka2 * x[c.ISC2]
     dx[c.IL] = -(p.m1 + m3) * il + p.m2 * ip + secretion
     dx[c.IP] = -(p.m2 + p.m4) * ip + p.m1 * il + p.ka1 * x[c.ISC1] + p.ka2 * x[c.ISC2]
@@ -170,10 +220,11 @@ def step(x: FloatArray, p: PersonParameters, drive: Drive, dt_min: float = 1.0) 
     RK4 at 1 min is stable here: the fastest rates (insulin exchange m1 + m3, m2 + m4, the secretion
     filter gamma, Breton's Z when active) stay below ~1.5/min, inside RK4's stability bound of 2.78.
     """
-    k1 = derivatives(x, p, drive)
-    k2 = derivatives(x + 0.5 * dt_min * k1, p, drive)
-    k3 = derivatives(x + 0.5 * dt_min * k2, p, drive)
-    k4 = derivatives(x + dt_min * k3, p, drive)
+    rates = _step_rates(p, drive)
+    k1 = derivatives(x, p, drive, rates)
+    k2 = derivatives(x + 0.5 * dt_min * k1, p, drive, rates)
+    k3 = derivatives(x + 0.5 * dt_min * k2, p, drive, rates)
+    k4 = derivatives(x + dt_min * k3, p, drive, rates)
     out = x + (dt_min / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
     # Masses cannot go negative; RK4 can overshoot a compartment that is emptying quickly.
     np.maximum(out[: Compartment.X], 0.0, out=out[: Compartment.X])

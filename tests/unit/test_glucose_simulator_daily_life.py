@@ -7,14 +7,14 @@ import pytest
 
 from glucose_model.records import DiabetesKind
 from glucose_model.simulator import daily_life
-from glucose_model.simulator.cohort import draw_subjects
+from glucose_model.simulator.parameters import draw_people
 
 DAYS = 7
 
 
 @pytest.fixture(scope="module")
 def schedule_and_people() -> tuple[daily_life.LifeSchedule, object]:
-    people = draw_subjects([k for k in DiabetesKind for _ in range(10)], seed=4)
+    people = draw_people([k for k in DiabetesKind for _ in range(10)], np.random.default_rng(4))
     return daily_life.draw_schedule(people, DAYS, np.random.default_rng(4)), people
 
 

@@ -13,7 +13,9 @@ import pytest
 from glucose_model.metrics import positive_incremental_auc
 from glucose_model.records import DiabetesKind
 from glucose_model.simulator import physiology
-from glucose_model.simulator.cohort import MealResponse, draw_subjects, simulate_meal_response
+from glucose_model.simulator.cohort import draw_subjects
+from glucose_model.simulator.meal_experiment import MealResponse, simulate_meal_response
+from glucose_model.simulator.parameters import draw_people
 
 TYPICAL_MEAL_CARBS_G = 60.0  # a mixed meal (default composition: 20 g fat, 20 g protein, 5 g fibre, GI 60)
 SUBJECTS = 30
@@ -115,7 +117,7 @@ def test_type1_without_bolus_rises_much_more_than_with_its_bolus() -> None:
     2014); a matched bolus halves that at least. No subject below 60 mg/dL within 3 h of the bolus
     (at 54 mg/dL a bolus would count as clinically wrong, Battelino 2019).
     """
-    people = draw_subjects([DiabetesKind.TYPE1] * SUBJECTS, seed=11)
+    people = draw_subjects([DiabetesKind.TYPE1] * 20, seed=11)
     bolused = simulate_meal_response(people, TYPICAL_MEAL_CARBS_G)
     unbolused = simulate_meal_response(people, TYPICAL_MEAL_CARBS_G, bolus_units=0.0)
     assert float(np.median(_rise(unbolused))) > 90.0
@@ -130,7 +132,7 @@ def test_no_meal_stays_flat_at_each_subjects_fasting_glucose() -> None:
     Tolerance 0.01 mg/dL: the basal state is solved exactly, so only integration round-off remains.
     """
     kinds = list(DiabetesKind)
-    people = draw_subjects([k for k in kinds for _ in range(5)], seed=3)
+    people = draw_people([k for k in kinds for _ in range(5)], np.random.default_rng(3))
     response = simulate_meal_response(people, 0.0)
     drift = np.abs(response.plasma_glucose_mg_dl - people.glucose_basal_mg_dl[:, None])
     assert drift.max() < 0.01
