@@ -7,7 +7,9 @@ the graph, so ONNX Runtime on a server and on a phone compute the same numbers.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -46,6 +48,17 @@ class RecognizerCalibration:
             raise ValueError(f"food_weights needs one weight per feature group {FEATURE_GROUPS}")
         if self.portion_scale <= 0 or self.extra_log_sd < 0 or not 0 < self.food_threshold < 1:
             raise ValueError("need portion_scale > 0, extra_log_sd >= 0, 0 < food_threshold < 1")
+
+    @classmethod
+    def from_dict(cls, fields: Mapping[str, Any]) -> RecognizerCalibration:
+        """From `dataclasses.asdict` output, as stored in the metadata's `training_data.calibration`."""
+        return cls(
+            food_weights=tuple(float(w) for w in fields["food_weights"]),
+            food_bias=float(fields["food_bias"]),
+            food_threshold=float(fields["food_threshold"]),
+            portion_scale=float(fields["portion_scale"]),
+            extra_log_sd=float(fields["extra_log_sd"]),
+        )
 
 
 def feature_matrix(foods: tuple[FoodClass, ...]) -> torch.Tensor:

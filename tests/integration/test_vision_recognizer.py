@@ -89,12 +89,7 @@ def test_shipped_onnx_matches_torch_on_real_photos(request: pytest.FixtureReques
         shared = None  # packaged photos alone still make a real-photo check
     session = _session(SHIPPED / "1" / "model.onnx")
     metadata = parse_metadata(session.get_modelmeta().custom_metadata_map)
-    calibration = RecognizerCalibration(
-        **{
-            k: tuple(v) if isinstance(v, list) else v
-            for k, v in metadata.training_data["calibration"].items()
-        }
-    )
+    calibration = RecognizerCalibration.from_dict(metadata.training_data["calibration"])
     model = FoodRecognizer(load_pretrained(), load_food_classes(), metadata.preprocess, calibration).eval()
     batch = np.stack([preprocess_photo(p.read_bytes(), metadata.preprocess) for p in _real_photos(shared)])
     got = session.run(list(OUTPUT_NAMES), {INPUT_NAME: batch})

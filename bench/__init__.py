@@ -1,0 +1,1 @@
+"""On-demand benchmarks (`make bench`): speed claims as ratios against a baseline in the same process."""
