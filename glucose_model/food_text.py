@@ -33,9 +33,16 @@ _COUNT_BEFORE = re.compile(
     r"^(?P<count>\d+(?:\.\d+)?|a|an|one|two|three)\s+(?:(?:pieces?|bags?|bowls?|cups?|plates?)\s+of\s+)?(?P<name>.+)$",
     re.IGNORECASE,
 )
+_WEIGHT_BEFORE = re.compile(
+    r"^(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>kg|g|ml|克|毫升)\s*(?P<name>\D.*)$", re.IGNORECASE
+)
+_COUNT_BEFORE_ZH = re.compile(
+    r"^(?P<count>\d+(?:\.\d+)?)\s*(?:块|片|包|个|碗|杯|根|只|颗|袋)\s*(?P<name>.+)$"
+)
 _COUNT_AFTER = re.compile(
     r"^(?P<name>.*?\D)\s*(?P<count>\d+(?:\.\d+)?)\s*(?:pieces?|bowls?|cups?|个|碗|杯|片)?$"
 )
+_CJK = re.compile(r"[\u4e00-\u9fff]")
 _WORD_COUNTS = {"a": 1.0, "an": 1.0, "one": 1.0, "two": 2.0, "three": 3.0}
 
 
@@ -122,7 +129,15 @@ def parse_food_line(line: str) -> FoodItem | None:
             amount * 1000.0 if unit == "kg" else amount * (GRAMS_PER_ML if unit in ("ml", "毫升") else 1.0)
         )
         return FoodItem(text, normalize_food_name(weight.group("name")), grams, None)
-    before = _COUNT_BEFORE.match(text)
+    leading = _WEIGHT_BEFORE.match(text)
+    if leading:
+        amount = float(leading.group("amount"))
+        unit = leading.group("unit").lower()
+        grams = (
+            amount * 1000.0 if unit == "kg" else amount * (GRAMS_PER_ML if unit in ("ml", "毫升") else 1.0)
+        )
+        return FoodItem(text, normalize_food_name(leading.group("name")), grams, None)
+    before = _COUNT_BEFORE.match(text) or _COUNT_BEFORE_ZH.match(text)
     if before:
         raw = before.group("count").lower()
         count = _WORD_COUNTS.get(raw) or float(raw)
@@ -177,9 +192,22 @@ def load_match_table(path: Path = MATCH_TABLE_PATH) -> Mapping[str, FoodMatch]:
     return table
 
 
+@cache
+def load_zh_en_words(path: Path = ZH_EN_WORDS_PATH) -> Mapping[str, str]:
+    """Chinese food name -> the English name logged beside it in the cohort (for Chinese-only logs)."""
+    if not path.exists():
+        raise FoodTextError(
+            f"Chinese-English food word list {path} is missing; run scripts/match_shanghai_foods.py"
+        )
+    with path.open(encoding="utf-8", newline="") as f:
+        return {row["zh"]: row["en"] for row in csv.DictReader(f)}
+
+
 def match_item(item: FoodItem, table: Mapping[str, FoodMatch]) -> MatchedItem:
-    """Look one item up and size it (stated grams, else count * USDA portion)."""
+    """Look one item up (a Chinese name through the word list) and size it (grams, else count * portion)."""
     match = table.get(item.name)
+    if match is None and _CJK.search(item.name):
+        match = table.get(load_zh_en_words().get(item.name, ""))
     if match is None:
         return MatchedItem(item, None, item.grams, 0.0)
     if item.grams is not None:

@@ -23,7 +23,13 @@ from importlib import resources
 from pathlib import Path
 
 from glucose_model.cohorts import SHANGHAI_CGM, shanghai_files
-from glucose_model.food_text import MATCH_TABLE_PATH, is_meal_text, normalize_food_name, parse_meal_text
+from glucose_model.food_text import (
+    MATCH_TABLE_PATH,
+    ZH_EN_WORDS_PATH,
+    is_meal_text,
+    normalize_food_name,
+    parse_meal_text,
+)
 
 GENERIC_TYPES = ("sr_legacy_food", "survey_fndds_food", "foundation_food")
 NUTRIENTS = {
@@ -281,25 +287,36 @@ def row_for(
     return row
 
 
-def collect_names(shanghai: Path) -> set[str]:
+def collect_names(shanghai: Path) -> tuple[set[str], dict[str, Counter[str]]]:
+    """English food names, and for each Chinese name the English names logged on the same line."""
     names: set[str] = set()
+    chinese: dict[str, Counter[str]] = {}
     for sub in ("Shanghai_T1DM", "Shanghai_T2DM"):
         for path in shanghai_files(shanghai / sub):
             with path.open(encoding="utf-8", newline="") as f:
-                for row in csv.DictReader(f):
+                reader = csv.DictReader(f)
+                zh_column = (reader.fieldnames or ["", "", "", "", "", ""])[5]  # 饮食 (one file: 进食量)
+                for row in reader:
                     text = row["Dietary intake"].strip()
-                    if text and is_meal_text(text) and row.get(SHANGHAI_CGM) is not None:
-                        for item in parse_meal_text(text):
-                            names.add(item.name)
-    return names
+                    if not (text and is_meal_text(text) and row.get(SHANGHAI_CGM) is not None):
+                        continue
+                    english = parse_meal_text(text)
+                    names.update(item.name for item in english)
+                    zh = parse_meal_text(row.get(zh_column) or "")
+                    # Lines pair up only when both columns list the same number of items.
+                    if len(zh) == len(english):
+                        for zh_item, en_item in zip(zh, english, strict=True):
+                            chinese.setdefault(zh_item.name, Counter())[en_item.name] += 1
+    return names, chinese
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shanghai", type=Path, required=True, help="the shanghai/ folder of ../shared/data")
     parser.add_argument("--out", type=Path, default=MATCH_TABLE_PATH)
+    parser.add_argument("--words-out", type=Path, default=ZH_EN_WORDS_PATH)
     args = parser.parse_args(argv)
-    names = collect_names(args.shanghai)
+    names, chinese = collect_names(args.shanghai)
     matcher = Matcher(load_candidates())
     rows = [r for r in (match_name(matcher, normalize_food_name(n)) for n in sorted(names)) if r is not None]
     with args.out.open("w", encoding="utf-8", newline="") as f:
@@ -308,7 +325,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         writer.writeheader()
         writer.writerows(rows)
+    matched = {r["name"] for r in rows}
+    words = sorted(
+        (zh, en.most_common(1)[0][0]) for zh, en in chinese.items() if en.most_common(1)[0][0] in matched
+    )
+    with args.words_out.open("w", encoding="utf-8", newline="") as f:
+        word_writer = csv.writer(f)
+        word_writer.writerow(["zh", "en"])
+        word_writer.writerows(words)
     print(f"{len(rows)} of {len(names)} names matched; table written to {args.out}")
+    print(f"{len(words)} Chinese names paired with a matched English name; written to {args.words_out}")
     return 0
 
 

@@ -82,3 +82,12 @@ def test_match_coverage_counts_items_and_grams() -> None:
     cover = measure_match_coverage(["Rice 200 g\nMystery dish 100 g", "Rice 100 g"], {"rice": RICE})
     assert (cover.meals, cover.items, cover.good_items) == (2, 3, 2)
     assert cover.gram_share == pytest.approx(300 / 400) and cover.item_share == pytest.approx(2 / 3)
+
+
+def test_chinese_only_log_is_matched_through_the_word_list() -> None:
+    item = parse_food_line("80g米饭")
+    assert item is not None and item.grams == 80 and item.name == "米饭"
+    n = estimate_meal_nutrients("米饭150g\n鸡蛋50g")
+    assert n.carbs_g > 30 and n.confidence > 0.6 and not n.unmatched
+    counted = parse_food_line("2块饼干")
+    assert counted is not None and (counted.name, counted.count) == ("饼干", 2.0)
