@@ -12,6 +12,7 @@ from pathlib import Path
 
 # Figures are drawn on Agg canvases directly, never through pyplot: no display, no global figure state,
 # safe in a server handling requests on several threads.
+import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
@@ -105,6 +106,19 @@ def render_report(
     report_format: ReportFormat = ReportFormat.PDF,
 ) -> RenderedReport:
     """Draw every page and encode it as `report_format`, all in memory (nothing is written to disk)."""
+    # Meal descriptions and labels are the person's own text: a "$" in them must print as a dollar sign,
+    # not start matplotlib's math mode (which would fail on ordinary text).
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return draw_and_encode(profile, meals, unit, person_label, report_format)
+
+
+def draw_and_encode(
+    profile: AmbulatoryGlucoseProfile,
+    meals: MealSummary | None,
+    unit: DisplayUnit,
+    person_label: str,
+    report_format: ReportFormat,
+) -> RenderedReport:
     printed: dict[str, Printed] = {}
     figures: list[Figure] = []
     names = []

@@ -34,7 +34,10 @@ def client() -> Iterator[TestClient]:
 
 def two_days(unit: str = "mg/dL") -> dict[str, Any]:
     """Two days of 15-min readings ending an hour ago, a 70 mg/dL rise after each 08:00 breakfast."""
-    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
+    now = datetime.now(UTC)
+    end = now.replace(minute=now.minute // 15 * 15, second=0, microsecond=0) - timedelta(
+        hours=1
+    )  # on :00/:15/...
     times = [end - timedelta(minutes=15 * k) for k in range(2 * 96, -1, -1)]
     values = [110.0 + 70.0 * max(0.0, 1 - abs((t.hour * 60 + t.minute) - 540) / 60) for t in times]
     scale = 18.016 if unit == "mmol/L" else 1.0
@@ -49,8 +52,12 @@ def test_agp_pdf_with_meal_pages(client: TestClient) -> None:
         for t in (datetime.fromisoformat(r["time"]) for r in body["cgm"]["readings"])
         if t.hour == 8 and t.minute == 0
     ]
-    body["meals"] = [{"time": t.isoformat(), "carbs_g": 50, "description": "porridge"} for t in breakfasts]
+    body["meals"] = [
+        {"time": t.isoformat(), "carbs_g": 50, "description": "porridge $2 $x^{"} for t in breakfasts
+    ]
+    assert len(breakfasts) == 2
     body["profile"] = {"diabetes": "type2"}
+    body["label"] = r"$\frac{ (the person's own text: never matplotlib math)"
     response = client.post("/v1/reports/agp", json=body)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/pdf"
