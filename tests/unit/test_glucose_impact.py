@@ -77,9 +77,18 @@ def flat_cgm(end: datetime, level_mg_dl: float, n: int = 36) -> GlucoseSeries:
     return GlucoseSeries.from_datetimes(times, [level_mg_dl] * n)
 
 
-def context(carbs_g: float = 80.0, **meal: float) -> MealContext:
+def context(
+    carbs_g: float = 80.0, carbs_p10_g: float | None = None, carbs_p90_g: float | None = None
+) -> MealContext:
     return MealContext(
-        Meal(MEAL_TIME, carbs_g, glycemic_index=70.0, fiber_g=2.0, **meal),
+        Meal(
+            MEAL_TIME,
+            carbs_g,
+            glycemic_index=70.0,
+            fiber_g=2.0,
+            carbs_p10_g=carbs_p10_g,
+            carbs_p90_g=carbs_p90_g,
+        ),
         flat_cgm(MEAL_TIME, 130.0),
         kind=DiabetesKind.TYPE2,
         sleep_hours=6.0,
