@@ -109,6 +109,8 @@ def _backend(
 
 
 def _warm_up_call(executor: ModelExecutor, model: RepositoryModel) -> None:
+    if isinstance(executor.backend, RemoteV2Backend):
+        executor.backend.check_serves(model)  # same inputs and outputs as the local files describe
     executor.backend.infer(model.name, warm_up_inputs(model))
 
 

@@ -239,6 +239,33 @@ def test_a_server_using_another_as_its_v2_backend(server: Server, tmp_path: Path
     assert not [m for m in MARKERS if m in front.log()]
 
 
+def readme_curl_lines() -> list[str]:
+    lines, in_shell = [], False
+    for line in (REPO_ROOT / "serving" / "README.md").read_text().splitlines():
+        if line.startswith("```"):
+            in_shell = line.strip() == "```sh"
+        elif in_shell and line.startswith("curl "):
+            lines.append(line)
+    return lines
+
+
+def test_every_curl_call_in_the_readme_works_as_written(server: Server) -> None:
+    calls = readme_curl_lines()
+    assert len(calls) >= 15
+    if not D1NAMO.is_dir():
+        pytest.skip(f"the README's photo uploads need {D1NAMO}")
+    for call in calls:
+        # Only the port differs from the README; --fail turns any HTTP error into a non-zero exit.
+        command = call.replace("127.0.0.1:8000", f"127.0.0.1:{server.port}").replace(
+            "curl -s", "curl -s --fail", 1
+        )
+        result = subprocess.run(
+            ["bash", "-c", command], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, f"{call}\n{result.stdout[-500:]}{result.stderr[-500:]}"
+        assert result.stdout.strip() and not result.stdout.startswith("5"), call
+
+
 def test_no_server_errors_on_generated_requests(server: Server) -> None:
     """schemathesis over the served OpenAPI document: generated requests to every operation, no 5xx."""
     schemathesis = pytest.importorskip("schemathesis")
