@@ -53,11 +53,11 @@ def test_agp_pdf_with_meal_pages(client: TestClient) -> None:
         if t.hour == 8 and t.minute == 0
     ]
     body["meals"] = [
-        {"time": t.isoformat(), "carbs_g": 50, "description": "porridge $2 $x^{"} for t in breakfasts
+        {"time": t.isoformat(), "carbs_g": 50, "description": "porridge $x^{$ 2"} for t in breakfasts
     ]
     assert len(breakfasts) == 2
     body["profile"] = {"diabetes": "type2"}
-    body["label"] = r"$\frac{ (the person's own text: never matplotlib math)"
+    body["label"] = r"$\frac{$ (own text, never matplotlib math)"
     response = client.post("/v1/reports/agp", json=body)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/pdf"
