@@ -129,3 +129,27 @@ def test_food_table_rebuilds_to_the_committed_csv(tmp_path: Path) -> None:
     out = tmp_path / "food_classes.csv"
     build_food_table(fooddata, out)
     assert out.read_text(encoding="utf-8") == FOOD_TABLE_PATH.read_text(encoding="utf-8")
+
+
+def test_imagenet_top5_is_sensible_on_real_photos(request: pytest.FixtureRequest) -> None:
+    from torchvision.models._meta import _IMAGENET_CATEGORIES
+
+    from vision.preprocess import PreprocessSpec
+
+    spec = PreprocessSpec()
+    cases = [(p.path, "espresso") for p in packaged_photos(DRINK_PHOTOS, is_food=True)]
+    try:
+        shared = request.getfixturevalue("shared_data")
+        cases.append((shared / "d1namo" / "004" / "food_pictures" / "007.jpg", "pizza"))
+    except pytest.skip.Exception:
+        pass  # the packaged coffee photo alone still checks the weights
+    if not cases:
+        pytest.skip("no real photos available")
+    model = load_pretrained()
+    recognizer = FoodRecognizer(model, load_food_classes(), spec, RecognizerCalibration())
+    batch = torch.from_numpy(np.stack([preprocess_photo(path.read_bytes(), spec) for path, _ in cases]))
+    with torch.no_grad():
+        logits = model(recognizer.normalise(batch))  # (N, 1000)
+    for (path, expected), row in zip(cases, logits, strict=True):
+        top5 = [_IMAGENET_CATEGORIES[i] for i in row.topk(5).indices]
+        assert top5[0] == expected, (path.name, top5)
