@@ -295,7 +295,7 @@ def _losses(out: dict[str, object]) -> list[str]:
     model = out["model"]
     assert isinstance(model, dict)
     lost = []
-    for name in (*RESPONSE_BASELINES, *FORECAST_BASELINES):
+    for name in dict.fromkeys((*RESPONSE_BASELINES, *FORECAST_BASELINES)):  # persistence is in both
         other = out.get(name)
         if not isinstance(other, dict):
             continue
