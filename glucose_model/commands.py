@@ -63,7 +63,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     counts = write_cohort(cohort, args.out, command=command)
     person_days = total_people * config.days
     print(
-        f"{person_days} person-days simulated in {cohort.wall_time_s:.1f} s "
+        f"{person_days} person-days simulated in {cohort.wall_time_s:.1f} s ({cohort.cpu_time_s:.1f} s CPU) "
         f"({person_days / cohort.wall_time_s:.1f} person-days/s); wrote {args.out} "
         f"({', '.join(f'{k} {v}' for k, v in counts.items())})"
     )

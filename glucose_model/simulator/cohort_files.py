@@ -125,8 +125,9 @@ def describe(cohort: SimulatedCohort, counts: dict[str, int], command: str = "")
         f"- command: `{command or 'simulate_cohort(config)'}`",
         f"- seed: {config.seed}; days: {config.days}; start: {config.start_local.isoformat()}",
         f"- people: {', '.join(f'{kind.value} {n}' for kind, n in config.people)} ({len(cohort.person_ids)} in all)",
-        f"- simulation wall time: {cohort.wall_time_s:.1f} s for {people_days} person-days "
-        f"({speed:.1f} person-days/s, this machine, simulation only, CSV writing excluded)",
+        f"- simulation time: {cohort.wall_time_s:.1f} s wall, {cohort.cpu_time_s:.1f} s CPU for {people_days} "
+        f"person-days ({speed:.1f} person-days/s of wall time; this machine, one process, simulation only, "
+        "CSV writing excluded)",
         "",
         "## Files and rows",
         "",

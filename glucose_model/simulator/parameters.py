@@ -180,7 +180,7 @@ POPULATION_PARAMETERS: dict[DiabetesKind, dict[str, tuple[float, float]]] = {
 # Fasting plasma glucose (mg/dL): normal distribution, truncated to the diagnostic band of each kind
 # (ADA: normal < 100, impaired 100-125, diabetes >= 126); type 1 under treatment, fasting 100-180.
 FASTING_GLUCOSE_MG_DL: dict[DiabetesKind, tuple[float, float, float, float]] = {
-    DiabetesKind.NONE: (88.0, 6.0, 72.0, 99.0),  # mean, sd, low, high
+    DiabetesKind.NONE: (91.0, 5.0, 76.0, 99.0),  # mean, sd, low, high (CGM mean ~99: Shah et al. 2019)
     DiabetesKind.PREDIABETES: (106.0, 6.0, 100.0, 125.0),
     DiabetesKind.TYPE2: (150.0, 20.0, 126.0, 220.0),
     DiabetesKind.TYPE1: (135.0, 18.0, 100.0, 180.0),

@@ -26,10 +26,17 @@ KIND_COLOURS = {
 
 
 def plot_cohort_folder(folder: Path, out_dir: Path, day: int = 1) -> list[Path]:
-    """Write both plots for the canonical cohort in `folder` into `out_dir`; returns their paths."""
+    """Write both plots for the canonical cohort in `folder` into `out_dir`; returns their paths.
+
+    `day` (0-based) is clamped to the days the cohort has, so a one-day cohort plots its only day.
+    """
     from glucose_model.cohorts import load_canonical
 
     recordings = load_canonical(folder)
+    span_s = max(
+        int(r.glucose.times_utc_s[-1] - r.glucose.times_utc_s[0]) for r in recordings if len(r.glucose)
+    )
+    day = min(max(day, 0), span_s // 86400)
     out_dir.mkdir(parents=True, exist_ok=True)
     return [
         plot_day_per_kind(recordings, out_dir / DAY_PLOT_FILE, day),
