@@ -63,16 +63,22 @@ class RemoteV2Backend:
     """A Triton, KServe or mealimpact server reached over HTTP with the binary-tensor extension."""
 
     def __init__(
-        self, base_url: str, versions: Mapping[str, int], timeout_s: float, client: httpx.Client | None = None
+        self,
+        base_url: str,
+        models: Mapping[str, RepositoryModel],
+        timeout_s: float,
+        client: httpx.Client | None = None,
     ) -> None:
         self._client = client if client is not None else httpx.Client(base_url=base_url, timeout=timeout_s)
-        self._versions = dict(versions)
+        self._models = dict(models)
 
     def infer(
         self, model_name: str, inputs: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None
     ) -> dict[str, np.ndarray]:
-        body, headers = encode_request(inputs, output_names)
-        path = f"/v2/models/{model_name}/versions/{self._versions[model_name]}/infer"
+        model = self._models[model_name]
+        # The wire carries the shapes config.pbtxt declares; callers here see the ONNX graph's shapes.
+        body, headers = encode_request(model.api_arrays(inputs), output_names)
+        path = f"/v2/models/{model_name}/versions/{model.version}/infer"
         try:
             response = self._client.post(path, content=body, headers=headers)
         except httpx.HTTPError as err:
@@ -82,7 +88,7 @@ class RemoteV2Backend:
         if response.status_code != 200:
             raise ModelBackendError(f"model server answered {response.status_code} for {model_name}")
         try:
-            return decode_response(response.content, response.headers.get(HEADER_LENGTH))
+            return model.graph_arrays(decode_response(response.content, response.headers.get(HEADER_LENGTH)))
         except InferenceProtocolError as err:
             raise ModelBackendError(
                 f"model server sent an unreadable response for {model_name}: {err}"

@@ -49,7 +49,8 @@ class TensorConfig:
 
     name: str
     data_type: str  # TYPE_FP32 ...
-    dims: tuple[int, ...]  # -1 = variable
+    dims: tuple[int, ...]  # -1 = variable; the shape clients see
+    reshape: tuple[int, ...] | None = None  # the shape the ONNX graph has, when it differs from dims
 
     @property
     def v2_datatype(self) -> str:
@@ -67,8 +68,14 @@ class ModelConfig:
     max_queue_delay_us: int  # dynamic_batching.max_queue_delay_microseconds, 0 when absent
 
     def full_shape(self, tensor: TensorConfig) -> tuple[int, ...]:
-        """The shape as the ONNX graph and the V2 metadata see it: batch dimension first when batched."""
+        """The shape clients see (V2 metadata and tensors): batch dimension first when batched."""
         return ((-1,) if self.max_batch_size > 0 else ()) + tensor.dims
+
+    def graph_shape(self, tensor: TensorConfig) -> tuple[int, ...]:
+        """The shape of the ONNX graph's tensor: `reshape` instead of `dims` where one is given."""
+        return ((-1,) if self.max_batch_size > 0 else ()) + (
+            tensor.dims if tensor.reshape is None else tensor.reshape
+        )
 
 
 def _tokens(text: str) -> Iterator[tuple[str, str]]:
@@ -173,7 +180,20 @@ def _tensor(fields: Value, section: str) -> TensorConfig:
     dims = fields.get("dims", [])
     if not all(isinstance(d, int) and not isinstance(d, bool) and d >= -1 and d != 0 for d in dims):
         raise ModelConfigError(f"config.pbtxt: {section} {name} dims must be positive integers or -1: {dims}")
-    return TensorConfig(name=name, data_type=data_type, dims=tuple(int(d) for d in dims))  # type: ignore[arg-type]
+    reshape = None
+    for block in fields.get("reshape", [])[-1:]:
+        shape = block.get("shape", []) if isinstance(block, dict) else None
+        if shape is None or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= -1 for d in shape
+        ):
+            raise ModelConfigError(f"config.pbtxt: {section} {name} reshape must be {{ shape: [ ... ] }}")
+        reshape = tuple(int(d) for d in shape)  # type: ignore[arg-type]
+    return TensorConfig(
+        name=name,
+        data_type=data_type,
+        dims=tuple(int(d) for d in dims),  # type: ignore[arg-type]
+        reshape=reshape,
+    )
 
 
 def parse_model_config(text: str) -> ModelConfig:

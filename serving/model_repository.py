@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 
 from serving.model_config import ModelConfig, ModelConfigError, TensorConfig, parse_model_config
@@ -66,6 +67,26 @@ class RepositoryModel:
     @property
     def platform(self) -> str:
         return self.config.platform
+
+    def _reshaped(self, arrays: Mapping[str, np.ndarray], to_graph: bool) -> dict[str, np.ndarray]:
+        tensors = {t.name: t for t in (*self.config.inputs, *self.config.outputs)}
+        out = {}
+        for name, array in arrays.items():
+            tensor = tensors.get(name)
+            if tensor is None or tensor.reshape is None:
+                out[name] = array
+                continue
+            batch = (array.shape[0],) if self.config.max_batch_size > 0 else ()
+            out[name] = array.reshape(batch + (tensor.reshape if to_graph else tensor.dims))
+        return out
+
+    def graph_arrays(self, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Tensors in client shapes (config dims) -> the ONNX graph's shapes (config reshape)."""
+        return self._reshaped(arrays, to_graph=True)
+
+    def api_arrays(self, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Tensors in the ONNX graph's shapes -> the shapes clients see (config dims)."""
+        return self._reshaped(arrays, to_graph=False)
 
     def metadata_json(self) -> dict[str, object]:
         """metadata_props with each JSON value decoded (plain strings stay strings)."""
@@ -130,7 +151,7 @@ def _check_tensors(
                 f"{name}: {section} {tensor.name!r} is {tensor.data_type} in config.pbtxt but "
                 f"{arg.type} in the ONNX graph"
             )
-        shape = config.full_shape(tensor)
+        shape = config.graph_shape(tensor)
         graph_shape = tuple(d if isinstance(d, int) else -1 for d in arg.shape)
         agree = len(graph_shape) == len(shape) and all(
             c == g or c == -1 or g == -1 for c, g in zip(shape, graph_shape, strict=True)
@@ -138,10 +159,19 @@ def _check_tensors(
         if not agree or (config.max_batch_size > 0 and graph_shape[0] not in (-1,)):
             raise ModelRepositoryError(
                 f"{name}: {section} {tensor.name!r} has shape {list(shape)} per config.pbtxt "
-                f"(batch first when max_batch_size > 0) but {list(graph_shape)} in the ONNX graph"
+                f"(batch first when max_batch_size > 0; reshape when given) but {list(graph_shape)} in the ONNX graph"
             )
-        specs.append(TensorSpec(tensor.name, tensor.v2_datatype, shape))
+        if tensor.reshape is not None and _count(tensor.dims) != _count(tensor.reshape):
+            raise ModelRepositoryError(
+                f"{name}: {section} {tensor.name!r} reshape {list(tensor.reshape)} "
+                f"holds a different number of values than dims {list(tensor.dims)}"
+            )
+        specs.append(TensorSpec(tensor.name, tensor.v2_datatype, config.full_shape(tensor)))
     return tuple(specs)
+
+
+def _count(shape: Sequence[int]) -> int:
+    return int(np.prod([d for d in shape if d != -1], dtype=np.int64)) * (-1 if -1 in shape else 1)
 
 
 def _check_metadata(name: str, metadata: Mapping[str, str], outputs: Sequence[TensorSpec]) -> None:

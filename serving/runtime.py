@@ -105,13 +105,13 @@ def _backend(
         return LocalOnnxBackend(sessions)
     # The local files still describe the models (metadata, checks); the remote server runs them.
     sessions.clear()
-    return RemoteV2Backend(url, {n: m.version for n, m in models.items()}, settings.request_timeout_s)
+    return RemoteV2Backend(url, models, settings.request_timeout_s)
 
 
 def _warm_up_call(executor: ModelExecutor, model: RepositoryModel) -> None:
     if isinstance(executor.backend, RemoteV2Backend):
         executor.backend.check_serves(model)  # same inputs and outputs as the local files describe
-    executor.backend.infer(model.name, warm_up_inputs(model))
+    executor.backend.infer(model.name, model.graph_arrays(warm_up_inputs(model)))
 
 
 async def _warm_up(runtime: ServingRuntime) -> None:

@@ -152,7 +152,7 @@ async def _infer(runtime: ServingRuntime, request: Request, name: str, model_ver
     unknown = [o for o in decoded.outputs or () if o not in known]
     if unknown:
         raise InferenceProtocolError(f"model {model.name} has no output(s) {unknown}; it has {sorted(known)}")
-    outputs = await runtime.infer(model.name, decoded.inputs)
+    outputs = model.api_arrays(await runtime.infer(model.name, model.graph_arrays(decoded.inputs)))
     body, headers = encode_response(model.name, str(model.version), decoded, outputs)
     return Response(body, headers=headers)
 

@@ -34,14 +34,15 @@ def shipped_models_dir() -> Path:
 
 def linked_copy(models_dir: Path, target: Path) -> Path:
     """The repository with its (large) ONNX files linked and its small files copied, for editing."""
-    for source in models_dir.rglob("*"):
-        destination = target / source.relative_to(models_dir)
-        if source.is_dir():
-            destination.mkdir(parents=True, exist_ok=True)
-        elif source.suffix == ".onnx":
-            destination.symlink_to(source)
-        else:
-            shutil.copy(source, destination)
+    for folder, _, files in os.walk(models_dir, followlinks=True):
+        here = target / Path(folder).relative_to(models_dir)
+        here.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            source = Path(folder) / name
+            if source.suffix == ".onnx":
+                (here / name).symlink_to(source.resolve())
+            else:
+                shutil.copy(source, here / name)
     return target
 
 

@@ -49,6 +49,16 @@ def test_repeated_scalar_fields_angle_brackets_and_platform() -> None:
     assert config.outputs[0].v2_datatype == "BYTES"
 
 
+def test_reshape_separates_the_client_shape_from_the_graph_shape() -> None:
+    text = 'name: "m" backend: "onnxruntime" max_batch_size: 4 input [ { name: "x" data_type: TYPE_FP32 dims: [2] } ]'
+    text += ' output [ { name: "p" data_type: TYPE_FP32 dims: [ 1 ] reshape: { shape: [ ] } } ]'
+    config = parse_model_config(text)
+    assert config.outputs[0].reshape == ()
+    assert config.full_shape(config.outputs[0]) == (-1, 1)
+    assert config.graph_shape(config.outputs[0]) == (-1,)
+    assert config.graph_shape(config.inputs[0]) == config.full_shape(config.inputs[0]) == (-1, 2)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
