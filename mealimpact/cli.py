@@ -48,6 +48,9 @@ def _registrars() -> list[Callable[[CommandGroups], None]]:
     from glucose_model import cgm_commands  # cgm-import, cohort-summary
 
     registrars.append(cgm_commands.register)
+    from training import vision_commands as retrain_commands  # train/evaluate vision, export mobile
+
+    registrars.append(retrain_commands.register)
     return registrars
 
 

@@ -16,9 +16,9 @@ import torch
 from tqdm import tqdm
 
 from training.vision_dataset import LabelledPhoto
-from vision.decode import decode_image
 from vision.efficientnet_lite import EMBEDDING_DIM, EfficientNetLite0
-from vision.preprocess import PreprocessSpec, normalize, preprocess_image
+from vision.preprocess import PreprocessSpec, normalize
+from vision.recognition import preprocess_photo
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +42,7 @@ def backbone_sha256(model: EfficientNetLite0) -> str:
 
 def load_photo_pixels(path: Path, spec: PreprocessSpec) -> npt.NDArray[np.uint8]:
     """A photo file -> the model input (crop, crop, 3) uint8, through the one decoder and preprocessing."""
-    image = decode_image(path.read_bytes(), min_size_px=spec.resize_short_side_px)
-    return preprocess_image(image, spec)
+    return preprocess_photo(path.read_bytes(), spec)
 
 
 class FeatureCache:
@@ -97,9 +96,3 @@ def extract_features(
             if cache is not None:
                 cache.put(shas[i], row)
     return features
-
-
-def l2_normalise(features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Rows scaled to unit length: the recognizer's `embedding` output computed from backbone features."""
-    norms = np.linalg.norm(features, axis=-1, keepdims=True)
-    return (features / np.maximum(norms, 1e-12)).astype(np.float32)

@@ -1,0 +1,137 @@
+"""`mealimpact train vision`, `evaluate vision`, `export mobile`: argparse here, the work in the handlers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mealimpact.cli import CommandGroups
+
+_DEFAULT_PHOTOS = Path("../shared/data/d1namo")
+
+
+def default_models_dir() -> Path:
+    """`MEALIMPACT_MODELS_DIR` (which the server reads too), else `models/`."""
+    return Path(os.environ.get("MEALIMPACT_MODELS_DIR", "models"))
+
+
+def _train_vision(args: argparse.Namespace) -> int:
+    import time
+
+    from training.vision_retrain import retrain
+    from training.vision_train import VisionTrainConfig
+
+    config = VisionTrainConfig(mode=args.mode, epochs=args.epochs, seed=args.seed)
+    started = time.perf_counter()
+    result = retrain(
+        args.data, args.nutrition, config, args.models_dir, args.out or args.models_dir, args.runs
+    )
+    report = result.report
+    print(f"wrote food_recognizer version {result.version}: {result.model_path}")
+    print(
+        f"{config.mode}: training {result.train_seconds:.0f} s (total {time.perf_counter() - started:.0f} s), "
+        f"val accuracy {result.val_accuracy:.3f}; on {report.photos} held-out photos top-1 "
+        f"{report.top1_accuracy:.3f}, top-5 {report.top5_accuracy:.3f}, balanced {report.balanced_accuracy:.3f}"
+    )
+    print("report:", ", ".join(str(p) for p in result.report_files))
+    return 0
+
+
+def _evaluate_vision(args: argparse.Namespace) -> int:
+    from training.vision_dataset import read_labelled_photos
+    from training.vision_report import write_report
+    from training.vision_retrain import evaluate_model, evaluation_photos, model_labels, model_path_of
+
+    path = model_path_of(args.models_dir, args.model)
+    photos = read_labelled_photos(args.data, seed=args.seed)
+    report = evaluate_model(path, args.model, evaluation_photos(photos) if not args.all_photos else photos)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    if args.report is not None:
+        write_report(report, model_labels(path), args.report)
+    print(
+        f"version {args.model}: top-1 {report.top1_accuracy:.3f}, top-5 {report.top5_accuracy:.3f} "
+        f"on {report.photos} photos; wrote {args.json}"
+    )
+    return 0
+
+
+def _export_mobile(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from training.mobile_bundle import FLOAT_LEADING_CONVS, Int8AcceptanceError, build_mobile_bundle
+    from vision.preprocess import PreprocessSpec
+    from vision.recognition import preprocess_photo
+
+    photos = None
+    if not args.no_int8:
+        paths = sorted(args.photos.glob("**/*.jpg"))
+        if not paths:
+            print(
+                f"no real photos (*.jpg) under {args.photos} to calibrate int8; pass --photos DIR or --no-int8"
+            )
+            return 2
+        spec = PreprocessSpec()
+        photos = np.stack([preprocess_photo(p.read_bytes(), spec) for p in paths])
+    float_convs = FLOAT_LEADING_CONVS if args.float_convs is None else args.float_convs
+    try:
+        bundles = build_mobile_bundle(args.models_dir, args.out, photos, float_leading_convs=float_convs)
+    except Int8AcceptanceError as err:
+        print(f"FAILED: {err}")
+        return 1
+    for bundle in bundles:
+        sizes = ", ".join(f"{Path(f.path).name} {f.size_bytes / 1e6:.1f} MB" for f in bundle.files)
+        print(f"{bundle.name} v{bundle.version}: {sizes}")
+        if bundle.int8 is not None:
+            print(f"  int8 vs fp32 on {bundle.int8.photos} real photos: {json.dumps(bundle.int8.__dict__)}")
+    print(f"wrote {args.out / 'manifest.json'}")
+    return 0
+
+
+def register(groups: CommandGroups) -> None:
+    models_help = "model repository to read (default: $MEALIMPACT_MODELS_DIR or models/)"
+    train = groups.train.add_parser("vision", help="retrain the recognizer's classes on labelled photos")
+    train.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="DIR/{train,val,test}/<class>/*, a Food-101 folder, a CSV of path,label, or the D1NAMO folder",
+    )
+    train.add_argument("--nutrition", type=Path, default=None, help="CSV mapping each class to nutrition")
+    train.add_argument("--mode", choices=("linear", "finetune"), default="linear")
+    train.add_argument(
+        "--out", type=Path, default=None, help="model repository to write (default: --models-dir)"
+    )
+    train.add_argument("--epochs", type=int, default=0, help="0: the mode's default")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--models-dir", type=Path, default=default_models_dir(), help=models_help)
+    train.add_argument("--runs", type=Path, default=Path("runs"), help="checkpoints and the feature cache")
+    train.set_defaults(handler=_train_vision)
+
+    evaluate = groups.evaluate.add_parser(
+        "vision", help="top-1/top-5/per-class figures of a recognizer version"
+    )
+    evaluate.add_argument(
+        "--data", type=Path, required=True, help="labelled photos, any `train vision` layout"
+    )
+    evaluate.add_argument("--model", required=True, help="version folder name, e.g. 2")
+    evaluate.add_argument("--json", type=Path, required=True, help="where to write the figures")
+    evaluate.add_argument("--report", type=Path, default=None, help="also write the PNGs to this folder")
+    evaluate.add_argument("--all-photos", action="store_true", help="every photo, not only the test split")
+    evaluate.add_argument("--seed", type=int, default=0, help="split seed for layouts without a test split")
+    evaluate.add_argument("--models-dir", type=Path, default=default_models_dir(), help=models_help)
+    evaluate.set_defaults(handler=_evaluate_vision)
+
+    mobile = groups.export.add_parser(
+        "mobile", help="fp32/int8/ORT/batch-1 bundle of every model, checksummed"
+    )
+    mobile.add_argument("--out", type=Path, required=True, help="bundle folder")
+    mobile.add_argument("--models-dir", type=Path, default=default_models_dir(), help=models_help)
+    mobile.add_argument("--photos", type=Path, default=_DEFAULT_PHOTOS, help="real photos to calibrate int8")
+    mobile.add_argument("--float-convs", type=int, default=None, help="leading convolutions kept in fp32")
+    mobile.add_argument("--no-int8", action="store_true", help="bundle without the int8 variant")
+    mobile.set_defaults(handler=_export_mobile)
