@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import time
@@ -104,6 +105,20 @@ def test_recognize_a_real_photo(client: TestClient) -> None:
     assert probabilities == sorted(probabilities, reverse=True)
     carbs = body["carbs_g"]
     assert 0 <= carbs["low"] <= carbs["estimate"] <= carbs["high"]
+
+
+@pytest.mark.parametrize("image_format", ["PNG", "WEBP", "HEIF"])
+def test_recognize_accepts_png_webp_and_heic(client: TestClient, image_format: str) -> None:
+    from PIL import Image
+
+    with Image.open(photo_paths()[0]) as photo:
+        small = photo.convert("RGB").resize((480, 360))
+    encoded = io.BytesIO()
+    small.save(encoded, format=image_format)
+    files = {"image": (f"meal.{image_format.lower()}", encoded.getvalue(), "application/octet-stream")}
+    response = client.post("/v1/meals/recognize", files=files)
+    assert response.status_code == 200, response.text
+    assert response.json()["foods"]
 
 
 def test_impact_curve_peak_explanation_and_what_ifs(client: TestClient) -> None:
