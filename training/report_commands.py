@@ -6,6 +6,8 @@ Only argparse at import time; the record loading, model and rendering imports li
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,7 +28,10 @@ def add_record_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument(
         "--format",
         default="auto",
-        help="format of the --cgm file (auto detects it; see glucose_model.importers)",
+        help="format of the --cgm file: auto, dexcom, libreview, nightscout, apple_health, generic_csv",
+    )
+    source.add_argument(
+        "--tz", help="IANA zone of the device clock for Dexcom / LibreView exports (e.g. Europe/Zurich)"
     )
     source.add_argument("--cohort", help="a cohort under --data-root: d1namo, dubosson, shanghai, weinstock")
     source.add_argument(
@@ -74,7 +79,7 @@ def load_recording(args: argparse.Namespace) -> Recording:
     """The record named on the command line, with --meals and --kind applied."""
     import dataclasses
 
-    from glucose_model.cohorts import load_cohort
+    from glucose_model.cohorts import load_cohort, load_d1namo_person
     from glucose_model.meal_summary import read_meal_log
     from glucose_model.records import DiabetesKind, RecordError
 
@@ -82,10 +87,12 @@ def load_recording(args: argparse.Namespace) -> Recording:
         raise RecordError("give either --cgm FILE/FOLDER or --cohort NAME --person ID")
     if args.cohort is not None:
         recordings = load_cohort(args.data_root, args.cohort)
+    elif (args.cgm / "glucose.csv").is_file() and (args.cgm / "food.csv").is_file():
+        recordings = [load_d1namo_person(args.cgm)]  # one D1NAMO person's folder
     elif args.cgm.is_dir():
         recordings = load_cohort(args.cgm, "auto")
     else:
-        recordings = [read_cgm_file(args.cgm, args.format)]
+        recordings = [read_cgm_file(args.cgm, args.format, args.tz)]
     recording = select_recording(recordings, args.person)
     if args.meals is not None:
         recording = dataclasses.replace(
@@ -96,18 +103,10 @@ def load_recording(args: argparse.Namespace) -> Recording:
     return recording
 
 
-def read_cgm_file(path: Path, file_format: str) -> Recording:
-    from glucose_model import importers
-    from glucose_model.records import RecordError
+def read_cgm_file(path: Path, file_format: str, tz: str | None) -> Recording:
+    from glucose_model.importers import import_file
 
-    read = getattr(importers, "read_cgm_file", None)
-    if read is None:
-        raise RecordError(
-            f"{path}: reading single CGM export files needs glucose_model.importers.read_cgm_file, "
-            "which this install does not have yet; pass a cohort folder or --cohort instead"
-        )
-    recording: Recording = read(path, file_format)
-    return recording
+    return import_file(path, fmt=file_format, tz=tz)
 
 
 def select_recording(recordings: list[Recording], person: str | None) -> Recording:
@@ -169,6 +168,25 @@ def summarize_with_model(recording: Recording, model: Path | None) -> MealSummar
 
 
 def run_report(args: argparse.Namespace) -> int:
+    return explain_record_errors(write_agp_report, args)
+
+
+def run_export_fhir(args: argparse.Namespace) -> int:
+    return explain_record_errors(write_fhir_bundle, args)
+
+
+def explain_record_errors(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Bad input ends with its named error's message (what was wrong, how to fix it), not a traceback."""
+    from glucose_model.records import RecordError
+
+    try:
+        return handler(args)
+    except RecordError as error:
+        print(f"error ({type(error).__name__}): {error}", file=sys.stderr)
+        return 2
+
+
+def write_agp_report(args: argparse.Namespace) -> int:
     from glucose_model.agp import build_profile
     from glucose_model.report import DisplayUnit, format_from_path, render_report
     from glucose_model.report.document import write_report
@@ -190,7 +208,7 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_export_fhir(args: argparse.Namespace) -> int:
+def write_fhir_bundle(args: argparse.Namespace) -> int:
     import json
 
     from glucose_model.agp import build_profile

@@ -59,7 +59,7 @@ def test_modal_day_pools_across_midnight() -> None:
     assert np.isnan(modal.percentile(50.0)[modal.minute_of_day == 360]).all()
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(st.lists(st.floats(40, 400), min_size=300, max_size=600), st.sampled_from([-300, 0, 60, 480]))
 def test_modal_day_percentiles_are_ordered_and_match_numpy(values: list[float], offset_min: int) -> None:
     s = series(np.array(values), step_min=15, offset_min=offset_min)
