@@ -8,7 +8,6 @@ Run with `python -m bench serving` (needs the exported models and ../shared/data
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import socket
 import subprocess
@@ -202,7 +201,8 @@ def main() -> None:
     )
     ratio = (best.requests / best.seconds) / eager_rate
     print(f"[serving] best HTTP recognize ({best_label.strip()}) / torch eager loop throughput: {ratio:.2f}x")
-    print(json.dumps({"cpu_count": os.cpu_count()}))
+    # Other work on the machine skews every number above; say how busy it was.
+    print(f"[serving] {os.cpu_count()} CPUs, load average over 1/5/15 min: {os.getloadavg()}")
 
 
 if __name__ == "__main__":
