@@ -111,7 +111,7 @@ def _activity_rows(cohort: SimulatedCohort) -> Iterable[Sequence[object]]:
 
 
 def describe(cohort: SimulatedCohort, counts: dict[str, int], command: str = "") -> str:
-    """The cohort README: how it was made, what was drawn, counts and speed."""
+    """The cohort README: how it was made, what was drawn, counts and speed (one template, read as one)."""
     config = cohort.config
     people_days = len(cohort.person_ids) * config.days
     speed = people_days / cohort.wall_time_s if cohort.wall_time_s > 0 else float("nan")

@@ -130,7 +130,11 @@ def _sleep_hours(rng: np.random.Generator, n: int) -> FloatArray:
 
 
 def draw_schedule(people: PersonParameters, days: int, rng: np.random.Generator) -> LifeSchedule:
-    """Draw `days` days of ordinary life for every subject."""
+    """Draw `days` days of ordinary life for every subject.
+
+    Longer than a screen because a day is drawn in order (the night before sets the breakfast time,
+    meals set the walks, bedtime bounds the snacks); split up, that order would be lost.
+    """
     n = len(people)
     minutes = days * MINUTES_PER_DAY
     person = np.arange(n)

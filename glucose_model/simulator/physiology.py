@@ -146,7 +146,11 @@ def _emptying(stomach_mg: FloatArray, r: _StepRates) -> FloatArray:
 def derivatives(
     x: FloatArray, p: PersonParameters, drive: Drive, rates: _StepRates | None = None
 ) -> FloatArray:
-    """dx/dt (S, P) of the whole model."""
+    """dx/dt (S, P) of the whole model.
+
+    One function on purpose: the subsystems feed each other within the same instant (secretion needs
+    dG/dt, EGP needs portal insulin), and it reads top to bottom like the paper's equations.
+    """
     r = _step_rates(p, drive) if rates is None else rates
     c = Compartment
     qsto1, qsto2, qgut = x[c.QSTO1], x[c.QSTO2], x[c.QGUT]

@@ -62,6 +62,94 @@ def _sleep_factor_per_minute(schedule: LifeSchedule, first: int, count: int, peo
     return factor
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """Per-minute inputs of one chunk of the schedule, each (count, P)."""
+
+    carbs_mg_per_min: FloatArray
+    insulin_pmol_kg_min: FloatArray
+    hr_rise_bpm: FloatArray
+    sensitivity_scale: FloatArray
+    meal_starts: dict[int, list[int]]  # minute within the chunk -> indices into schedule.meals
+
+
+class _ScheduleInputs:
+    """Expands a schedule's events into per-minute inputs, one chunk (a day) at a time."""
+
+    def __init__(self, people: PersonParameters, schedule: LifeSchedule) -> None:
+        self.people, self.schedule = people, schedule
+        self.meal_minute, self.meal_person, self.meal_rate = _meal_minutes(schedule.meals)
+        self.start_minute = schedule.meals.start_min.astype(np.int64)
+        self.bolus_minute = schedule.boluses.start_min.astype(np.int64)
+        boluses = schedule.boluses
+        self.bolus_rate = boluses.units * PMOL_PER_UNIT_INSULIN / people.body_weight_kg[boluses.person]
+
+    def chunk(self, first: int, count: int) -> _Inputs:
+        n, schedule = len(self.people), self.schedule
+        carbs = np.zeros((count, n))
+        rows = (self.meal_minute >= first) & (self.meal_minute < first + count)
+        np.add.at(carbs, (self.meal_minute[rows] - first, self.meal_person[rows]), self.meal_rate[rows])
+        insulin = np.zeros((count, n))
+        rows = (self.bolus_minute >= first) & (self.bolus_minute < first + count)
+        np.add.at(
+            insulin, (self.bolus_minute[rows] - first, schedule.boluses.person[rows]), self.bolus_rate[rows]
+        )
+        starts: dict[int, list[int]] = {}
+        for s in np.flatnonzero((self.start_minute >= first) & (self.start_minute < first + count)):
+            starts.setdefault(int(self.start_minute[s]) - first, []).append(int(s))
+        return _Inputs(
+            carbs_mg_per_min=carbs,
+            insulin_pmol_kg_min=insulin,
+            hr_rise_bpm=daily_life.heart_rate_rise_per_minute(schedule, first, count, n),
+            sensitivity_scale=_sleep_factor_per_minute(schedule, first, count, n),
+            meal_starts=starts,
+        )
+
+
+class _Eating:
+    """What each subject is eating: scheduled meals under way and rescue carbohydrate for lows."""
+
+    def __init__(self, people: PersonParameters, meals: MealEvents) -> None:
+        n = len(people)
+        self.people, self.meals = people, meals
+        self.emptying = meal_composition.emptying_scale(meals.fat_g, meals.protein_g, meals.fiber_g)
+        self.absorption = meal_composition.absorption_scale(meals.glycemic_index)
+        self.rescue_absorption = float(meal_composition.absorption_scale(RESCUE_GLYCEMIC_INDEX))
+        self.uneaten = np.zeros(n)  # carbohydrate of meals being eaten, not yet swallowed, mg
+        self.rescue_due = np.zeros(n)  # rescue carbohydrate still to swallow, mg
+        self.last_rescue = np.full(n, -np.inf)
+        self.rescues: list[tuple[int, float]] = []
+
+    def start_meals(self, x: FloatArray, drive: physiology.Drive, indices: list[int]) -> None:
+        for m in indices:
+            p = int(self.meals.person[m])
+            pending = self.uneaten[p] + self.rescue_due[p]
+            _start_meal(x, drive, p, self.meals.carbs_g[m], pending, self.emptying[m], self.absorption[m])
+            self.uneaten[p] += self.meals.carbs_g[m] * 1000.0
+
+    def treat_lows(self, x: FloatArray, drive: physiology.Drive, t: int) -> None:
+        """Type 1 subjects below the threshold take rescue carbohydrate (at most every 20 min)."""
+        glucose = x[Compartment.GP] / self.people.vg
+        low = (
+            self.people.is_type1
+            & (glucose < RESCUE_THRESHOLD_MG_DL)
+            & (t - self.last_rescue >= RESCUE_EVERY_MIN)
+        )
+        for who in np.flatnonzero(low):
+            pending = self.uneaten[who] + self.rescue_due[who]
+            _start_meal(x, drive, int(who), RESCUE_CARBS_G, pending, 1.0, self.rescue_absorption)
+            self.rescue_due[who] += RESCUE_CARBS_G * 1000.0
+            self.last_rescue[who] = t
+            self.rescues.append((int(who), float(t)))
+
+    def swallow(self, scheduled_mg_per_min: FloatArray) -> FloatArray:
+        """(P,) carbohydrate swallowed this minute, mg/min: the scheduled meals plus any rescue."""
+        rescue = np.minimum(self.rescue_due, RESCUE_CARBS_G * 1000.0 / RESCUE_DURATION_MIN)
+        self.rescue_due -= rescue
+        self.uneaten = np.maximum(self.uneaten - scheduled_mg_per_min, 0.0)
+        return scheduled_mg_per_min + rescue
+
+
 def simulate_schedule(
     people: PersonParameters,
     schedule: LifeSchedule,
@@ -72,64 +160,25 @@ def simulate_schedule(
 
     on_chunk(minutes_done) is called after each simulated day (progress bars).
     """
-    n = len(people)
     x = physiology.basal_state(people)
-    meal_minute, meal_person, meal_rate = _meal_minutes(schedule.meals)
-    meals = schedule.meals
-    start_minute = meals.start_min.astype(np.int64)
-    meal_emptying = meal_composition.emptying_scale(meals.fat_g, meals.protein_g, meals.fiber_g)
-    meal_absorption = meal_composition.absorption_scale(meals.glycemic_index)
-    bolus_minute = schedule.boluses.start_min.astype(np.int64)
-    bolus_rate = (
-        schedule.boluses.units * PMOL_PER_UNIT_INSULIN / people.body_weight_kg[schedule.boluses.person]
-    )
-    drive = physiology.Drive.resting(n)
+    drive = physiology.Drive.resting(len(people))
+    inputs = _ScheduleInputs(people, schedule)
+    eating = _Eating(people, schedule.meals)
     recorded_plasma, recorded_interstitial = [], []
-    rescue_due = np.zeros(n)  # rescue carbohydrate still to swallow, mg
-    uneaten = np.zeros(n)  # carbohydrate of meals being eaten, not yet swallowed, mg
-    last_rescue = np.full(n, -np.inf)
-    rescues: list[tuple[int, float]] = []
-    can_rescue = people.is_type1
-    rescue_absorption = float(meal_composition.absorption_scale(RESCUE_GLYCEMIC_INDEX))
     for first in range(0, schedule.minutes, CHUNK_MIN):
         count = min(CHUNK_MIN, schedule.minutes - first)
-        carbs = np.zeros((count, n))
-        rows = (meal_minute >= first) & (meal_minute < first + count)
-        np.add.at(carbs, (meal_minute[rows] - first, meal_person[rows]), meal_rate[rows])
-        insulin = np.zeros((count, n))
-        rows = (bolus_minute >= first) & (bolus_minute < first + count)
-        np.add.at(insulin, (bolus_minute[rows] - first, schedule.boluses.person[rows]), bolus_rate[rows])
-        hr_rise = daily_life.heart_rate_rise_per_minute(schedule, first, count, n)
-        sensitivity = _sleep_factor_per_minute(schedule, first, count, n)
-        starts = np.flatnonzero((start_minute >= first) & (start_minute < first + count))
-        starts_by_minute: dict[int, list[int]] = {}
-        for s in starts:
-            starts_by_minute.setdefault(int(start_minute[s]) - first, []).append(int(s))
+        chunk = inputs.chunk(first, count)
         for minute in range(count):
             t = first + minute
             if t % record_every_min == 0:
                 recorded_plasma.append(x[Compartment.GP] / people.vg)
                 recorded_interstitial.append(x[Compartment.GSC].copy())
-            for m in starts_by_minute.get(minute, ()):
-                p = int(meals.person[m])
-                pending = uneaten[p] + rescue_due[p]
-                _start_meal(x, drive, p, meals.carbs_g[m], pending, meal_emptying[m], meal_absorption[m])
-                uneaten[p] += meals.carbs_g[m] * 1000.0
-            glucose = x[Compartment.GP] / people.vg
-            low = can_rescue & (glucose < RESCUE_THRESHOLD_MG_DL) & (t - last_rescue >= RESCUE_EVERY_MIN)
-            for who in np.flatnonzero(low):
-                pending = uneaten[who] + rescue_due[who]
-                _start_meal(x, drive, int(who), RESCUE_CARBS_G, pending, 1.0, rescue_absorption)
-                rescue_due[who] += RESCUE_CARBS_G * 1000.0
-                last_rescue[who] = t
-                rescues.append((int(who), float(t)))
-            rescue_rate = np.minimum(rescue_due, RESCUE_CARBS_G * 1000.0 / RESCUE_DURATION_MIN)
-            rescue_due -= rescue_rate
-            uneaten = np.maximum(uneaten - carbs[minute], 0.0)
-            drive.carbs_mg_per_min = carbs[minute] + rescue_rate
-            drive.insulin_pmol_kg_min = insulin[minute]
-            drive.hr_rise_bpm = hr_rise[minute]
-            drive.sensitivity_scale = sensitivity[minute]
+            eating.start_meals(x, drive, chunk.meal_starts.get(minute, []))
+            eating.treat_lows(x, drive, t)
+            drive.carbs_mg_per_min = eating.swallow(chunk.carbs_mg_per_min[minute])
+            drive.insulin_pmol_kg_min = chunk.insulin_pmol_kg_min[minute]
+            drive.hr_rise_bpm = chunk.hr_rise_bpm[minute]
+            drive.sensitivity_scale = chunk.sensitivity_scale[minute]
             x = physiology.step(x, people, drive)
         if on_chunk is not None:
             on_chunk(count)
@@ -137,7 +186,7 @@ def simulate_schedule(
         times_min=np.arange(0, schedule.minutes, record_every_min, dtype=np.int64),
         plasma_glucose_mg_dl=np.stack(recorded_plasma, axis=1),
         interstitial_glucose_mg_dl=np.stack(recorded_interstitial, axis=1),
-        rescue_meals=_rescue_events(rescues),
+        rescue_meals=_rescue_events(eating.rescues),
     )
 
 
