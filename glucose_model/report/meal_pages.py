@@ -16,6 +16,7 @@ from glucose_model.metrics import HIGH_ABOVE_MG_DL, LOW_BELOW_MG_DL
 from glucose_model.report.agp_page import MEDIAN_LINE, TARGET_FILL, Printed
 from glucose_model.report.units import DisplayUnit
 
+FINDINGS_FONT_PT = 8.0
 SPIKE_PANELS = 6  # the meals that spiked most, 2 rows of 3
 TABLE_ROWS_PER_PAGE = 40
 CURVE_FROM_MIN = -60  # the spike panels show the hour before the meal for context
@@ -46,10 +47,15 @@ def draw_meal_summary_page(fig: Figure, summary: MealSummary, unit: DisplayUnit)
     }
     fig.text(0.08, 0.975, "Meal responses", fontsize=15, weight="bold", va="top")
     findings = [render_sentence(line, unit) for line in summary.findings]
-    body = "\n".join(textwrap.fill(f"- {line}", 110) for line in [*findings, summary.model_note])
-    fig.text(0.08, 0.945, body, fontsize=8, va="top", linespacing=1.5)
+    lines = [
+        textwrap.fill(f"- {line}", 110, subsequent_indent="  ") for line in [*findings, summary.model_note]
+    ]
+    body = "\n".join(lines)
+    fig.text(0.08, 0.945, body, fontsize=FINDINGS_FONT_PT, va="top", linespacing=1.5)
     printed["findings"] = " ".join(findings)
-    grid = fig.add_gridspec(3, 3, height_ratios=[1.0, 1.0, 1.0], left=0.08, right=0.97, top=0.74, bottom=0.05,
+    # The charts start right below the findings, however many lines they took.
+    text_height = (body.count("\n") + 1) * 1.5 * FINDINGS_FONT_PT / 72 / fig.get_figheight()
+    grid = fig.add_gridspec(3, 3, left=0.08, right=0.97, top=0.945 - text_height - 0.05, bottom=0.05,
                             hspace=0.75, wspace=0.3)  # fmt: skip
     printed.update(draw_slot_bars(fig.add_subplot(grid[0, :2]), summary, unit))
     draw_walk_panel(fig.add_subplot(grid[0, 2]), summary, unit)
@@ -57,7 +63,9 @@ def draw_meal_summary_page(fig: Figure, summary: MealSummary, unit: DisplayUnit)
         ax = fig.add_subplot(grid[1 + i // 3, i % 3])
         printed.update(draw_meal_curve(ax, outcome, summary.spike_threshold_mg_dl, unit, rank=i + 1))
     if summary.measured:
-        fig.text(0.08, 0.51, "The meals that raised glucose the most", fontsize=10, weight="bold")
+        # Above the two-line titles of the first row of meal panels.
+        y = grid[1, 0].get_position(fig).y1 + 0.045
+        fig.text(0.08, y, "The meals that raised glucose the most", fontsize=10, weight="bold")
     return printed
 
 
