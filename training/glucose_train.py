@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -45,7 +46,11 @@ class TrainConfig:
     adapt_learning_rate: float = 7e-4  # smaller: the real cohorts are small and noisy
     weight_decay: float = 1e-4
     spike_loss_weight: float = 10.0  # BCE is ~0.5 where the pinball loss is ~10 mg/dL
+    # The max of the median curve is not the median of the max (noisy peaks sit higher), so the
+    # peak, which users read first, gets its own L1 term.
+    peak_loss_weight: float = 0.5
     held_out_fraction: float = 0.25  # of the people of each cohort, never trained on
+    validation_fraction: float = 0.2  # of the remaining people: for early stopping only
     network: NetworkConfig = field(default_factory=NetworkConfig)
 
 
@@ -151,33 +156,68 @@ def fit_network(
     learning_rate: float,
     config: TrainConfig,
     description: str,
+    validation: MealExamples | None = None,
 ) -> list[float]:
-    """Train in place with pinball + spike BCE; returns the mean loss of each epoch."""
+    """Train in place with pinball + spike BCE + peak L1; returns the validation loss of each epoch.
+
+    With `validation` (people not trained on), the weights of the epoch with the lowest validation
+    loss are kept: the real cohorts are small enough to over-fit within a few dozen epochs.
+    """
     if len(examples) == 0 or epochs <= 0:
         return []
     cgm, mask, features, rise, spiked = _tensors(examples)
+    measured_peak = _measured_peak(rise)  # (N,)
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=config.weight_decay)
     steps_per_epoch = max(1, -(-len(examples) // config.batch_size))
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
-    bce = torch.nn.BCEWithLogitsLoss()
-    history = []
-    network.train()
-    for _ in tqdm(range(epochs), desc=description, unit="epoch"):
+    history: list[float] = []
+    best = (float("inf"), copy.deepcopy(network.state_dict()))
+    for _ in (bar := tqdm(range(epochs), desc=description, unit="epoch")):
+        network.train()
         order = torch.randperm(len(examples), generator=generator)
-        total = 0.0
         for start in range(0, len(examples), config.batch_size):
             b = order[start : start + config.batch_size]
-            predicted, logit, _ = network.forward_logits(cgm[b], mask[b], features[b])
-            loss = pinball_loss(predicted, rise[b]) + config.spike_loss_weight * bce(logit, spiked[b])
+            loss = _loss(
+                network, (cgm[b], mask[b], features[b], rise[b], spiked[b]), measured_peak[b], config
+            )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             schedule.step()
-            total += float(loss.detach()) * len(b)
-        history.append(total / len(examples))
+        if validation is not None and len(validation) > 0:
+            network.eval()
+            with torch.no_grad():
+                v = _tensors(validation)
+                history.append(float(_loss(network, v, _measured_peak(v[3]), config)))
+            bar.set_postfix(validation_loss=f"{history[-1]:.2f}")
+            if history[-1] < best[0]:
+                best = (history[-1], copy.deepcopy(network.state_dict()))
+    if history:
+        network.load_state_dict(best[1])
     network.eval()
     return history
+
+
+def _measured_peak(rise: torch.Tensor) -> torch.Tensor:
+    """(N,) highest measured rise after minute 0 of (N, 37) targets (NaN = not measured)."""
+    return torch.where(torch.isfinite(rise[:, 1:]), rise[:, 1:], -torch.inf).max(dim=1).values
+
+
+def _loss(
+    network: ResponseNetwork,
+    batch: tuple[torch.Tensor, ...],
+    measured_peak: torch.Tensor,
+    config: TrainConfig,
+) -> torch.Tensor:
+    cgm, mask, features, rise, spiked = batch
+    predicted, logit, _ = network.forward_logits(cgm, mask, features)
+    peak_error = predicted[:, 1:, 1].max(dim=1).values - measured_peak
+    return (
+        pinball_loss(predicted, rise)
+        + config.spike_loss_weight * torch.nn.functional.binary_cross_entropy_with_logits(logit, spiked)
+        + config.peak_loss_weight * peak_error.abs().mean()
+    )
 
 
 def predict(
@@ -336,23 +376,39 @@ def train_glucose(
 
     With no real recordings the simulated cohort itself is split by person and evaluated.
     """
-    torch.manual_seed(config.seed)
-    network = ResponseNetwork(config.network)
     sim = meal_examples(simulated) if simulated else None
     rec = meal_examples(real) if real else None
+    return train_on_examples(sim, rec, config)
+
+
+def train_on_examples(sim: MealExamples | None, rec: MealExamples | None, config: TrainConfig) -> TrainResult:
+    """`train_glucose` once the recordings are examples (None = that stage is skipped)."""
+    torch.manual_seed(config.seed)
+    network = ResponseNetwork(config.network)
     if sim is None and rec is None:
         raise ValueError("no recordings to train on: give a cohort folder or --simulated N")
     evaluated = rec if rec is not None else sim
     assert evaluated is not None
     held = split_people(evaluated.person, config.held_out_fraction, config.seed)
     train, test = evaluated.subset(~held), evaluated.subset(held)
+    # Early stopping looks at people of the training side only; the test people stay unseen.
+    in_validation = split_people(train.person, config.validation_fraction, config.seed + 1)
+    fit, validation = train.subset(~in_validation), train.subset(in_validation)
     if sim is not None:
-        pre = sim if rec is not None else train
+        pre = sim if rec is not None else fit
         fit_network(
-            network, pre, config.pretrain_epochs, config.learning_rate, config, "pre-train (simulated)"
+            network,
+            pre,
+            config.pretrain_epochs,
+            config.learning_rate,
+            config,
+            "pre-train (simulated)",
+            validation,
         )
     if rec is not None:
-        fit_network(network, train, config.adapt_epochs, config.adapt_learning_rate, config, "adapt (real)")
+        fit_network(
+            network, fit, config.adapt_epochs, config.adapt_learning_rate, config, "adapt (real)", validation
+        )
     rise, spike = predict(network, test.inputs)
     metrics: dict[str, object] = {
         "held_out": evaluate_response(rise, spike, train, test),
