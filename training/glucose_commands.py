@@ -103,7 +103,13 @@ def train_glucose_command(args: argparse.Namespace) -> int:
     model_dir = args.out / MODEL_NAME
     version = next_version(model_dir)
     metadata = response_metadata(
-        result.network, config, version, training_data, result.held_out_people, result.metrics
+        result.network,
+        config,
+        version,
+        training_data,
+        result.held_out_people,
+        result.metrics,
+        result.trained_people,
     )
     path = export_response(result.network, metadata, model_dir, check=result.test.inputs)
     print("personal calibration (held-out people):", json.dumps(result.metrics["personal_calibration"]))

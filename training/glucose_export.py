@@ -90,6 +90,7 @@ def response_metadata(
     training_data: Mapping[str, str],
     held_out_people: Sequence[str],
     metrics: Mapping[str, object],
+    trained_people: Sequence[str] = (),
 ) -> dict[str, str]:
     """The ONNX metadata_props (JSON values): the contract `glucose_model.impact` checks, and provenance."""
     values: dict[str, object] = {
@@ -123,6 +124,7 @@ def response_metadata(
         "training_config": asdict(config),  # type: ignore[call-overload]
         "training_data": dict(training_data),
         "held_out_people": list(held_out_people),
+        "trained_people": list(trained_people),
         "metrics": metrics,
         "parameters": parameter_count(network),
         "weights_sha256": weights_sha256(network),

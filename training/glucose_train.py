@@ -365,7 +365,8 @@ def evaluate_calibration(
 class TrainResult:
     network: ResponseNetwork
     metrics: dict[str, object]
-    held_out_people: list[str]
+    held_out_people: list[str]  # "<cohort>/<person>", never trained on
+    trained_people: list[str]  # every person whose meals the network saw (incl. early stopping)
     test: MealExamples
 
 
@@ -417,4 +418,5 @@ def train_on_examples(sim: MealExamples | None, rec: MealExamples | None, config
         "test_meals": len(test),
         "simulated_meals": 0 if sim is None else len(sim),
     }
-    return TrainResult(network, metrics, sorted(set(test.person)), test)
+    seen = set(train.person) | (set(sim.person) if sim is not None else set())
+    return TrainResult(network, metrics, sorted(set(test.person)), sorted(seen), test)
