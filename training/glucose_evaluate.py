@@ -79,19 +79,26 @@ def _json_list(metadata: dict[str, str], key: str) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
+def _family(person_id: str) -> str:
+    # Ids are "<cohort family>-<number>" and stable across cohorts that share people (cohorts.py),
+    # e.g. "d1namo-002" in both D1NAMO and Dubosson.
+    return person_id.rsplit("-", 1)[0]
+
+
 def unseen(recordings: Sequence[Recording], metadata: dict[str, str]) -> list[Recording]:
     """The recordings of people the model was not trained on.
 
-    With a `trained_people` list that is everyone not in it; otherwise the metadata's held-out
-    people for cohorts it trained on ("cohort/person" or "person") and everyone in other cohorts.
+    With a `trained_people` list that is everyone not in it. Otherwise: the metadata's held-out
+    people ("cohort/person" or "person"), plus people of cohorts it never trained on whose id
+    family ("d1namo" of "d1namo-002") is not one it trained on under another cohort name.
     """
     trained = set(_json_list(metadata, "trained_people"))
     if trained:
         return [
             r for r in recordings if r.person_id not in trained and f"{r.cohort}/{r.person_id}" not in trained
         ]
-    held = set(_json_list(metadata, "held_out_people"))
-    seen_cohorts = {h.split("/")[0] for h in held if "/" in h}
+    held = {h.split("/")[-1] for h in _json_list(metadata, "held_out_people")}
+    seen_cohorts = {h.split("/")[0] for h in _json_list(metadata, "held_out_people") if "/" in h}
     training_data = json.loads(metadata.get("training_data", "[]"))
     # Either {cohort: attribution} (response model) or ["cohort: N people; attribution"] (forecast).
     named = (
@@ -100,10 +107,11 @@ def unseen(recordings: Sequence[Recording], metadata: dict[str, str]) -> list[Re
         else [str(t).split(":")[0] for t in training_data]
     )
     seen_cohorts |= {str(name).strip() for name in named}
+    seen_families = {_family(h) for h in held} | seen_cohorts
     return [
         r
         for r in recordings
-        if r.cohort not in seen_cohorts or r.person_id in held or f"{r.cohort}/{r.person_id}" in held
+        if r.person_id in held or (r.cohort not in seen_cohorts and _family(r.person_id) not in seen_families)
     ]
 
 
@@ -161,7 +169,7 @@ def collect_meals(
             meals.measured_iauc.append(measured.iauc_2h_mg_dl_min)
             meals.results.append(result)
             meals.eligible.append(is_eligible)
-            meals.description.append((window.meal.description or f"{window.meal.carbs_g:.0f} g carbs")[:60])
+            meals.description.append(window.meal.description or f"{window.meal.carbs_g:.0f} g carbs")
     logger.info("%d meals collected, %d skipped for CGM gaps", len(meals.person), skipped)
     return meals
 

@@ -100,6 +100,11 @@ def forecast_tables(figures: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _one_line(description: str, width: int = 45) -> str:
+    text = "; ".join(part.strip() for part in description.splitlines() if part.strip())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def _pyplot() -> Any:
     import matplotlib
 
@@ -112,12 +117,15 @@ def _pyplot() -> Any:
 def plot_meal_curves(meals: dict[str, MealSet], path: Path, n_meals: int) -> int:
     """Predicted band and median against the measured curve for a spread of unseen people's meals."""
     plt = _pyplot()
-    chosen = []
+    # Round-robin over cohorts; within a cohort, meals spread evenly over its eligible rows.
+    spread = {}
     for cohort, meal_set in meals.items():
         rows = [i for i, ok in enumerate(meal_set.eligible) if ok]
-        # Spread over people and carb sizes: every k-th eligible meal.
-        step = max(1, len(rows) // max(1, n_meals // max(1, len(meals))))
-        chosen += [(cohort, meal_set, i) for i in rows[::step][: max(1, n_meals // len(meals))]]
+        picks = np.linspace(0, len(rows) - 1, num=min(len(rows), n_meals)).round().astype(int)
+        spread[cohort] = [(cohort, meal_set, rows[k]) for k in dict.fromkeys(picks.tolist())]
+    chosen = []
+    for k in range(n_meals):
+        chosen += [picks[k] for picks in spread.values() if k < len(picks)]
     chosen = chosen[:n_meals]
     if not chosen:
         return 0
@@ -144,7 +152,7 @@ def plot_meal_curves(meals: dict[str, MealSet], path: Path, n_meals: int) -> int
         ax.plot(CURVE_MINUTES, result.curve.glucose_mg_dl, color="C0", lw=1.6, label="predicted median")
         ax.axhline(result.spike.threshold_mg_dl, color="C3", ls=":", lw=1)
         ax.set_title(
-            f"{cohort}: {meal_set.description[i]}\n{meal_set.carbs_g[i]:.0f} g carbs, P(spike)={result.spike.probability:.2f}",
+            f"{cohort}: {_one_line(meal_set.description[i])}\n{meal_set.carbs_g[i]:.0f} g carbs, P(spike)={result.spike.probability:.2f}",
             fontsize=8,
         )
         ax.set_xlabel("minutes from meal")
@@ -198,7 +206,9 @@ def plot_explanations(meals: dict[str, MealSet], path: Path, n_meals: int = 3) -
     chosen = [(c, m, i) for c, m in meals.items() for i, ok in enumerate(m.eligible) if ok][::37][:n_meals]
     if not chosen:
         return 0
-    fig, axes = plt.subplots(1, len(chosen), figsize=(4.6 * len(chosen), 3.6), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(chosen), figsize=(4.2 * len(chosen) + 1.5, 3.6), squeeze=False, sharey=True
+    )
     for ax, (cohort, meal_set, i) in zip(axes.flat, chosen, strict=True):
         result = meal_set.results[i]
         assert result is not None
@@ -207,7 +217,7 @@ def plot_explanations(meals: dict[str, MealSet], path: Path, n_meals: int = 3) -
         ax.barh(groups, values, color=["C3" if v > 0 else "C2" for v in values])
         ax.axvline(0, color="k", lw=0.8)
         ax.set_title(
-            f"{cohort}: {meal_set.description[i][:40]}\nrise {result.explanation.predicted_peak_rise_mg_dl:.0f} vs "
+            f"{cohort}: {_one_line(meal_set.description[i])}\nrise {result.explanation.predicted_peak_rise_mg_dl:.0f} vs "
             f"reference {result.explanation.reference_peak_rise_mg_dl:.0f} mg/dL",
             fontsize=8,
         )

@@ -26,6 +26,13 @@ def test_unseen_drops_trained_people_and_keeps_other_cohorts() -> None:
     assert [r.person_id for r in unseen(recs, {"trained_people": json.dumps(["a"])})] == ["b", "c"]
     held = {"held_out_people": json.dumps(["x/b"]), "training_data": json.dumps(["x: 2 people"])}
     assert [r.person_id for r in unseen(recs, held)] == ["b", "c"]
+    # The same people under another cohort name (D1NAMO and Dubosson) stay seen unless held out.
+    shared = [_recording("d1namo-001", "dubosson"), _recording("d1namo-002", "dubosson")]
+    held = {
+        "held_out_people": json.dumps(["d1namo/d1namo-002"]),
+        "training_data": json.dumps({"d1namo": "..."}),
+    }
+    assert [r.person_id for r in unseen(shared, held)] == ["d1namo-002"]
 
 
 @pytest.mark.data
