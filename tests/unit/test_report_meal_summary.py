@@ -167,3 +167,48 @@ def test_meal_log_round_trips(rows: list[tuple[datetime, float, str]]) -> None:
 def test_meal_log_errors_name_the_line_and_the_fix(text: str, message: str) -> None:
     with pytest.raises(MealLogError, match=message):
         read_meal_log(text)
+
+
+def test_response_model_predictions_through_the_impact_predictor() -> None:
+    """The adapter builds each meal's context from what was known before it and runs the real predictor
+    (here over a stand-in model whose rise is 1 mg/dL per gram of carbohydrate, peaking at 60 min)."""
+    import json
+
+    from glucose_model.explanation import reference_meal_metadata
+    from glucose_model.features import CURVE_MINUTES, FEATURE_INDEX, FEATURE_NAMES, QUANTILES
+    from glucose_model.impact import ResponsePredictor
+    from glucose_model.meal_summary import impact_predictor
+
+    metadata = {
+        "feature_names": json.dumps(list(FEATURE_NAMES)),
+        "curve_minutes": json.dumps(CURVE_MINUTES.tolist()),
+        "quantiles": json.dumps(list(QUANTILES)),
+        "reference_meal": json.dumps(reference_meal_metadata()),
+        "version": json.dumps("stand-in"),
+    }
+    shape = np.maximum(0.0, 1 - np.abs(CURVE_MINUTES - 60) / 60).astype(np.float32)  # (37,)
+    batches: list[int] = []
+
+    def infer(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        carbs = next(v for k, v in feed.items() if v.ndim == 2 and v.shape[1] == len(FEATURE_NAMES))[
+            :, FEATURE_INDEX["carbs_g"]
+        ]
+        batches.append(carbs.shape[0])
+        rise = carbs[:, None, None] * shape[None, :, None] * np.array([0.8, 1.0, 1.2], np.float32)
+        n = carbs.shape[0]
+        return {"rise_mg_dl": rise, "spike_probability": np.full(n, 0.5, np.float32),
+                "spike_logit_per_mg_dl": np.full(n, 0.01, np.float32)}  # fmt: skip
+
+    rec = recording_with_meals({(1, 8): 140.0, (2, 8): 60.0})  # carbs_g = rise / 2: 70 g and 30 g
+    summary = summarize_meals(rec, impact_predictor(ResponsePredictor(metadata, infer), rec), "stand-in")
+    assert len(batches) == 2  # one batched model call per meal
+    first, second = (o.predicted for o in summary.outcomes)
+    assert first is not None and second is not None
+    baseline = summary.outcomes[0].response.baseline_mg_dl  # type: ignore[union-attr]
+    assert float(np.max(first.glucose_mg_dl)) == pytest.approx(baseline + 70.0, abs=0.5)
+    assert float(np.max(second.glucose_mg_dl)) - float(second.glucose_mg_dl[0]) == pytest.approx(
+        30.0, abs=0.5
+    )
+    # The only input the stand-in reads: 70 g against the reference meal's 50 g explains +20 mg/dL of peak rise.
+    assert first.factors[0] == ("carbohydrate amount", pytest.approx(20.0, abs=1e-3))
+    assert "typically {mg_dl:" in " ".join(summary.findings)
