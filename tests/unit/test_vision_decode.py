@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -136,13 +138,27 @@ def test_damaged_png_data() -> None:
         decode_image(bytes(data))
 
 
-@pytest.mark.parametrize("side_px", [8_000, 20_000])  # above our limit; above Pillow's own too
-def test_decompression_bomb_is_refused_before_decoding(side_px: int) -> None:
-    # A 1-bit PNG of that many pixels compresses to a few kilobytes.
-    bomb = _encode(Image.new("1", (side_px, side_px)), "PNG")
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _png_header_only(width_px: int, height_px: int) -> bytes:
+    """A PNG that declares a size and holds no pixel data: what a bomb looks like to a header check."""
+    header = struct.pack(">IIBBBBB", width_px, height_px, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", b"")
+
+
+def test_decompression_bomb_is_refused_before_decoding() -> None:
+    # A 1-bit PNG of 64 megapixels compresses to a few kilobytes.
+    bomb = _encode(Image.new("1", (8_000, 8_000)), "PNG")
     assert len(bomb) < 200_000
     with pytest.raises(ImageTooLargeError, match="pixels"):
         decode_image(bomb)
+
+
+def test_header_beyond_pillows_own_limit_is_the_same_named_error() -> None:
+    with pytest.raises(ImageTooLargeError, match="pixels"):
+        decode_image(_png_header_only(30_000, 30_000))
 
 
 def test_pixel_limit_is_configurable() -> None:
