@@ -142,13 +142,14 @@ def fit_linear_head(
     epochs = config.resolved_epochs()
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs)
     state = _Progress()
+    generator = torch.Generator().manual_seed(config.seed)
     if checkpoint is not None and (saved := checkpoint.load()) is not None:
         head.load_state_dict(saved["model"])
         optimiser.load_state_dict(saved["optimiser"])
         scheduler.load_state_dict(saved["scheduler"])
         state = _Progress.from_dict(saved["progress"])
+        generator.set_state(saved["generator"])
         logger.info("resuming the linear head at epoch %d", state.epoch)
-    generator = torch.Generator().manual_seed(config.seed)
     bar = tqdm(range(state.epoch, epochs), desc="linear head", unit="epoch", disable=None)
     for epoch in bar:
         if state.bad_epochs >= config.patience_epochs * 10:
@@ -181,6 +182,7 @@ def fit_linear_head(
                     "optimiser": optimiser.state_dict(),
                     "scheduler": scheduler.state_dict(),
                     "progress": state.to_dict(),
+                    "generator": generator.get_state(),
                 }
             )
     head.load_state_dict(state.best_state or head.state_dict())

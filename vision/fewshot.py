@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from vision.recognition import FoodGuess, NutrientEstimate, Recognition
+from vision.taxonomy import CATEGORIES
 
 MAX_SHOTS = 10
 # Cosine similarities of this recognizer's embeddings sit in a narrow band (same dish ~0.45, different
@@ -27,6 +30,8 @@ FEWSHOT_TEMPERATURE = 0.02
 # A personal class takes over from the model only when the photo is at least this close to it.
 FEWSHOT_THRESHOLD = 0.5
 MAX_PERSONAL_CLASSES = 50
+PERSONAL_ROLE = "food"
+DEFAULT_PERSONAL_CATEGORY = "mixed_plates"
 
 
 class FewShotError(ValueError):
@@ -40,8 +45,9 @@ class PersonalClass:
     name: str
     prototype: npt.NDArray[np.float32]  # (D,), unit length
     carbs_g: tuple[float, float, float]
-    kcal: float | None = None
+    kcal: float | None = None  # per serving; None: the model's own kcal estimate stands in
     shots: int = 1
+    category: str = DEFAULT_PERSONAL_CATEGORY  # key of taxonomy.CATEGORIES
 
 
 @dataclass(frozen=True)
@@ -75,9 +81,13 @@ def make_personal_class(
     shots: npt.NDArray[np.float32],
     carbs_g: tuple[float, float, float],
     kcal: float | None = None,
+    category: str = DEFAULT_PERSONAL_CATEGORY,
 ) -> PersonalClass:
     """A personal class from its photos' embeddings (S, D) and its carbohydrate per serving."""
-    return PersonalClass(name, build_prototype(shots), _check_carbs(name, carbs_g), kcal, shots.shape[0])
+    if category not in CATEGORIES:
+        raise FewShotError(f"{name!r}: category must be one of {sorted(CATEGORIES)}.")
+    prototype = build_prototype(shots)
+    return PersonalClass(name, prototype, _check_carbs(name, carbs_g), kcal, shots.shape[0], category)
 
 
 def _check_carbs(name: str, carbs_g: Sequence[float]) -> tuple[float, float, float]:
@@ -123,7 +133,7 @@ def parse_personal_classes(raw: Any, embedding_dim: int) -> list[PersonalClass]:
     """Validate the `personal_classes` list of a request (JSON) into PersonalClass objects.
 
     Each item: {"name": str, "prototype": [D floats], "carbs_g": [p10, median, p90], "kcal": float?,
-    "shots": int?}. The prototype is re-normalised here, so the app may send an unnormalised mean.
+    "shots": int?, "category": str?}. The prototype is re-normalised here, so the app may send an unnormalised mean.
     """
     if not isinstance(raw, list):
         raise FewShotError("personal_classes must be a list of objects.")
@@ -146,8 +156,12 @@ def parse_personal_classes(raw: Any, embedding_dim: int) -> list[PersonalClass]:
         shots = item.get("shots", 1)
         if not isinstance(shots, int) or isinstance(shots, bool) or not 1 <= shots <= MAX_SHOTS:
             raise FewShotError(f"personal_classes[{i}].shots must be an integer from 1 to {MAX_SHOTS}.")
+        category = item.get("category", DEFAULT_PERSONAL_CATEGORY)
+        if category not in CATEGORIES:
+            raise FewShotError(f"personal_classes[{i}].category must be one of {sorted(CATEGORIES)}.")
         carbs_g = _check_carbs(name, carbs)
-        classes.append(PersonalClass(name.strip(), prototype, carbs_g, kcal, shots))
+        kcal_value = None if kcal is None else float(kcal)
+        classes.append(PersonalClass(name.strip(), prototype, carbs_g, kcal_value, shots, str(category)))
     return classes
 
 
@@ -162,3 +176,52 @@ def _parse_vector(value: Any, dim: int, where: str) -> npt.NDArray[np.float32]:
     if not np.all(np.isfinite(vector)) or not np.any(vector):
         raise FewShotError(f"{where} must be finite and not all zero.")
     return normalise_embedding(vector.astype(np.float32))
+
+
+def apply_personal_classes(
+    result: Recognition,
+    embedding: npt.NDArray[np.float32],  # (D,) the photo's `embedding` output
+    classes: Sequence[PersonalClass],
+    *,
+    temperature: float = FEWSHOT_TEMPERATURE,
+    threshold: float = FEWSHOT_THRESHOLD,
+) -> Recognition:
+    """The recognition with a person's own classes merged in (arithmetic in the module docstring).
+
+    Model guesses are scaled by w_0, personal classes enter with w_c, the list is re-sorted and cut to
+    its original length; carbohydrate (and kcal) intervals are the w-weighted mix of the options.
+    """
+    if not classes:
+        return result
+    guesses = result.foods
+    model_carbs = np.array([result.carbs_g.low, result.carbs_g.estimate, result.carbs_g.high], np.float32)
+    model_kcal = np.array([result.kcal.low, result.kcal.estimate, result.kcal.high], np.float32)
+    scores = score_personal_classes(
+        np.array([g.probability for g in guesses], np.float32),
+        model_carbs,
+        embedding,
+        classes,
+        temperature=temperature,
+        threshold=threshold,
+    )
+    weights = np.concatenate([[1.0 - scores.personal_probabilities.sum()], scores.personal_probabilities])
+    kcal_options = [model_kcal] + [
+        model_kcal if c.kcal is None else np.full(3, c.kcal, np.float32) for c in classes
+    ]
+    kcal = weights @ np.stack(kcal_options)  # (3,)
+    personal = [
+        FoodGuess(c.name, c.category, CATEGORIES[c.category], PERSONAL_ROLE, float(p))
+        for c, p in zip(classes, scores.personal_probabilities, strict=True)
+    ]
+    scaled = [
+        replace(g, probability=float(p)) for g, p in zip(guesses, scores.model_probabilities, strict=True)
+    ]
+    merged = sorted(scaled + personal, key=lambda g: -g.probability)[: max(len(guesses), 1)]
+    return replace(
+        result,
+        foods=tuple(merged),
+        carbs_g=NutrientEstimate(
+            float(scores.carbs_g[1]), float(scores.carbs_g[0]), float(scores.carbs_g[2])
+        ),
+        kcal=NutrientEstimate(float(kcal[1]), float(kcal[0]), float(kcal[2])),
+    )
