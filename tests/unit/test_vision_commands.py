@@ -1,0 +1,45 @@
+"""The vision area's subcommands, and that serving's side of vision/ never pulls in torch."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from mealimpact.cli import CommandGroups
+from vision.commands import register
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser()
+    root = parser.add_subparsers(dest="command", required=True)
+    groups = CommandGroups(
+        root=root,
+        train=root.add_parser("train").add_subparsers(dest="what"),
+        evaluate=root.add_parser("evaluate").add_subparsers(dest="what"),
+        export=root.add_parser("export").add_subparsers(dest="what"),
+    )
+    register(groups)
+    return parser
+
+
+def test_export_evaluate_and_table_commands_parse() -> None:
+    parser = _parser()
+    export = parser.parse_args(["export", "recognizer", "--out", "out", "--data", "d1", "--version", "2"])
+    assert (export.out, export.data, export.version) == (Path("out"), Path("d1"), "2")
+    evaluate = parser.parse_args(["evaluate", "recognizer", "--json", "r.json"])
+    assert evaluate.json == Path("r.json") and evaluate.model.name == "model.onnx"
+    table = parser.parse_args(["build-food-table"])
+    assert table.out is None and callable(table.handler)
+    assert export.handler is not evaluate.handler
+
+
+def test_registering_and_the_serving_modules_import_no_torch() -> None:
+    code = (
+        "import sys, vision.commands, vision.decode, vision.preprocess, vision.taxonomy, "
+        "vision.metadata, vision.recognition; "
+        "print(sorted(m for m in ('torch', 'torchvision', 'sklearn', 'onnx') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
