@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from glucose_model.forecast import (
     CONTEXT_FEATURES,
@@ -180,3 +182,38 @@ def test_metadata_of_another_contract_is_refused_at_construction() -> None:
     del md["horizons_min"]
     with pytest.raises(ForecastMetadataError, match="lacks"):
         Forecaster(md, lambda feed: feed)
+
+
+# ---- properties -----------------------------------------------------------------------------
+
+glucose_values = st.floats(40.0, 400.0)
+
+
+@given(glucose_values, st.none() | st.floats(-5, 5), st.lists(glucose_values, min_size=4, max_size=4))
+def test_alerts_are_consistent_with_their_thresholds(
+    current: float, trend: float | None, p50: list[float]
+) -> None:
+    alerts = decide_alerts(current, trend, HORIZONS_MIN, p50)
+    found = kinds(alerts)
+    assert len(found) == len(set(found))
+    assert not {AlertKind.LOW, AlertKind.VERY_LOW} <= set(found)
+    assert not {AlertKind.HIGH, AlertKind.VERY_HIGH} <= set(found)
+    for alert in alerts:
+        assert alert.lead_time_min in (0, *HORIZONS_MIN) and alert.reason
+    soon = [current, *(g for h, g in zip(HORIZONS_MIN, p50, strict=True) if h <= 30)]
+    assert (AlertKind.VERY_LOW in found) == (min(soon) < 54)
+    assert (AlertKind.LOW in found or AlertKind.VERY_LOW in found) == (min(soon) < 70)
+    assert (AlertKind.HIGH in found or AlertKind.VERY_HIGH in found) == (max(current, *p50) > 180)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.data(), st.sampled_from([5, 15]), st.sampled_from([None, *DiabetesKind]))
+def test_any_hour_of_regular_cgm_gives_ordered_points(
+    data: st.DataObject, step_min: int, kind: DiabetesKind | None
+) -> None:
+    n = data.draw(st.integers(60 // step_min + 1, 180 // step_min + 1))
+    values = data.draw(st.lists(glucose_values, min_size=n, max_size=n))
+    result = constant_model([120, 121, 122, 123]).forecast(series(values, step_min), kind=kind)
+    assert [p.horizon_min for p in result.points] == list(HORIZONS_MIN)
+    assert all(p.low_mg_dl <= p.glucose_mg_dl <= p.high_mg_dl for p in result.points)
+    assert result.current_glucose_mg_dl == pytest.approx(values[-1])
