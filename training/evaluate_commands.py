@@ -108,4 +108,9 @@ def evaluate_glucose_command(args: argparse.Namespace) -> int:
         report_dir=args.report,
         max_meals_plotted=args.max_meals_plotted,
         write_model_cards=args.write_model_cards,
+        command=" ".join(
+            ["mealimpact evaluate glucose", f"--data {args.data}", f"--format {args.format}"]
+            + [f"--models-dir {args.models_dir}", f"--json {args.json}", f"--report {args.report}"]
+            + (["--write-model-cards"] if args.write_model_cards else [])
+        ),
     )

@@ -505,11 +505,9 @@ def run_evaluation(
     report_dir: Path,
     max_meals_plotted: int = 6,
     write_model_cards: bool = False,
+    command: str = "mealimpact evaluate glucose",
 ) -> int:
     """The `mealimpact evaluate glucose` handler body: evaluate, print, write JSON and report."""
-    import shlex
-    import sys
-
     from training.glucose_evaluation_report import write_model_summaries, write_report
 
     if layout not in (*LAYOUTS, "auto", "all"):
@@ -524,13 +522,13 @@ def run_evaluation(
         "format": layout,
         "cohorts": sorted(_by_cohort(recordings)),
     }
+    evaluation.figures["command"] = command
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(evaluation.figures, indent=2))
     write_report(evaluation, report_dir, max_meals_plotted)
     print(format_table(evaluation.figures))
     print(f"wrote {json_path} and {report_dir / 'REPORT.md'}")
     if write_model_cards:
-        command = "mealimpact " + shlex.join(sys.argv[1:])
         for path in write_model_summaries(evaluation.figures, models_dir, command):
             print(f"wrote {path}")
     return 0

@@ -285,7 +285,20 @@ def write_report(evaluation: Evaluation, report_dir: Path, max_meals_plotted: in
     report_dir.mkdir(parents=True, exist_ok=True)
     figures = evaluation.figures
     lines = ["# Glucose models: evaluation on people the models never saw", ""]
-    lines += [f"Data: `{figures.get('data')}`. Models: `{figures.get('models')}`.", ""]
+    data = figures.get("data", {})
+    lines += [
+        f"Data: `{data.get('folder')}` (format {data.get('format')}; cohorts {', '.join(data.get('cohorts', []))}).",
+        "",
+        "Models: "
+        + "; ".join(
+            f"{name} " + (f"version {m['version']}, sha256 {m['sha256'][:12]}..." if m else "not found")
+            for name, m in figures.get("models", {}).items()
+        )
+        + ".",
+        "",
+    ]
+    if figures.get("command"):
+        lines += [f"Produced by `{figures['command']}`.", ""]
     lines += ["Published references: " + "; ".join(f"{k}: {v}" for k, v in figures["references"].items()), ""]
     if evaluation.meals:
         lines += ["## Post-meal response model", "", *response_tables(figures)]
