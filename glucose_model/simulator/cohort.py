@@ -1,12 +1,13 @@
-"""Simulated cohorts and single-meal experiments: the Python API of the simulator.
+"""Simulated cohorts: people, their days and their CGM, as arrays and as canonical records.
 
-`simulate_cohort(config)` gives arrays and canonical records without a CSV round trip (what the
-response model trains on); `simulate_meal_response(...)` runs one meal (optionally a walk after it,
-a short night before it, a bolus) for many subjects at once, for physiology tests.
+`simulate_cohort(config)` gives both without a CSV round trip (what the response model trains on);
+`cohort_files.write_cohort` writes the canonical folder. Single-meal experiments are in
+`meal_experiment`.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -222,8 +223,6 @@ def simulate_cohort(
 
     on_progress(minutes) is called as simulated time advances (total = days * 1440).
     """
-    import time
-
     started, started_cpu = time.perf_counter(), time.process_time()
     rng = np.random.default_rng(config.seed)
     people = fit_carb_ratios(draw_people(config.kinds, rng), rng)
