@@ -4,6 +4,7 @@ profiles. Every number drawn is also returned as the exact string printed, for t
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 
 import numpy as np
@@ -40,6 +41,13 @@ BAND_INNER = "#6baed6"
 MEDIAN_LINE = "#08306b"
 
 Printed = dict[str, str]
+
+
+def plain_text(text: str) -> str:
+    """A person's own text made safe to draw on one line: control characters (newlines, escapes) become
+    spaces and unpaired surrogates, which no font or PDF encoder can take, are dropped."""
+    kept = (" " if unicodedata.category(c) == "Cc" else c for c in text if unicodedata.category(c) != "Cs")
+    return " ".join("".join(kept).split())
 
 
 def format_percent(value: float) -> str:
@@ -104,7 +112,7 @@ def draw_header(fig: Figure, profile: AmbulatoryGlucoseProfile, person_label: st
     s = profile.summary
     period = f"{profile.start:%d %b %Y} - {profile.end:%d %b %Y} ({s.days_covered:.1f} days)"
     fig.text(0.08, 0.975, "AGP Report: Continuous Glucose Monitoring", fontsize=15, weight="bold", va="top")
-    fig.text(0.97, 0.975, person_label, fontsize=9, ha="right", va="top")
+    fig.text(0.97, 0.975, plain_text(person_label)[:80], fontsize=9, ha="right", va="top")
     fig.text(0.08, 0.952, f"Period: {period}", fontsize=9, va="top")
     printed = {"period": period, "days_covered": f"{s.days_covered:.1f}"}
     notes = []

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from glucose_model.meal_summary import MealOutcome, MealSummary
 from glucose_model.metrics import HIGH_ABOVE_MG_DL, LOW_BELOW_MG_DL
-from glucose_model.report.agp_page import MEDIAN_LINE, TARGET_FILL, Printed
+from glucose_model.report.agp_page import MEDIAN_LINE, TARGET_FILL, Printed, plain_text
 from glucose_model.report.units import DisplayUnit
 
 FINDINGS_FONT_PT = 8.0
@@ -124,10 +124,12 @@ def draw_meal_curve(
                         color=PREDICTED_COLOUR, alpha=0.2, lw=0)  # fmt: skip
         ax.plot(predicted.minute, unit.convert(predicted.glucose_mg_dl), color=PREDICTED_COLOUR, lw=1.1,
                 label="predicted")  # fmt: skip
-        ax.legend(fontsize=5.5, loc="upper right", frameon=False)
+        ax.legend(fontsize=5.5, loc="best", frameon=False)
     response = outcome.response
     assert response is not None  # most_spiking only returns measured meals
-    description = textwrap.shorten(outcome.meal.description or "(no description)", 38, placeholder="...")
+    description = textwrap.shorten(
+        plain_text(outcome.meal.description or "(no description)"), 38, placeholder="..."
+    )
     ax.set_title(f"{rank}. {meal_title(outcome)}\n{description}", fontsize=6.5, loc="left")
     peak, rise = unit.text(response.peak_mg_dl), unit.text_delta(response.peak_rise_mg_dl)
     text = f"peak {peak}, rise {rise}"
@@ -157,7 +159,7 @@ def draw_meal_table_page(
     printed: Printed = {}
     for i, outcome in enumerate(outcomes):
         row = first_row + i
-        description = textwrap.shorten(outcome.meal.description or "", 48, placeholder="...")
+        description = textwrap.shorten(plain_text(outcome.meal.description or ""), 48, placeholder="...")
         cells = [
             str(row),
             f"{outcome.meal.time:%a %d %b %H:%M}",
