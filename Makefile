@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup setup-serve serve test lint unit bench models clean
+.PHONY: setup setup-serve serve test lint unit bench models clean setup-federated federated-demo test-federated
 
 # The serving environment alone (no torch): what `make serve` needs.
 $(VENV)/.serve-installed: pyproject.toml
@@ -38,6 +38,23 @@ test: lint
 
 bench: setup
 	$(BIN)/python -m bench
+
+# Federated training (Flower) in its own environment: flwr pins an older FastAPI than `serve`,
+# so it never shares .venv. No serve extra here; pytest and hypothesis for its tests.
+FED_VENV := .venv-federated
+$(FED_VENV)/.federated-installed: pyproject.toml
+	test -x $(FED_VENV)/bin/python || $(PYTHON) -m venv $(FED_VENV)
+	$(FED_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(FED_VENV)/bin/python -m pip install --quiet -e '.[train,federated]' 'pytest>=8' 'pytest-timeout>=2.3' 'hypothesis>=6.100'
+	touch $@
+
+setup-federated: $(FED_VENV)/.federated-installed
+
+federated-demo: setup-federated
+	$(FED_VENV)/bin/mealimpact federated demo --sites 3 --out reports/federated
+
+test-federated: setup-federated
+	$(FED_VENV)/bin/pytest -q tests/unit/test_federated_*.py tests/integration/test_federated_*.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

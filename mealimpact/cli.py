@@ -51,6 +51,9 @@ def _registrars() -> list[Callable[[CommandGroups], None]]:
     from training import vision_commands as retrain_commands  # train/evaluate vision, export mobile
 
     registrars.append(retrain_commands.register)
+    from training import federated_commands  # federated demo (flwr imported in the handler)
+
+    registrars.append(federated_commands.register)
     return registrars
 
 

@@ -1,0 +1,91 @@
+"""Hospital sites for federated training: one cohort folder per site, its people split into train and test.
+
+A site reads its own folder with the cohort loaders (any layout they know); the split is by person,
+with the response model's own split rule, so no person is ever both trained on and scored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from glucose_model.records import Recording
+
+# The demo's hospitals: real cohorts in ../shared/data, each a different population and device.
+DEMO_SITES = (
+    ("shanghai_t2dm", "shanghai/Shanghai_T2DM"),  # type 2, 15-min CGM, free-text meals
+    ("shanghai_t1dm", "shanghai/Shanghai_T1DM"),  # type 1, same hospital system, different people
+    ("d1namo", "d1namo"),  # type 1, Switzerland, 5-min CGM, meal photos with kcal
+)
+HELD_OUT_FRACTION = 0.25  # of each site's people, never trained on by any model
+
+
+class SiteError(ValueError):
+    """A site is misconfigured: unknown name, missing folder, or no people to train on."""
+
+
+@dataclass(frozen=True)
+class SiteSpec:
+    name: str  # how the site is named in logs and the report (never a person's id)
+    folder: Path  # the site's own cohort folder
+    layout: str = "auto"  # a glucose_model.cohorts.LAYOUTS entry, or auto-detection
+
+
+@dataclass(frozen=True)
+class SiteRecordings:
+    """A site's recordings, split by person."""
+
+    name: str
+    train: list[Recording]
+    test: list[Recording]
+
+    @property
+    def test_people(self) -> list[str]:
+        return sorted({r.person_id for r in self.test})
+
+
+def demo_sites(data_root: Path, count: int) -> list[SiteSpec]:
+    """The first `count` DEMO_SITES under `data_root` (../shared/data)."""
+    if not 2 <= count <= len(DEMO_SITES):
+        raise SiteError(f"the demo has 2 to {len(DEMO_SITES)} sites, asked for {count}")
+    specs = [SiteSpec(name, Path(data_root) / sub) for name, sub in DEMO_SITES[:count]]
+    missing = [str(s.folder) for s in specs if not s.folder.is_dir()]
+    if missing:
+        raise SiteError(
+            f"site folders not found: {', '.join(missing)} (is ../shared/data beside the checkout?)"
+        )
+    return specs
+
+
+def held_out_people(person_ids: Sequence[str], fraction: float, seed: int) -> set[str]:
+    """The people of one site held out for testing, by the response model's split rule."""
+    from training.glucose_train import split_people
+
+    people = np.asarray(sorted(set(person_ids)), dtype=np.str_)
+    # split_people splits per cohort ("<cohort>/<person>"); a site is one cohort here.
+    held = split_people(np.char.add("site/", people), fraction, seed)
+    return {str(p) for p in people[held]}
+
+
+def split_site(name: str, recordings: Sequence[Recording], fraction: float, seed: int) -> SiteRecordings:
+    """Split a site's recordings by person into train and test."""
+    if not recordings:
+        raise SiteError(f"site {name}: no recordings were read")
+    held = held_out_people([r.person_id for r in recordings], fraction, seed)
+    return SiteRecordings(
+        name,
+        [r for r in recordings if r.person_id not in held],
+        [r for r in recordings if r.person_id in held],
+    )
+
+
+def load_site(spec: SiteSpec, fraction: float = HELD_OUT_FRACTION, seed: int = 0) -> SiteRecordings:
+    """Read the site's folder with the cohort loaders and split it by person."""
+    from glucose_model.cohorts import load_cohort
+
+    if not spec.folder.is_dir():
+        raise SiteError(f"site {spec.name}: data folder {spec.folder} not found")
+    return split_site(spec.name, load_cohort(spec.folder, spec.layout), fraction, seed)

@@ -1,0 +1,311 @@
+"""What one site does with a model: build its examples, train for some epochs, score held-out people.
+
+Built on the central training code (the same networks, examples, losses and metrics), so a model
+trained here is the same kind of model `mealimpact train glucose` / `train forecast` produce.
+Also `SiteTrainer`, the flwr-free core of a Flower client: weights in, weights + counts out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from glucose_model.records import Recording
+from training.federated.privacy import DpConfig, privatize_update
+from training.forecast_train import ForecastTrainConfig, WindowSet
+from training.glucose_train import MealExamples, TrainConfig
+
+MODELS = ("response", "forecast")
+# The headline held-out error of each model (a loss: lower is better), reported per site.
+PRIMARY_METRIC = {"response": "peak_rise_mae_mg_dl", "forecast": "rmse_30min_mg_dl"}
+
+
+class TaskError(ValueError):
+    """A site cannot train or evaluate: unknown model, or no usable examples."""
+
+
+def parameter_names(network: nn.Module) -> list[str]:
+    """The trainable parameters, in the order their arrays travel (buffers are constants, never sent)."""
+    return [name for name, _ in network.named_parameters()]
+
+
+def parameter_arrays(network: nn.Module) -> list[npt.NDArray[np.float32]]:
+    return [p.detach().cpu().numpy().astype(np.float32, copy=True) for p in network.parameters()]
+
+
+def load_parameter_arrays(network: nn.Module, arrays: Sequence[npt.NDArray[np.float32]]) -> None:
+    """Copy `arrays` into the network's parameters; shapes must match exactly."""
+    params = list(network.parameters())
+    if len(arrays) != len(params):
+        raise TaskError(f"got {len(arrays)} arrays for a network of {len(params)} parameters")
+    with torch.no_grad():
+        for name_param, array in zip(network.named_parameters(), arrays, strict=True):
+            name, param = name_param
+            if tuple(array.shape) != tuple(param.shape):
+                raise TaskError(
+                    f"{name}: array of shape {array.shape}, parameter of shape {tuple(param.shape)}"
+                )
+            param.copy_(torch.from_numpy(np.asarray(array, dtype=np.float32)))
+
+
+def new_network(model: str, seed: int) -> nn.Module:
+    """A freshly initialised network of `model` (the server's starting point and every site's shell)."""
+    torch.manual_seed(seed)
+    if model == "response":
+        from glucose_model.response_network import ResponseNetwork
+
+        return ResponseNetwork(TrainConfig().network)
+    if model == "forecast":
+        from glucose_model.forecast_network import ForecastNetwork
+
+        return ForecastNetwork(ForecastTrainConfig().network)
+    raise TaskError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+
+
+class ModelTask(Protocol):
+    """One model on one site's data."""
+
+    model: str
+
+    def new_network(self, seed: int) -> nn.Module: ...
+
+    def train(self, network: nn.Module, epochs: int, seed: int) -> tuple[int, float]:
+        """Train in place; (training examples, mean loss of the last epoch)."""
+        ...
+
+    def evaluate(self, network: nn.Module) -> tuple[int, dict[str, float]]:
+        """(held-out examples, metrics) on the site's test people."""
+        ...
+
+    def arrays(self) -> dict[str, npt.NDArray[np.generic]]:
+        """Both splits as named arrays (the site-local cache)."""
+        ...
+
+
+def task_from_arrays(model: str, arrays: Mapping[str, npt.NDArray[np.generic]]) -> ModelTask:
+    if model == "response":
+        return ResponseTask.from_arrays(arrays)
+    if model == "forecast":
+        return ForecastTask.from_arrays(arrays)
+    raise TaskError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+
+
+@dataclass
+class ResponseTask:
+    """The post-meal response model on a site's meals (glucose_model.response_network)."""
+
+    train_examples: MealExamples
+    test_examples: MealExamples
+    model: str = "response"
+
+    @staticmethod
+    def from_recordings(train: Sequence[Recording], test: Sequence[Recording]) -> ResponseTask:
+        from training.glucose_train import meal_examples
+
+        return ResponseTask(meal_examples(train), meal_examples(test))
+
+    def new_network(self, seed: int) -> nn.Module:
+        return new_network(self.model, seed)
+
+    def train(self, network: nn.Module, epochs: int, seed: int) -> tuple[int, float]:
+        from training.glucose_train import fit_network
+
+        config = TrainConfig(seed=seed)
+        # The site's own training meals as fit_network's "validation": it then reports their loss
+        # each epoch (and keeps the best epoch's weights); no held-out person is ever used here.
+        history = fit_network(
+            network,  # type: ignore[arg-type]
+            self.train_examples,
+            epochs,
+            config.adapt_learning_rate,
+            config,
+            "local epochs",
+            validation=self.train_examples,
+        )
+        return len(self.train_examples), min(history) if history else math.nan
+
+    def evaluate(self, network: nn.Module) -> tuple[int, dict[str, float]]:
+        return len(self.test_examples), score_response(network, self.test_examples)
+
+    def arrays(self) -> dict[str, npt.NDArray[np.generic]]:
+        """Every array of both splits, for the site-local cache (np.savez)."""
+        out: dict[str, npt.NDArray[np.generic]] = {}
+        for split, ex in (("train", self.train_examples), ("test", self.test_examples)):
+            i = ex.inputs
+            for name, a in (
+                ("cgm", i.cgm_rel_mg_dl),
+                ("mask", i.cgm_mask),
+                ("features", i.features),
+                ("rise", ex.rise_mg_dl),
+                ("spiked", ex.spiked),
+                ("person", ex.person),
+            ):
+                out[f"{split}_{name}"] = a
+        return out
+
+    @staticmethod
+    def from_arrays(arrays: Mapping[str, npt.NDArray[np.generic]]) -> ResponseTask:
+        from glucose_model.features import ModelInputs
+
+        def split(name: str) -> MealExamples:
+            a = arrays
+            inputs = ModelInputs(a[f"{name}_cgm"], a[f"{name}_mask"], a[f"{name}_features"])  # type: ignore[arg-type]
+            return MealExamples(inputs, a[f"{name}_rise"], a[f"{name}_spiked"], a[f"{name}_person"])  # type: ignore[arg-type]
+
+        return ResponseTask(split("train"), split("test"))
+
+
+def score_response(network: nn.Module, examples: MealExamples) -> dict[str, float]:
+    """Held-out response metrics (training.glucose_train.response_metrics), None dropped."""
+    from training.glucose_train import predict, response_metrics
+
+    if len(examples) == 0:
+        return {}
+    rise, spike = predict(network, examples.inputs)  # type: ignore[arg-type]
+    metrics = response_metrics(rise[:, :, 1], examples, band_mg_dl=rise[:, :, [0, 2]], spike_score=spike)
+    return {k: float(v) for k, v in metrics.items() if v is not None}
+
+
+@dataclass
+class ForecastTask:
+    """The 15-60 min forecast model on a site's CGM (glucose_model.forecast_network)."""
+
+    train_windows: WindowSet
+    test_windows: WindowSet
+    model: str = "forecast"
+
+    def __post_init__(self) -> None:
+        self.config = ForecastTrainConfig()
+
+    @staticmethod
+    def from_recordings(train: Sequence[Recording], test: Sequence[Recording]) -> ForecastTask:
+        from training.forecast_train import forecast_windows
+
+        stride = ForecastTrainConfig().stride_steps
+        return ForecastTask(forecast_windows(train, stride), forecast_windows(test, stride))
+
+    def arrays(self) -> dict[str, npt.NDArray[np.generic]]:
+        out: dict[str, npt.NDArray[np.generic]] = {}
+        for split, w in (("train", self.train_windows), ("test", self.test_windows)):
+            for name in ("series", "context", "targets", "person"):
+                out[f"{split}_{name}"] = getattr(w, name)
+        return out
+
+    @staticmethod
+    def from_arrays(arrays: Mapping[str, npt.NDArray[np.generic]]) -> ForecastTask:
+        def split(name: str) -> WindowSet:
+            a = arrays
+            return WindowSet(
+                np.asarray(a[f"{name}_series"], np.float32),
+                np.asarray(a[f"{name}_context"], np.float32),
+                np.asarray(a[f"{name}_targets"], np.float32),
+                np.asarray(a[f"{name}_person"], np.str_),
+            )
+
+        return ForecastTask(split("train"), split("test"))
+
+    def new_network(self, seed: int) -> nn.Module:
+        return new_network(self.model, seed)
+
+    def train(self, network: nn.Module, epochs: int, seed: int) -> tuple[int, float]:
+        # training.forecast_train.train_forecast builds its own network, so the loop is repeated
+        # here around a given one, with the same loss (forecast_train.pinball_loss) and optimiser.
+        from training.forecast_train import pinball_loss
+
+        windows, config = self.train_windows, self.config
+        if len(windows) == 0 or epochs <= 0:
+            return len(windows), math.nan
+        generator = torch.Generator().manual_seed(seed)
+        optimizer = torch.optim.AdamW(
+            network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+        )
+        series, context = torch.from_numpy(windows.series), torch.from_numpy(windows.context)
+        targets = torch.from_numpy(windows.targets)
+        network.train()
+        total = 0.0
+        for _ in range(epochs):
+            order = torch.randperm(len(windows), generator=generator)
+            total = 0.0
+            for start in range(0, len(windows), config.batch_size):
+                b = order[start : start + config.batch_size]
+                loss = pinball_loss(network(series[b], context[b]), targets[b])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                total += float(loss.detach()) * len(b)
+        network.eval()
+        return len(windows), total / len(windows)
+
+    def evaluate(self, network: nn.Module) -> tuple[int, dict[str, float]]:
+        from training.forecast_train import point_metrics, predict_windows
+
+        test = self.test_windows
+        if len(test) == 0:
+            return 0, {}
+        predicted = predict_windows(network, test)  # type: ignore[arg-type]
+        return len(test), point_metrics(predicted[..., predicted.shape[-1] // 2], test.targets)
+
+
+def make_task(model: str, train: Sequence[Recording], test: Sequence[Recording]) -> ModelTask:
+    """The site's examples of `model`, built from its train and test people's recordings."""
+    if model == "response":
+        return ResponseTask.from_recordings(train, test)
+    if model == "forecast":
+        return ForecastTask.from_recordings(train, test)
+    raise TaskError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+
+
+# What a site may send back, besides the weight arrays: counts and losses, nothing per person.
+FIT_METRICS = ("train_loss",)
+
+
+@dataclass(frozen=True)
+class FitReply:
+    weights: list[npt.NDArray[np.float32]]  # one array per trainable parameter, in parameter_names order
+    num_examples: int  # training examples this round (the FedAvg weight)
+    metrics: dict[str, float]  # FIT_METRICS only
+
+
+class SiteTrainer:
+    """The flwr-free core of a site's Flower client: global weights in, local weights and counts out."""
+
+    def __init__(self, task: ModelTask, seed: int = 0, dp: DpConfig | None = None) -> None:
+        self.task = task
+        self.seed = seed
+        self.dp = dp
+        self.network = task.new_network(seed)
+
+    def fit(
+        self, global_weights: Sequence[npt.NDArray[np.float32]], epochs: int, server_round: int
+    ) -> FitReply:
+        load_parameter_arrays(self.network, global_weights)
+        n, loss = self.task.train(self.network, epochs, seed=self.seed * 100_003 + server_round)
+        weights = parameter_arrays(self.network)
+        if self.dp is not None:
+            update = [w - g for w, g in zip(weights, global_weights, strict=True)]
+            # fresh noise every round, reproducible from (seed, round)
+            rng = np.random.default_rng([self.seed, server_round])
+            noisy, _ = privatize_update(update, self.dp, rng)
+            weights = [(g + u).astype(np.float32) for g, u in zip(global_weights, noisy, strict=True)]
+        return FitReply(weights, n, {"train_loss": float(loss)})
+
+    def evaluate(self, global_weights: Sequence[npt.NDArray[np.float32]]) -> tuple[int, dict[str, float]]:
+        load_parameter_arrays(self.network, global_weights)
+        return self.task.evaluate(self.network)
+
+
+def evaluation_summary(model: str, metrics: Mapping[str, float]) -> dict[str, float]:
+    """The few held-out figures a site returns to the server: losses, no per-person values."""
+    keep = (
+        ("peak_rise_mae_mg_dl", "rmse_60_min_mg_dl", "iauc_2h_pearson_r")
+        if model == "response"
+        else ("rmse_30min_mg_dl", "rmse_60min_mg_dl", "mae_30min_mg_dl")
+    )
+    return {k: float(metrics[k]) for k in keep if k in metrics}
