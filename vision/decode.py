@@ -66,7 +66,7 @@ def _open(data: bytes) -> Image.Image:
             return Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS))
     except Image.DecompressionBombError as err:
         raise ImageTooLargeError(
-            f"The image declares more than {MAX_IMAGE_PIXELS:,} pixels; resize it before sending."
+            f"The image declares far more pixels than a photo has ({err}); resize it before sending."
         ) from err
     except UnidentifiedImageError as err:
         for signature, name in _KNOWN_SIGNATURES.items():
@@ -132,6 +132,11 @@ def decode_image(
             raise TruncatedImageError(
                 "The image file is cut off before its end (an interrupted upload?); send it again."
             ) from err
+        raise CorruptImageError(f"The image data is damaged ({err}); export the photo again.") from err
+    except RuntimeError as err:
+        # libheif's errors: a coded size larger than the header said, or damaged data.
+        if "Security limit" in str(err):
+            raise ImageTooLargeError(f"The image decodes to too many pixels ({err}); resize it.") from err
         raise CorruptImageError(f"The image data is damaged ({err}); export the photo again.") from err
     except (SyntaxError, ValueError, struct.error, IndexError, EOFError, zlib.error) as err:
         raise CorruptImageError(f"The image data is damaged ({err}); export the photo again.") from err
