@@ -54,7 +54,8 @@ class AgpReportRequest(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE]})
 
     cgm: ReportCgm
-    meals: list[LoggedMeal] = Field(default_factory=list, max_length=2000, description="adds the meal pages")
+    # 300 meals (three weeks of full days) keep the meal table within the request timeout.
+    meals: list[LoggedMeal] = Field(default_factory=list, max_length=300, description="adds the meal pages")
     activity: list[ActivityIn] = Field(default_factory=list, max_length=30_000)
     profile: Profile = Field(default_factory=Profile)
     unit: GlucoseUnit = Field(default="mg/dL", description="the unit the report is printed in")
