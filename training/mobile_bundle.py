@@ -10,8 +10,7 @@ import hashlib
 import json
 import logging
 import shutil
-import subprocess
-import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -139,22 +138,18 @@ def write_fixed_batch(src: Path, dst: Path, batch: int = 1) -> None:
 
 def convert_to_ort(onnx_paths: Sequence[Path], out_dir: Path) -> list[Path]:
     """ORT format (Runtime optimisation style, the one for mobile with NNAPI/Core ML) of each model."""
+    from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
+
     written = []
     for path in onnx_paths:
-        command = [
-            sys.executable,
-            "-m",
-            "onnxruntime.tools.convert_onnx_models_to_ort",
-            str(path),
-            "--output_dir",
-            str(out_dir),
-            "--optimization_style",
-            "Runtime",
-        ]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        with tempfile.TemporaryDirectory() as tmp:
+            # One model at a time through a scratch folder: the converter takes every .onnx it finds.
+            single = Path(tmp) / path.name
+            shutil.copyfile(path, single)
+            convert_onnx_models_to_ort(single, out_dir, optimization_styles=[OptimizationStyle.Runtime])
         produced = sorted(out_dir.glob(f"{path.stem}*.ort"))
-        if result.returncode != 0 or not produced:
-            raise BundleError(f"ORT format conversion of {path.name} failed: {result.stderr[-2000:]}")
+        if not produced:
+            raise BundleError(f"ORT format conversion of {path.name} wrote no .ort file.")
         written += produced
     for leftover in out_dir.glob("*.config"):
         leftover.unlink()  # operator lists for custom minimal builds; not part of the bundle

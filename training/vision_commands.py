@@ -69,7 +69,8 @@ def _export_mobile(args: argparse.Namespace) -> int:
 
     photos = None
     if not args.no_int8:
-        paths = sorted(args.photos.glob("**/*.jpg"))
+        # D1NAMO's full_resolution/ repeats three photos; food_pictures/ alone avoids counting them twice.
+        paths = sorted(args.photos.glob("*/food_pictures/*.jpg")) or sorted(args.photos.glob("**/*.jpg"))
         if not paths:
             print(
                 f"no real photos (*.jpg) under {args.photos} to calibrate int8; pass --photos DIR or --no-int8"
@@ -89,6 +90,47 @@ def _export_mobile(args: argparse.Namespace) -> int:
         if bundle.int8 is not None:
             print(f"  int8 vs fp32 on {bundle.int8.photos} real photos: {json.dumps(bundle.int8.__dict__)}")
     print(f"wrote {args.out / 'manifest.json'}")
+    return 0
+
+
+def _evaluate_fewshot(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from training.d1namo_labels import read_d1namo_photos
+    from training.vision_dataset import read_labelled_photos
+    from training.vision_report import evaluate_few_shot, personal_class_takeover
+    from training.vision_retrain import model_path_of, predict_onnx
+    from vision.fewshot import FEWSHOT_TEMPERATURE, FEWSHOT_THRESHOLD
+
+    if any(args.data.glob("*/food.csv")):
+        photos = read_d1namo_photos(args.data, min_photos=2)  # 1-shot needs a class with a second photo
+    else:
+        photos = read_labelled_photos(args.data, seed=0)
+    path = model_path_of(args.models_dir, args.model)
+    embeddings = predict_onnx(path, [p.path for p in photos])["embedding"]
+    labels = [p.label for p in photos]
+    results: dict[str, object] = {"model_version": args.model, "photos": len(photos), "shots": {}}
+    for shots in args.shots:
+        accuracy = evaluate_few_shot(embeddings, labels, shots, episodes=args.episodes)
+        takeover = {}
+        for threshold in sorted({*args.thresholds, FEWSHOT_THRESHOLD}):
+            rates = personal_class_takeover(
+                embeddings, labels, shots, temperature=FEWSHOT_TEMPERATURE, threshold=threshold
+            )
+            takeover[str(threshold)] = asdict(rates) if rates else None
+        results["shots"][str(shots)] = {  # type: ignore[index]
+            "accuracy": asdict(accuracy) if accuracy else "not measurable: too few photos per class",
+            "takeover_by_threshold": takeover,
+        }
+        if accuracy is None:
+            print(f"{shots}-shot: not measurable (fewer than two classes with more than {shots} photos)")
+        else:
+            print(
+                f"{shots}-shot, {accuracy.ways}-way: accuracy {accuracy.mean_accuracy:.3f} "
+                f"+/- {accuracy.sd_accuracy:.3f} over {accuracy.episodes} episodes (chance {accuracy.chance_accuracy:.3f})"
+            )
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 
@@ -125,6 +167,22 @@ def register(groups: CommandGroups) -> None:
     evaluate.add_argument("--seed", type=int, default=0, help="split seed for layouts without a test split")
     evaluate.add_argument("--models-dir", type=Path, default=default_models_dir(), help=models_help)
     evaluate.set_defaults(handler=_evaluate_vision)
+
+    fewshot = groups.evaluate.add_parser(
+        "fewshot", help="few-shot accuracy vs shots from the embedding output"
+    )
+    fewshot.add_argument(
+        "--data", type=Path, default=_DEFAULT_PHOTOS, help="labelled photos (D1NAMO by default)"
+    )
+    fewshot.add_argument("--model", default="1", help="version folder name")
+    fewshot.add_argument("--shots", type=int, nargs="+", default=[1, 3, 5, 10])
+    fewshot.add_argument("--episodes", type=int, default=200)
+    fewshot.add_argument(
+        "--thresholds", type=float, nargs="*", default=[0.5, 0.55, 0.6, 0.65, 0.7], help="takeover thresholds"
+    )
+    fewshot.add_argument("--json", type=Path, required=True)
+    fewshot.add_argument("--models-dir", type=Path, default=default_models_dir(), help=models_help)
+    fewshot.set_defaults(handler=_evaluate_fewshot)
 
     mobile = groups.export.add_parser(
         "mobile", help="fp32/int8/ORT/batch-1 bundle of every model, checksummed"

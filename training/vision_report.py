@@ -241,3 +241,42 @@ def evaluate_few_shot(
         sd_accuracy=float(np.std(accuracies)),
         chance_accuracy=1.0 / len(classes),
     )
+
+
+@dataclass(frozen=True)
+class TakeoverRates:
+    """How often a personal class built from `shots` photos wins over the model (w_c > w_0)."""
+
+    shots: int
+    same_dish: float  # held-out photos of the taught dish: should be high
+    other_dish: float  # photos of other dishes: should be low
+    episodes: int
+
+
+def personal_class_takeover(
+    embeddings: npt.NDArray[np.float32],  # (N, D) unit rows
+    labels: Sequence[str],
+    shots: int,
+    *,
+    temperature: float,
+    threshold: float,
+    episodes: int = 200,
+    seed: int = 0,
+) -> TakeoverRates | None:
+    """Teach one dish from `shots` photos; count takeovers on its other photos and on other dishes."""
+    label_array = np.asarray(labels)
+    classes = [c for c in sorted(set(labels)) if (label_array == c).sum() > shots]
+    if not classes:
+        return None
+    rng = np.random.default_rng(seed)
+    same, other = [], []
+    for _ in range(episodes):
+        name = classes[rng.integers(len(classes))]
+        members = rng.permutation(np.flatnonzero(label_array == name))
+        prototype = build_prototype(embeddings[members[:shots]])
+        similarity = embeddings @ prototype  # (N,)
+        wins = similarity > threshold  # w_c > w_0 exactly when the similarity beats the threshold
+        same.append(wins[members[shots:]].mean())
+        other.append(wins[label_array != name].mean())
+    del temperature  # takeover (w_c > w_0) does not depend on it; it only sharpens the weights
+    return TakeoverRates(shots, float(np.mean(same)), float(np.mean(other)), episodes)

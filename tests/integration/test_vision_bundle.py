@@ -1,0 +1,116 @@
+"""The mobile bundle over a small image model: every file loads in ONNX Runtime and matches fp32."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from torch import nn
+
+from training import mobile_bundle
+from training.mobile_bundle import Int8AcceptanceError, build_mobile_bundle
+
+CROP_PX = 32
+
+
+class _TinyRecognizer(nn.Module):
+    """The recognizer's contract in miniature: uint8 NHWC image -> probabilities, carbs_g, embedding."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU6(), nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU6()
+        )
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = image.permute(0, 3, 1, 2).float() / 255.0 - 0.5  # (N, 3, H, W)
+        features = self.body(x).mean(dim=(2, 3))  # (N, 16)
+        probabilities = torch.softmax(self.fc(features), dim=1)  # (N, 4)
+        carbs_g = probabilities @ torch.tensor(
+            [[10.0, 20.0, 30.0], [40.0, 50.0, 60.0], [5.0, 8.0, 12.0], [1.0, 2.0, 3.0]]
+        )
+        return probabilities, carbs_g, features / features.norm(dim=1, keepdim=True)
+
+
+def _model_repository(root: Path) -> Path:
+    model_dir = root / "models" / "tiny_recognizer"
+    (model_dir / "1").mkdir(parents=True)
+    names = ["probabilities", "carbs_g", "embedding"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _TinyRecognizer().eval(),
+            (torch.zeros(2, CROP_PX, CROP_PX, 3, dtype=torch.uint8),),
+            str(model_dir / "1" / "model.onnx"),
+            input_names=["image"],
+            output_names=names,
+            dynamic_axes={n: {0: "batch"} for n in ["image", *names]},
+            opset_version=18,
+            dynamo=False,
+        )
+    import onnx
+
+    proto = onnx.load(str(model_dir / "1" / "model.onnx"))
+    onnx.helper.set_model_props(proto, {"version": '"1"', "labels": '["a", "b", "c", "d"]'})
+    onnx.save(proto, str(model_dir / "1" / "model.onnx"))
+    (model_dir / "config.pbtxt").write_text('name: "tiny_recognizer"\n')
+    return root / "models"
+
+
+def _photos(n: int) -> np.ndarray:
+    # Smooth random images: like photos, neighbouring pixels are correlated.
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 256, size=(n, 4, 4, 3)).astype(np.float32)
+    return np.repeat(np.repeat(small, CROP_PX // 4, axis=1), CROP_PX // 4, axis=2).astype(np.uint8)
+
+
+def _outputs(path: Path, images: np.ndarray) -> list[np.ndarray]:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {"image": images})
+
+
+def test_every_bundled_file_loads_and_matches_fp32(tmp_path: Path) -> None:
+    models = _model_repository(tmp_path)
+    photos = _photos(16)
+    (bundle,) = build_mobile_bundle(models, tmp_path / "bundle", photos, float_leading_convs=0)
+    folder = tmp_path / "bundle" / "tiny_recognizer"
+    names = {p.name for p in folder.iterdir()}
+    assert {"model.fp32.onnx", "model.int8.onnx", "model.fp32.batch1.onnx", "model.int8.batch1.onnx"} <= names
+    assert "metadata.json" in names and len([n for n in names if n.endswith(".ort")]) == 4
+    assert json.loads((folder / "metadata.json").read_text())["labels"] == ["a", "b", "c", "d"]
+    assert bundle.int8 is not None and bundle.int8.top1_agreement >= mobile_bundle.INT8_TOP1_AGREEMENT_MIN
+
+    want = _outputs(folder / "model.fp32.onnx", photos[:1])
+    for path in sorted(folder.iterdir()):
+        if path.suffix not in (".onnx", ".ort"):
+            continue
+        got = _outputs(path, photos[:1])
+        tolerance = 0.05 if "int8" in path.name else 1e-6
+        assert np.allclose(got[0], want[0], atol=tolerance), path.name
+        assert np.abs(got[1] - want[1]).max() <= tolerance * 60, path.name
+    batch1 = ort.InferenceSession(str(folder / "model.fp32.batch1.onnx"), providers=["CPUExecutionProvider"])
+    assert batch1.get_inputs()[0].shape == [1, CROP_PX, CROP_PX, 3]
+
+    manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
+    for entry in manifest["models"][0]["files"]:
+        data = (tmp_path / "bundle" / entry["path"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"] and len(data) == entry["size_bytes"]
+    assert (tmp_path / "bundle" / "SHA256SUMS").read_text().count("\n") == len(manifest["models"][0]["files"])
+
+
+def test_an_int8_model_that_disagrees_fails_the_bundle_and_says_by_how_much(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mobile_bundle, "INT8_CARBS_TOLERANCE", 0.0)  # no int8 model is that exact
+    models = _model_repository(tmp_path)
+    with pytest.raises(Int8AcceptanceError, match=r"carbohydrate median within 0% on .*short by"):
+        build_mobile_bundle(models, tmp_path / "bundle", _photos(16), float_leading_convs=0)
+    assert not (tmp_path / "bundle" / "tiny_recognizer" / "model.int8.onnx").exists()
