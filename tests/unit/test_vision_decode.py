@@ -83,6 +83,16 @@ def test_exif_orientation_is_applied() -> None:
     assert _close(image.getpixel((16, 5)), RED)  # the red left half is now on top
 
 
+def test_heic_exif_orientation_is_applied_once() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    _left_red_right_blue().save(buffer, format="HEIF", exif=exif.tobytes(), quality=95)
+    image = decode_image(buffer.getvalue())
+    assert image.size == (32, 64)
+    assert _close(image.getpixel((16, 5)), RED, tolerance=25)  # not rotated twice
+
+
 def test_cmyk_jpeg_comes_back_in_its_colours() -> None:
     cmyk = _left_red_right_blue().convert("CMYK")
     image = decode_image(_encode(cmyk, "JPEG", quality=95))
