@@ -1,4 +1,4 @@
-"""`mealimpact simulate` and `mealimpact plot-simulation`: make and look at a simulated CGM cohort."""
+"""`mealimpact simulate`, `plot-simulation` and `check-simulator`: make, look at and check simulated CGM."""
 
 from __future__ import annotations
 
@@ -38,6 +38,14 @@ def register(groups: CommandGroups) -> None:
     plot.add_argument("--out", type=Path, required=True, help="folder for the PNG files")
     plot.add_argument("--day", type=int, default=1, help="which simulated day to show (0-based, default 1)")
     plot.set_defaults(handler=run_plot_simulation)
+
+    check = groups.root.add_parser(
+        "check-simulator",
+        help="compare the simulator with published numbers (post-meal rise, walks, type 1 bolus, CGM error)",
+    )
+    check.add_argument("--subjects", type=int, default=30, help="virtual subjects per kind (default 30)")
+    check.add_argument("--seed", type=int, default=11, help="random seed (default 11)")
+    check.set_defaults(handler=run_check_simulator)
 
 
 def run_simulate(args: argparse.Namespace) -> int:
@@ -87,3 +95,19 @@ def run_plot_simulation(args: argparse.Namespace) -> int:
     for path in paths:
         print(f"wrote {path}")
     return 0
+
+
+def run_check_simulator(args: argparse.Namespace) -> int:
+    from glucose_model.simulator.validation import format_checks, run_checks
+
+    if args.subjects < 1:
+        print(f"error: --subjects must be at least 1, got {args.subjects}", file=sys.stderr)
+        return 2
+    checks = run_checks(subjects_per_kind=args.subjects, seed=args.seed)
+    print(format_checks(checks))
+    failed = [c.what for c in checks if not c.passed]
+    print(
+        f"{len(checks) - len(failed)} of {len(checks)} checks within range"
+        + (f"; outside: {failed}" if failed else "")
+    )
+    return 1 if failed else 0

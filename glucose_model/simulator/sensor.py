@@ -20,7 +20,7 @@ SENSOR_RANGE_MG_DL = (40.0, 400.0)
 CALIBRATION_GAIN_SD = 0.05  # relative, per sensor
 CALIBRATION_OFFSET_SD_MG_DL = 3.0
 NOISE_AR1_COEFFICIENT = 0.7  # correlation between consecutive 5-min readings
-NOISE_RELATIVE_SD = 0.08  # stationary sd of the correlated noise, relative to glucose
+NOISE_RELATIVE_SD = 0.095  # stationary sd of the correlated noise, relative to glucose
 NOISE_FLOOR_SD_MG_DL = 2.0  # white, absolute: dominates at low glucose
 
 

@@ -85,3 +85,12 @@ def test_bad_input_exits_with_a_clear_message(tmp_path: Path, capsys: pytest.Cap
     assert "kind:count" in capsys.readouterr().err
     assert main(["plot-simulation", "--data", str(tmp_path), "--out", str(tmp_path / "p")]) == 2
     assert "people.csv" in capsys.readouterr().err
+
+
+def test_check_simulator_prints_every_published_check(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["check-simulator", "--subjects", "8", "--seed", "3"])
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert len(rows) == 10
+    assert ("NO (" in out) == (code == 1)
+    assert "Zignoli 2024" in out and "Reynolds 2016" in out

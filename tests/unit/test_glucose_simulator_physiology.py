@@ -12,46 +12,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from glucose_model.metrics import positive_incremental_auc
 from glucose_model.records import DiabetesKind
-from glucose_model.simulator import physiology
+from glucose_model.simulator import physiology, validation
 from glucose_model.simulator.cohort import draw_subjects
 from glucose_model.simulator.meal_experiment import MealResponse, simulate_meal_response
 from glucose_model.simulator.parameters import draw_people
 
-TYPICAL_MEAL_CARBS_G = 60.0  # a mixed meal (default composition: 20 g fat, 20 g protein, 5 g fibre, GI 60)
+TYPICAL_MEAL_CARBS_G = validation.TYPICAL_MEAL_CARBS_G  # mixed: 20 g fat, 20 g protein, 5 g fibre, GI 60
 SUBJECTS = 30
 
 
-def _rise(response: MealResponse) -> np.ndarray:
-    """(P,) CGM-like (interstitial, noise-free) peak rise above the value at the meal start."""
-    g = response.interstitial_glucose_mg_dl
-    return g.max(axis=1) - g[:, 0]
-
-
-def _time_to_peak_min(response: MealResponse) -> np.ndarray:
-    return response.minutes[np.argmax(response.interstitial_glucose_mg_dl, axis=1)].astype(float)
-
-
-def _iauc_3h(response: MealResponse) -> np.ndarray:
-    minutes = response.minutes.astype(float)
-    return np.array([positive_incremental_auc(minutes, g, g[0]) for g in response.interstitial_glucose_mg_dl])
+_rise = validation.rise_mg_dl
+_time_to_peak_min = validation.time_to_peak_min
+_iauc_3h = validation.iauc_3h_mg_dl_min
 
 
 @pytest.fixture(scope="module")
 def responses_by_kind() -> dict[DiabetesKind, MealResponse]:
     kinds = [DiabetesKind.NONE, DiabetesKind.PREDIABETES, DiabetesKind.TYPE2]
     people = draw_subjects([k for k in kinds for _ in range(SUBJECTS)], seed=11)
-    response = simulate_meal_response(people, TYPICAL_MEAL_CARBS_G)
-    return {
-        kind: MealResponse(
-            response.minutes,
-            response.plasma_glucose_mg_dl[i * SUBJECTS : (i + 1) * SUBJECTS],
-            response.interstitial_glucose_mg_dl[i * SUBJECTS : (i + 1) * SUBJECTS],
-            response.baseline_mg_dl[i * SUBJECTS : (i + 1) * SUBJECTS],
-        )
-        for i, kind in enumerate(kinds)
-    }
+    return validation.split_by_kind(simulate_meal_response(people, TYPICAL_MEAL_CARBS_G), kinds, SUBJECTS)
 
 
 def test_healthy_rise_and_time_to_peak_match_zignoli_2024(
@@ -113,17 +93,19 @@ def test_walk_after_meal_lowers_3h_iauc_as_reynolds_2016(kind: DiabetesKind) -> 
 
 
 def test_type1_without_bolus_rises_much_more_than_with_its_bolus() -> None:
-    """Type 1, 60 g meal: no bolus -> median rise > 90 mg/dL; own carb ratio -> under 70 and no deep low.
+    """Type 1, 60 g meal: no bolus -> median rise > 90 mg/dL; own carb ratio -> under 80 and no deep low.
 
-    Tolerance: without insulin the UVA/Padova adults rise by 100-150 mg/dL after 50-75 g (Dalla Man
-    2014); a matched bolus halves that at least. No subject below 60 mg/dL within 3 h of the bolus
-    (at 54 mg/dL a bolus would count as clinically wrong, Battelino 2019).
+    Tolerance: no single published value fits; with no insulin response at all the rise must be
+    several times the ~30 mg/dL of healthy people (> 90). Rapid insulin acts later than the meal is
+    absorbed, so even a matched bolus leaves a rise; it must stay under 80 mg/dL and cut the
+    unbolused rise by at least 40 %. No subject below 60 mg/dL within 3 h of the bolus (at 54 mg/dL
+    a bolus would count as clinically wrong, Battelino 2019).
     """
     people = draw_subjects([DiabetesKind.TYPE1] * 20, seed=11)
     bolused = simulate_meal_response(people, TYPICAL_MEAL_CARBS_G)
     unbolused = simulate_meal_response(people, TYPICAL_MEAL_CARBS_G, bolus_units=0.0)
     assert float(np.median(_rise(unbolused))) > 90.0
-    assert float(np.median(_rise(bolused))) < 70.0
+    assert float(np.median(_rise(bolused))) < 80.0
     assert float(np.median(_rise(bolused))) < 0.6 * float(np.median(_rise(unbolused)))
     assert bolused.plasma_glucose_mg_dl.min() > 60.0
 
