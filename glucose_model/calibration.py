@@ -2,7 +2,8 @@
 
 The app sends the person's past meals with their measured curves on each request; nothing is stored.
 The fit is ridge-regularised toward identity (as if PRIOR_MEALS extra meals had matched the model
-exactly), so a few meals move it only a little.
+exactly), so a few meals move it only a little; it is used only when leave-one-out over the
+person's own past meals says it helps.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-PRIOR_MEALS = 3.0  # strength of the pull toward scale 1, offset 0, in meals
+# Strength of the pull toward scale 1, offset 0, in meals. Strong on purpose: one person's meal
+# responses are noisy (carbs logged as free text, 15-min sensors), and on Shanghai people weaker
+# priors (1-6 meals) made later meals worse (MODEL_CARD.md, "Personal calibration").
+PRIOR_MEALS = 12.0
 MIN_MEALS_TO_APPLY = 3  # fewer past meals: report, but do not adjust
 SCALE_LIMITS = (0.25, 4.0)
 

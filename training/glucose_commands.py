@@ -59,6 +59,7 @@ def train_glucose_command(args: argparse.Namespace) -> int:
     from training.glucose_export import (
         DATA_ATTRIBUTION,
         MODEL_NAME,
+        attribution,
         export_response,
         next_version,
         response_metadata,
@@ -82,7 +83,7 @@ def train_glucose_command(args: argparse.Namespace) -> int:
         recordings = load_cohort(folder, args.format)
         real.extend(recordings)
         for cohort in sorted({r.cohort for r in recordings}):
-            training_data[cohort] = DATA_ATTRIBUTION.get(cohort, f"{folder.name} (user-supplied)")
+            training_data[cohort] = attribution(cohort)
     simulated: list[Recording] = []
     if args.simulated > 0:
         from glucose_model.simulator.cohort import CohortConfig, simulate_cohort

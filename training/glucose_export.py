@@ -55,6 +55,14 @@ class ResponseExportError(RuntimeError):
     """The exported ONNX graph does not reproduce the torch network."""
 
 
+def attribution(cohort: str) -> str:
+    """Source and licence of a cohort name as the loaders spell it ("shanghai_t2dm" -> Shanghai's)."""
+    for name, text in DATA_ATTRIBUTION.items():
+        if cohort == name or cohort.startswith(f"{name}_"):
+            return text
+    return f"{cohort} (user-supplied; add its source and licence to the model card)"
+
+
 def weights_sha256(network: ResponseNetwork) -> str:
     digest = hashlib.sha256()
     for name, tensor in sorted(network.state_dict().items()):

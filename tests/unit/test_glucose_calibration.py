@@ -15,9 +15,9 @@ def curves(peaks_mg_dl: list[float]) -> np.ndarray:
 
 
 def test_many_meals_recover_the_persons_scale_and_offset() -> None:
-    predicted = curves(list(np.linspace(20, 80, 40)))
+    predicted = curves(list(np.linspace(20, 80, 400)))
     adjustment = fit_adjustment(predicted, 1.5 * predicted + 10.0)
-    assert adjustment.scale == pytest.approx(1.5, abs=0.1)  # 40 meals against 3 pseudo-meals at identity
+    assert adjustment.scale == pytest.approx(1.5, abs=0.05)  # 400 meals outweigh the prior
     assert adjustment.offset_mg_dl == pytest.approx(10.0, abs=2.0)
 
 
@@ -33,7 +33,7 @@ def test_no_measurement_leaves_the_prediction_alone() -> None:
 
 
 def test_a_person_who_responds_twice_as_much_gets_a_better_held_out_error() -> None:
-    predicted = curves([30.0, 45.0, 60.0, 35.0, 50.0, 40.0])
+    predicted = curves([30.0, 45.0, 60.0, 35.0, 50.0, 40.0] * 2)
     report = calibrate(predicted, 2.0 * predicted)
     assert report.applied
     assert report.loo_peak_rise_mae_after_mg_dl < report.loo_peak_rise_mae_before_mg_dl  # type: ignore[operator]

@@ -151,17 +151,17 @@ def test_history_calibrates_the_curve_of_a_person_who_responds_more() -> None:
     model = StandInModel()
     predictor = ResponsePredictor(metadata(), model)
     history = []
-    for day in range(1, 6):
+    for day in range(1, 13):
         t = MEAL_TIME - timedelta(days=day)
         past = MealContext(
-            Meal(t, 40.0 + 10 * day, glycemic_index=70.0, fiber_g=2.0), flat_cgm(t, 130.0), DiabetesKind.TYPE2
+            Meal(t, 40.0 + 5 * day, glycemic_index=70.0, fiber_g=2.0), flat_cgm(t, 130.0), DiabetesKind.TYPE2
         )
         predicted = model({INPUT_FEATURES: _features_of(past)})[OUTPUT_RISE][0, :, 1]
         after = [t + timedelta(minutes=5 * i) for i in range(1, 37)]
         history.append(PastMeal(past, GlucoseSeries.from_datetimes(after, 130.0 + 1.8 * predicted[1:])))
     plain = predictor.impact(context())
     calibrated = predictor.impact(context(), history)
-    assert model.batches[-1] == N_COALITIONS + 4 + 5
+    assert model.batches[-1] == N_COALITIONS + 4 + 12
     assert calibrated.calibration is not None and calibrated.calibration.applied
     assert calibrated.peak.rise_mg_dl > 1.3 * plain.peak.rise_mg_dl
     assert calibrated.spike.probability > plain.spike.probability
