@@ -32,6 +32,8 @@ from vision.preprocess import PreprocessSpec, normalize
 logger = logging.getLogger(__name__)
 
 MODES = ("linear", "finetune")
+# Bumped whenever the checkpoint contents change, so an older run's checkpoint is never resumed.
+CHECKPOINT_FORMAT = 2
 
 
 class TrainingSetError(ValueError):
@@ -88,7 +90,9 @@ def class_weights(labels: Sequence[int], num_classes: int) -> torch.Tensor:
 
 def run_key(config: VisionTrainConfig, photos: Sequence[LabelledPhoto]) -> str:
     """Names the checkpoint folder: the same config on the same photos resumes, anything else starts anew."""
-    listing = json.dumps([asdict(config), [(str(p.path), p.label, p.split) for p in photos]])
+    listing = json.dumps(
+        [CHECKPOINT_FORMAT, asdict(config), [(str(p.path), p.label, p.split) for p in photos]]
+    )
     return hashlib.sha256(listing.encode()).hexdigest()[:16]
 
 
