@@ -259,9 +259,14 @@ def draw_daily_profiles(
     """One small panel per day (the last 14), readings against the target range, day's time in range."""
     shown = list(days)[-DAILY_PANELS_PER_ROW * DAILY_PANEL_ROWS :]
     sub = cell.subgridspec(DAILY_PANEL_ROWS, DAILY_PANELS_PER_ROW, wspace=0.08, hspace=0.55)  # type: ignore[attr-defined]
-    title = "Daily glucose profiles" + (
-        f" (last {len(shown)} of {len(days)} days)" if len(shown) < len(days) else ""
-    )
+    title = "Daily glucose profiles"
+    calendar_days = (days[-1].day - days[0].day).days + 1 if days else 0
+    if len(days) < calendar_days:
+        # Panels are the days that have readings; say so, or a reader takes them for consecutive days.
+        which = f"last {len(shown)} of the {len(days)}" if len(shown) < len(days) else f"the {len(days)}"
+        title += f" ({which} days with readings; {calendar_days - len(days)} days had none)"
+    elif len(shown) < len(days):
+        title += f" (last {len(shown)} of {len(days)} days)"
     printed: Printed = {"daily_profiles_shown": str(len(shown))}
     y_max = max(AGP_Y_MAX_MG_DL, max(float(np.nanmax(d.glucose_mg_dl)) for d in shown) + 10.0)
     for i, day in enumerate(shown):
