@@ -37,12 +37,14 @@ EATING_MIN_RANGE = (8.0, 20.0)
 WALK_PROBABILITY_AFTER_MAIN_MEAL = 0.35
 WALK_DURATION_MIN_RANGE = (10.0, 30.0)
 WALK_DELAY_AFTER_MEAL_MIN_RANGE = (0.0, 30.0)  # from the end of eating
-WALK_CADENCE_STEPS_PER_MIN = (100.0, 12.0)  # mean, sd: a brisk walk (Tudor-Locke 2011)
+# mean, sd: ~100 steps/min marks moderate-intensity walking (Tudor-Locke et al. 2011)
+WALK_CADENCE_STEPS_PER_MIN = (100.0, 12.0)
 BACKGROUND_STEPS_PER_MIN_MEDIAN = 6.0  # ~5,500 steps over 16 waking hours before walks
 SLEEP_HOURS_MEAN_SD_RANGE = (7.0, 1.0, 5.0, 9.0)
 BEDTIME_MEAN_SD_MIN = (23.0 * 60, 45.0)
-# Type 1 bolus behaviour: missed in 5 % of meals (Burdick 2004 reports ~ 1 in 20 adults' meals
-# unbolused; more in adolescents), given -10..+15 min around the meal start.
+# Type 1 bolus behaviour: missed in 5 % of meals (missed meal boluses are common, e.g. Burdick et
+# al. 2004 in young pump users; 5 % is a conservative rate for adults), given -10..+15 min around
+# the meal start.
 BOLUS_MISSED_PROBABILITY = 0.05
 BOLUS_TIMING_RANGE_MIN = (-10.0, 15.0)
 

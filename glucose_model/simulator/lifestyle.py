@@ -1,11 +1,12 @@
 """How physical activity and sleep change glucose uptake and insulin action in the simulator.
 
-Exercise follows Breton 2008 (J Diabetes Sci Technol 2:782) as carried into the meal model by
-Dalla Man et al. 2009: heart rate above rest, filtered with a 5-min time constant (state
-`hr_rise`), raises insulin-independent uptake in proportion; a slower state Z (0..1) switched on by
-sustained effort amplifies insulin action and decays over hours. Steps are turned into heart rate
-when only a step count is known. Sleep loss: one night of 4 h lowers peripheral insulin sensitivity
-by ~20 % the next day while hepatic sensitivity is unchanged (Donga et al. 2010, JCEM 95:2963).
+Exercise follows Breton 2008 (J Diabetes Sci Technol 2:169) as carried into the meal model by
+Dalla Man et al. 2009 (J Diabetes Sci Technol 3:56): heart rate above rest, filtered with a 5-min
+time constant (state `hr_rise`), raises insulin-independent uptake in proportion; a slower state Z
+(0..1) switched on by sustained effort amplifies insulin action and decays over hours. Steps are
+turned into heart rate when only a step count is known. Sleep loss: one night of 4 h lowers
+peripheral insulin sensitivity by ~20 % the next day and makes the liver resist insulin too
+(Donga et al. 2010, JCEM 95:2963); the simulator scales both Vmx and kp3 by the same factor.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ EFFORT_HALF_ACTIVATION_BPM = 30.0
 EFFORT_HILL_EXPONENT = 4.0
 EFFORT_INSULIN_AMPLIFICATION = 0.30
 EFFORT_DECAY_MIN = 180.0
-# Walking cadence to heart rate: ~+30 bpm at a brisk 110 steps/min (Tudor-Locke et al. 2011).
+# Walking cadence to heart rate: moderate walking (~100-110 steps/min) raises heart rate by ~25-35 bpm.
 BPM_PER_STEPS_PER_MIN = 0.27
-# Sleep: fractional loss of peripheral insulin sensitivity after a short night.
+# Sleep: fractional loss of insulin sensitivity (peripheral and hepatic) after a short night.
 SLEEP_LOSS_AT_4H = 0.21
 SLEEP_HOURS_ENOUGH = 7.0
 SLEEP_HOURS_SHORT = 4.0
@@ -52,7 +53,7 @@ def effort_activation(hr_rise_bpm: npt.ArrayLike) -> FloatArray:
 
 
 def sleep_sensitivity_factor(sleep_hours: npt.ArrayLike) -> FloatArray:
-    """Multiplier (<= 1) on peripheral insulin sensitivity the day after a night of `sleep_hours`.
+    """Multiplier (<= 1) on insulin sensitivity (Vmx, kp3) the day after a night of `sleep_hours`.
 
     Linear from 1 at 7 h to 1 - 0.21 at 4 h (Donga 2010's single 4-h night), held below 4 h.
     """

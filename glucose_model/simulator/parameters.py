@@ -57,7 +57,8 @@ _NORMAL: dict[str, tuple[float, float]] = {
     "ke1": (0.0005, 0.0),
     "ke2": (339.0, 0.0),
     # Counter-regulation (glucagon, adrenaline) below COUNTERREGULATION_THRESHOLD_MG_DL, extra EGP in
-    # mg/kg/min per mg/dL: EGP roughly triples at 50 mg/dL (Cryer 2008); see physiology.
+    # mg/kg/min per mg/dL: ~3 mg/kg/min more at 50 mg/dL, EGP doubling to tripling as with a full
+    # glucagon and adrenaline response; see physiology.
     "counterregulation_gain": (0.15, 0.30),
     # Subcutaneous insulin kinetics: used only by type 1 subjects (simglucose adult means).
     "kd": (0.0159, 0.0),
@@ -186,11 +187,12 @@ FASTING_GLUCOSE_MG_DL: dict[DiabetesKind, tuple[float, float, float, float]] = {
     DiabetesKind.TYPE1: (135.0, 18.0, 100.0, 180.0),
 }
 
-# Sensor and daily-life traits: interstitial lag time constant 5-10 min (Basu 2013: 5-6 min in
-# healthy, longer in diabetes), resting heart rate, carbohydrate-counting error of type 1 subjects.
+# Sensor and daily-life traits: interstitial lag time constant 5-10 min (Basu et al. 2013: ~5-6 min
+# physiological lag, plus the sensor's own filtering), resting heart rate, carbohydrate-counting
+# error of type 1 subjects.
 SENSOR_LAG_MIN_RANGE = (5.0, 10.0)
 RESTING_HEART_RATE_BPM = (66.0, 8.0)  # mean, sd
-CARB_COUNT_ERROR_CV = 0.25  # Brazeau 2013: adults with T1D miscount meal carbs by ~20-30 %
+CARB_COUNT_ERROR_CV = 0.25  # adults with T1D miscount meal carbohydrate by ~20 % (Brazeau et al. 2013)
 # The 500 rule (carb ratio = 500 g / total daily insulin; total daily ≈ 2 x basal), the rule
 # clinicians start from; `insulin_therapy.fit_carb_ratios` then titrates each subject's ratio.
 CARB_RATIO_RULE_G = 500.0

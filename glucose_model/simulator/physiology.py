@@ -62,7 +62,7 @@ class Drive:
     carbs_mg_per_min: FloatArray  # carbohydrate being swallowed
     insulin_pmol_kg_min: FloatArray  # subcutaneous boluses (basal infusion is a parameter)
     hr_rise_bpm: FloatArray  # heart rate above rest, target of the filtered state
-    sensitivity_scale: FloatArray  # peripheral insulin sensitivity multiplier (sleep)
+    sensitivity_scale: FloatArray  # peripheral and hepatic insulin sensitivity multiplier (sleep)
     meal_dose_mg: FloatArray  # D of the nonlinear emptying: carbohydrate of the current meal
     emptying_scale: FloatArray  # meal composition on kmax, kmin, kgri
     absorption_scale: FloatArray  # glycaemic index on kabs
@@ -107,7 +107,8 @@ class _StepRates:
     has_dose: npt.NDArray[np.bool_]
     kabs: FloatArray
     appearance_per_mg: FloatArray  # f kabs / BW
-    vmx: FloatArray  # sensitivity-scaled
+    vmx: FloatArray  # sensitivity-scaled (sleep)
+    kp3: FloatArray  # sensitivity-scaled (sleep)
     secretes: npt.NDArray[np.bool_]
     sc_rate: FloatArray  # pmol/kg/min into the subcutaneous depot
 
@@ -128,6 +129,7 @@ def _step_rates(p: PersonParameters, drive: Drive) -> _StepRates:
         kabs=kabs,
         appearance_per_mg=p.f * kabs / p.body_weight_kg,
         vmx=p.vmx * drive.sensitivity_scale,
+        kp3=p.kp3 * drive.sensitivity_scale,
         secretes=p.gamma_sec > 0,
         sc_rate=p.basal_infusion + drive.insulin_pmol_kg_min,
     )
@@ -166,7 +168,7 @@ def derivatives(
     appearance = r.appearance_per_mg * qgut  # Ra, mg/kg/min (eq. 16)
 
     # Endogenous production (eq. 10), utilisation (eqs. 18-19) with exercise, renal excretion (eq. 27).
-    egp = np.maximum(p.kp1 - p.kp2 * gp - p.kp3 * x[c.ID] - p.kp4 * x[c.IPO], 0.0) + x[c.COUNTERREGULATION]
+    egp = np.maximum(p.kp1 - p.kp2 * gp - r.kp3 * x[c.ID] - p.kp4 * x[c.IPO], 0.0) + x[c.COUNTERREGULATION]
     amplification = 1.0 + lifestyle.EFFORT_INSULIN_AMPLIFICATION * x[c.EFFORT]
     vm = p.vm0 + r.vmx * amplification * ins_action
     exercise_uptake = (

@@ -55,7 +55,7 @@ def test_kinds_are_ordered_healthy_prediabetes_type2(
 
     Tolerance: strict order of the median rise and of the median 3-h iAUC, with margins (10 mg/dL,
     20 % of iAUC) larger than the sampling error of a 30-subject median; type 2 peaks later and
-    is still further above baseline at 3 h than pre-diabetes (Dalla Man 2007 Fig. 6; Hall 2018).
+    is still further above baseline at 3 h than pre-diabetes (Dalla Man 2007; Hall 2018).
     """
     rise = {k: float(np.median(_rise(r))) for k, r in responses_by_kind.items()}
     iauc = {k: float(np.median(_iauc_3h(r))) for k, r in responses_by_kind.items()}
