@@ -78,7 +78,7 @@ def test_shipped_model_is_self_describing_and_batches() -> None:
 def _real_photos(shared_data: Path | None) -> list[Path]:
     photos = _packaged_photo_paths()
     if shared_data is not None:
-        photos += sorted((shared_data / "d1namo").glob("*/food_pictures/*.jpg"))[::5]
+        photos += sorted((shared_data / "d1namo").glob("*/food_pictures/*.jpg"))[::12]
     return photos
 
 
