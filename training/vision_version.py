@@ -22,7 +22,13 @@ import onnx
 import torch
 from torch import nn
 
-from training.vision_export import MODEL_NAME, _onnx_export, _triton_config
+from training.vision_export import (
+    MAX_PROBABILITY_DIFF,
+    MODEL_NAME,
+    ExportCheckError,
+    _onnx_export,
+    _triton_config,
+)
 from training.vision_train import TrainedClassifier, VisionTrainConfig, classifier_backbone
 from vision.efficientnet_lite import EfficientNetLite0
 from vision.metadata import UNITS, LabelInfo, RecognizerMetadata, parse_metadata
@@ -207,13 +213,7 @@ def _calibration_of(metadata: RecognizerMetadata) -> RecognizerCalibration:
     raw = metadata.training_data.get("calibration") if isinstance(metadata.training_data, dict) else None
     if not isinstance(raw, dict):
         return RecognizerCalibration()
-    return RecognizerCalibration(
-        food_weights=tuple(raw["food_weights"]),
-        food_bias=float(raw["food_bias"]),
-        food_threshold=float(raw["food_threshold"]),
-        portion_scale=float(raw["portion_scale"]),
-        extra_log_sd=float(raw["extra_log_sd"]),
-    )
+    return RecognizerCalibration.from_dict(raw)
 
 
 def write_version(
@@ -284,5 +284,7 @@ def _check_against_torch(model: RetrainedRecognizer, path: Path) -> None:
         want = [t.numpy() for t in model(torch.from_numpy(image))]
     got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": image})
     diff = float(np.abs(got[0] - want[0]).max())
-    if diff > 1e-4:
-        raise RuntimeError(f"exported retrained recognizer differs from torch by {diff:.2e} on probabilities")
+    if diff > MAX_PROBABILITY_DIFF:
+        raise ExportCheckError(
+            f"exported retrained recognizer differs from torch by {diff:.2e} on probabilities"
+        )
