@@ -32,10 +32,10 @@ from training.vision_calibrate import (
     recognition_metrics,
 )
 from vision.efficientnet_lite import load_pretrained, pretrained_weights_path
-from vision.metadata import INPUT_NAME, OUTPUT_NAMES, UNITS, LabelInfo, RecognizerMetadata
+from vision.metadata import INPUT_NAME, OUTPUT_NAMES, QUANTILE_LEVELS, UNITS, LabelInfo, RecognizerMetadata
 from vision.preprocess import PreprocessSpec
 from vision.recognition import preprocess_photo
-from vision.recognizer_model import QUANTILES, FoodRecognizer, RecognizerCalibration
+from vision.recognizer_model import FoodRecognizer, RecognizerCalibration
 from vision.taxonomy import FoodClass, load_food_classes
 
 logger = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ def export_recognizer(
         labels=tuple(LabelInfo(f.name, f.category, f.role) for f in foods),
         preprocess=spec,
         food_threshold=calibration.food_threshold,
-        quantiles=QUANTILES,
+        quantiles=QUANTILE_LEVELS,
         units=UNITS,
         training_data={**training_data, "calibration": asdict(calibration)},
         metrics=metrics,
