@@ -244,6 +244,14 @@ def test_limits_pixels_body_and_time() -> None:
         assert_problem(hurried.post("/v1/meals/impact", json=impact_body()), 504, "request-timeout")
 
 
+def test_request_ids_are_echoed_when_safe_and_generated_otherwise(client: TestClient) -> None:
+    assert (
+        client.get("/healthz", headers={"X-Request-ID": "app-42.a_b"}).headers["x-request-id"] == "app-42.a_b"
+    )
+    generated = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"}).headers["x-request-id"]
+    assert generated != "bad id with spaces" and len(generated) == 32
+
+
 def test_api_keys_are_required_when_configured() -> None:
     with TestClient(create_app(shipped_settings(api_keys=("k-123", "k-456")))) as keyed:
         assert_problem(keyed.get("/v1/models"), 401, "unauthorized")
