@@ -17,6 +17,7 @@ from serving.dependencies import RecognizerDep, ResponsePredictorDep, RuntimeDep
 from serving.request_records import check_not_future, meal_context, meal_record, past_meals
 from serving.runtime import ServingRuntime
 from serving.schemas.meals import (
+    ANALYZE_CONTEXT_EXAMPLE,
     AnalyzeContext,
     AnalyzeResponse,
     CalibrationOut,
@@ -45,7 +46,6 @@ ImageUpload = Annotated[
     UploadFile,
     File(description="the meal photo: JPEG, PNG, WebP or HEIC", examples=["(the bytes of lunch.jpg)"]),
 ]
-_ANALYZE_CONTEXT_EXAMPLE = AnalyzeContext.model_config.get("json_schema_extra", {}).get("examples", [{}])[0]  # type: ignore[union-attr,index]
 
 
 def impact_response(result: ImpactResult) -> ImpactResponse:
@@ -189,7 +189,7 @@ async def analyze(
         str,
         Form(
             description="JSON: the /v1/meals/impact body without meal.carbs_g",
-            examples=[json.dumps(_ANALYZE_CONTEXT_EXAMPLE)],
+            examples=[json.dumps(ANALYZE_CONTEXT_EXAMPLE)],
         ),
     ],
     request: Request,

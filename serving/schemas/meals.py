@@ -127,12 +127,13 @@ class ImpactRequest(ContextIn):
     meal: MealIn
 
 
+ANALYZE_CONTEXT_EXAMPLE: dict[str, Any] = {"meal": {"time": _MEAL_TIME}, **_CONTEXT_EXAMPLE}
+
+
 class AnalyzeContext(ContextIn):
     """The `context` form field of /v1/meals/analyze: the impact request without carbohydrate."""
 
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"meal": {"time": _MEAL_TIME}, **_CONTEXT_EXAMPLE}]}
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [ANALYZE_CONTEXT_EXAMPLE]})
 
     meal: MealComposition
 

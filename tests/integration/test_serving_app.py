@@ -139,6 +139,27 @@ def test_impact_curve_peak_explanation_and_what_ifs(client: TestClient) -> None:
     assert {w["scenario"] for w in body["what_if"]} and body["calibration"] is None
 
 
+def test_history_of_past_meals_calibrates(client: TestClient) -> None:
+    body = impact_body()
+    now = datetime.fromisoformat(body["meal"]["time"])
+    history = []
+    for days_ago in (1, 2, 3, 4):
+        meal_time = now - timedelta(days=days_ago)
+        # 1 h flat before, then a response twice what a small meal gives: a person who rises high.
+        trace = [105.0] * 12 + [105.0 + 90.0 * np.sin(np.pi * min(k, 24) / 48) for k in range(37)]
+        history.append(
+            {
+                "meal": {"time": meal_time.isoformat(), "carbs_g": 45},
+                "cgm": {"unit": "mg/dL", "readings": readings(trace, meal_time + timedelta(minutes=180))},
+            }
+        )
+    body["history"] = history
+    response = client.post("/v1/meals/impact", json=body)
+    assert response.status_code == 200, response.text
+    calibration = response.json()["calibration"]
+    assert calibration is not None and calibration["n_meals"] == 4 and calibration["reason"]
+
+
 def test_mmol_per_l_gives_the_same_answer_as_mg_dl(client: TestClient) -> None:
     mg = client.post("/v1/meals/impact", json=impact_body()).json()
     mmol = client.post("/v1/meals/impact", json=impact_body("mmol/L", MG_DL_PER_MMOL_L)).json()
