@@ -324,7 +324,8 @@ def describe_predictions(measured: Sequence[MealOutcome]) -> list[str]:
     if leading:
         factor = max(set(leading), key=leading.count)
         lines.append(
-            f"For the meals that raised glucose most, the factor the model credits most often is {factor} "
+            f"For the meals that raised glucose most, the model's explanation most often names {factor} as the "
+            f"factor that moved the predicted rise the most, up or down against its reference meal "
             f"({leading.count(factor)} of {len(leading)} meals)."
         )
     return lines

@@ -135,7 +135,10 @@ def draw_meal_curve(
     text = f"peak {peak}, rise {rise}"
     if predicted is not None and predicted.factors:
         factor, contribution = predicted.factors[0]
-        text += f"\nlargest factor: {factor} ({unit.text_delta(contribution)})"
+        # Shapley contribution against the model's reference meal: it can push the rise up or down.
+        text += "\n" + textwrap.fill(
+            f"largest factor: {factor} ({unit.text_delta(contribution)} vs. reference)", 42
+        )
     ax.text(0.02, 0.03, text, transform=ax.transAxes, fontsize=5.5, va="bottom")
     ax.set_xlim(CURVE_FROM_MIN, float(outcome.minutes.max()))
     ax.set_xticks([-60, 0, 60, 120, 180])

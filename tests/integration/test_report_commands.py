@@ -7,6 +7,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mealimpact.cli import main
@@ -87,3 +88,22 @@ def test_bad_input_ends_with_a_named_error(
     ]
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_predicted_curves_from_the_shipped_response_model(tmp_path: Path) -> None:
+    from training.report_commands import DEFAULT_RESPONSE_MODEL, summarize_with_model
+
+    model = Path(__file__).resolve().parents[2] / DEFAULT_RESPONSE_MODEL
+    if not model.is_file():
+        pytest.skip(f"no response model exported at {model} yet")
+    from glucose_model.importers import import_file
+
+    recording = import_file(write_export(tmp_path / "export.csv", days=2))
+    summary = summarize_with_model(recording, model)
+    assert "glucose response model version" in summary.model_note
+    predicted = [o.predicted for o in summary.measured]
+    assert predicted and all(p is not None and p.glucose_mg_dl.shape == (37,) for p in predicted)
+    assert all(np.all(p.low_mg_dl <= p.high_mg_dl + 1e-6) for p in predicted if p is not None)
+    assert any("response model predicted the curve" in line for line in summary.findings)
+    missing = summarize_with_model(recording, tmp_path / "none.onnx")
+    assert "no response model at" in missing.model_note and all(o.predicted is None for o in missing.outcomes)

@@ -133,7 +133,7 @@ def test_predictor_curves_are_attached_and_summarised() -> None:
     text = " ".join(summary.findings)
     # |190 - 200| and |190 - 190|: median 5 mg/dL.
     assert "typically {mg_dl:5.0} away" in text
-    assert "credits most often is carbohydrate (2 of 2 meals)" in text
+    assert "most often names carbohydrate as the factor" in text and "(2 of 2 meals)" in text
 
 
 meal_rows = st.lists(
