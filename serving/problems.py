@@ -35,71 +35,69 @@ class ProblemType:
         return PROBLEM_PATH + self.slug
 
 
-def _problem(slug: str, title: str, status: int, description: str) -> ProblemType:
-    return ProblemType(slug, title, status, description)
-
-
-BODY_TOO_LARGE = _problem(
+BODY_TOO_LARGE = ProblemType(
     "body-too-large", "Request body too large", 413, "Send a smaller body (see MEALIMPACT_MAX_BODY_BYTES)."
 )
-IMAGE_TOO_LARGE = _problem(
+IMAGE_TOO_LARGE = ProblemType(
     "image-too-large",
     "Image has too many pixels",
     413,
     "Resize the photo (a 1600-pixel long side is plenty).",
 )
-NOT_AN_IMAGE = _problem(
+NOT_AN_IMAGE = ProblemType(
     "not-an-image",
     "Not a readable image",
     422,
     "The upload is empty, damaged or cut off; send the photo file again.",
 )
-UNSUPPORTED_FORMAT = _problem(
+UNSUPPORTED_FORMAT = ProblemType(
     "unsupported-image-format", "Unsupported image format", 415, "Send JPEG, PNG, WebP or HEIC."
 )
-TOO_FEW_READINGS = _problem(
+TOO_FEW_READINGS = ProblemType(
     "too-few-cgm-readings",
     "Not enough CGM readings",
     422,
     "Send more recent CGM readings (the detail says how many).",
 )
-OUT_OF_RANGE = _problem(
+OUT_OF_RANGE = ProblemType(
     "value-out-of-range", "Value outside the physiological range", 422, "Check the units and the values sent."
 )
-TIMESTAMP_ORDER = _problem(
+TIMESTAMP_ORDER = ProblemType(
     "timestamps-out-of-order",
     "Timestamps out of order",
     422,
     "Send readings in strictly increasing time order, without duplicates.",
 )
-TIMESTAMP_FUTURE = _problem(
+TIMESTAMP_FUTURE = ProblemType(
     "timestamp-in-future",
     "Timestamp in the future",
     422,
     "Check the device clock and the UTC offset of the times sent.",
 )
-BAD_UNIT = _problem("bad-unit", "Unknown unit", 422, "Glucose unit must be mg/dL or mmol/L.")
-INVALID_RECORD = _problem(
+BAD_UNIT = ProblemType("bad-unit", "Unknown unit", 422, "Glucose unit must be mg/dL or mmol/L.")
+INVALID_RECORD = ProblemType(
     "invalid-record", "Inconsistent glucose record", 422, "The detail says which field to fix."
 )
-VALIDATION = _problem(
+VALIDATION = ProblemType(
     "validation-error",
     "Request does not match the schema",
     422,
     "The `errors` list says which fields to fix.",
 )
-UNAUTHORIZED = _problem(
+UNAUTHORIZED = ProblemType(
     "unauthorized", "Missing or wrong API key", 401, "Send the key in the X-API-Key header."
 )
-NOT_FOUND = _problem("not-found", "Not found", 404, "Check the path against /openapi.json.")
-METHOD_NOT_ALLOWED = _problem(
+NOT_FOUND = ProblemType("not-found", "Not found", 404, "Check the path against /openapi.json.")
+METHOD_NOT_ALLOWED = ProblemType(
     "method-not-allowed", "Method not allowed", 405, "Check the method against /openapi.json."
 )
-TIMEOUT = _problem("request-timeout", "Request took too long", 504, "Retry later; the server is busy.")
-MODEL_UNAVAILABLE = _problem(
+TIMEOUT = ProblemType("request-timeout", "Request took too long", 504, "Retry later; the server is busy.")
+MODEL_UNAVAILABLE = ProblemType(
     "model-unavailable", "Model call failed", 503, "Retry later; the model tier is unavailable."
 )
-INTERNAL = _problem("internal-error", "Internal error", 500, "Retry; if it persists, report the request id.")
+INTERNAL = ProblemType(
+    "internal-error", "Internal error", 500, "Retry; if it persists, report the request id."
+)
 PROBLEMS = {p.slug: p for p in (
     BODY_TOO_LARGE, IMAGE_TOO_LARGE, NOT_AN_IMAGE, UNSUPPORTED_FORMAT, TOO_FEW_READINGS, OUT_OF_RANGE,
     TIMESTAMP_ORDER, TIMESTAMP_FUTURE, BAD_UNIT, INVALID_RECORD, VALIDATION, UNAUTHORIZED, NOT_FOUND,
