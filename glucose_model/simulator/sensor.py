@@ -5,8 +5,8 @@ sensor adds errors with the structure Breton & Kovatchev 2008 (J Diabetes Sci Te
 in real sensors: a per-sensor calibration error (gain and offset, constant over a wear) and a
 serially correlated noise, here AR(1) at the 5-min reading interval and proportional to glucose.
 Readings are whole mg/dL clipped to the 40-400 range sensors report. The resulting MARD against
-plasma glucose is ~9 % (checked in tests/unit/test_glucose_simulator_sensor.py), like current
-Dexcom G6 / Libre 2 sensors (MARD 8-10 %).
+plasma glucose, lag included, is 8.9 % (`mealimpact check-simulator`, 20 subjects, one day, seed 11),
+like current Dexcom G6 / Libre 2 sensors (MARD 8-10 %).
 """
 
 from __future__ import annotations
