@@ -92,11 +92,11 @@ def unseen(recordings: Sequence[Recording], metadata: dict[str, str]) -> list[Re
     people ("cohort/person" or "person"), plus people of cohorts it never trained on whose id
     family ("d1namo" of "d1namo-002") is not one it trained on under another cohort name.
     """
-    trained = set(_json_list(metadata, "trained_people"))
+    # Entries are "person" or "cohort/person"; the person id alone decides, since ids are shared
+    # by cohorts holding the same people.
+    trained = {t.split("/")[-1] for t in _json_list(metadata, "trained_people")}
     if trained:
-        return [
-            r for r in recordings if r.person_id not in trained and f"{r.cohort}/{r.person_id}" not in trained
-        ]
+        return [r for r in recordings if r.person_id not in trained]
     held = {h.split("/")[-1] for h in _json_list(metadata, "held_out_people")}
     seen_cohorts = {h.split("/")[0] for h in _json_list(metadata, "held_out_people") if "/" in h}
     training_data = json.loads(metadata.get("training_data", "[]"))

@@ -24,6 +24,7 @@ def _recording(person: str, cohort: str) -> Recording:
 def test_unseen_drops_trained_people_and_keeps_other_cohorts() -> None:
     recs = [_recording("a", "x"), _recording("b", "x"), _recording("c", "y")]
     assert [r.person_id for r in unseen(recs, {"trained_people": json.dumps(["a"])})] == ["b", "c"]
+    assert [r.person_id for r in unseen(recs, {"trained_people": json.dumps(["other/b"])})] == ["a", "c"]
     held = {"held_out_people": json.dumps(["x/b"]), "training_data": json.dumps(["x: 2 people"])}
     assert [r.person_id for r in unseen(recs, held)] == ["b", "c"]
     # The same people under another cohort name (D1NAMO and Dubosson) stay seen unless held out.
