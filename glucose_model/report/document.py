@@ -163,6 +163,11 @@ def render_html(
     table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
     note = agp.get("data_sufficiency_note")
     warning = f'<p class="warn">{html.escape(note)}</p>' if note else ""
+    meals = printed.get("meals")
+    if meals is not None:
+        findings = f"<h2>Meal responses</h2><p>{html.escape(meals['findings'])}</p><p>{html.escape(meals['model_note'])}</p>"
+    else:
+        findings = ""
     images = "".join(
         f'<img alt="report page {i + 1}" src="data:image/png;base64,'
         f'{base64.b64encode(figure_png(fig)).decode("ascii")}">'
@@ -174,7 +179,7 @@ def render_html(
         "body{font-family:sans-serif;max-width:900px;margin:auto}img{width:100%;border:1px solid #ccc;"
         "margin:8px 0}th{text-align:left;padding-right:16px}.warn{color:#b30000}</style></head><body>"
         f"<h1>{html.escape(REPORT_TITLE)}</h1>{warning}<table>{table}</table>"
-        f"<p>Glucose in {html.escape(unit.value)}.</p>{images}</body></html>"
+        f"<p>Glucose in {html.escape(unit.value)}.</p>{findings}{images}</body></html>"
     )
 
 

@@ -66,6 +66,8 @@ def test_agp_pdf_with_meal_pages(client: TestClient) -> None:
     assert (
         response.content.count(b"/Type /Page\n") + response.content.count(b"/Type /Page ") >= 3
     )  # AGP, meals, table
+    as_html = client.post("/v1/reports/agp", json={**body, "format": "html"})
+    assert "Predicted curves are not shown: the response model is not loaded on this server." in as_html.text
 
 
 def test_agp_html_by_accept_header_in_mmol(client: TestClient) -> None:
@@ -78,6 +80,7 @@ def test_agp_html_by_accept_header_in_mmol(client: TestClient) -> None:
     html = response.text
     assert "mmol/L" in html and "data:image/png;base64," in html
     assert "at least 14 days are recommended" in html  # two days: the report says it is short
+    assert "Meal responses" not in html  # no meals sent, no meal pages
 
 
 @pytest.mark.parametrize(
