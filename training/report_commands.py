@@ -68,6 +68,10 @@ def register(groups: CommandGroups) -> None:
         "--patient-identifier", help="the patient's identifier value (when no reference is given)"
     )
     fhir.add_argument("--device-name", default="Continuous glucose monitor")
+    fhir.add_argument("--device-identifier-system", default="urn:ietf:rfc:3986")
+    fhir.add_argument(
+        "--device-identifier", help="the sensor's identifier (default: a fresh urn:uuid, no serial number)"
+    )
     fhir.add_argument("--include-readings", action="store_true", help="one Observation per CGM reading")
     fhir.add_argument("--include-pdf", action="store_true", help="the AGP report as a DiagnosticReport")
     fhir.add_argument("--unit", default="mg/dL", help="unit of the attached PDF")
@@ -222,6 +226,8 @@ def write_fhir_bundle(args: argparse.Namespace) -> int:
         patient_identifier_system=args.patient_identifier_system,
         patient_identifier_value=args.patient_identifier,
         device_name=args.device_name,
+        device_identifier_system=args.device_identifier_system,
+        device_identifier_value=args.device_identifier,
         include_readings=args.include_readings,
         include_pdf=args.include_pdf,
     )

@@ -149,6 +149,8 @@ def build_fhir(body: FhirExportRequest) -> bytes:
         patient_identifier_system=body.patient.identifier_system,
         patient_identifier_value=body.patient.identifier_value,
         device_name=body.device_name,
+        device_identifier_system=body.device_identifier_system,
+        device_identifier_value=body.device_identifier_value,
         include_readings=body.include_readings,
         include_pdf=body.include_pdf,
     )

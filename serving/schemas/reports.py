@@ -94,6 +94,12 @@ class FhirExportRequest(BaseModel):
     patient: PatientRef
     profile: Profile = Field(default_factory=Profile)
     device_name: str = Field(default="Continuous glucose monitor", max_length=200)
+    device_identifier_system: str = Field(default="urn:ietf:rfc:3986", max_length=200)
+    device_identifier_value: str | None = Field(
+        default=None,
+        max_length=200,
+        description="the sensor's identifier; default a fresh urn:uuid (no serial)",
+    )
     include_readings: bool = Field(default=False, description="one Observation per CGM reading")
     include_pdf: bool = Field(default=False, description="the AGP report as a DiagnosticReport with the PDF")
     unit: GlucoseUnit = Field(default="mg/dL", description="unit of the attached PDF")

@@ -110,7 +110,7 @@ def test_short_or_bad_records_are_problems(client: TestClient) -> None:
 def test_fhir_bundle_validates(client: TestClient) -> None:
     bundle_model = pytest.importorskip("fhir.resources.R4B.bundle", reason="fhir.resources is a dev extra")
     body = {**two_days(), "patient": {"identifier_system": "https://hospital.example/mrn", "identifier_value": "42"},
-            "include_readings": True}  # fmt: skip
+            "include_readings": True, "device_identifier_value": "sensor-7"}  # fmt: skip
     response = client.post("/v1/reports/fhir", json=body)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/fhir+json"
@@ -127,3 +127,5 @@ def test_fhir_bundle_validates(client: TestClient) -> None:
     values = np.array([r["valueQuantity"]["value"] for r in (e["resource"] for e in readings)])
     assert values.max() == pytest.approx(180.0, abs=0.1)
     assert "DiagnosticReport" not in {e["resource"]["resourceType"] for e in bundle["entry"]}
+    device = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Device")
+    assert device["identifier"][0]["value"] == "sensor-7"
