@@ -74,7 +74,11 @@ def register(groups: CommandGroups) -> None:
     )
     fhir.add_argument("--include-readings", action="store_true", help="one Observation per CGM reading")
     fhir.add_argument("--include-pdf", action="store_true", help="the AGP report as a DiagnosticReport")
-    fhir.add_argument("--unit", default="mg/dL", help="unit of the attached PDF")
+    fhir.add_argument(
+        "--unit",
+        default="mg/dL",
+        help="unit of the attached PDF; mmol/L also adds the mean glucose in mmol/L",
+    )
     fhir.add_argument("--out", type=Path, required=True, help="bundle.json")
     fhir.set_defaults(handler=run_export_fhir)
 
@@ -230,6 +234,7 @@ def write_fhir_bundle(args: argparse.Namespace) -> int:
         device_identifier_value=args.device_identifier,
         include_readings=args.include_readings,
         include_pdf=args.include_pdf,
+        include_molar_mean=DisplayUnit.parse(args.unit) is DisplayUnit.MMOL_L,
     )
     options.subject()  # refuse a bundle without a patient before rendering anything
     pdf = None

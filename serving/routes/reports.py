@@ -153,6 +153,7 @@ def build_fhir(body: FhirExportRequest) -> bytes:
         device_identifier_value=body.device_identifier_value,
         include_readings=body.include_readings,
         include_pdf=body.include_pdf,
+        include_molar_mean=body.unit == "mmol/L",
     )
     options.subject()  # refuse a bundle without a patient before any work
     profile = build_profile(series)

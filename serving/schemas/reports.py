@@ -102,4 +102,6 @@ class FhirExportRequest(BaseModel):
     )
     include_readings: bool = Field(default=False, description="one Observation per CGM reading")
     include_pdf: bool = Field(default=False, description="the AGP report as a DiagnosticReport with the PDF")
-    unit: GlucoseUnit = Field(default="mg/dL", description="unit of the attached PDF")
+    unit: GlucoseUnit = Field(
+        default="mg/dL", description="unit of the attached PDF; mmol/L also adds the mean glucose in mmol/L"
+    )
