@@ -21,6 +21,7 @@ from glucose_model.features import (
     GROUP_GLUCOSE,
     GROUP_PERSON,
     KIND_ORDER,
+    KNOWN_BITS,
     ModelInputs,
 )
 
@@ -29,7 +30,7 @@ from glucose_model.features import (
 # breakfast, after 7 h of sleep, with light activity before (500 steps in the hour, 75 bpm), no
 # walk after and no rapid insulin, starting from a flat pre-meal trace at the kind's typical
 # fasting level. The person's kind and spike threshold are never swapped: the reference is this
-# meal eaten by the same kind of person.
+# meal eaten by the same kind of person; inputs the person did not give stay unknown in it.
 REFERENCE_MEAL_FEATURES: Mapping[str, float] = {
     "trend_mg_dl_per_min": 0.0,
     "carbs_g": 50.0,
@@ -84,6 +85,7 @@ def reference_meal_metadata() -> dict[str, object]:
         "baseline_glucose_mg_dl_by_kind": dict(REFERENCE_BASELINE_MG_DL),
         "pre_meal_cgm": "flat at the baseline for the 3 h before the meal",
         "kept_from_the_person": [f.name for f in FEATURES if f.group == GROUP_PERSON],
+        "unknown_inputs": "an input whose known bit is 0 in the request keeps the request's value and bit",
     }
 
 
@@ -112,6 +114,12 @@ class ReferenceMeal:
         kind_bits = [person_features[FEATURE_INDEX[f"kind_{k.value}"]] for k in KIND_ORDER]
         kind = KIND_ORDER[int(np.argmax(kind_bits))].value if max(kind_bits) > 0 else "unknown"
         row[FEATURE_INDEX["baseline_glucose_mg_dl"]] = self.baseline_by_kind_mg_dl[kind]
+        # What the request did not say stays unsaid in the reference too, so an input nobody gave
+        # contributes nothing (rather than "unknown versus the reference's value").
+        for known, values in KNOWN_BITS.items():
+            if person_features[FEATURE_INDEX[known]] == 0:
+                for name in (known, *values):
+                    row[FEATURE_INDEX[name]] = person_features[FEATURE_INDEX[name]]
         return row
 
 

@@ -109,6 +109,21 @@ FEATURES: tuple[Feature, ...] = (
     Feature("kind_known", "0/1", 0.0, 1.0, GROUP_PERSON),
     Feature("spike_threshold_mg_dl", "mg/dL", 160.0, 20.0, GROUP_PERSON),
 )
+# Each "known" bit and the value columns it vouches for.
+KNOWN_BITS: dict[str, tuple[str, ...]] = {
+    "carbs_spread_known": ("carbs_spread_g",),
+    "sugars_known": ("sugars_g",),
+    "fiber_known": ("fiber_g",),
+    "fat_known": ("fat_g",),
+    "protein_known": ("protein_g",),
+    "glycemic_index_known": ("glycemic_index",),
+    "last_meal_known": ("minutes_since_last_meal", "last_meal_carbs_g"),
+    "sleep_known": ("sleep_hours",),
+    "steps_known": ("steps_hour_before",),
+    "heart_rate_known": ("heart_rate_bpm_hour_before",),
+    "planned_walk_known": ("planned_walk_min",),
+    "insulin_known": ("rapid_insulin_units",),
+}
 FEATURE_NAMES = tuple(f.name for f in FEATURES)
 FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 N_FEATURES = len(FEATURES)

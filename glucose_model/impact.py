@@ -188,18 +188,19 @@ class ResponsePredictor:
 
     def impact(self, context: MealContext, history: Sequence[PastMeal] = ()) -> ImpactResult:
         actual = build_inputs([context])
-        scenarios = _what_if_inputs(actual)
+        scenarios = _what_if_inputs(actual, self.reference)
         meal = context.meal
         photo = meal.carbs_p10_g is not None and meal.carbs_p90_g is not None
         interval = [_with_carbs(actual, c) for c in (meal.carbs_p10_g, meal.carbs_p90_g) if c is not None]
         past = build_inputs([p.context for p in history]) if history else None
-        rows = [coalition_inputs(actual, self.reference), *(s for _, _, s in scenarios), *interval]
+        scenario_rows = [r for s in scenarios for r in (s.changed, s.base) if r is not None]
+        rows = [coalition_inputs(actual, self.reference), *scenario_rows, *interval]
         batch = ModelInputs.concatenate(rows + ([past] if past is not None else []))
         rise, spike, slope = self._run(batch)
 
         baseline_mg_dl = float(actual.features[0, FEATURE_INDEX["baseline_glucose_mg_dl"]])
         threshold_mg_dl = float(actual.features[0, FEATURE_INDEX["spike_threshold_mg_dl"]])
-        n_rows = N_COALITIONS + len(scenarios) + len(interval)
+        n_rows = N_COALITIONS + len(scenario_rows) + len(interval)
         report = None
         adjustment = RiseAdjustment()
         if past is not None:
@@ -240,16 +241,20 @@ class ResponsePredictor:
             predicted_iauc_2h_mg_dl_min=float(peaks_iauc[own]),
             reference="reference_meal in the model metadata (see MODEL_CARD.md), eaten by the same kind of person",
         )
-        what_if = [
-            WhatIf(
-                name,
-                description,
-                True,
-                baseline_mg_dl + float(p50_peak[N_COALITIONS + k]),
-                float(spike[N_COALITIONS + k]),
+        what_if = []
+        row = N_COALITIONS
+        for scenario in scenarios:
+            if scenario.base is None:
+                peak, probability = float(p50_peak[row]), float(spike[row])
+                row += 1
+            else:
+                shift = p50_peak[row : row + 1] - p50_peak[row + 1 : row + 2]
+                peak = float(p50_peak[own] + shift[0])
+                probability = float(_rescore(spike[own : own + 1], slope[own : own + 1], shift)[0])
+                row += 2
+            what_if.append(
+                WhatIf(scenario.name, scenario.description, True, baseline_mg_dl + peak, probability)
             )
-            for k, (name, description, _) in enumerate(scenarios)
-        ]
         what_if.append(
             WhatIf(
                 "protein_or_vegetables_first",
@@ -291,55 +296,71 @@ def _with_carbs(inputs: ModelInputs, carbs_g: float) -> ModelInputs:
     return ModelInputs(inputs.cgm_rel_mg_dl, inputs.cgm_mask, features)
 
 
-def _what_if_inputs(actual: ModelInputs) -> list[tuple[str, str, ModelInputs]]:
-    """(name, description, one-row inputs) of each scenario the model can answer."""
+@dataclass(frozen=True)
+class _Scenario:
+    name: str
+    description: str
+    changed: ModelInputs  # one row
+    # One row "as eaten, with the reference meal's value filled in" when the request left the
+    # changed input unknown: the effect is then changed - base, added to the prediction, so the
+    # what-if answers "what does the change do", not "what does knowing the input do".
+    base: ModelInputs | None = None
+
+
+def _set(actual: ModelInputs, values: Mapping[str, float]) -> ModelInputs:
+    features = actual.features.copy()
+    for name, value in values.items():
+        features[0, FEATURE_INDEX[name]] = value
+    return ModelInputs(actual.cgm_rel_mg_dl, actual.cgm_mask, features)
+
+
+def _what_if_inputs(actual: ModelInputs, reference: ReferenceMeal) -> list[_Scenario]:
+    """The scenarios the model can answer, as rows to add to the batch."""
     f = actual.features[0]
-    out: list[tuple[str, str, ModelInputs]] = []
-
-    half = actual.features.copy()
-    for name in ("carbs_g", "carbs_spread_g", "sugars_g", "fiber_g", "fat_g", "protein_g"):
-        half[0, FEATURE_INDEX[name]] *= 0.5
-    out.append(
-        ("half_portion", "eat half of this meal", ModelInputs(actual.cgm_rel_mg_dl, actual.cgm_mask, half))
-    )
-
-    lower_gi = actual.features.copy()
-    gi = float(f[FEATURE_INDEX["glycemic_index"]]) if f[FEATURE_INDEX["glycemic_index_known"]] else 55.0
-    lower_gi[0, FEATURE_INDEX["glycemic_index"]] = max(LOWER_GI_FLOOR, gi - LOWER_GI_DROP)
-    lower_gi[0, FEATURE_INDEX["glycemic_index_known"]] = 1.0
-    out.append(
+    out = [
+        _Scenario(
+            "half_portion",
+            "eat half of this meal",
+            _set(
+                actual,
+                {
+                    n: 0.5 * float(f[FEATURE_INDEX[n]])
+                    for n in ("carbs_g", "carbs_spread_g", "sugars_g", "fiber_g", "fat_g", "protein_g")
+                },
+            ),
+        )
+    ]
+    changes = (
         (
             "lower_gi_swap",
             f"swap the carbohydrate for a lower-GI option (GI {LOWER_GI_DROP:.0f} points lower, e.g. "
             "wholegrain instead of white bread, or basmati instead of sticky rice)",
-            ModelInputs(actual.cgm_rel_mg_dl, actual.cgm_mask, lower_gi),
-        )
-    )
-
-    fiber = actual.features.copy()
-    known_fiber = float(f[FEATURE_INDEX["fiber_g"]]) if f[FEATURE_INDEX["fiber_known"]] else 0.0
-    fiber[0, FEATURE_INDEX["fiber_g"]] = known_fiber + EXTRA_FIBER_G
-    fiber[0, FEATURE_INDEX["fiber_known"]] = 1.0
-    out.append(
+            "glycemic_index",
+            "glycemic_index_known",
+            lambda gi: max(LOWER_GI_FLOOR, gi - LOWER_GI_DROP),
+        ),
         (
             "higher_fiber",
             f"add {EXTRA_FIBER_G:.0f} g of fibre (a side of vegetables or legumes) to the same carbohydrate",
-            ModelInputs(actual.cgm_rel_mg_dl, actual.cgm_mask, fiber),
-        )
-    )
-
-    walk = actual.features.copy()
-    walk[0, FEATURE_INDEX["planned_walk_min"]] = max(
-        WALK_WHAT_IF_MIN, float(f[FEATURE_INDEX["planned_walk_min"]])
-    )
-    walk[0, FEATURE_INDEX["planned_walk_known"]] = 1.0
-    out.append(
+            "fiber_g",
+            "fiber_known",
+            lambda fiber: fiber + EXTRA_FIBER_G,
+        ),
         (
             "walk_15_min",
             f"a {WALK_WHAT_IF_MIN:.0f}-min walk starting 15-30 min after the meal",
-            ModelInputs(actual.cgm_rel_mg_dl, actual.cgm_mask, walk),
-        )
+            "planned_walk_min",
+            "planned_walk_known",
+            lambda walk: max(WALK_WHAT_IF_MIN, walk),
+        ),
     )
+    for name, description, column, known, change in changes:
+        if f[FEATURE_INDEX[known]]:
+            current, base = float(f[FEATURE_INDEX[column]]), None
+        else:
+            current = reference.features[column]
+            base = _set(actual, {column: current, known: 1.0})
+        out.append(_Scenario(name, description, _set(actual, {column: change(current), known: 1.0}), base))
     return out
 
 

@@ -98,7 +98,8 @@ def context(
 def test_everything_for_one_request_is_one_model_call() -> None:
     model = StandInModel()
     ResponsePredictor(metadata(), model).impact(context())
-    assert model.batches == [N_COALITIONS + 4]  # 64 coalitions + 4 what-ifs
+    # 64 coalitions + 4 what-ifs + 1: the walk was not given, so "walk 0 min" is run beside "walk 15".
+    assert model.batches == [N_COALITIONS + 5]
 
 
 def test_contributions_sum_to_prediction_minus_reference() -> None:
@@ -111,7 +112,9 @@ def test_contributions_sum_to_prediction_minus_reference() -> None:
     assert e.predicted_peak_rise_mg_dl == pytest.approx(result.peak.rise_mg_dl)
     by_group = {c.group: c.peak_rise_mg_dl for c in e.contributions}
     assert by_group["carbohydrate amount"] > 0  # 80 g against the 50 g reference
-    assert by_group["insulin"] == pytest.approx(0.0, abs=1e-9)  # no insulin sent, none in the stand-in
+    # Nothing was said about insulin or activity: those stay unknown in the reference too.
+    assert by_group["insulin"] == pytest.approx(0.0, abs=1e-9)
+    assert by_group["activity"] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_curve_peak_and_spike_are_in_absolute_glucose() -> None:
@@ -140,7 +143,7 @@ def test_photo_carb_interval_widens_the_band_in_the_same_call() -> None:
     predictor = ResponsePredictor(metadata(), model)
     plain = predictor.impact(context())
     photo = predictor.impact(context(carbs_p10_g=50.0, carbs_p90_g=120.0))
-    assert model.batches[-1] == N_COALITIONS + 4 + 2
+    assert model.batches[-1] == N_COALITIONS + 5 + 2
     np.testing.assert_allclose(photo.curve.glucose_mg_dl, plain.curve.glucose_mg_dl, atol=1e-4)
     assert (photo.curve.high_mg_dl >= plain.curve.high_mg_dl - 1e-6).all()
     assert photo.curve.high_mg_dl.max() > plain.curve.high_mg_dl.max() + 10
@@ -161,7 +164,7 @@ def test_history_calibrates_the_curve_of_a_person_who_responds_more() -> None:
         history.append(PastMeal(past, GlucoseSeries.from_datetimes(after, 130.0 + 1.8 * predicted[1:])))
     plain = predictor.impact(context())
     calibrated = predictor.impact(context(), history)
-    assert model.batches[-1] == N_COALITIONS + 4 + 12
+    assert model.batches[-1] == N_COALITIONS + 5 + 12
     assert calibrated.calibration is not None and calibrated.calibration.applied
     assert calibrated.peak.rise_mg_dl > 1.3 * plain.peak.rise_mg_dl
     assert calibrated.spike.probability > plain.spike.probability
@@ -183,3 +186,10 @@ def test_a_model_from_another_feature_version_is_refused_at_start() -> None:
         ResponsePredictor(stale, StandInModel())
     with pytest.raises(ResponseMetadataError, match="reference_meal"):
         ResponsePredictor({k: v for k, v in metadata().items() if k != "reference_meal"}, StandInModel())
+
+
+def test_a_what_if_on_an_input_not_given_is_the_effect_of_the_change_alone() -> None:
+    result = ResponsePredictor(metadata(), StandInModel()).impact(context())
+    walk = next(w for w in result.what_if if w.name == "walk_15_min")
+    # The stand-in lowers the size by 1.5 per walk minute; the peak of SHAPE is 1.
+    assert walk.peak_glucose_mg_dl == pytest.approx(result.peak.glucose_mg_dl - 1.5 * 15.0, abs=1e-3)
