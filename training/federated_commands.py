@@ -32,8 +32,8 @@ def register(groups: CommandGroups) -> None:
     demo.add_argument("--out", type=Path, required=True, help="folder for the report, model and logs")
     demo.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data root")
     demo.add_argument("--model", choices=("response", "forecast"), default="response")
-    demo.add_argument("--rounds", type=int, default=20, help="federated rounds")
-    demo.add_argument("--local-epochs", type=int, default=3, help="epochs each site trains per round")
+    demo.add_argument("--rounds", type=int, default=10, help="federated rounds")
+    demo.add_argument("--local-epochs", type=int, default=5, help="epochs each site trains per round")
     demo.add_argument("--fraction-fit", type=float, default=1.0, help="share of sites sampled each round")
     demo.add_argument(
         "--engine",
@@ -59,7 +59,8 @@ def federated_demo_command(args: argparse.Namespace) -> int:
             "`.venv-federated/bin/mealimpact federated demo ...`."
         )
         return 2
-    from training.federated.demo import DemoConfig, run_demo
+    from training.federated.demo import DemoConfig, DemoError, run_demo
+    from training.federated.sites import SiteError
 
     config = DemoConfig(
         sites=args.sites,
@@ -75,6 +76,10 @@ def federated_demo_command(args: argparse.Namespace) -> int:
         seed=args.seed,
         timeout_s=args.timeout,
     )
-    report_path = run_demo(config, args.out)
+    try:
+        report_path = run_demo(config, args.out)
+    except (DemoError, SiteError) as error:
+        print(f"federated demo failed: {error}")
+        return 1
     print(f"wrote {report_path}")
     return 0

@@ -8,6 +8,7 @@ its own session and stopped (SIGTERM, then SIGKILL) when the demo ends, fails or
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -32,6 +33,7 @@ LOOPBACK = "127.0.0.1"
 CONNECTION = "mealimpact-demo"
 CENTRAL_MARGIN = 0.10  # the federated model may be at most this much (relative) worse than central
 STOP_GRACE_S = 10.0
+RESULT_GRACE_S = 30.0  # after `flwr run` returns, how long the server may still take to write its files
 
 
 class DemoError(RuntimeError):
@@ -43,8 +45,8 @@ class DemoConfig:
     sites: int = 3
     data_root: Path = Path("../shared/data")
     model: str = "response"
-    rounds: int = 20
-    local_epochs: int = 3
+    rounds: int = 10
+    local_epochs: int = 5
     fraction_fit: float = 1.0
     engine: str = "deployment"  # deployment | simulation | both
     secagg: bool = False
@@ -133,6 +135,20 @@ insecure = true
     )
 
 
+def _process_env(**extra: str) -> dict[str, str]:
+    """The environment of every process the demo starts: this interpreter's bin folder first (Flower
+    starts `flower-superexec` and `flwr-serverapp` by name), and no telemetry beyond loopback."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {
+        **os.environ,
+        "PATH": path,
+        "FLWR_TELEMETRY_ENABLED": "0",
+        "RAY_DISABLE_USAGE_STATS": "1",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+
+
 def _bin(name: str) -> str:
     candidate = Path(sys.executable).parent / name
     return str(candidate) if candidate.exists() else (shutil.which(name) or name)
@@ -149,17 +165,40 @@ def processes(log_dir: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
             _stop(proc)
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every live process below `pid` (Linux /proc): Flower starts some helpers in new sessions."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process, its session and every descendant, then SIGKILL what is left."""
     if proc.poll() is not None:
         return
-    try:  # each process leads its own session: its children (ServerApp, ClientApps) go with it
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=STOP_GRACE_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=STOP_GRACE_S)
-    except ProcessLookupError:
-        pass
+    family = _descendants(proc.pid)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in family:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=STOP_GRACE_S)
+            if sig == signal.SIGTERM:
+                time.sleep(1.0)  # helpers exit after their parent; then SIGKILL the stragglers
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _start(started: list[subprocess.Popen[bytes]], args: list[str], log: Path, env: dict[str, str]) -> None:
@@ -189,9 +228,7 @@ def run_deployment(config: DemoConfig, specs: Sequence[SiteSpec], out: Path) -> 
     logs.mkdir(exist_ok=True)
     deadline = time.monotonic() + config.timeout_s
     superlink_port = free_port()
-    env = {**os.environ, "FLWR_HOME": str((out / "flwr_home").resolve()), "PYTHONUNBUFFERED": "1"}
-    env.pop("FLWR_TELEMETRY_ENABLED", None)
-    env["FLWR_TELEMETRY_ENABLED"] = "0"  # no network traffic beyond loopback
+    env = _process_env(FLWR_HOME=str((out / "flwr_home").resolve()))
     write_flower_home(out / "flwr_home", superlink_port)
     app_dir = out / "flower_app"
     write_flower_app(app_dir, config.run_config(specs, out))
@@ -246,6 +283,7 @@ def _wait_for_result(
     from training.federated.server_app import SERVER_LOG
 
     result = out / SERVER_LOG
+    finished_at: float | None = None
     while time.monotonic() < deadline:
         if result.exists() and (out / "models").exists():
             time.sleep(1.0)  # let the server finish writing the export
@@ -254,8 +292,12 @@ def _wait_for_result(
             if proc.poll() is not None:
                 name = Path(str(proc.args[0])).name if isinstance(proc.args, list) else "a Flower process"
                 raise DemoError(f"{name} exited with code {proc.returncode}; see {out / 'logs'}")
-        if started[-1].poll() is not None and started[-1].returncode != 0:
-            raise DemoError(f"`flwr run` failed (code {started[-1].returncode}); see {run_log}")
+        if started[-1].poll() is not None:  # `flwr run --stream` returns when the run ends
+            finished_at = finished_at or time.monotonic()
+            if time.monotonic() - finished_at > RESULT_GRACE_S:
+                raise DemoError(
+                    f"the run ended without a result (`flwr run` exit code {started[-1].returncode}); see {run_log}"
+                )
         time.sleep(1.0)
     raise DemoError(f"the federated run did not finish within the time limit; logs in {out / 'logs'}")
 
@@ -277,12 +319,7 @@ def run_simulation_engine(config: DemoConfig, specs: Sequence[SiteSpec], out: Pa
     )
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
-    env = {
-        **os.environ,
-        "FLWR_TELEMETRY_ENABLED": "0",
-        "RAY_DISABLE_USAGE_STATS": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = _process_env()
     with processes(logs) as started:
         _start(
             started,
@@ -319,6 +356,10 @@ def simulate(request_path: Path) -> None:
     )
 
 
+def _raise_system_exit(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run_demo(config: DemoConfig, out: Path) -> Path:
     """Run the federation (engine(s) of `config`), compare, and write report.md + report.json to `out`."""
     from training.federated.comparison import compare, judge, site_sizes
@@ -327,6 +368,8 @@ def run_demo(config: DemoConfig, out: Path) -> Path:
 
     out.mkdir(parents=True, exist_ok=True)
     specs = demo_sites(config.data_root, config.sites)
+    # SIGTERM (a CI time-out, `kill`) unwinds like Ctrl-C, so every started process is stopped.
+    signal.signal(signal.SIGTERM, _raise_system_exit)
     engines = ("deployment", "simulation") if config.engine == "both" else (config.engine,)
     runs: dict[str, dict[str, object]] = {}
     for engine in engines:

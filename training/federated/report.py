@@ -19,10 +19,19 @@ ATTRIBUTION = {
 }
 
 
-def _fmt(value: object, digits: int = 1) -> str:
+def _fmt(value: object, digits: int = 2) -> str:
     if isinstance(value, int | float):
         return f"{value:.{digits}f}"
     return "-"
+
+
+def compact_layout(layout: Mapping[str, Any]) -> dict[str, Any]:
+    """A reply layout on one line: array shapes as 'AxB' strings."""
+    arrays = {
+        name: ["x".join(str(d) for d in shape) or "scalar" for shape in shapes]
+        for name, shapes in layout["array_records"].items()
+    }
+    return {**layout, "array_records": arrays}
 
 
 def cost_summary(run: Mapping[str, Any]) -> dict[str, float]:
@@ -143,8 +152,8 @@ def render_markdown(payload: Mapping[str, Any]) -> str:
         "(shapes equal to the network's), an example count and losses, and nothing else. The distinct "
         "reply layouts it received (keys and shapes, never values):",
         "",
-        "```json",
-        json.dumps(first["wire"]["reply_layouts"], indent=1)[:4000],
+        "```",
+        *[json.dumps(compact_layout(layout)) for layout in first["wire"]["reply_layouts"]],
         "```",
         "",
         "## Privacy",

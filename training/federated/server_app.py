@@ -19,7 +19,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from flwr.app import Context, Message
-from flwr.common import FitRes, Parameters, Scalar, ndarrays_to_parameters, parameters_to_ndarrays
+from flwr.common import (
+    FitRes,
+    Parameters,
+    Scalar,
+    bytes_to_ndarray,
+    ndarrays_to_parameters,
+    parameters_to_ndarrays,
+)
 from flwr.common.serde import message_to_proto
 from flwr.server import Grid, LegacyContext, ServerApp, ServerConfig
 from flwr.server.client_proxy import ClientProxy
@@ -36,9 +43,10 @@ logger = logging.getLogger(__name__)
 FINAL_WEIGHTS = "final_weights.npz"
 INITIAL_WEIGHTS = "initial_weights.npz"
 SERVER_LOG = "server_log.json"
-# SecAgg+ weights each site's vector by num_examples / max_weight before quantising; this bounds
-# the example count a site may report (the forecast model counts windows, in the tens of thousands).
-SECAGG_MAX_WEIGHT = 200_000.0
+# SecAgg+ scales each site's vector by num_examples / max_weight before quantising it to 22 bits
+# over [-8, 8]: max_weight must exceed any site's count (meals; forecast windows are ~100x more)
+# and not by much, or the quantisation error (about 4e-6 * max_weight / count) grows.
+SECAGG_MAX_WEIGHT = {"response": 5_000.0, "forecast": 500_000.0}
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,7 @@ class FederationConfig:
     seed: int = 0
     out_dir: str = ""  # where the server writes its log, the weights and the exported model
     site_names: str = ""  # comma-separated, as the operator named the sites (for the model metadata)
+    secagg_max_weight: float = 0.0  # 0: SECAGG_MAX_WEIGHT of the model
 
     @staticmethod
     def from_run_config(run_config: dict[str, Any]) -> FederationConfig:
@@ -70,6 +79,7 @@ class FederationConfig:
             seed=int(run_config.get("seed", defaults.seed)),
             out_dir=str(run_config.get("out-dir", defaults.out_dir)),
             site_names=str(run_config.get("site-names", defaults.site_names)),
+            secagg_max_weight=float(run_config.get("secagg-max-weight", defaults.secagg_max_weight)),
         )
 
 
@@ -108,11 +118,18 @@ def message_layout(message: Message) -> dict[str, Any]:
     return {
         "message_type": message.metadata.message_type,
         "array_records": {
-            name: [list(record[k].shape) for k in record] for name, record in content.array_records.items()
+            name: [_array_shape(record[k]) for k in record] for name, record in content.array_records.items()
         },
         "metric_records": {name: sorted(record) for name, record in content.metric_records.items()},
         "config_records": {name: sorted(record) for name, record in content.config_records.items()},
     }
+
+
+def _array_shape(array: Any) -> list[int]:
+    # Legacy (NumPyClient) replies carry serialised numpy arrays without their shape on the record.
+    if array.shape:
+        return [int(d) for d in array.shape]
+    return [int(d) for d in bytes_to_ndarray(array.data).shape]
 
 
 class MeteredGrid(Grid):
@@ -176,7 +193,13 @@ class MeteredGrid(Grid):
                     self.log.reply_layouts.append(layout)
 
 
+EVALUATION_ROUND = -1  # the cost bucket of the final held-out evaluation
+
+
 def _round_of(message: Message) -> int:
+    """The training round a message belongs to (SecAgg+ stages included); evaluation apart."""
+    if message.metadata.message_type == "evaluate":
+        return EVALUATION_ROUND
     group = message.metadata.group_id
     return int(group) if group.isdigit() else 0
 
@@ -255,15 +278,13 @@ def run_federation(grid: Grid, context: Context, config: FederationConfig) -> Ru
     initial = parameter_arrays(new_network(config.model, config.seed))
     log = RunLog()
     strategy = InspectingFedAvg(config, initial, log)
-    legacy = LegacyContext(
-        state=context.state, config=ServerConfig(num_rounds=config.rounds), strategy=strategy
-    )
+    legacy = LegacyContext(context, config=ServerConfig(num_rounds=config.rounds), strategy=strategy)
     fit_workflow = None
     if config.secagg:
         fit_workflow = SecAggPlusWorkflow(
-            num_shares=max(config.min_sites, 2),
-            reconstruction_threshold=max(config.min_sites - 1, 2),
-            max_weight=SECAGG_MAX_WEIGHT,
+            num_shares=1.0,  # every site holds a share of every other's secrets (few sites)
+            reconstruction_threshold=2,
+            max_weight=config.secagg_max_weight or SECAGG_MAX_WEIGHT[config.model],
         )
     started = time.perf_counter()
     DefaultWorkflow(fit_workflow=fit_workflow)(MeteredGrid(grid, log), legacy)
@@ -344,6 +365,7 @@ def write_outputs(
         for c in sorted(log.rounds.values(), key=lambda c: c.round)
         if c.round > 0
     ]
+    evaluation = log.rounds.get(EVALUATION_ROUND)
     payload = {
         "config": asdict(config),
         "parameters": int(sum(a.size for a in final)),
@@ -352,6 +374,13 @@ def write_outputs(
         "total_wall_s": total_s,
         "fit_history": log.fit_history,
         "federated_evaluation": log.evaluation,
+        "evaluation_cost": None
+        if evaluation is None
+        else {
+            "bytes_to_sites": evaluation.bytes_to_sites,
+            "bytes_from_sites": evaluation.bytes_from_sites,
+            "wall_s": evaluation.wall_s,
+        },
         "wire": {"replies_checked": log.replies_checked, "reply_layouts": log.reply_layouts},
         "privacy": privacy_summary(config, log),
         "sites_seen": len(log.participation),
