@@ -37,7 +37,6 @@ MIN_MEALS_FOR_PATTERN = 3
 
 # A meal log as a person or app exports it: the canonical cohort's meals.csv columns (person_id ignored).
 MEAL_LOG_REQUIRED = ("time", "carbs_g")
-MEAL_LOG_OPTIONAL = ("sugars_g", "fiber_g", "fat_g", "protein_g", "kcal")
 
 
 class MealLogError(RecordError):
@@ -103,6 +102,15 @@ class MealOutcome:
     predicted: PredictedCurve | None = None
 
     @property
+    def rise_mg_dl(self) -> float:
+        """The measured peak rise; NaN when the CGM around the meal was too sparse to measure it."""
+        return self.response.peak_rise_mg_dl if self.response is not None else float("nan")
+
+    @property
+    def peak_mg_dl(self) -> float:
+        return self.response.peak_mg_dl if self.response is not None else float("nan")
+
+    @property
     def walked_after(self) -> bool | None:
         return None if self.steps_after is None else self.steps_after >= WALK_MIN_STEPS
 
@@ -138,7 +146,11 @@ class MealSummary:
 
     def most_spiking(self, n: int) -> list[MealOutcome]:
         """The n meals with the largest measured rise, largest first."""
-        return sorted(self.measured, key=lambda o: -o.response.peak_rise_mg_dl)[:n]  # type: ignore[union-attr]
+        return sorted(self.measured, key=lambda o: -o.rise_mg_dl)[:n]
+
+
+def optional_number(row: dict[str, str], name: str) -> float | None:
+    return float(row[name]) if row.get(name) else None  # empty = unknown, never zero
 
 
 def read_meal_log(text: str) -> tuple[Meal, ...]:
@@ -157,14 +169,18 @@ def read_meal_log(text: str) -> tuple[Meal, ...]:
         row = {
             (k or "").strip(): (v or "").strip() for k, v in raw.items() if isinstance(v, str | type(None))
         }
+
         try:
-            optional = {name: float(row[name]) if row.get(name) else None for name in MEAL_LOG_OPTIONAL}
             meals.append(
                 Meal(
                     time=datetime.fromisoformat(row["time"]),
                     carbs_g=float(row["carbs_g"]),
                     description=row.get("description") or None,
-                    **optional,  # type: ignore[arg-type]
+                    sugars_g=optional_number(row, "sugars_g"),
+                    fiber_g=optional_number(row, "fiber_g"),
+                    fat_g=optional_number(row, "fat_g"),
+                    protein_g=optional_number(row, "protein_g"),
+                    kcal=optional_number(row, "kcal"),
                 )
             )
         except (ValueError, RecordError) as error:
@@ -212,7 +228,7 @@ def slot_patterns(outcomes: Sequence[MealOutcome]) -> tuple[SlotPattern, ...]:
     for slot in MealSlot:
         measured = [o for o in outcomes if o.slot is slot and o.response is not None]
         if measured:
-            rises = [o.response.peak_rise_mg_dl for o in measured]  # type: ignore[union-attr]
+            rises = [o.rise_mg_dl for o in measured]
             patterns.append(
                 SlotPattern(
                     slot, len(measured), sum(bool(o.spiked) for o in measured), float(np.median(rises))
@@ -223,8 +239,8 @@ def slot_patterns(outcomes: Sequence[MealOutcome]) -> tuple[SlotPattern, ...]:
 
 def walk_effect(outcomes: Sequence[MealOutcome]) -> WalkEffect | None:
     measured = [o for o in outcomes if o.response is not None and o.walked_after is not None]
-    walked = [o.response.peak_rise_mg_dl for o in measured if o.walked_after]  # type: ignore[union-attr]
-    other = [o.response.peak_rise_mg_dl for o in measured if not o.walked_after]  # type: ignore[union-attr]
+    walked = [o.rise_mg_dl for o in measured if o.walked_after]
+    other = [o.rise_mg_dl for o in measured if not o.walked_after]
     if len(walked) < MIN_MEALS_FOR_PATTERN or len(other) < MIN_MEALS_FOR_PATTERN:
         return None
     return WalkEffect(len(walked), len(other), float(np.median(walked)), float(np.median(other)))
@@ -312,14 +328,15 @@ def describe_predictions(measured: Sequence[MealOutcome]) -> list[str]:
     if not predicted:
         return []
     errors = [
-        abs(float(np.max(o.predicted.glucose_mg_dl)) - o.response.peak_mg_dl)  # type: ignore[union-attr]
+        abs(float(np.max(p.glucose_mg_dl)) - o.peak_mg_dl)
         for o in predicted
+        if (p := o.predicted) is not None
     ]
     lines = [
         f"For {len(predicted)} meals the response model predicted the curve from what was known before the "
         f"meal; its peak was typically {{mg_dl:{float(np.median(errors)):.1f}}} away from the measured peak."
     ]
-    top = sorted(predicted, key=lambda o: -o.response.peak_rise_mg_dl)[: MIN_MEALS_FOR_PATTERN * 2]  # type: ignore[union-attr]
+    top = sorted(predicted, key=lambda o: -o.rise_mg_dl)[: MIN_MEALS_FOR_PATTERN * 2]
     leading = [o.predicted.factors[0][0] for o in top if o.predicted is not None and o.predicted.factors]
     if leading:
         factor = max(set(leading), key=leading.count)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.gridspec import SubplotSpec
 
 from glucose_model.agp import (
     MINUTES_PER_DAY,
@@ -24,6 +25,7 @@ from glucose_model.metrics import (
     LOW_BELOW_MG_DL,
     VERY_HIGH_ABOVE_MG_DL,
     VERY_LOW_BELOW_MG_DL,
+    CgmSummary,
 )
 from glucose_model.report.units import DisplayUnit
 
@@ -167,7 +169,7 @@ def draw_statistics(ax: Axes, profile: AmbulatoryGlucoseProfile, unit: DisplayUn
     return printed
 
 
-def draw_time_in_ranges(ax: Axes, summary: object, unit: DisplayUnit) -> Printed:
+def draw_time_in_ranges(ax: Axes, summary: CgmSummary, unit: DisplayUnit) -> Printed:
     """One stacked bar, very low at the bottom, each segment labelled with its % and time per day."""
     keys = (
         "time_below_54_percent",
@@ -254,11 +256,11 @@ def style_day_axis(
 
 
 def draw_daily_profiles(
-    fig: Figure, cell: object, days: Sequence[DailyProfile], unit: DisplayUnit
+    fig: Figure, cell: SubplotSpec, days: Sequence[DailyProfile], unit: DisplayUnit
 ) -> Printed:
     """One small panel per day (the last 14), readings against the target range, day's time in range."""
     shown = list(days)[-DAILY_PANELS_PER_ROW * DAILY_PANEL_ROWS :]
-    sub = cell.subgridspec(DAILY_PANEL_ROWS, DAILY_PANELS_PER_ROW, wspace=0.08, hspace=0.55)  # type: ignore[attr-defined]
+    sub = cell.subgridspec(DAILY_PANEL_ROWS, DAILY_PANELS_PER_ROW, wspace=0.08, hspace=0.55)
     title = "Daily glucose profiles"
     calendar_days = (days[-1].day - days[0].day).days + 1 if days else 0
     if len(days) < calendar_days:
@@ -287,5 +289,5 @@ def draw_daily_profiles(
         ax.set_title(f"{day.day:%a %d %b}\nTIR {tir}", fontsize=6, pad=2)
         printed[f"day_{day.day.isoformat()}_time_in_range"] = tir
     if shown:
-        fig.text(0.08, cell.get_position(fig).y1 + 0.025, title, fontsize=10, weight="bold")  # type: ignore[attr-defined]
+        fig.text(0.08, cell.get_position(fig).y1 + 0.025, title, fontsize=10, weight="bold")
     return printed
