@@ -98,19 +98,24 @@ def train_forecast_command(args: argparse.Namespace) -> int:
 
 
 def evaluate_glucose_command(args: argparse.Namespace) -> int:
-    from training.glucose_evaluate import run_evaluation
+    from glucose_model.records import RecordError
+    from training.glucose_evaluate import EvaluationError, run_evaluation
 
-    return run_evaluation(
-        data=args.data,
-        layout=args.format,
-        models_dir=args.models_dir,
-        json_path=args.json,
-        report_dir=args.report,
-        max_meals_plotted=args.max_meals_plotted,
-        write_model_cards=args.write_model_cards,
-        command=" ".join(
-            ["mealimpact evaluate glucose", f"--data {args.data}", f"--format {args.format}"]
-            + [f"--models-dir {args.models_dir}", f"--json {args.json}", f"--report {args.report}"]
-            + (["--write-model-cards"] if args.write_model_cards else [])
-        ),
-    )
+    try:
+        return run_evaluation(
+            data=args.data,
+            layout=args.format,
+            models_dir=args.models_dir,
+            json_path=args.json,
+            report_dir=args.report,
+            max_meals_plotted=args.max_meals_plotted,
+            write_model_cards=args.write_model_cards,
+            command=" ".join(
+                ["mealimpact evaluate glucose", f"--data {args.data}", f"--format {args.format}"]
+                + [f"--models-dir {args.models_dir}", f"--json {args.json}", f"--report {args.report}"]
+                + (["--write-model-cards"] if args.write_model_cards else [])
+            ),
+        )
+    except (EvaluationError, RecordError) as error:
+        print(f"evaluate glucose: {error}")
+        return 2

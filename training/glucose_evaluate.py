@@ -517,6 +517,11 @@ def run_evaluation(
         evaluation = evaluate(recordings, models_dir)
     except ModelRepositoryError as error:
         raise EvaluationError(f"a shipped model is unusable: {error}") from error
+    if not evaluation.meals and not evaluation.forecasts:
+        raise EvaluationError(
+            f"no person in {data} is unseen by the shipped models (every one was trained on, see the "
+            "models' trained_people metadata) or none has enough CGM; evaluate another cohort folder"
+        )
     evaluation.figures["data"] = {
         "folder": str(data),
         "format": layout,

@@ -194,7 +194,8 @@ def plot_band_calibration(figures: dict[str, Any], path: Path) -> None:
     right.axhline(0.8, color="k", ls="--", lw=1)
     right.set_xticks(np.arange(len(HORIZONS_MIN)) + 0.4 - width / 2, [f"+{h} min" for h in HORIZONS_MIN])
     right.set(title="forecast: measured inside 10-90 % band", ylabel="share", ylim=(0, 1))
-    right.legend(fontsize=7)
+    if cohorts:
+        right.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -316,8 +317,9 @@ def write_report(evaluation: Evaluation, report_dir: Path, max_meals_plotted: in
         for minute in (30, 60):
             plot_clarke(evaluation.forecasts, report_dir / f"clarke_{minute}min.png", minute)
             lines += [f"![Clarke grid {minute} min](clarke_{minute}min.png)", ""]
-    plot_band_calibration(figures, report_dir / "band_calibration.png")
-    lines += ["## Calibration of the 10-90 % bands", "", "![band calibration](band_calibration.png)", ""]
+    if figures.get("response") or figures.get("forecast"):
+        plot_band_calibration(figures, report_dir / "band_calibration.png")
+        lines += ["## Calibration of the 10-90 % bands", "", "![band calibration](band_calibration.png)", ""]
     path = report_dir / "REPORT.md"
     path.write_text("\n".join(lines))
     return path

@@ -80,3 +80,23 @@ def test_evaluation_writes_figures_report_and_table(
     report = (tmp_path / "report" / "REPORT.md").read_text()
     assert "clarke_30min.png" in report and (tmp_path / "report" / "clarke_30min.png").stat().st_size > 10_000
     assert "RMSE30" in capsys.readouterr().out
+
+
+def test_a_folder_of_no_known_layout_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "evaluate",
+            "glucose",
+            "--data",
+            str(tmp_path),
+            "--json",
+            str(tmp_path / "x.json"),
+            "--report",
+            str(tmp_path),
+        ]
+    )
+    assert code == 2
+    assert "not a known cohort layout" in capsys.readouterr().out
+    assert not (tmp_path / "x.json").exists()
