@@ -45,7 +45,7 @@ def two_days(unit: str = "mg/dL") -> dict[str, Any]:
     return {"cgm": {"unit": unit, "readings": readings}}
 
 
-def test_agp_pdf_with_meal_pages(client: TestClient) -> None:
+def test_agp_html_by_accept_header_with_meal_pages(client: TestClient) -> None:
     body = two_days()
     breakfasts = [
         t
@@ -58,29 +58,25 @@ def test_agp_pdf_with_meal_pages(client: TestClient) -> None:
     assert len(breakfasts) == 2
     body["profile"] = {"diabetes": "type2"}
     body["label"] = r"$\frac{$ (own text, never matplotlib math)"
-    response = client.post("/v1/reports/agp", json=body)
+    accept = {"Accept": "text/html;q=0.9, application/json"}
+    response = client.post("/v1/reports/agp", json=body, headers=accept)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    html = response.text
+    assert html.count("data:image/png;base64,") == 3  # AGP, meal responses, meal table
+    assert "at least 14 days are recommended" in html  # two days: the report says it is short
+    assert "Predicted curves are not shown: the response model is not loaded on this server." in html
+    assert "2 meals were logged; 2 had enough CGM" in html
+
+
+def test_agp_pdf_in_mmol(client: TestClient) -> None:
+    body = {**two_days("mmol/L"), "unit": "mmol/L", "format": "pdf"}
+    response = client.post("/v1/reports/agp", json=body, headers={"Accept": "text/html"})  # the field wins
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/pdf"
     assert response.headers["cache-control"] == "no-store"
     assert response.content.startswith(b"%PDF")
-    assert (
-        response.content.count(b"/Type /Page\n") + response.content.count(b"/Type /Page ") >= 3
-    )  # AGP, meals, table
-    as_html = client.post("/v1/reports/agp", json={**body, "format": "html"})
-    assert "Predicted curves are not shown: the response model is not loaded on this server." in as_html.text
-
-
-def test_agp_html_by_accept_header_in_mmol(client: TestClient) -> None:
-    body = {**two_days("mmol/L"), "unit": "mmol/L"}
-    response = client.post(
-        "/v1/reports/agp", json=body, headers={"Accept": "text/html;q=0.9, application/json"}
-    )
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/html")
-    html = response.text
-    assert "mmol/L" in html and "data:image/png;base64," in html
-    assert "at least 14 days are recommended" in html  # two days: the report says it is short
-    assert "Meal responses" not in html  # no meals sent, no meal pages
+    assert response.content.count(b"/Type /Page\n") + response.content.count(b"/Type /Page ") == 1  # no meals
 
 
 @pytest.mark.parametrize(
