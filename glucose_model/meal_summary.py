@@ -188,8 +188,8 @@ def read_meal_log(text: str) -> tuple[Meal, ...]:
     return tuple(sorted(meals, key=lambda m: m.time))
 
 
-def steps_after_meal(window: MealWindow, has_activity: bool) -> float | None:
-    if not has_activity:
+def steps_after_meal(window: MealWindow, has_steps: bool) -> float | None:
+    if not has_steps:
         return None
     total = 0.0
     for sample in window.activity:
@@ -205,7 +205,7 @@ def is_spike(response: MealResponse, spike_threshold_mg_dl: float) -> bool:
     return response.peak_mg_dl > spike_threshold_mg_dl and response.peak_rise_mg_dl > 0
 
 
-def measure_meal(window: MealWindow, spike_threshold_mg_dl: float, has_activity: bool) -> MealOutcome:
+def measure_meal(window: MealWindow, spike_threshold_mg_dl: float, has_steps: bool) -> MealOutcome:
     response: MealResponse | None
     try:
         response, reason = meal_response(window.minutes, window.glucose_mg_dl), None
@@ -218,7 +218,7 @@ def measure_meal(window: MealWindow, spike_threshold_mg_dl: float, has_activity:
         glucose_mg_dl=window.glucose_mg_dl,
         response=response,
         missing_reason=reason,
-        steps_after=steps_after_meal(window, has_activity),
+        steps_after=steps_after_meal(window, has_steps),
         spiked=None if response is None else is_spike(response, spike_threshold_mg_dl),
     )
 
@@ -253,22 +253,23 @@ def summarize_meals(
 ) -> MealSummary:
     """Measure every logged meal of `recording`; add the model's predicted curve where `predict` gives one."""
     threshold = recording.kind.spike_threshold_mg_dl if recording.kind is not None else HIGH_ABOVE_MG_DL
-    has_activity = bool(recording.activity)
+    # Heart rate alone (Dubosson) cannot tell a walk from stress or a warm room: walks are read from steps.
+    has_steps = any(a.steps is not None for a in recording.activity)
     outcomes = []
     for window in all_meal_windows(recording):
-        outcome = measure_meal(window, threshold, has_activity)
+        outcome = measure_meal(window, threshold, has_steps)
         if predict is not None and outcome.response is not None:
             outcome = MealOutcome(**{**outcome.__dict__, "predicted": predict(window)})
         outcomes.append(outcome)
     slots = slot_patterns(outcomes)
-    walk = walk_effect(outcomes) if has_activity else None
+    walk = walk_effect(outcomes) if has_steps else None
     return MealSummary(
         outcomes=tuple(outcomes),
         spike_threshold_mg_dl=threshold,
         slots=slots,
         walk=walk,
         model_note=model_note,
-        findings=describe_findings(outcomes, slots, walk, threshold, has_activity),
+        findings=describe_findings(outcomes, slots, walk, threshold, has_steps),
     )
 
 
@@ -277,7 +278,7 @@ def describe_findings(
     slots: Sequence[SlotPattern],
     walk: WalkEffect | None,
     threshold_mg_dl: float,
-    has_activity: bool,
+    has_steps: bool,
 ) -> tuple[str, ...]:
     """Plain sentences in mg/dL; the renderer converts the numbers when the person reads mmol/L.
 
@@ -315,10 +316,10 @@ def describe_findings(
             f"{{delta:{walk.median_rise_walked_mg_dl:.1f}}}, against {{delta:{walk.median_rise_other_mg_dl:.1f}}} "
             f"without ({direction}); this is an observation, not a controlled comparison."
         )
-    elif has_activity:
+    elif has_steps:
         lines.append("There were too few meals with and without a walk after them to compare.")
     else:
-        lines.append("No activity data was shared, so the effect of walks cannot be shown.")
+        lines.append("No step counts were shared, so the effect of walks cannot be shown.")
     return tuple(lines)
 
 

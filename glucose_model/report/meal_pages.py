@@ -98,7 +98,7 @@ def draw_walk_panel(ax: Axes, summary: MealSummary, unit: DisplayUnit) -> None:
     walk = summary.walk
     if walk is None:
         ax.axis("off")
-        ax.text(0, 0.6, "Not enough activity data\nto compare meals with\nand without a walk.", fontsize=7.5,
+        ax.text(0, 0.6, "Not enough step data\nto compare meals with\nand without a walk.", fontsize=7.5,
                 transform=ax.transAxes, va="top")  # fmt: skip
         return
     rises = unit.convert([walk.median_rise_walked_mg_dl, walk.median_rise_other_mg_dl])

@@ -212,3 +212,15 @@ def test_response_model_predictions_through_the_impact_predictor() -> None:
     # The only input the stand-in reads: 70 g against the reference meal's 50 g explains +20 mg/dL of peak rise.
     assert first.factors[0] == ("carbohydrate amount", pytest.approx(20.0, abs=1e-3))
     assert "typically {mg_dl:" in " ".join(summary.findings)
+
+
+def test_heart_rate_alone_is_not_read_as_walks() -> None:
+    rec = recording_with_meals({(1, 8): 80.0, (2, 8): 80.0})
+    heart_only = tuple(
+        ActivitySample(m.time + timedelta(minutes=10), 20.0, heart_rate_bpm=110.0) for m in rec.meals
+    )
+    summary = summarize_meals(Recording(person_id="p1", glucose=rec.glucose, kind=rec.kind, meals=rec.meals,
+                                        activity=heart_only))  # fmt: skip
+    assert summary.walk is None
+    assert all(o.walked_after is None for o in summary.outcomes)
+    assert summary.findings[-1] == "No step counts were shared, so the effect of walks cannot be shown."
