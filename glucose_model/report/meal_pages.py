@@ -101,8 +101,14 @@ def draw_walk_panel(ax: Axes, summary: MealSummary, unit: DisplayUnit) -> None:
         ax.text(0, 0.6, "Not enough step data\nto compare meals with\nand without a walk.", fontsize=7.5,
                 transform=ax.transAxes, va="top")  # fmt: skip
         return
-    rises = unit.convert([walk.median_rise_walked_mg_dl, walk.median_rise_other_mg_dl])
-    ax.bar([0, 1], rises, color=["#3a9a3e", "#bdbdbd"])
+    values_mg_dl = [walk.median_rise_walked_mg_dl, walk.median_rise_other_mg_dl]
+    rises = unit.convert(values_mg_dl)
+    bars = ax.bar([0, 1], rises, color=["#3a9a3e", "#bdbdbd"])
+    for bar, value in zip(bars, values_mg_dl, strict=True):
+        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), unit.text_delta(value), ha="center",
+                va="bottom", fontsize=7)  # fmt: skip
+    ax.set_ylabel(f"median rise ({unit.value})", fontsize=7)
+    ax.set_ylim(min(0.0, float(np.min(rises)) * 1.2), max(float(np.max(rises)) * 1.25, 1.0))
     ax.set_xticks([0, 1])
     ax.set_xticklabels([f"walk\n({walk.walked_meals})", f"no walk\n({walk.other_meals})"], fontsize=7)
     ax.tick_params(axis="y", labelsize=7)
