@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -134,6 +135,28 @@ def _evaluate_fewshot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_clear_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Bad input (layout, nutrition file, version, photo set) ends with its message, not a traceback."""
+
+    def run(args: argparse.Namespace) -> int:
+        from training.vision_dataset import DatasetLayoutError
+        from training.vision_retrain import EvaluationDataError
+
+        named: tuple[type[Exception], ...] = (DatasetLayoutError, EvaluationDataError)
+        if handler is _train_vision:
+            from training.vision_train import TrainingSetError
+            from training.vision_version import NutritionFileError
+
+            named += (TrainingSetError, NutritionFileError)
+        try:
+            return handler(args)
+        except named as err:
+            print(f"error: {err}")
+            return 2
+
+    return run
+
+
 def register(groups: CommandGroups) -> None:
     models_help = "model repository to read (default: $MEALIMPACT_MODELS_DIR or models/)"
     train = groups.train.add_parser("vision", help="retrain the recognizer's classes on labelled photos")
@@ -152,7 +175,7 @@ def register(groups: CommandGroups) -> None:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--models-dir", type=Path, default=default_models_dir(), help=models_help)
     train.add_argument("--runs", type=Path, default=Path("runs"), help="checkpoints and the feature cache")
-    train.set_defaults(handler=_train_vision)
+    train.set_defaults(handler=_with_clear_errors(_train_vision))
 
     evaluate = groups.evaluate.add_parser(
         "vision", help="top-1/top-5/per-class figures of a recognizer version"
@@ -166,7 +189,7 @@ def register(groups: CommandGroups) -> None:
     evaluate.add_argument("--all-photos", action="store_true", help="every photo, not only the test split")
     evaluate.add_argument("--seed", type=int, default=0, help="split seed for layouts without a test split")
     evaluate.add_argument("--models-dir", type=Path, default=default_models_dir(), help=models_help)
-    evaluate.set_defaults(handler=_evaluate_vision)
+    evaluate.set_defaults(handler=_with_clear_errors(_evaluate_vision))
 
     fewshot = groups.evaluate.add_parser(
         "fewshot", help="few-shot accuracy vs shots from the embedding output"
@@ -182,7 +205,7 @@ def register(groups: CommandGroups) -> None:
     )
     fewshot.add_argument("--json", type=Path, required=True)
     fewshot.add_argument("--models-dir", type=Path, default=default_models_dir(), help=models_help)
-    fewshot.set_defaults(handler=_evaluate_fewshot)
+    fewshot.set_defaults(handler=_with_clear_errors(_evaluate_fewshot))
 
     mobile = groups.export.add_parser(
         "mobile", help="fp32/int8/ORT/batch-1 bundle of every model, checksummed"
