@@ -37,6 +37,7 @@ class NetworkConfig:
     conv_channels: int = 16  # first CGM conv layer; the second has twice as many
     cgm_embedding: int = 48  # size of the CGM summary fed to the trunk
     hidden: int = 96  # width of the context MLP
+    curve_knots: int = 10  # smooth bumps (every 20 min) that every per-minute curve is made of
 
 
 class ResponseNetwork(nn.Module):
@@ -47,6 +48,7 @@ class ResponseNetwork(nn.Module):
     context_mask: torch.Tensor
     carb_saturation_g: torch.Tensor
     ramp: torch.Tensor
+    curve_basis: torch.Tensor
 
     def __init__(self, config: NetworkConfig = NetworkConfig()) -> None:
         super().__init__()
@@ -61,6 +63,15 @@ class ResponseNetwork(nn.Module):
         self.register_buffer("context_mask", context_mask)
         self.register_buffer("carb_saturation_g", torch.tensor(CARB_SATURATION_G))
         self.register_buffer("ramp", torch.tensor(CURVE_MINUTES / CURVE_MINUTES[-1], dtype=torch.float32))
+        # Every curve is a mix of Gaussian bumps over time, so it is smooth by construction (37
+        # independent outputs gave saw-toothed curves), and non-negative mixes stay non-negative.
+        m = config.curve_knots
+        centers = torch.linspace(0.0, float(CURVE_MINUTES[-1]), m).view(m, 1)
+        width_min = float(CURVE_MINUTES[-1]) / max(m - 1, 1)
+        minutes = torch.tensor(CURVE_MINUTES, dtype=torch.float32).view(1, n_t)
+        self.register_buffer(
+            "curve_basis", torch.exp(-0.5 * ((minutes - centers) / width_min) ** 2)
+        )  # (M, 37)
         c = config.conv_channels
         self.cgm_encoder = nn.Sequential(
             nn.Conv1d(2, c, kernel_size=5, padding=2),
@@ -78,11 +89,11 @@ class ResponseNetwork(nn.Module):
             nn.GELU(),
         )
         h = config.hidden
-        self.base_head = nn.Linear(h, n_t)  # curve without the meal (drift from the pre-meal state)
-        self.carb_gain_head = nn.Linear(h, n_t * self.n_basis)  # >= 0 after softplus
-        self.walk_head = nn.Linear(h, 2 * n_t)  # attenuation and direct drop, >= 0
-        self.insulin_head = nn.Linear(h, 2 * n_t)
-        self.band_head = nn.Linear(h, 2 * n_t)  # widths below p50 and above it, >= 0
+        self.base_head = nn.Linear(h, m)  # curve without the meal (drift from the pre-meal state)
+        self.carb_gain_head = nn.Linear(h, self.n_basis * m)  # >= 0 after softplus
+        self.walk_head = nn.Linear(h, 2 * m)  # attenuation and direct drop, >= 0
+        self.insulin_head = nn.Linear(h, 2 * m)
+        self.band_head = nn.Linear(h, 2 * m)  # widths below p50 and above it, >= 0
         self.band_carb_share = nn.Parameter(torch.full((2,), -1.5))  # band also grows with the carb response
         self.spike_head = nn.Linear(h, 2)  # slope (>= 0) and offset of the logit over the peak margin
 
@@ -99,7 +110,11 @@ class ResponseNetwork(nn.Module):
         basis = torch.cat(
             [carbs_g / CARB_LINEAR_SCALE_G, 1.0 - torch.exp(-carbs_g / self.carb_saturation_g)], dim=1
         )  # (B, K)
-        gain = nn.functional.softplus(self.carb_gain_head(h)).view(b, self.n_t, self.n_basis)  # (B, 37, K)
+        m = self.config.curve_knots
+        gain = self._curve(
+            nn.functional.softplus(self.carb_gain_head(h)).view(b, self.n_basis, m)
+        )  # (B, K, 37)
+        gain = gain.transpose(1, 2)  # (B, 37, K)
         # (B, 37) >= 0, increasing in carbs; zero at minute 0, where glucose is still the baseline.
         carb_response = (gain * basis.unsqueeze(1)).sum(dim=2) * 20.0 * self.ramp.sqrt()
 
@@ -107,21 +122,23 @@ class ResponseNetwork(nn.Module):
         insulin = torch.log1p(
             features[:, INSULIN_INDEX : INSULIN_INDEX + 1].clamp(min=0.0) / INSULIN_SCALE_UNITS
         )  # (B, 1)
-        walk_attenuation, walk_drop = nn.functional.softplus(self.walk_head(h)).view(b, 2, self.n_t).unbind(1)
-        insulin_attenuation, insulin_drop = (
-            nn.functional.softplus(self.insulin_head(h)).view(b, 2, self.n_t).unbind(1)
-        )
+        walk_attenuation, walk_drop = self._curve(
+            nn.functional.softplus(self.walk_head(h)).view(b, 2, m)
+        ).unbind(1)
+        insulin_attenuation, insulin_drop = self._curve(
+            nn.functional.softplus(self.insulin_head(h)).view(b, 2, m)
+        ).unbind(1)
         damped = carb_response * torch.exp(
             -walk_attenuation * walk - insulin_attenuation * insulin
         )  # (B, 37)
         p50 = (
-            self.base_head(h) * 20.0 * self.ramp
+            self._curve(self.base_head(h)) * 20.0 * self.ramp
             + damped
             - 10.0 * walk_drop * walk * self.ramp
             - 20.0 * insulin_drop * insulin * self.ramp
         )  # (B, 37)
 
-        widths = nn.functional.softplus(self.band_head(h)).view(b, 2, self.n_t) * 10.0  # (B, 2, 37)
+        widths = self._curve(nn.functional.softplus(self.band_head(h)).view(b, 2, m)) * 10.0  # (B, 2, 37)
         carb_share = nn.functional.softplus(self.band_carb_share).view(1, 2, 1)
         widths = widths * self.ramp + carb_share * damped.unsqueeze(1)
         rise = torch.stack([p50 - widths[:, 0], p50, p50 + widths[:, 1]], dim=2)  # (B, 37, 3)
@@ -133,6 +150,10 @@ class ResponseNetwork(nn.Module):
         slope = nn.functional.softplus(slope_raw) + 0.1
         logit = slope * margin + offset  # increasing in the p50 peak
         return rise, logit, slope / SPIKE_MARGIN_SCALE_MG_DL
+
+    def _curve(self, coefficients: torch.Tensor) -> torch.Tensor:
+        """(..., M) bump weights -> (..., 37) values at CURVE_MINUTES."""
+        return coefficients @ self.curve_basis
 
     def forward(
         self, cgm_rel_mg_dl: torch.Tensor, cgm_mask: torch.Tensor, features: torch.Tensor
