@@ -241,6 +241,8 @@ class InspectingFedAvg(FedAvg):
         weights, counts, losses = [], [], []
         for proxy, fit in results:
             arrays = parameters_to_ndarrays(fit.parameters)
+            if self.config.secagg:  # the SecAgg+ workflow hands over the unmasked sum, dequantised to float64
+                arrays = [a.astype(np.float32) for a in arrays]
             check_reply(summarize_reply(arrays, fit.num_examples, fit.metrics), self.parameter_shapes)
             self.log.replies_checked += 1
             node = str(proxy.node_id)
