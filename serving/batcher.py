@@ -55,8 +55,10 @@ class MicroBatcher:
         return await future
 
     async def _collect(self) -> None:
+        carried: _Pending | None = None  # a request that would have overfilled the previous batch
         while True:
-            batch = [await self._queue.get()]
+            batch = [carried if carried is not None else await self._queue.get()]
+            carried = None
             rows = _rows(batch[0][0])
             deadline = time.monotonic() + self._max_wait_s
             while rows < self._max_batch:
@@ -66,6 +68,9 @@ class MicroBatcher:
                 try:
                     item = await asyncio.wait_for(self._queue.get(), remaining)
                 except TimeoutError:
+                    break
+                if rows + _rows(item[0]) > self._max_batch:
+                    carried = item  # never more rows than max_batch (a remote server enforces it)
                     break
                 batch.append(item)
                 rows += _rows(item[0])

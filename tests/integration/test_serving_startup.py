@@ -115,6 +115,27 @@ def test_micro_batcher_shares_calls_and_returns_each_request_its_rows() -> None:
     executor.close()
 
 
+def test_micro_batcher_never_exceeds_max_batch() -> None:
+    model, session = load_model(shipped_models_dir() / FOOD_RECOGNIZER)
+    metrics = ServingMetrics()
+    executor = ModelExecutor(LocalOnnxBackend({model.name: session}), threads=1, metrics=metrics)
+    images = np.zeros((3, *model.inputs[0].shape[1:]), dtype=np.uint8)
+
+    async def concurrently() -> list[dict[str, np.ndarray]]:
+        batcher = MicroBatcher(executor, model.name, max_batch=4, max_wait_s=0.05, concurrent_batches=1)
+        batcher.start()
+        try:
+            return await asyncio.gather(*(batcher.infer({"image": images}) for _ in range(3)))
+        finally:
+            await batcher.stop()
+
+    results = asyncio.run(concurrently())
+    assert [r["carbs_g"].shape[0] for r in results] == [3, 3, 3]
+    labels = {"model": model.name}
+    assert metrics.registry.get_sample_value("mealimpact_model_batch_size_count", labels) == 3  # 3 + 3 > 4
+    executor.close()
+
+
 def test_every_route_documents_examples() -> None:
     schema = create_app(Settings()).openapi()
     components = schema["components"]["schemas"]
