@@ -218,6 +218,24 @@ def test_tritonclient_against_the_server(server: Server, binary: bool) -> None:
     assert float(probabilities.max()) == pytest.approx(served["foods"][0]["probability"], rel=1e-4)
 
 
+def test_a_missing_model_stops_the_server_with_a_clear_message(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    environment = {**os.environ, "MEALIMPACT_MODELS_DIR": str(tmp_path / "models")}
+    result = subprocess.run(
+        [sys.executable, "-m", "mealimpact", "serve", "--host", "127.0.0.1", "--port", str(free_port())],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert (
+        "required model(s) ['food_recognizer', 'glucose_forecast', 'glucose_response'] not found"
+        in result.stderr
+    )
+
+
 def test_a_server_using_another_as_its_v2_backend(server: Server, tmp_path: Path) -> None:
     front = start_server(tmp_path, "front", MEALIMPACT_MODEL_BACKEND=f"v2://127.0.0.1:{server.port}")
     try:
