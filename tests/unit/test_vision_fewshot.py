@@ -118,7 +118,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=200)
+@settings(max_examples=100, deadline=None)
 @given(json_values)
 def test_parser_only_ever_raises_its_named_error(raw: object) -> None:
     try:

@@ -39,7 +39,7 @@ def test_class_weights_balance_the_classes() -> None:
 
 def test_linear_head_separates_separable_features(tmp_path: Path) -> None:
     x, y = _features(0, [20, 5, 10])  # imbalanced on purpose
-    config = VisionTrainConfig(epochs=40, seed=0)
+    config = VisionTrainConfig(epochs=15, seed=0)
     head, best_epoch, _, val_accuracy = fit_linear_head(x, y, x, y, 3, config, _Checkpoint(tmp_path))
     assert val_accuracy == 1.0 and best_epoch >= 0
     assert (head(x).argmax(1) == y).all()
