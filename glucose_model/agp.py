@@ -96,6 +96,9 @@ class AmbulatoryGlucoseProfile:
     end: datetime  # last reading, local time
     interval_min: float  # the sensor's sampling interval
     targets: tuple[TargetCheck, ...]
+    # Readings the import left out as beyond the sensor's range (LOW / HIGH codes): the report says so,
+    # because leaving them out understates the time below 54 and above 250 mg/dL.
+    out_of_range_readings: int = 0
 
     @property
     def shorter_than_recommended(self) -> bool:
@@ -176,10 +179,13 @@ def local_datetime(series: GlucoseSeries, index: int) -> datetime:
     return datetime.fromtimestamp(int(series.times_utc_s[i]), tz=UTC).astimezone(tz)
 
 
-def build_profile(series: GlucoseSeries, interval_min: float | None = None) -> AmbulatoryGlucoseProfile:
+def build_profile(
+    series: GlucoseSeries, interval_min: float | None = None, out_of_range_readings: int = 0
+) -> AmbulatoryGlucoseProfile:
     """Everything an AGP report shows about `series` (raw readings; NaN readings are ignored).
 
     interval_min: the sampling interval for sensor wear; default the median interval between readings.
+    out_of_range_readings: how many readings the import dropped as LOW / HIGH (`ImportReport.out_of_range`).
     Raises InsufficientCgmError when the valid readings span less than MIN_REPORT_HOURS.
     """
     valid = np.isfinite(series.glucose_mg_dl)
@@ -203,4 +209,5 @@ def build_profile(series: GlucoseSeries, interval_min: float | None = None) -> A
         end=local_datetime(kept, -1),
         interval_min=interval_min,
         targets=check_targets(summary),
+        out_of_range_readings=out_of_range_readings,
     )

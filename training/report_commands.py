@@ -202,7 +202,7 @@ def write_agp_report(args: argparse.Namespace) -> int:
     report_format = format_from_path(args.out)
     unit = DisplayUnit.parse(args.unit)
     recording = load_recording(args)
-    profile = build_profile(recording.glucose)
+    profile = build_profile(recording.glucose, out_of_range_readings=recording.report.out_of_range)
     meals = (
         summarize_with_model(recording, None if args.no_model else args.model) if recording.meals else None
     )
@@ -224,7 +224,7 @@ def write_fhir_bundle(args: argparse.Namespace) -> int:
     from glucose_model.report import DisplayUnit, ReportFormat, render_report
 
     recording = load_recording(args)
-    profile = build_profile(recording.glucose)
+    profile = build_profile(recording.glucose, out_of_range_readings=recording.report.out_of_range)
     options = FhirExportOptions(
         patient_reference=args.patient_reference,
         patient_identifier_system=args.patient_identifier_system,

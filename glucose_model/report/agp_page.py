@@ -4,6 +4,7 @@ profiles. Every number drawn is also returned as the exact string printed, for t
 
 from __future__ import annotations
 
+import textwrap
 import unicodedata
 from collections.abc import Sequence
 
@@ -34,6 +35,8 @@ DAILY_PANELS_PER_ROW = 7
 DAILY_PANEL_ROWS = 2  # the AGP shows the last 14 days
 AGP_Y_MAX_MG_DL = 350.0  # the AGP's fixed scale; raised when the 95th percentile goes beyond it
 DAILY_Y_MIN_MG_DL = 40.0
+NOTE_FONT_PT = 8.0
+NOTE_WRAP_CHARS = 125  # about the text width of the page at 8 pt
 
 # The AGP's colours, from very low to very high.
 RANGE_COLOURS = ("#8b0000", "#e2231a", "#3a9a3e", "#f6c300", "#f47c20")
@@ -97,11 +100,11 @@ def draw_agp_page(
     """Draw the AGP page on an empty A4 figure; return what was printed."""
     printed: Printed = {"unit": unit.value}
     s = profile.summary
-    # The header is placed in figure coordinates above the grid; the grid starts below its longest note.
-    grid = fig.add_gridspec(
-        3, 1, height_ratios=[2.3, 3.2, 3.0], hspace=0.42, left=0.08, right=0.97, top=0.88, bottom=0.04
-    )
-    printed.update(draw_header(fig, profile, person_label))
+    header, header_bottom = draw_header(fig, profile, person_label, unit)
+    printed.update(header)
+    # The header sits in figure coordinates; the grid starts below its last note, however many there are.
+    grid = fig.add_gridspec(3, 1, height_ratios=[2.3, 3.2, 3.0], hspace=0.42, left=0.08, right=0.97,
+                            top=min(0.88, header_bottom - 0.04), bottom=0.04)  # fmt: skip
     top = grid[0].subgridspec(1, 2, width_ratios=[1.2, 1.0], wspace=0.12)
     printed.update(draw_statistics(fig.add_subplot(top[0]), profile, unit))
     printed.update(draw_time_in_ranges(fig.add_subplot(top[1]), s, unit))
@@ -110,7 +113,10 @@ def draw_agp_page(
     return printed
 
 
-def draw_header(fig: Figure, profile: AmbulatoryGlucoseProfile, person_label: str) -> Printed:
+def draw_header(
+    fig: Figure, profile: AmbulatoryGlucoseProfile, person_label: str, unit: DisplayUnit
+) -> tuple[Printed, float]:
+    """Title, person, period and the data notes in red; returns what was printed and the notes' bottom."""
     s = profile.summary
     period = f"{profile.start:%d %b %Y} - {profile.end:%d %b %Y} ({s.days_covered:.1f} days)"
     fig.text(0.08, 0.975, "AGP Report: Continuous Glucose Monitoring", fontsize=15, weight="bold", va="top")
@@ -128,10 +134,19 @@ def draw_header(fig: Figure, profile: AmbulatoryGlucoseProfile, person_label: st
             f"The sensor was active {s.sensor_wear_percent:.1f} % of the time "
             f"(recommended > {RECOMMENDED_SENSOR_WEAR_PERCENT:g} %)."
         )
-    if notes:
-        printed["data_sufficiency_note"] = " ".join(notes)
-        fig.text(0.08, 0.935, "\n".join(notes), fontsize=8, color="#b30000", va="top", wrap=True)
-    return printed
+    if profile.out_of_range_readings:
+        notes.append(
+            f"{profile.out_of_range_readings} readings beyond the sensor's range (LOW / HIGH) were left out, "
+            f"so the times below {unit.text(VERY_LOW_BELOW_MG_DL)} and above {unit.text(VERY_HIGH_ABOVE_MG_DL)} "
+            "may be understated."
+        )
+    if not notes:
+        return printed, 0.935
+    printed["data_sufficiency_note"] = " ".join(notes)
+    lines = [textwrap.fill(note, NOTE_WRAP_CHARS) for note in notes]
+    fig.text(0.08, 0.935, "\n".join(lines), fontsize=NOTE_FONT_PT, color="#b30000", va="top")
+    n_lines = sum(line.count("\n") + 1 for line in lines)
+    return printed, 0.935 - n_lines * 1.2 * NOTE_FONT_PT / 72 / fig.get_figheight()
 
 
 def draw_statistics(ax: Axes, profile: AmbulatoryGlucoseProfile, unit: DisplayUnit) -> Printed:

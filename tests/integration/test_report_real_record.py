@@ -106,14 +106,15 @@ def test_two_week_record_renders_to_png_with_the_right_numbers(
     weinstock: tuple[Recording, np.ndarray],
 ) -> None:
     recording, raw = weinstock
-    profile = build_profile(recording.glucose)
+    profile = build_profile(recording.glucose, out_of_range_readings=recording.report.out_of_range)
     assert profile.summary.days_covered >= 14 and not profile.shorter_than_recommended
     assert profile.summary.readings == raw.shape[0] == recording.report.readings_kept
     report = render_report(profile, None, DisplayUnit.MG_DL, "weinstock-72", ReportFormat.PNG)
     assert report.page_names == ("agp",)
     assert report.pages[0].startswith(b"\x89PNG")
     printed = report.printed["agp"]
-    assert "data_sufficiency_note" not in printed
+    # Two weeks, sensor active > 70 %: the only note is about the 70 LOW / HIGH codes the import left out.
+    assert printed["data_sufficiency_note"].startswith("70 readings beyond the sensor's range")
     assert printed["unit"] == "mg/dL"
     check_printed_agp(printed, profile, independent_metrics(raw), DisplayUnit.MG_DL)
 
