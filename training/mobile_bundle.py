@@ -267,7 +267,7 @@ def bundle_model(
 ) -> ModelBundle:
     """One model's folder of the bundle. `photos`: real photos, preprocessed, for the int8 variant.
 
-    Raises Int8AcceptanceError (after removing the rejected int8 files) when int8 disagrees too much.
+    Raises Int8AcceptanceError, writing no int8 file, when int8 disagrees with fp32 too much.
     """
     version, source = latest_version(model_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -282,15 +282,18 @@ def bundle_model(
         # Every other photo calibrates; the rest show how the int8 model does on photos it never saw.
         calibration = np.zeros(len(photos), dtype=bool)
         calibration[::2] = True
-        quantize_image_model(fp32, int8, photos[calibration], float_leading_convs)
-        agreement = measure_int8_agreement(fp32, int8, photos, calibration, float_leading_convs)
-        problems = agreement.failures()
-        if problems:
-            int8.unlink()
-            raise Int8AcceptanceError(
-                f"{model_dir.name}: the int8 model was rejected: {'; '.join(problems)}. "
-                "Keep more leading convolutions in fp32 (--float-convs) or bundle without int8 (--no-int8)."
-            )
+        with tempfile.TemporaryDirectory() as tmp:
+            # Checked before it is written: a rejected int8 model never lands in the bundle.
+            candidate = Path(tmp) / int8.name
+            quantize_image_model(fp32, candidate, photos[calibration], float_leading_convs)
+            agreement = measure_int8_agreement(fp32, candidate, photos, calibration, float_leading_convs)
+            problems = agreement.failures()
+            if problems:
+                raise Int8AcceptanceError(
+                    f"{model_dir.name}: the int8 model was rejected: {'; '.join(problems)}. Keep more leading "
+                    "convolutions in fp32 (--float-convs) or bundle without int8 (--no-int8)."
+                )
+            shutil.copyfile(candidate, int8)
         onnx_files.append(int8)
     for path in list(onnx_files):
         fixed = path.with_name(path.name.replace(".onnx", ".batch1.onnx"))
