@@ -67,9 +67,15 @@ class RemoteV2Backend:
         base_url: str,
         models: Mapping[str, RepositoryModel],
         timeout_s: float,
+        api_key: str | None = None,
         client: httpx.Client | None = None,
     ) -> None:
-        self._client = client if client is not None else httpx.Client(base_url=base_url, timeout=timeout_s)
+        headers = {"X-API-Key": api_key} if api_key else {}
+        self._client = (
+            client
+            if client is not None
+            else httpx.Client(base_url=base_url, timeout=timeout_s, headers=headers)
+        )
         self._models = dict(models)
 
     def infer(

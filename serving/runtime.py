@@ -105,7 +105,7 @@ def _backend(
         return LocalOnnxBackend(sessions)
     # The local files still describe the models (metadata, checks); the remote server runs them.
     sessions.clear()
-    return RemoteV2Backend(url, models, settings.request_timeout_s)
+    return RemoteV2Backend(url, models, settings.request_timeout_s, settings.model_backend_api_key)
 
 
 def _warm_up_call(executor: ModelExecutor, model: RepositoryModel) -> None:

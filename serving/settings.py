@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     required_models: Annotated[tuple[str, ...], NoDecode] = REQUIRED_MODELS
     # "local" (in-process ONNX Runtime) or "v2://host:port" (Triton, KServe or another mealimpact).
     model_backend: str = "local"
+    model_backend_api_key: str | None = None  # sent as X-API-Key to a remote model tier that wants one
     intra_op_threads: int = Field(default=1, ge=1, le=64, description="ONNX Runtime threads per call")
     inference_threads: int = Field(default=2, ge=1, le=64, description="concurrent model calls")
     max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
