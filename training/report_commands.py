@@ -146,9 +146,14 @@ def select_recording(recordings: list[Recording], person: str | None) -> Recordi
 
 
 def describe_person(recording: Recording) -> str:
-    period = next((n.removeprefix("file ") for n in recording.report.notes if n.startswith("file ")), None)
+    """'shanghai-2016 period 0, type2 (shanghai_t2dm)': who, which recording period, what kind, which cohort."""
+    import re
+
+    period = next(
+        (m for n in recording.report.notes if (m := re.match(r"file processed_\d+_(\d+)_", n))), None
+    )
     kind = f", {recording.kind.value}" if recording.kind is not None else ""
-    return f"{recording.person_id}{kind} ({recording.cohort}{', ' + period if period else ''})"
+    return f"{recording.person_id}{f' period {period.group(1)}' if period else ''}{kind} ({recording.cohort})"
 
 
 def summarize_with_model(recording: Recording, model: Path | None) -> MealSummary:

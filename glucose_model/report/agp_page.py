@@ -36,6 +36,7 @@ DAILY_PANEL_ROWS = 2  # the AGP shows the last 14 days
 AGP_Y_MAX_MG_DL = 350.0  # the AGP's fixed scale; raised when the 95th percentile goes beyond it
 DAILY_Y_MIN_MG_DL = 40.0
 NOTE_FONT_PT = 8.0
+PERSON_LABEL_CHARS = 45
 NOTE_WRAP_CHARS = 125  # about the text width of the page at 8 pt
 
 # The AGP's colours, from very low to very high.
@@ -120,8 +121,10 @@ def draw_header(
     s = profile.summary
     period = f"{profile.start:%d %b %Y} - {profile.end:%d %b %Y} ({s.days_covered:.1f} days)"
     fig.text(0.08, 0.975, "AGP Report: Continuous Glucose Monitoring", fontsize=15, weight="bold", va="top")
-    fig.text(0.97, 0.975, plain_text(person_label)[:80], fontsize=9, ha="right", va="top")
     fig.text(0.08, 0.952, f"Period: {period}", fontsize=9, va="top")
+    # Beside the period, not the title: room for about 45 characters at 9 pt.
+    label = textwrap.shorten(plain_text(person_label), PERSON_LABEL_CHARS, placeholder="...")
+    fig.text(0.97, 0.952, label, fontsize=9, ha="right", va="top")
     printed = {"period": period, "days_covered": f"{s.days_covered:.1f}"}
     notes = []
     if profile.shorter_than_recommended:
