@@ -310,6 +310,18 @@ def test_v2_infer_json_and_binary(client: TestClient) -> None:
     }
 
 
+def test_v2_shapes_follow_config_dims_where_the_graph_is_reshaped(client: TestClient) -> None:
+    meta = client.get("/v2/models/food_recognizer").json()
+    declared = {t["name"]: t["shape"] for t in meta["outputs"]}
+    image = np.zeros([2, *meta["inputs"][0]["shape"][1:]], np.uint8)
+    body, headers = encode_request({"image": image})
+    response = client.post("/v2/models/food_recognizer/infer", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    outputs = decode_response(response.content, response.headers[HEADER_LENGTH])
+    for name, array in outputs.items():
+        assert list(array.shape) == [2, *declared[name][1:]]  # e.g. food_probability (2, 1), graph (2,)
+
+
 def test_metrics_count_routes_models_batches_and_rejections(client: TestClient) -> None:
     client.post("/v1/meals/impact", json=impact_body())
     client.post("/v1/meals/impact", json=_with_cgm([110.0]))
