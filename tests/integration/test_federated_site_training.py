@@ -127,3 +127,16 @@ def test_comparison_scores_every_model_on_every_held_out_set() -> None:
     verdict = judge(result, margin=0.1)
     assert [r["local_site"] for r in verdict.other_sites] == ["a", "b"]
     assert verdict.central_error == result.scores[CENTRAL]["all"]["peak_rise_mae_mg_dl"]
+
+
+def test_the_forecast_model_federates_through_the_same_trainer() -> None:
+    site = split_site("a", [person(i, 0.9, "a") for i in range(4)], 0.25, seed=0)
+    task = make_task("forecast", site.train, site.test)
+    initial = parameter_arrays(new_network("forecast", 0))
+    reply = SiteTrainer(task, seed=0).fit(initial, epochs=1, server_round=1)
+    check_reply(
+        summarize_reply(reply.weights, reply.num_examples, reply.metrics), [tuple(a.shape) for a in initial]
+    )
+    assert reply.num_examples > 0
+    n, metrics = SiteTrainer(task, seed=0).evaluate(reply.weights)
+    assert n > 0 and np.isfinite(metrics["rmse_30min_mg_dl"])

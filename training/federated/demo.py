@@ -156,13 +156,20 @@ def _bin(name: str) -> str:
 
 @contextmanager
 def processes(log_dir: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Processes started through the yielded list are stopped on exit, whatever happened."""
+    """Processes started through the yielded list are stopped on exit, whatever happened: last
+    started first (the SuperLink last), with SIGTERM/SIGINT held off so nothing cuts the clean-up short."""
     started: list[subprocess.Popen[bytes]] = []
     try:
         yield started
     finally:
-        for proc in started:
-            _stop(proc)
+        held = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            for proc in reversed(started):
+                _stop(proc)
+                logger.info("stopped %s (pid %d)", Path(str(proc.args[0])).name, proc.pid)  # type: ignore[index]
+        finally:
+            for sig, handler in held.items():
+                signal.signal(sig, handler)
 
 
 def _descendants(pid: int) -> list[int]:

@@ -7,10 +7,12 @@ Also `SiteTrainer`, the flwr-free core of a Flower client: weights in, weights +
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +25,7 @@ from training.forecast_train import ForecastTrainConfig, WindowSet
 from training.glucose_train import MealExamples, TrainConfig
 
 MODELS = ("response", "forecast")
+T = TypeVar("T")
 # The headline held-out error of each model (a loss: lower is better), reported per site.
 PRIMARY_METRIC = {"response": "peak_rise_mae_mg_dl", "forecast": "rmse_30min_mg_dl"}
 
@@ -89,6 +92,31 @@ class ModelTask(Protocol):
         ...
 
 
+def flatten_arrays(prefix: str, value: object) -> dict[str, npt.NDArray[np.generic]]:
+    """The arrays of a (nested) dataclass of arrays, keyed 'prefix.field.subfield'."""
+    out: dict[str, npt.NDArray[np.generic]] = {}
+    for f in dataclasses.fields(value):  # type: ignore[arg-type]
+        item = getattr(value, f.name)
+        if dataclasses.is_dataclass(item):
+            out.update(flatten_arrays(f"{prefix}.{f.name}", item))
+        else:
+            out[f"{prefix}.{f.name}"] = np.asarray(item)
+    return out
+
+
+def rebuild_arrays(cls: type[T], prefix: str, arrays: Mapping[str, npt.NDArray[np.generic]]) -> T:
+    """The inverse of flatten_arrays, field by field (so fields added to cls later still round-trip)."""
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, object] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        kind = hints[f.name]
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+            kwargs[f.name] = rebuild_arrays(kind, f"{prefix}.{f.name}", arrays)
+        else:
+            kwargs[f.name] = arrays[f"{prefix}.{f.name}"]
+    return cls(**kwargs)
+
+
 def task_from_arrays(model: str, arrays: Mapping[str, npt.NDArray[np.generic]]) -> ModelTask:
     if model == "response":
         return ResponseTask.from_arrays(arrays)
@@ -136,30 +164,13 @@ class ResponseTask:
 
     def arrays(self) -> dict[str, npt.NDArray[np.generic]]:
         """Every array of both splits, for the site-local cache (np.savez)."""
-        out: dict[str, npt.NDArray[np.generic]] = {}
-        for split, ex in (("train", self.train_examples), ("test", self.test_examples)):
-            i = ex.inputs
-            for name, a in (
-                ("cgm", i.cgm_rel_mg_dl),
-                ("mask", i.cgm_mask),
-                ("features", i.features),
-                ("rise", ex.rise_mg_dl),
-                ("spiked", ex.spiked),
-                ("person", ex.person),
-            ):
-                out[f"{split}_{name}"] = a
-        return out
+        return {**flatten_arrays("train", self.train_examples), **flatten_arrays("test", self.test_examples)}
 
     @staticmethod
     def from_arrays(arrays: Mapping[str, npt.NDArray[np.generic]]) -> ResponseTask:
-        from glucose_model.features import ModelInputs
-
-        def split(name: str) -> MealExamples:
-            a = arrays
-            inputs = ModelInputs(a[f"{name}_cgm"], a[f"{name}_mask"], a[f"{name}_features"])  # type: ignore[arg-type]
-            return MealExamples(inputs, a[f"{name}_rise"], a[f"{name}_spiked"], a[f"{name}_person"])  # type: ignore[arg-type]
-
-        return ResponseTask(split("train"), split("test"))
+        return ResponseTask(
+            rebuild_arrays(MealExamples, "train", arrays), rebuild_arrays(MealExamples, "test", arrays)
+        )
 
 
 def score_response(network: nn.Module, examples: MealExamples) -> dict[str, float]:
@@ -192,24 +203,13 @@ class ForecastTask:
         return ForecastTask(forecast_windows(train, stride), forecast_windows(test, stride))
 
     def arrays(self) -> dict[str, npt.NDArray[np.generic]]:
-        out: dict[str, npt.NDArray[np.generic]] = {}
-        for split, w in (("train", self.train_windows), ("test", self.test_windows)):
-            for name in ("series", "context", "targets", "person"):
-                out[f"{split}_{name}"] = getattr(w, name)
-        return out
+        return {**flatten_arrays("train", self.train_windows), **flatten_arrays("test", self.test_windows)}
 
     @staticmethod
     def from_arrays(arrays: Mapping[str, npt.NDArray[np.generic]]) -> ForecastTask:
-        def split(name: str) -> WindowSet:
-            a = arrays
-            return WindowSet(
-                np.asarray(a[f"{name}_series"], np.float32),
-                np.asarray(a[f"{name}_context"], np.float32),
-                np.asarray(a[f"{name}_targets"], np.float32),
-                np.asarray(a[f"{name}_person"], np.str_),
-            )
-
-        return ForecastTask(split("train"), split("test"))
+        return ForecastTask(
+            rebuild_arrays(WindowSet, "train", arrays), rebuild_arrays(WindowSet, "test", arrays)
+        )
 
     def new_network(self, seed: int) -> nn.Module:
         return new_network(self.model, seed)
