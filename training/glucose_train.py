@@ -418,5 +418,6 @@ def train_on_examples(sim: MealExamples | None, rec: MealExamples | None, config
         "test_meals": len(test),
         "simulated_meals": 0 if sim is None else len(sim),
     }
-    seen = set(train.person) | (set(sim.person) if sim is not None else set())
+    # With no real cohort the simulated people are themselves split: their test side is unseen.
+    seen = set(train.person) | (set(sim.person) if sim is not None and rec is not None else set())
     return TrainResult(network, metrics, sorted(set(test.person)), sorted(seen), test)
