@@ -55,7 +55,7 @@ def train_glucose_command(args: argparse.Namespace) -> int:
     import torch
 
     from glucose_model.cohorts import load_cohort
-    from glucose_model.records import DiabetesKind, Recording
+    from glucose_model.records import DiabetesKind, RecordError, Recording
     from training.glucose_export import (
         DATA_ATTRIBUTION,
         MODEL_NAME,
@@ -80,7 +80,11 @@ def train_glucose_command(args: argparse.Namespace) -> int:
     real: list[Recording] = []
     training_data: dict[str, str] = {}
     for folder in args.data:
-        recordings = load_cohort(folder, args.format)
+        try:
+            recordings = load_cohort(folder, args.format)
+        except RecordError as error:  # CohortError: unknown layout, missing folder, malformed file
+            print(error)
+            return 2
         real.extend(recordings)
         for cohort in sorted({r.cohort for r in recordings}):
             training_data[cohort] = attribution(cohort)
