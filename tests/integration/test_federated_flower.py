@@ -139,8 +139,14 @@ def test_secure_aggregation_gives_the_same_average(
 
 
 def test_client_dp_reports_the_epsilon_of_its_noise(sites: list[SiteSpec], tmp_path: Path) -> None:
-    log = simulate(sites, tmp_path, dp_clip=0.5, dp_noise=1.1)
+    log = simulate(sites, tmp_path, dp_clip=0.05, dp_noise=0.5)
     privacy = log["privacy"]
     assert privacy["client_dp"] is True
     assert privacy["rounds_a_site_took_part_in"] == 2
-    assert privacy["epsilon"] == pytest.approx(epsilon(1.1, 2, privacy["delta"]))
+    assert privacy["epsilon"] == pytest.approx(epsilon(0.5, 2, privacy["delta"]))
+    with np.load(tmp_path / INITIAL_WEIGHTS) as a, np.load(tmp_path / FINAL_WEIGHTS) as b:
+        moved = np.sqrt(sum(float(np.sum((b[k] - a[k]) ** 2)) for k in a.files))
+    # two rounds, each the average of two sites' updates clipped to 0.05 plus N(0, 0.025^2) per weight:
+    # the noise of the result is ~0.025 * sqrt(parameters); the clipped signal adds at most 0.1
+    noise = 0.025 * np.sqrt(log["parameters"])
+    assert 0.95 * noise < moved < 1.05 * noise + 0.1

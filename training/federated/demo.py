@@ -292,8 +292,8 @@ def _wait_for_result(
     result = out / SERVER_LOG
     finished_at: float | None = None
     while time.monotonic() < deadline:
-        if result.exists() and (out / "models").exists():
-            time.sleep(1.0)  # let the server finish writing the export
+        if result.exists():  # the server writes it last
+            time.sleep(1.0)
             return
         for proc in started[:-1]:  # SuperLink and SuperNodes must stay up
             if proc.poll() is not None:

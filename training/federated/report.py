@@ -71,6 +71,25 @@ def write_report(
     return md
 
 
+def dp_budget_lines(rounds: int, n_sites: int, parameters: int) -> list[str]:
+    """What client-side DP would cost here: the noise multiplier for a few epsilons (RDP accountant,
+    delta 1e-5, every site in every round) and how large the noise is against the clipped update."""
+    from training.federated.privacy import DEFAULT_DELTA, noise_multiplier_for
+
+    lines = [
+        f"What client-side DP costs with {n_sites} sites, {rounds} rounds and {parameters:,} parameters "
+        f"(accountant arithmetic, delta = {DEFAULT_DELTA:g}; noise norm of the averaged update relative to the clip "
+        "norm is z * sqrt(parameters / sites) with equal site weights, independent noise adding in quadrature):",
+        "",
+        "| target epsilon | noise multiplier z | noise norm / clip norm in the average |",
+        "| ---: | ---: | ---: |",
+    ]
+    for target in (1.0, 3.0, 8.0):
+        z = noise_multiplier_for(target, rounds, DEFAULT_DELTA)
+        lines.append(f"| {target:g} | {z:.2f} | {z * (parameters / n_sites) ** 0.5:,.0f} |")
+    return lines
+
+
 def render_markdown(payload: Mapping[str, Any]) -> str:
     config, metric = payload["config"], payload["primary_metric"]
     scores: Mapping[str, Mapping[str, Mapping[str, float]]] = payload["held_out"]
@@ -169,6 +188,7 @@ def render_markdown(payload: Mapping[str, Any]) -> str:
         )
     else:
         lines.append("No differential privacy in this run (`--dp-clip C --dp-noise Z` turns it on).")
+    lines += ["", *dp_budget_lines(int(config["rounds"]), len(payload["sites"]), int(first["parameters"]))]
     lines.append(
         "Secure aggregation (SecAgg+): "
         + ("on." if config["secagg"] else "off in this run (`--secagg` turns it on).")

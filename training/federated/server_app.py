@@ -292,8 +292,20 @@ def run_federation(grid: Grid, context: Context, config: FederationConfig) -> Ru
     DefaultWorkflow(fit_workflow=fit_workflow)(MeteredGrid(grid, log), legacy)
     total_s = time.perf_counter() - started
     if config.out_dir:
-        write_outputs(Path(config.out_dir), config, initial, strategy.latest, log, total_s)
-        export_model(config, strategy.latest, Path(config.out_dir) / "models", log)
+        from training.forecast_train import ForecastExportError
+        from training.glucose_export import ResponseExportError
+
+        try:
+            export: dict[str, str] = {
+                "onnx": str(export_model(config, strategy.latest, Path(config.out_dir) / "models", log))
+            }
+        except (ResponseExportError, ForecastExportError) as error:
+            # e.g. heavy DP noise can push the weights where ORT and torch part by more than the
+            # export tolerance; the run's log is still worth keeping, the model file is not.
+            logger.error("the final model was not exported: %s", error)
+            export = {"error": str(error)}
+        # written last: its presence tells the demo the run is complete
+        write_outputs(Path(config.out_dir), config, initial, strategy.latest, log, total_s, export)
     return log
 
 
@@ -351,6 +363,7 @@ def write_outputs(
     final: list[npt.NDArray[np.float32]],
     log: RunLog,
     total_s: float,
+    export: dict[str, str],
 ) -> None:
     out.mkdir(parents=True, exist_ok=True)
     names = parameter_names(new_network(config.model, config.seed))
@@ -386,6 +399,7 @@ def write_outputs(
         "wire": {"replies_checked": log.replies_checked, "reply_layouts": log.reply_layouts},
         "privacy": privacy_summary(config, log),
         "sites_seen": len(log.participation),
+        "export": export,
     }
     (out / SERVER_LOG).write_text(json.dumps(payload, indent=2))
 
