@@ -39,6 +39,19 @@ def _train_vision(args: argparse.Namespace) -> int:
         f"{report.top1_accuracy:.3f}, top-5 {report.top5_accuracy:.3f}, balanced {report.balanced_accuracy:.3f}"
     )
     print("report:", ", ".join(str(p) for p in result.report_files))
+    if args.repeats:
+        from training.vision_dataset import class_names, read_labelled_photos
+        from training.vision_train import linear_head_over_splits
+        from vision.preprocess import PreprocessSpec
+
+        photos = read_labelled_photos(args.data, seed=args.seed)
+        splits = linear_head_over_splits(
+            photos, tuple(class_names(photos)), PreprocessSpec(), config, args.runs, args.repeats
+        )
+        print(
+            f"linear head over {splits.repeats} other stratified splits: test top-1 {splits.mean_test_accuracy:.3f} "
+            f"+/- {splits.sd_test_accuracy:.3f} ({splits.mean_test_photos:.0f} test photos each)"
+        )
     return 0
 
 
@@ -175,6 +188,9 @@ def register(groups: CommandGroups) -> None:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--models-dir", type=Path, default=default_models_dir(), help=models_help)
     train.add_argument("--runs", type=Path, default=Path("runs"), help="checkpoints and the feature cache")
+    train.add_argument(
+        "--repeats", type=int, default=0, help="also report the linear head's test top-1 over N other splits"
+    )
     train.set_defaults(handler=_with_clear_errors(_train_vision))
 
     evaluate = groups.evaluate.add_parser(

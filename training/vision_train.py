@@ -429,3 +429,48 @@ def classifier_backbone(trained: TrainedClassifier) -> EfficientNetLite0:
     if trained.backbone_state is not None:
         backbone.load_state_dict(trained.backbone_state)
     return backbone.eval()
+
+
+@dataclass(frozen=True)
+class RepeatedSplits:
+    """Test accuracy of the linear head over several random stratified splits of the same photos."""
+
+    repeats: int
+    mean_test_accuracy: float
+    sd_test_accuracy: float
+    mean_test_photos: float
+
+
+def linear_head_over_splits(
+    photos: Sequence[LabelledPhoto],
+    labels: tuple[str, ...],
+    spec: PreprocessSpec,
+    config: VisionTrainConfig,
+    runs_dir: Path,
+    repeats: int,
+) -> RepeatedSplits:
+    """Refit the linear head on `repeats` fresh stratified splits (seeds seed+1...): on a small set one
+    split's test accuracy moves a whole photo at a time, the spread over splits shows by how much."""
+    from dataclasses import replace
+
+    from training.vision_dataset import stratified_split
+
+    backbone = load_pretrained()
+    features = extract_features(
+        backbone, photos, spec, FeatureCache(runs_dir / "feature_cache", backbone, spec)
+    )
+    targets = np.array([labels.index(p.label) for p in photos])
+    accuracies, sizes = [], []
+    for seed in range(config.seed + 1, config.seed + 1 + repeats):
+        splits = np.array(stratified_split([p.label for p in photos], seed=seed, with_test=True))
+        x = {s: torch.from_numpy(features[splits == s]) for s in ("train", "val", "test")}
+        y = {s: torch.from_numpy(targets[splits == s]) for s in ("train", "val", "test")}
+        head, *_ = fit_linear_head(
+            x["train"], y["train"], x["val"], y["val"], len(labels), replace(config, seed=seed), None
+        )
+        with torch.no_grad():
+            accuracies.append(float((head(x["test"]).argmax(1) == y["test"]).float().mean()))
+        sizes.append(len(y["test"]))
+    return RepeatedSplits(
+        repeats, float(np.mean(accuracies)), float(np.std(accuracies)), float(np.mean(sizes))
+    )
