@@ -78,12 +78,11 @@ def compare(
 
     scores: dict[str, dict[str, dict[str, float]]] = {}
     for label, network in networks.items():
-        sets: dict[str, dict[str, float]] = {ALL_SITES: everyone.evaluate(network)[1]}
+        n_all, on_all = everyone.evaluate(network)
+        sets: dict[str, dict[str, float]] = {ALL_SITES: {**on_all, "examples": float(n_all)}}
         for name in names:
             sets[name] = per_site[name].evaluate(network)[1]
             sets["not:" + name] = others[name].evaluate(network)[1]
-        for metrics, n in ((sets[ALL_SITES], everyone.evaluate(network)[0]),):
-            metrics["examples"] = float(n)
         scores[label] = sets
     return Comparison(scores, PRIMARY_METRIC[model], epochs)
 
