@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from glucose_model.metrics import CgmSummary, summarize_cgm, time_in_ranges_percent
-from glucose_model.records import GlucoseSeries, InsufficientCgmError
+from glucose_model.records import GlucoseSeries, InsufficientCgmError, Recording
 
 # Consensus: 14 days of CGM give metrics that represent the next 3 months; shorter reports say so.
 RECOMMENDED_DAYS = 14
@@ -96,9 +96,10 @@ class AmbulatoryGlucoseProfile:
     end: datetime  # last reading, local time
     interval_min: float  # the sensor's sampling interval
     targets: tuple[TargetCheck, ...]
-    # Readings the import left out as beyond the sensor's range (LOW / HIGH codes): the report says so,
-    # because leaving them out understates the time below 54 and above 250 mg/dL.
-    out_of_range_readings: int = 0
+    # Readings beyond the sensor's range (LOW / HIGH), in the series as records.CENSORED_LOW/HIGH_MG_DL:
+    # the report says how many, since their true values (and so the mean) are only bounded.
+    censored_low_readings: int = 0
+    censored_high_readings: int = 0
 
     @property
     def shorter_than_recommended(self) -> bool:
@@ -180,12 +181,16 @@ def local_datetime(series: GlucoseSeries, index: int) -> datetime:
 
 
 def build_profile(
-    series: GlucoseSeries, interval_min: float | None = None, out_of_range_readings: int = 0
+    series: GlucoseSeries,
+    interval_min: float | None = None,
+    censored_low_readings: int = 0,
+    censored_high_readings: int = 0,
 ) -> AmbulatoryGlucoseProfile:
     """Everything an AGP report shows about `series` (raw readings; NaN readings are ignored).
 
     interval_min: the sampling interval for sensor wear; default the median interval between readings.
-    out_of_range_readings: how many readings the import dropped as LOW / HIGH (`ImportReport.out_of_range`).
+    censored_low_readings, censored_high_readings: how many readings of `series` are a sensor LOW / HIGH
+        (`ImportReport.censored_low` / `censored_high`).
     Raises InsufficientCgmError when the valid readings span less than MIN_REPORT_HOURS.
     """
     valid = np.isfinite(series.glucose_mg_dl)
@@ -209,5 +214,15 @@ def build_profile(
         end=local_datetime(kept, -1),
         interval_min=interval_min,
         targets=check_targets(summary),
-        out_of_range_readings=out_of_range_readings,
+        censored_low_readings=censored_low_readings,
+        censored_high_readings=censored_high_readings,
+    )
+
+
+def build_recording_profile(recording: Recording) -> AmbulatoryGlucoseProfile:
+    """`build_profile` of a recording's CGM, with the sensor LOW / HIGH counts its import reported."""
+    return build_profile(
+        recording.glucose,
+        censored_low_readings=recording.report.censored_low,
+        censored_high_readings=recording.report.censored_high,
     )

@@ -55,7 +55,8 @@ def import_cgm(args: argparse.Namespace) -> int:
     r = rec.report
     print(f"{args.file.name}: {fmt}")
     print(
-        f"readings read {r.readings_read}, kept {r.readings_kept}, out of range {r.out_of_range}, "
+        f"readings read {r.readings_read}, kept {r.readings_kept} (sensor LOW {r.censored_low}, "
+        f"HIGH {r.censored_high}), out of range {r.out_of_range}, "
         f"duplicates {r.duplicates}, gaps {r.gaps}, other rows {r.other_rows}"
     )
     for note in r.notes:
@@ -98,7 +99,9 @@ def summarize_cohorts(args: argparse.Namespace) -> int:
         print(
             f"{name}: recordings {len(recordings)}, people {len({r.person_id for r in recordings})}, "
             f"days {days:.1f}, meals {sum(len(r.meals) for r in recordings)}, windows with enough coverage {windows}, "
-            f"readings kept {sum(x.readings_kept for x in reports)}, out of range {sum(x.out_of_range for x in reports)}, "
+            f"readings kept {sum(x.readings_kept for x in reports)} (sensor LOW "
+            f"{sum(x.censored_low for x in reports)}, HIGH {sum(x.censored_high for x in reports)}), "
+            f"out of range {sum(x.out_of_range for x in reports)}, "
             f"duplicates {sum(x.duplicates for x in reports)}, gaps {sum(x.gaps for x in reports)}"
         )
         texts = [

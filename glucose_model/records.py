@@ -18,10 +18,16 @@ import numpy.typing as npt
 
 MG_DL_PER_MMOL_L = 18.016  # DESIGN.md: 1 mmol/L glucose = 18.016 mg/dL
 
-# Readings outside this range are not physiological or beyond every sensor's reporting range
-# (sensors report "LOW" below 40 and "HIGH" above 400); importers count them, never keep them silently.
+# Readings outside this range are not physiological or beyond every sensor's reporting range;
+# importers count them, never keep them silently.
 GLUCOSE_MIN_MG_DL = 20.0
 GLUCOSE_MAX_MG_DL = 600.0
+# A sensor's LOW (below its 40 mg/dL floor) or HIGH (above its 400 mg/dL ceiling) is a real reading
+# that is very low or very high, so it is kept, at the value Dexcom Share, Nightscout and the
+# Weinstock / GlucoBench files code it with: just outside the range, so every metric counts a LOW
+# below 54 and a HIGH above 250 mg/dL. `ImportReport.censored_low/high` says how many there were.
+CENSORED_LOW_MG_DL = 39.0
+CENSORED_HIGH_MG_DL = 401.0
 
 
 class RecordError(ValueError):
@@ -213,10 +219,13 @@ class ImportReport:
 
     readings_read: int = 0
     readings_kept: int = 0
-    out_of_range: int = 0  # below GLUCOSE_MIN_MG_DL or above GLUCOSE_MAX_MG_DL (incl. LOW/HIGH markers)
+    out_of_range: int = 0  # below GLUCOSE_MIN_MG_DL, above GLUCOSE_MAX_MG_DL, or a sensor error code
     duplicates: int = 0  # same timestamp as a kept reading
     gaps: int = 0  # intervals between consecutive readings longer than 2 sampling periods
     other_rows: int = 0  # rows of other kinds (calibrations, notes...) not used for the series
+    # Kept readings that were a sensor LOW / HIGH, in the series as CENSORED_LOW/HIGH_MG_DL.
+    censored_low: int = 0
+    censored_high: int = 0
     notes: tuple[str, ...] = ()
 
 

@@ -200,14 +200,14 @@ def explain_record_errors(handler: Callable[[argparse.Namespace], int], args: ar
 
 
 def write_agp_report(args: argparse.Namespace) -> int:
-    from glucose_model.agp import build_profile
+    from glucose_model.agp import build_recording_profile
     from glucose_model.report import DisplayUnit, format_from_path, render_report
     from glucose_model.report.document import write_report
 
     report_format = format_from_path(args.out)
     unit = DisplayUnit.parse(args.unit)
     recording = load_recording(args)
-    profile = build_profile(recording.glucose, out_of_range_readings=recording.report.out_of_range)
+    profile = build_recording_profile(recording)
     meals = (
         summarize_with_model(recording, None if args.no_model else args.model) if recording.meals else None
     )
@@ -224,12 +224,12 @@ def write_agp_report(args: argparse.Namespace) -> int:
 def write_fhir_bundle(args: argparse.Namespace) -> int:
     import json
 
-    from glucose_model.agp import build_profile
+    from glucose_model.agp import build_recording_profile
     from glucose_model.fhir import FhirExportOptions, build_cgm_bundle
     from glucose_model.report import DisplayUnit, ReportFormat, render_report
 
     recording = load_recording(args)
-    profile = build_profile(recording.glucose, out_of_range_readings=recording.report.out_of_range)
+    profile = build_recording_profile(recording)
     options = FhirExportOptions(
         patient_reference=args.patient_reference,
         patient_identifier_system=args.patient_identifier_system,

@@ -12,16 +12,11 @@ import numpy as np
 
 from glucose_model.cohorts.tables import CohortError, require_columns
 from glucose_model.importers.assembly import assemble_series
-from glucose_model.records import (
-    DiabetesKind,
-    Recording,
-)
+from glucose_model.records import CENSORED_HIGH_MG_DL, CENSORED_LOW_MG_DL, DiabetesKind, Recording
 
 # Weinstock 2016 (via GlucoBench) is de-identified: dates start at 1900-01-01 and carry no zone,
 # so times are read as UTC and only intervals and clock-free metrics are meaningful.
 WEINSTOCK_OFFSET = UTC
-WEINSTOCK_LOW_CODE_MG_DL = 39.0
-WEINSTOCK_HIGH_CODE_MG_DL = 401.0
 
 
 def load_weinstock(folder: Path) -> list[Recording]:
@@ -41,19 +36,20 @@ def load_weinstock(folder: Path) -> list[Recording]:
     ids = np.array([r[0] for r in rows])
     times_s = np.array([r[1] for r in rows], dtype="datetime64[s]").astype(np.int64)
     glucose = np.array([float(r[2]) if r[2] not in ("", "NA") else np.nan for r in rows])
-    # The Dexcom SEVEN PLUS reads 40-400 mg/dL; this file codes LOW as 39 and HIGH as 401.
-    markers = (glucose < WEINSTOCK_LOW_CODE_MG_DL + 1) | (glucose > WEINSTOCK_HIGH_CODE_MG_DL - 1)
+    # The Dexcom SEVEN PLUS reads 40-400 mg/dL; this file codes LOW as 39 and HIGH as 401 (or beyond).
+    censored = np.where(
+        glucose <= CENSORED_LOW_MG_DL, -1, np.where(glucose >= CENSORED_HIGH_MG_DL, 1, 0)
+    ).astype(np.int8)
     recordings = []
     for person in sorted(set(ids.tolist()), key=int):
         mine = ids == person
-        keep = mine & ~markers
         series, report = assemble_series(
-            times_s[keep],
-            np.zeros(int(keep.sum()), np.int16),
-            glucose[keep],
+            times_s[mine],
+            np.zeros(int(mine.sum()), np.int16),
+            glucose[mine],
             f"weinstock:{person}",
-            markers_out_of_range=int((mine & markers).sum()),
-            notes=("LOW (39) and HIGH (401) sensor codes counted as out of range",),
+            censored=censored[mine],
+            notes=("LOW (39) and HIGH (401) sensor codes kept as censored readings",),
         )
         recordings.append(
             Recording(f"weinstock-{person}", series, DiabetesKind.TYPE1, cohort="weinstock", report=report)

@@ -13,6 +13,8 @@ import numpy as np
 import numpy.typing as npt
 
 from glucose_model.records import (
+    CENSORED_HIGH_MG_DL,
+    CENSORED_LOW_MG_DL,
     GLUCOSE_MAX_MG_DL,
     GLUCOSE_MIN_MG_DL,
     ActivitySample,
@@ -33,6 +35,7 @@ def assemble_series(
     glucose_mg_dl: npt.ArrayLike,
     source: str,
     *,
+    censored: npt.ArrayLike | None = None,
     markers_out_of_range: int = 0,
     other_rows: int = 0,
     notes: tuple[str, ...] = (),
@@ -40,7 +43,9 @@ def assemble_series(
     """Sort readings by time, drop and count out-of-range values and repeated timestamps.
 
     times_utc_s, utc_offset_min, glucose_mg_dl: (N,) readings in file order
-    markers_out_of_range: LOW/HIGH markers the parser met (they have no number, so they never
+    censored: (N,) int8, -1 where the reading was a sensor LOW, +1 a HIGH, 0 a measured value (default
+        all 0); a censored reading's value is CENSORED_LOW/HIGH_MG_DL and it is kept and counted
+    markers_out_of_range: sensor error codes the parser met (they carry no glucose, so they never
         reach this function as readings, but they are reported with the out-of-range values)
     A repeated timestamp keeps its first reading in file order. A gap is an interval longer
     than twice the median interval between kept readings.
@@ -48,16 +53,22 @@ def assemble_series(
     times = np.asarray(times_utc_s, dtype=np.int64)
     offsets = np.asarray(utc_offset_min, dtype=np.int16)
     values = np.asarray(glucose_mg_dl, dtype=np.float64)
+    flags = np.zeros(times.shape[0], np.int8) if censored is None else np.asarray(censored, np.int8)
+    if flags.shape != times.shape:
+        raise RecordError(f"censored flags {flags.shape} do not match the readings {times.shape}")
+    # A censored reading holds its code value whatever the caller put there, so all sources agree.
+    values = np.where(flags < 0, CENSORED_LOW_MG_DL, np.where(flags > 0, CENSORED_HIGH_MG_DL, values))
     read = int(times.shape[0]) + markers_out_of_range
     in_range = np.isfinite(values) & (values >= GLUCOSE_MIN_MG_DL) & (values <= GLUCOSE_MAX_MG_DL)
     out_of_range = int((~in_range).sum()) + markers_out_of_range
-    times, offsets, values = times[in_range], offsets[in_range], values[in_range]
+    times, offsets, values, flags = times[in_range], offsets[in_range], values[in_range], flags[in_range]
     order = np.argsort(times, kind="stable")
-    times, offsets, values = times[order], offsets[order], values[order]
+    times, offsets, values, flags = times[order], offsets[order], values[order], flags[order]
     first_of_time = np.ones(times.shape[0], dtype=bool)
     first_of_time[1:] = np.diff(times) > 0
     duplicates = int((~first_of_time).sum())
-    times, offsets, values = times[first_of_time], offsets[first_of_time], values[first_of_time]
+    times, offsets = times[first_of_time], offsets[first_of_time]
+    values, flags = values[first_of_time], flags[first_of_time]
     gaps = 0
     if times.shape[0] > 2:
         intervals = np.diff(times)
@@ -70,6 +81,8 @@ def assemble_series(
         duplicates=duplicates,
         gaps=gaps,
         other_rows=other_rows,
+        censored_low=int((flags < 0).sum()),
+        censored_high=int((flags > 0).sum()),
         notes=notes,
     )
     return series, report
@@ -83,9 +96,10 @@ class ExportContents:
     times_utc_s: list[int] = field(default_factory=list)
     offsets_min: list[int] = field(default_factory=list)
     glucose_mg_dl: list[float] = field(default_factory=list)
+    censored: list[int] = field(default_factory=list)  # -1 LOW, +1 HIGH, 0 measured, per reading
     fingerstick_times: list[datetime] = field(default_factory=list)
     fingerstick_mg_dl: list[float] = field(default_factory=list)
-    markers_out_of_range: int = 0  # LOW/HIGH markers without a number
+    markers_out_of_range: int = 0  # sensor error codes without a glucose value
     other_rows: int = 0
     notes: list[str] = field(default_factory=list)
     meals: list[Meal] = field(default_factory=list)
@@ -94,12 +108,20 @@ class ExportContents:
     sleep: list[SleepPeriod] = field(default_factory=list)
 
     def add_reading(self, time: datetime, glucose_mg_dl: float) -> None:
+        self._add(time, glucose_mg_dl, 0)
+
+    def add_censored(self, time: datetime, high: bool) -> None:
+        """A sensor HIGH (`high`) or LOW: kept at CENSORED_HIGH/LOW_MG_DL, counted in the report."""
+        self._add(time, CENSORED_HIGH_MG_DL if high else CENSORED_LOW_MG_DL, 1 if high else -1)
+
+    def _add(self, time: datetime, glucose_mg_dl: float, censored: int) -> None:
         delta = time.utcoffset()
         if delta is None:
             raise RecordError(f"reading time {time.isoformat()} has no UTC offset")
         self.times_utc_s.append(int(time.timestamp()))
         self.offsets_min.append(int(delta.total_seconds() // 60))
         self.glucose_mg_dl.append(glucose_mg_dl)
+        self.censored.append(censored)
 
     def to_recording(self, person_id: str = "imported", kind: DiabetesKind | None = None) -> Recording:
         series, report = assemble_series(
@@ -107,6 +129,7 @@ class ExportContents:
             self.offsets_min,
             self.glucose_mg_dl,
             self.source,
+            censored=self.censored,
             markers_out_of_range=self.markers_out_of_range,
             other_rows=self.other_rows,
             notes=tuple(self.notes),

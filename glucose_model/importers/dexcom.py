@@ -3,7 +3,7 @@
 Columns (Clarity 2019+): Index, Timestamp (YYYY-MM-DDThh:mm:ss), Event Type, Event Subtype, Patient Info,
 Device Info, Source Device ID, Glucose Value (mg/dL) [or (mmol/L)], Insulin Value (u), Carb Value (grams),
 Duration (hh:mm:ss), Glucose Rate of Change (...), Transmitter Time (Long Integer), Transmitter ID.
-Glucose is "Low" below 40 mg/dL and "High" above 400: counted as out of range, never kept.
+Glucose is "Low" below 40 mg/dL and "High" above 400: kept as censored readings (records.CENSORED_*).
 Timestamps are local device time without an offset: pass `tz` (default UTC, noted in the report).
 """
 
@@ -18,7 +18,8 @@ from glucose_model.importers.errors import MalformedFileError, UnitError
 from glucose_model.records import MG_DL_PER_MMOL_L, InsulinDose, InsulinKind, Meal, RecordError
 
 HEADER_MARKERS = ("Event Type", "Glucose Value")
-_MARKERS = {"low": "LOW", "high": "HIGH"}
+# The sensor's words for a reading beyond its range, and whether each is the high end.
+_MARKERS = {"low": False, "high": True}
 
 
 def _column(header: list[str], prefix: str) -> int | None:
@@ -71,7 +72,7 @@ def read_dexcom(text: str, source: str, tz: tzinfo | None = None) -> ExportConte
             value = row[glucose_i].strip()
             if kind == "EGV":
                 if value.lower() in _MARKERS:
-                    out.markers_out_of_range += 1
+                    out.add_censored(time, high=_MARKERS[value.lower()])
                 else:
                     out.add_reading(time, float(value) * factor)
             elif kind == "Calibration":

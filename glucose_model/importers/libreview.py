@@ -4,7 +4,7 @@ Header: Device, Serial Number, Device Timestamp, Record Type, Historic Glucose m
 Scan Glucose mg/dL, ..., Rapid-Acting Insulin (units), ..., Carbohydrates (grams), ...,
 Long-Acting Insulin Value (units), Notes, Strip Glucose mg/dL, ...
 Record Type 0 = historic (every 15 min; 5 min for Libre 3), 1 = scan: both go into the CGM series;
-2 = strip (finger stick) kept apart; 4 = insulin, 5 = food: events; every other type is counted in
+2 = strip (finger stick) kept apart; LO / HI (beyond the sensor's range) are kept as censored readings; 4 = insulin, 5 = food: events; every other type is counted in
 `other_rows`. Timestamps are local time in the account's date format (`MM-DD-YYYY hh:mm AM`
 in the US, `DD-MM-YYYY HH:MM` elsewhere) without an offset: pass `tz` (default UTC, noted).
 """
@@ -32,7 +32,8 @@ TIME_FORMATS = (
     "%m-%d-%Y %H:%M",
     "%m/%d/%Y %H:%M",
 )
-_MARKERS = ("lo", "hi", "low", "high")
+# LibreView's words for a reading beyond the sensor's range, and whether each is the high end.
+_MARKERS = {"lo": False, "low": False, "hi": True, "high": True}
 
 
 def _find(header: list[str], *prefixes: str) -> int | None:
@@ -112,7 +113,7 @@ def read_libreview(text: str, source: str, tz: tzinfo | None = None) -> ExportCo
             value = cell(row, historic_i) if record_type == "0" else cell(row, scan_i)
             if record_type in ("0", "1"):
                 if value.lower() in _MARKERS:
-                    out.markers_out_of_range += 1
+                    out.add_censored(time, high=_MARKERS[value.lower()])
                 elif value:
                     out.add_reading(time, float(value) * factor)
                 else:

@@ -1,9 +1,9 @@
 """Nightscout `entries` JSON (`/api/v1/entries.json`): a JSON array of entry objects.
 
 An `sgv` entry is a CGM reading: `sgv` in mg/dL, `date` in ms since the epoch (or `dateString`
-ISO 8601), `utcOffset` in minutes when the uploader sent it. Values below 40 are Dexcom status
-codes (39 = LOW, 0-12 sensor errors) and are counted as out of range; `mbg` entries are finger
-sticks; other types (`cal`, ...) are counted in `other_rows`.
+ISO 8601), `utcOffset` in minutes when the uploader sent it. 39 is the sensor's LOW (kept as a censored
+reading); lower values are Dexcom status codes (0-12 sensor errors), counted as out of range; `mbg`
+entries are finger sticks; other types (`cal`, ...) are counted in `other_rows`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from glucose_model.importers.assembly import ExportContents
 from glucose_model.importers.clock import parse_aware_iso
 from glucose_model.importers.errors import MalformedFileError
-from glucose_model.records import RecordError
-
-# Dexcom (and so Nightscout) reports readings below 40 mg/dL as status codes, not glucose.
-NIGHTSCOUT_MIN_SGV_MG_DL = 40
+from glucose_model.records import CENSORED_LOW_MG_DL, RecordError
 
 
 def _entry_time(entry: dict[str, object]) -> datetime:
@@ -73,7 +70,10 @@ def read_nightscout(text: str, source: str) -> ExportContents:
                 value = entry.get("sgv")
                 if not isinstance(value, int | float) or isinstance(value, bool):
                     raise ValueError(f"sgv {value!r} is not a number")
-                if value < NIGHTSCOUT_MIN_SGV_MG_DL:
+                # Dexcom (and so Nightscout) codes LOW as 39 and sensor errors below it.
+                if value == CENSORED_LOW_MG_DL:
+                    out.add_censored(_entry_time(entry), high=False)
+                elif value < CENSORED_LOW_MG_DL:
                     out.markers_out_of_range += 1
                 else:
                     out.add_reading(_entry_time(entry), float(value))

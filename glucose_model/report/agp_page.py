@@ -28,6 +28,7 @@ from glucose_model.metrics import (
     VERY_LOW_BELOW_MG_DL,
     CgmSummary,
 )
+from glucose_model.records import CENSORED_HIGH_MG_DL, CENSORED_LOW_MG_DL
 from glucose_model.report.units import DisplayUnit
 
 PAGE_SIZE_IN = (8.27, 11.69)  # A4 portrait
@@ -137,11 +138,12 @@ def draw_header(
             f"The sensor was active {s.sensor_wear_percent:.1f} % of the time "
             f"(recommended > {RECOMMENDED_SENSOR_WEAR_PERCENT:g} %)."
         )
-    if profile.out_of_range_readings:
+    if profile.censored_low_readings or profile.censored_high_readings:
         notes.append(
-            f"{profile.out_of_range_readings} readings beyond the sensor's range (LOW / HIGH) were left out, "
-            f"so the times below {unit.text(VERY_LOW_BELOW_MG_DL)} and above {unit.text(VERY_HIGH_ABOVE_MG_DL)} "
-            "may be understated."
+            f"{profile.censored_low_readings} readings were below the sensor's range (LOW) and "
+            f"{profile.censored_high_readings} above it (HIGH); they count as below "
+            f"{unit.text(VERY_LOW_BELOW_MG_DL)} and above {unit.text(VERY_HIGH_ABOVE_MG_DL)}, at "
+            f"{unit.text(CENSORED_LOW_MG_DL)} and {unit.text(CENSORED_HIGH_MG_DL)} in the mean."
         )
     if not notes:
         return printed, 0.935

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from glucose_model.agp import AmbulatoryGlucoseProfile, build_profile
+from glucose_model.agp import AmbulatoryGlucoseProfile, build_profile, build_recording_profile
 from glucose_model.cohorts import load_shanghai_file, load_weinstock
 from glucose_model.fhir import FhirExportOptions, build_cgm_bundle
 from glucose_model.meal_summary import MealSummary, summarize_meals
@@ -28,7 +28,6 @@ pytestmark = pytest.mark.data
 
 SHANGHAI_FILE = "shanghai/Shanghai_T2DM/processed_2016_0_20201224.xlsx.csv"
 WEINSTOCK_ID = "72"
-WEINSTOCK_LOW_CODE, WEINSTOCK_HIGH_CODE = 39.0, 401.0
 
 
 def independent_metrics(values_mg_dl: np.ndarray) -> dict[str, float]:
@@ -75,8 +74,10 @@ def weinstock(shared_data: Path) -> tuple[Recording, np.ndarray]:
         lines = z.read(z.namelist()[0]).decode("utf-8").splitlines()
     assert lines[0] == '"id","time","gl"'
     raw = np.array([float(line.split(",")[2]) for line in lines[1:] if line.startswith(f"{WEINSTOCK_ID},")])
-    # 39 and 401 are the sensor's LOW / HIGH codes, which the loader counts and leaves out (its import report).
-    return recording, raw[(raw != WEINSTOCK_LOW_CODE) & (raw != WEINSTOCK_HIGH_CODE)]
+    # 39 and 401 are the sensor's LOW / HIGH codes: real readings beyond its range, kept at those values,
+    # so the independent computation takes the file as it is (LOW counts below 54 mg/dL).
+    assert int((raw == 39).sum()) == 63 and int((raw == 401).sum()) == 7
+    return recording, raw
 
 
 @pytest.fixture(scope="module")
@@ -106,15 +107,17 @@ def test_two_week_record_renders_to_png_with_the_right_numbers(
     weinstock: tuple[Recording, np.ndarray],
 ) -> None:
     recording, raw = weinstock
-    profile = build_profile(recording.glucose, out_of_range_readings=recording.report.out_of_range)
+    profile = build_recording_profile(recording)
     assert profile.summary.days_covered >= 14 and not profile.shorter_than_recommended
     assert profile.summary.readings == raw.shape[0] == recording.report.readings_kept
     report = render_report(profile, None, DisplayUnit.MG_DL, "weinstock-72", ReportFormat.PNG)
     assert report.page_names == ("agp",)
     assert report.pages[0].startswith(b"\x89PNG")
     printed = report.printed["agp"]
-    # Two weeks, sensor active > 70 %: the only note is about the 70 LOW / HIGH codes the import left out.
-    assert printed["data_sufficiency_note"].startswith("70 readings beyond the sensor's range")
+    # Two weeks, sensor active > 70 %: the only note is about the 63 LOW / 7 HIGH readings.
+    assert printed["data_sufficiency_note"].startswith(
+        "63 readings were below the sensor's range (LOW) and 7"
+    )
     assert printed["unit"] == "mg/dL"
     check_printed_agp(printed, profile, independent_metrics(raw), DisplayUnit.MG_DL)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from glucose_model.importers import (
     import_bytes,
     import_file,
 )
+from glucose_model.metrics import summarize_cgm
 from glucose_model.records import InsulinKind
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "cgm"
@@ -43,12 +45,14 @@ def test_detect_format(name: str, fmt: str) -> None:
 def test_dexcom_counts_markers_duplicates_gaps_and_events() -> None:
     rec = import_file(FIXTURES / "dexcom_clarity_mg_dl.csv", tz="Europe/Zurich")
     g = rec.glucose
-    assert list(g.glucose_mg_dl) == [104, 106, 109, 118, 131, 152]
+    # High (08:15) and Low (08:45) are kept at the censored codes: a LOW is below 54 mg/dL, not missing.
+    assert list(g.glucose_mg_dl) == [104, 106, 109, 118, 131, 401, 152, 39]
     assert g.datetime_at(0) == datetime(2024, 5, 1, 7, 50, 12, tzinfo=CEST)
-    assert rec.report.out_of_range == 2  # High and Low markers
+    assert rec.report.censored_low == 1 and rec.report.censored_high == 1
+    assert rec.report.out_of_range == 0
     assert rec.report.duplicates == 1  # 08:10:12 exported twice
-    assert rec.report.gaps == 1  # 08:10 -> 08:40
-    assert rec.report.readings_read == 9 and rec.report.readings_kept == 6
+    assert rec.report.gaps == 1  # 08:15 -> 08:40
+    assert rec.report.readings_read == 9 and rec.report.readings_kept == 8
     assert [m.carbs_g for m in rec.meals] == [45]
     assert [(d.units, d.kind) for d in rec.insulin] == [(4.5, InsulinKind.RAPID), (18.0, InsulinKind.BASAL)]
     assert rec.fingersticks is not None and list(rec.fingersticks.glucose_mg_dl) == [140]
@@ -75,16 +79,17 @@ def test_libreview_us_export() -> None:
 
 def test_libreview_mmol_day_first_with_lo_marker() -> None:
     rec = import_file(FIXTURES / "libreview_mmol_l.csv", tz="Europe/Berlin")
-    assert rec.report.out_of_range == 1
-    assert rec.glucose.datetime_at(2).day == 13 and rec.glucose.datetime_at(2).month == 5
+    assert rec.report.out_of_range == 0 and rec.report.censored_low == 1
+    assert rec.glucose.glucose_mg_dl[2] == 39  # the LO scan, at the censored code in mg/dL
+    assert rec.glucose.datetime_at(3).day == 13 and rec.glucose.datetime_at(3).month == 5
     assert rec.glucose.glucose_mg_dl[0] == pytest.approx(5.6 * 18.016)
 
 
 def test_nightscout_entries() -> None:
     rec = import_file(FIXTURES / "nightscout_entries.json")
-    assert list(rec.glucose.glucose_mg_dl) == [106, 109, 131]  # sorted by time
+    assert list(rec.glucose.glucose_mg_dl) == [106, 109, 39, 131]  # sorted by time; 39 is the LOW code
     assert rec.glucose.utc_offset_min[0] == 120
-    assert rec.report.out_of_range == 1 and rec.report.other_rows == 1
+    assert rec.report.censored_low == 1 and rec.report.out_of_range == 0 and rec.report.other_rows == 1
     assert rec.fingersticks is not None and list(rec.fingersticks.glucose_mg_dl) == [135]
 
 
@@ -145,3 +150,28 @@ def test_unknown_zone_and_missing_file() -> None:
         import_file(FIXTURES / "dexcom_clarity_mg_dl.csv", tz="Mars/Olympus")
     with pytest.raises(CgmImportError, match="no such file"):
         import_file(FIXTURES / "absent.csv")
+
+
+def test_nightscout_error_codes_are_out_of_range_but_low_is_kept() -> None:
+    entries = [
+        {"type": "sgv", "sgv": sgv, "date": 1714543212000 + i * 300_000, "utcOffset": 0}
+        for i, sgv in enumerate([5, 39, 100])
+    ]
+    rec = import_bytes(json.dumps(entries).encode(), "entries.json")
+    assert list(rec.glucose.glucose_mg_dl) == [39, 100]
+    assert rec.report.out_of_range == 1 and rec.report.censored_low == 1 and rec.report.censored_high == 0
+
+
+def test_censored_readings_count_in_the_consensus_ranges() -> None:
+    # Two LOW and one HIGH among ten readings: 20 % below 54 and 10 % above 250, as a clinician reads it.
+    rows = [("Low" if i in (2, 3) else "High" if i == 7 else "120") for i in range(10)]
+    header = (FIXTURES / "dexcom_clarity_mg_dl.csv").read_text().splitlines()[0]
+    lines = [header] + [
+        f"{i + 1},2024-05-01T{8 + i // 12:02d}:{(i % 12) * 5:02d}:00,EGV,,,,G6,{v},,,,,,"
+        for i, v in enumerate(rows)
+    ]
+    rec = import_bytes("\n".join(lines).encode(), "clarity.csv", tz="UTC")
+    summary = summarize_cgm(rec.glucose)
+    assert rec.report.censored_low == 2 and rec.report.censored_high == 1
+    assert summary.time_below_54_percent == pytest.approx(20.0)
+    assert summary.time_above_250_percent == pytest.approx(10.0)

@@ -51,3 +51,5 @@ def test_every_fixture_reads_and_accounts_for_every_reading(name: str) -> None:
     r = rec.report
     assert r.readings_kept == len(rec.glucose) > 0
     assert r.readings_read == r.readings_kept + r.out_of_range + r.duplicates
+    assert r.censored_low <= int((rec.glucose.glucose_mg_dl < 40).sum())
+    assert r.censored_high <= int((rec.glucose.glucose_mg_dl > 400).sum())
