@@ -30,7 +30,7 @@ from glucose_model.features import (
     build_inputs,
     measured_rise_mg_dl,
 )
-from glucose_model.metrics import IAUC_WINDOW_MIN, positive_incremental_auc
+from glucose_model.metrics import IAUC_WINDOW_MIN, positive_incremental_aucs
 from glucose_model.records import GlucoseSeries, InsufficientCgmError
 
 InferFn = Callable[[dict[str, npt.NDArray[np.float32]]], dict[str, npt.NDArray[np.float32]]]
@@ -142,7 +142,7 @@ def iauc_2h(rise_mg_dl: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """(B,) positive incremental area over 0..120 min of (B, 37) rise curves, mg/dL*min."""
     within = CURVE_MINUTES <= IAUC_WINDOW_MIN
     t = CURVE_MINUTES[within].astype(np.float64)
-    return np.array([positive_incremental_auc(t, r[within], 0.0) for r in rise_mg_dl])
+    return positive_incremental_aucs(t, rise_mg_dl[:, within], np.zeros(rise_mg_dl.shape[0]))
 
 
 def _metadata_json(metadata: Mapping[str, str], key: str) -> object:

@@ -132,14 +132,26 @@ def positive_incremental_auc(
     the convention of Brouns et al. 2005 for glycaemic index testing); area below the baseline is
     ignored, never subtracted.
     """
-    d = np.asarray(glucose_mg_dl, np.float64) - baseline_mg_dl  # (T,)
+    curve = np.asarray(glucose_mg_dl, np.float64).reshape(1, -1)  # (1, T)
+    return float(positive_incremental_aucs(minutes, curve, np.array([baseline_mg_dl]))[0])
+
+
+def positive_incremental_aucs(
+    minutes: npt.NDArray[np.float64],
+    glucose_mg_dl: npt.NDArray[np.float64],
+    baseline_mg_dl: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """`positive_incremental_auc` of many curves at once: (T,) minutes, (B, T) curves, (B,) baselines -> (B,)."""
+    d = np.asarray(glucose_mg_dl, np.float64) - np.asarray(baseline_mg_dl, np.float64).reshape(
+        -1, 1
+    )  # (B, T)
     # A baseline that is a mean of equal readings can differ from them by float rounding;
     # differences far below any sensor's resolution count as none, so a flat curve gives 0.
     d[np.abs(d) < ROUNDING_TOLERANCE_MG_DL] = 0.0
     t = np.asarray(minutes, np.float64)
-    if d.shape[0] < 2:
-        return 0.0
-    d0, d1, dt = d[:-1], d[1:], np.diff(t)
+    if d.shape[1] < 2:
+        return np.zeros(d.shape[0])
+    d0, d1, dt = d[:, :-1], d[:, 1:], np.diff(t)  # (B, T-1), (B, T-1), (T-1,)
     both = (d0 >= 0) & (d1 >= 0)
     area = np.where(both, 0.5 * (d0 + d1) * dt, 0.0)
     # One end above, one below: the triangle from the crossing point to the end above.
@@ -148,7 +160,7 @@ def positive_incremental_auc(
     with np.errstate(divide="ignore", invalid="ignore"):
         triangle = 0.5 * above * dt * above / (np.abs(d0) + np.abs(d1))
     area = area + np.where(crossing, triangle, 0.0)
-    return float(np.maximum(area, 0.0).sum())
+    return np.asarray(np.maximum(area, 0.0).sum(axis=1), np.float64)
 
 
 def meal_response(minutes: npt.ArrayLike, glucose_mg_dl: npt.ArrayLike) -> MealResponse:

@@ -8,6 +8,9 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import numpy.typing as npt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from glucose_model.explanation import N_COALITIONS, reference_meal_metadata
 from glucose_model.features import (
@@ -25,7 +28,9 @@ from glucose_model.impact import (
     PastMeal,
     ResponseMetadataError,
     ResponsePredictor,
+    iauc_2h,
 )
+from glucose_model.metrics import IAUC_WINDOW_MIN, positive_incremental_auc
 from glucose_model.records import DiabetesKind, GlucoseSeries, Meal
 
 TZ = timezone(timedelta(hours=1))
@@ -193,3 +198,19 @@ def test_a_what_if_on_an_input_not_given_is_the_effect_of_the_change_alone() -> 
     walk = next(w for w in result.what_if if w.name == "walk_15_min")
     # The stand-in lowers the size by 1.5 per walk minute; the peak of SHAPE is 1.
     assert walk.peak_glucose_mg_dl == pytest.approx(result.peak.glucose_mg_dl - 1.5 * 15.0, abs=1e-3)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(1, 6), st.just(CURVE_MINUTES.shape[0])),
+        elements=st.floats(-80.0, 150.0),
+    )
+)
+def test_iauc_2h_is_the_row_by_row_area(rise_mg_dl: npt.NDArray[np.float64]) -> None:
+    # The batched area must be the scalar definition applied to each curve, crossings included.
+    within = CURVE_MINUTES <= IAUC_WINDOW_MIN
+    t = CURVE_MINUTES[within].astype(np.float64)
+    expected = [positive_incremental_auc(t, row[within], 0.0) for row in rise_mg_dl]
+    np.testing.assert_allclose(iauc_2h(rise_mg_dl), expected, rtol=1e-12, atol=1e-9)
