@@ -24,10 +24,9 @@ from torch import nn
 from tqdm import tqdm
 
 from training.vision_dataset import LabelledPhoto
-from training.vision_features import FeatureCache, extract_features, load_photo_pixels
-from vision.decode import decode_image
+from training.vision_features import FeatureCache, extract_features
 from vision.efficientnet_lite import EMBEDDING_DIM, EfficientNetLite0, load_pretrained
-from vision.preprocess import PreprocessSpec, normalize
+from vision.preprocess import PreprocessSpec
 
 logger = logging.getLogger(__name__)
 
@@ -96,13 +95,13 @@ def run_key(config: VisionTrainConfig, photos: Sequence[LabelledPhoto]) -> str:
     return hashlib.sha256(listing.encode()).hexdigest()[:16]
 
 
-def _seed_everything(seed: int) -> None:
+def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
 
 
-class _Checkpoint:
+class Checkpoint:
     """Per-epoch state in `folder/checkpoint.pt`; written atomically, so a kill never corrupts it."""
 
     def __init__(self, folder: Path) -> None:
@@ -118,7 +117,7 @@ class _Checkpoint:
         tmp.replace(self.path)
 
 
-def _split(
+def split_indices(
     photos: Sequence[LabelledPhoto], labels: tuple[str, ...], split: str
 ) -> tuple[list[int], list[int]]:
     indices = [i for i, p in enumerate(photos) if p.split == split]
@@ -132,10 +131,10 @@ def fit_linear_head(
     val_y: torch.Tensor,
     num_classes: int,
     config: VisionTrainConfig,
-    checkpoint: _Checkpoint | None,
+    checkpoint: Checkpoint | None,
 ) -> tuple[nn.Linear, int, float, float]:
     """A linear head by AdamW with class-weighted cross-entropy; best epoch by validation loss."""
-    _seed_everything(config.seed)
+    seed_everything(config.seed)
     head = nn.Linear(EMBEDDING_DIM, num_classes)
     nn.init.zeros_(head.weight)
     nn.init.zeros_(head.bias)
@@ -145,13 +144,13 @@ def fit_linear_head(
     )
     epochs = config.resolved_epochs()
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs)
-    state = _Progress()
+    state = TrainingProgress()
     generator = torch.Generator().manual_seed(config.seed)
     if checkpoint is not None and (saved := checkpoint.load()) is not None:
         head.load_state_dict(saved["model"])
         optimiser.load_state_dict(saved["optimiser"])
         scheduler.load_state_dict(saved["scheduler"])
-        state = _Progress.from_dict(saved["progress"])
+        state = TrainingProgress.from_dict(saved["progress"])
         generator.set_state(saved["generator"])
         logger.info("resuming the linear head at epoch %d", state.epoch)
     bar = tqdm(range(state.epoch, epochs), desc="linear head", unit="epoch", disable=None)
@@ -193,7 +192,7 @@ def fit_linear_head(
     return head, state.best_epoch, state.best_loss, state.best_accuracy
 
 
-class _Progress:
+class TrainingProgress:
     """Epoch counter and the best validation result so far (with its weights), for early stopping."""
 
     def __init__(self) -> None:
@@ -230,143 +229,13 @@ class _Progress:
         }
 
     @classmethod
-    def from_dict(cls, saved: dict) -> _Progress:
+    def from_dict(cls, saved: dict) -> TrainingProgress:
         progress = cls()
         progress.epoch, progress.best_loss = int(saved["epoch"]), float(saved["best_loss"])
         progress.best_accuracy, progress.best_epoch = float(saved["best_accuracy"]), int(saved["best_epoch"])
         progress.bad_epochs = int(saved["bad_epochs"])
         progress.best_state = dict(saved["best_state"]) or None
         return progress
-
-
-def _augmenter(spec: PreprocessSpec) -> nn.Module:
-    from torchvision.transforms import v2
-
-    return v2.Compose(
-        [
-            v2.RandomResizedCrop(
-                spec.crop_px, scale=(MIN_CROP_AREA, 1.0), interpolation=v2.InterpolationMode.BICUBIC
-            ),
-            v2.RandomHorizontalFlip(),
-            v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.2),
-        ]
-    )
-
-
-class _AugmentedPhotos(torch.utils.data.Dataset):
-    """Training photos decoded on the fly (reduced-scale JPEG decoding keeps this cheap) and augmented."""
-
-    def __init__(self, paths: Sequence[Path], targets: Sequence[int], spec: PreprocessSpec) -> None:
-        self.paths, self.targets, self.spec = list(paths), list(targets), spec
-        self.augment = _augmenter(spec)
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        image = decode_image(self.paths[i].read_bytes(), min_size_px=self.spec.resize_short_side_px)
-        pixels = np.asarray(self.augment(image), dtype=np.uint8)[None]  # (1, crop, crop, 3)
-        return torch.from_numpy(normalize(pixels, self.spec)[0]), self.targets[i]
-
-
-def _freeze_all_but_last(backbone: EfficientNetLite0, unfrozen_blocks: int) -> list[nn.Parameter]:
-    for parameter in backbone.parameters():
-        parameter.requires_grad = False
-    trainable: list[nn.Module] = [*backbone._blocks[len(backbone._blocks) - unfrozen_blocks :]]
-    trainable += [backbone._conv_head, backbone._bn1]
-    params = [p for module in trainable for p in module.parameters()]
-    for parameter in params:
-        parameter.requires_grad = True
-    return params
-
-
-def _set_train_mode(backbone: EfficientNetLite0, head: nn.Linear) -> None:
-    backbone.train()
-    head.train()
-    for module in backbone.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            module.eval()  # frozen statistics: see the module docstring
-
-
-def finetune(
-    backbone: EfficientNetLite0,
-    head: nn.Linear,
-    photos: Sequence[LabelledPhoto],
-    labels: tuple[str, ...],
-    spec: PreprocessSpec,
-    config: VisionTrainConfig,
-    checkpoint: _Checkpoint | None,
-) -> tuple[int, float, float]:
-    """Fine-tune the last blocks and the head in place; returns (best epoch, val loss, val accuracy)."""
-    _seed_everything(config.seed)
-    train_idx, train_y = _split(photos, labels, "train")
-    val_idx, val_y = _split(photos, labels, "val")
-    val_x = torch.from_numpy(
-        normalize(np.stack([load_photo_pixels(photos[i].path, spec) for i in val_idx]), spec)
-    )
-    val_t = torch.tensor(val_y)
-    params = _freeze_all_but_last(backbone, config.unfrozen_blocks) + list(head.parameters())
-    weights = class_weights(train_y, len(labels))
-    loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=config.label_smoothing)
-    val_loss_fn = nn.CrossEntropyLoss(weight=weights)
-    optimiser = torch.optim.AdamW(params, lr=config.finetune_learning_rate, weight_decay=config.weight_decay)
-    epochs = config.resolved_epochs()
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs)
-    net = nn.ModuleDict({"backbone": backbone, "head": head})
-    state = _Progress()
-    if checkpoint is not None and (saved := checkpoint.load()) is not None:
-        net.load_state_dict(saved["model"])
-        optimiser.load_state_dict(saved["optimiser"])
-        scheduler.load_state_dict(saved["scheduler"])
-        state = _Progress.from_dict(saved["progress"])
-        torch.set_rng_state(saved["rng"])
-        logger.info("resuming fine-tuning at epoch %d", state.epoch)
-    loader = torch.utils.data.DataLoader(
-        _AugmentedPhotos([photos[i].path for i in train_idx], train_y, spec),
-        batch_size=config.batch_size,
-        shuffle=True,
-    )
-    for epoch in range(state.epoch, epochs):
-        if state.bad_epochs >= config.patience_epochs:
-            logger.info("early stop: no better validation loss for %d epochs", state.bad_epochs)
-            break
-        _set_train_mode(backbone, head)
-        bar = tqdm(loader, desc=f"fine-tune {epoch + 1}/{epochs}", unit="batch", disable=None)
-        seen, correct, total_loss = 0, 0, 0.0
-        for x, y in bar:
-            logits = head(backbone.features(x))
-            loss = loss_fn(logits, y)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            seen += len(y)
-            correct += int((logits.argmax(1) == y).sum())
-            total_loss += loss.item() * len(y)
-            bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.2f}")
-        scheduler.step()
-        backbone.eval()
-        head.eval()
-        with torch.no_grad():
-            val_logits = head(backbone.features(val_x))
-        val_loss = float(val_loss_fn(val_logits, val_t))
-        val_acc = float((val_logits.argmax(1) == val_t).float().mean())
-        logger.info("epoch %d: val loss %.3f, val accuracy %.3f", epoch + 1, val_loss, val_acc)
-        state.record(epoch, val_loss, val_acc, net.state_dict())
-        if checkpoint is not None:
-            checkpoint.save(
-                {
-                    "model": net.state_dict(),
-                    "optimiser": optimiser.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "progress": state.to_dict(),
-                    "rng": torch.get_rng_state(),
-                }
-            )
-    if state.best_state is not None:
-        net.load_state_dict(state.best_state)
-    backbone.eval()
-    head.eval()
-    return state.best_epoch, state.best_loss, state.best_accuracy
 
 
 def train_classifier(
@@ -383,8 +252,8 @@ def train_classifier(
         raise TrainingSetError(f"mode must be one of {MODES}, got {config.mode!r}.")
     if len(labels) < 2:
         raise TrainingSetError(f"Need at least two classes to train a classifier, got {list(labels)}.")
-    train_idx, train_y = _split(photos, labels, "train")
-    val_idx, val_y = _split(photos, labels, "val")
+    train_idx, train_y = split_indices(photos, labels, "train")
+    val_idx, val_y = split_indices(photos, labels, "val")
     if not val_idx:
         raise TrainingSetError(
             "No validation photos: add DIR/val/<class>/ or leave the split to the command."
@@ -403,12 +272,14 @@ def train_classifier(
         torch.tensor(val_y),
         len(labels),
         linear_config,
-        _Checkpoint(run_dir / "linear"),
+        Checkpoint(run_dir / "linear"),
     )
     backbone_state = None
     if config.mode == "finetune":
+        from training.vision_finetune import finetune
+
         best_epoch, val_loss, val_acc = finetune(
-            backbone, head, photos, labels, spec, config, _Checkpoint(run_dir / "finetune")
+            backbone, head, photos, labels, spec, config, Checkpoint(run_dir / "finetune")
         )
         backbone_state = {k: v.detach().clone() for k, v in backbone.state_dict().items()}
     return TrainedClassifier(
