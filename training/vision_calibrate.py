@@ -88,14 +88,28 @@ def _package_file(package: str, relative: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def packaged_photos(entries: Sequence[tuple[str, str, str]], is_food: bool) -> list[LabelledPhoto]:
-    """Photos shipped in installed packages; negatives are dealt round-robin into folds."""
+def packaged_photos(
+    entries: Sequence[tuple[str, str, str]], is_food: bool, *, required: bool = True
+) -> list[LabelledPhoto]:
+    """Photos shipped in installed packages; negatives are dealt round-robin into folds.
+
+    With `required` (calibration, evaluation) a missing photo is an error: silently fitting on fewer
+    negatives would change the shipped calibration and the reported numbers without saying so.
+    """
     photos: list[LabelledPhoto] = []
+    missing = []
     for package, relative, description in entries:
         path = _package_file(package, relative)
-        if path is not None:
-            group = f"nonfood-{len(photos) % _NON_FOOD_FOLDS}"
-            photos.append(LabelledPhoto(path, group, is_food, None, description))
+        if path is None:
+            missing.append(f"{package}/{relative}")
+            continue
+        group = f"nonfood-{len(photos) % _NON_FOOD_FOLDS}"
+        photos.append(LabelledPhoto(path, group, is_food, None, description))
+    if required and missing:
+        raise CalibrationDataError(
+            f"packaged photos not found: {', '.join(missing)}; install the training extra "
+            "(pip install -e '.[train]': scikit-image, matplotlib, scikit-learn)"
+        )
     return photos
 
 

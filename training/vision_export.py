@@ -209,7 +209,9 @@ def export_recognizer(
 
 def default_check_photos(d1namo_dir: Path | None) -> list[Path]:
     """Real photos for the torch-vs-ONNX check: a few D1NAMO meals when present, plus packaged photos."""
-    paths = [p.path for p in packaged_photos(NON_FOOD_PHOTOS[:2] + DRINK_PHOTOS, is_food=False)]
+    paths = [
+        p.path for p in packaged_photos(NON_FOOD_PHOTOS[:2] + DRINK_PHOTOS, is_food=False, required=False)
+    ]
     if d1namo_dir is not None and d1namo_dir.is_dir():
         paths += sorted(d1namo_dir.glob("*/food_pictures/*.jpg"))[::6]
     return paths
