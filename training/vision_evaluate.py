@@ -21,8 +21,10 @@ from training.vision_calibrate import (
     packaged_photos,
     recognition_metrics,
 )
+from training.vision_portions import DISHES_FILE, check_portions, expected_carbs_coverage, read_dishes
 from vision.metadata import INPUT_NAME, OUTPUT_NAMES, RecognizerMetadata, parse_metadata
 from vision.recognition import preprocess_photo
+from vision.recognizer_model import RecognizerCalibration
 from vision.taxonomy import load_food_classes
 
 _BATCH = 16
@@ -78,8 +80,28 @@ def _baselines(
     }
 
 
-def evaluate_recognizer(model_path: Path, d1namo_dir: Path) -> dict[str, Any]:
-    """All numbers of the model card, plus one row per photo."""
+def _nutrition5k_checks(
+    nutrition5k_dir: Path,
+    metadata: RecognizerMetadata,
+    photos: list[LabelledPhoto],
+    carbs_g: npt.NDArray[np.float32],
+) -> dict[str, Any]:
+    """Portions against weighed dishes, and the carbohydrate coverage D1NAMO's kcal labels imply."""
+    calibration = RecognizerCalibration.from_dict(metadata.training_data["calibration"])
+    results = check_portions(nutrition5k_dir, load_food_classes(), calibration)
+    meals = np.array([p.kcal is not None and p.kcal > 0 for p in photos])
+    kcal_labels = np.array([p.kcal for p in photos if p.kcal], dtype=np.float64)
+    dishes = read_dishes(nutrition5k_dir / DISHES_FILE)
+    results["d1namo_expected_carbs_p10_p90_coverage"] = round(
+        expected_carbs_coverage(kcal_labels, carbs_g[meals], dishes), 3
+    )
+    return results
+
+
+def evaluate_recognizer(
+    model_path: Path, d1namo_dir: Path, nutrition5k_dir: Path | None = None
+) -> dict[str, Any]:
+    """All numbers of the model card, plus one row per photo (and the Nutrition5k checks if given)."""
     photos = d1namo_meal_photos(d1namo_dir) + packaged_photos(NON_FOOD_PHOTOS, is_food=False)
     drinks = packaged_photos(DRINK_PHOTOS, is_food=True)
     metadata, outputs = _run_onnx(model_path, photos + drinks)
@@ -104,6 +126,9 @@ def evaluate_recognizer(model_path: Path, d1namo_dir: Path) -> dict[str, Any]:
                 "kcal_p10_p50_p90": [round(float(v), 1) for v in outputs["kcal"][i]],
             }
         )
+    nutrition5k: dict[str, Any] | str = "skipped: no Nutrition5k folder given"
+    if nutrition5k_dir is not None:
+        nutrition5k = _nutrition5k_checks(nutrition5k_dir, metadata, photos, outputs["carbs_g"][:n])
     return {
         "model": str(model_path),
         "model_version": metadata.version,
@@ -116,5 +141,6 @@ def evaluate_recognizer(model_path: Path, d1namo_dir: Path) -> dict[str, Any]:
         "drink_photos_food_probability": {
             p.description: float(outputs["food_probability"][n + i]) for i, p in enumerate(drinks)
         },
+        "nutrition5k": nutrition5k,
         "photos": rows,
     }

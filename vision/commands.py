@@ -9,6 +9,7 @@ from pathlib import Path
 from mealimpact.cli import CommandGroups
 
 _DEFAULT_D1NAMO = Path("../shared/data/d1namo")
+_DEFAULT_NUTRITION5K = Path("../shared/data/nutrition5k")
 _DEFAULT_MODEL = Path("models/food_recognizer/1/model.onnx")
 
 
@@ -29,7 +30,11 @@ def _export(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from training.vision_evaluate import evaluate_recognizer
 
-    results = evaluate_recognizer(args.model, args.data)
+    nutrition5k: Path | None = args.nutrition5k
+    if nutrition5k is not None and not nutrition5k.is_dir():
+        print(f"no Nutrition5k folder at {nutrition5k}: portion checks skipped")
+        nutrition5k = None
+    results = evaluate_recognizer(args.model, args.data, nutrition5k)
     text = json.dumps(results, indent=2)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -61,8 +66,19 @@ def register(groups: CommandGroups) -> None:
     evaluate = groups.evaluate.add_parser(
         "recognizer", help="evaluate the food recognizer ONNX on real photos"
     )
-    evaluate.add_argument("--model", type=Path, default=_DEFAULT_MODEL)
-    evaluate.add_argument("--data", type=Path, default=_DEFAULT_D1NAMO, help="D1NAMO folder")
+    evaluate.add_argument(
+        "--model", type=Path, default=_DEFAULT_MODEL, help=f"recognizer ONNX file (default: {_DEFAULT_MODEL})"
+    )
+    evaluate.add_argument(
+        "--data", type=Path, default=_DEFAULT_D1NAMO, help=f"D1NAMO folder (default: {_DEFAULT_D1NAMO})"
+    )
+    evaluate.add_argument(
+        "--nutrition5k",
+        type=Path,
+        default=_DEFAULT_NUTRITION5K,
+        help="Nutrition5k folder: portions and carbohydrate share checked against its weighed dishes "
+        f"(default: {_DEFAULT_NUTRITION5K}; skipped when absent)",
+    )
     evaluate.add_argument("--json", type=Path, default=None, help="also write the results here")
     evaluate.set_defaults(handler=_evaluate)
 

@@ -30,6 +30,9 @@ def test_export_evaluate_and_table_commands_parse() -> None:
     assert (export.out, export.data, export.version) == (Path("out"), Path("d1"), "2")
     evaluate = parser.parse_args(["evaluate", "recognizer", "--json", "r.json"])
     assert evaluate.json == Path("r.json") and evaluate.model.name == "model.onnx"
+    assert evaluate.nutrition5k.name == "nutrition5k"  # checked by default when the folder exists
+    other = parser.parse_args(["evaluate", "recognizer", "--nutrition5k", "n5k"])
+    assert other.nutrition5k == Path("n5k")
     table = parser.parse_args(["build-food-table"])
     assert table.out is None and callable(table.handler)
     assert export.handler is not evaluate.handler
