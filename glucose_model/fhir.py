@@ -239,9 +239,16 @@ def build_cgm_bundle(
 def reading_observations(
     series: GlucoseSeries, subject: Mapping[str, Any], device: str
 ) -> list[dict[str, Any]]:
-    """One CGMSensorReadingMassPerVolume Observation per valid reading, timed in the person's local offset."""
+    """One CGMSensorReadingMassPerVolume Observation per valid reading, timed in the person's local offset.
+
+    A sensor LOW / HIGH is a bound, not a measurement: its quantity carries the comparator "<=" / ">=".
+    """
     out = []
+    censored = np.zeros(len(series), np.int8) if series.censored is None else series.censored
     for i in np.flatnonzero(np.isfinite(series.glucose_mg_dl)):
+        value = quantity(float(series.glucose_mg_dl[i]), "mg/dl", "mg/dL", decimals=1)
+        if censored[i]:
+            value["comparator"] = "<=" if censored[i] < 0 else ">="
         out.append(
             {
                 "resourceType": "Observation",
@@ -251,7 +258,7 @@ def reading_observations(
                 "code": coding(LOINC_READING_MASS),
                 "subject": dict(subject),
                 "effectiveDateTime": series.datetime_at(int(i)).isoformat(timespec="seconds"),
-                "valueQuantity": quantity(float(series.glucose_mg_dl[i]), "mg/dl", "mg/dL", decimals=1),
+                "valueQuantity": value,
                 "device": {"reference": device},
             }
         )

@@ -75,12 +75,16 @@ class GlucoseSeries:
     times_utc_s: (T,) int64 seconds since the Unix epoch, strictly increasing
     utc_offset_min: (T,) int16 local offset of each reading (minutes east of UTC)
     glucose_mg_dl: (T,) float64; NaN only on a resampled grid, where it marks a gap
+    censored: (T,) int8 or None; -1 where the reading was the sensor's LOW, +1 its HIGH (the value is then
+        CENSORED_LOW/HIGH_MG_DL, a bound, not a measurement), 0 a measured value. Set by the importers;
+        None (nothing known to be censored) on series built otherwise, resampled ones included.
     """
 
     times_utc_s: npt.NDArray[np.int64]
     utc_offset_min: npt.NDArray[np.int16]
     glucose_mg_dl: npt.NDArray[np.float64]
     source: str = "unknown"
+    censored: npt.NDArray[np.int8] | None = None
 
     def __post_init__(self) -> None:
         n = self.times_utc_s.shape[0]
@@ -88,6 +92,7 @@ class GlucoseSeries:
             self.times_utc_s.ndim != 1
             or self.utc_offset_min.shape != (n,)
             or self.glucose_mg_dl.shape != (n,)
+            or (self.censored is not None and self.censored.shape != (n,))
         ):
             raise RecordError(
                 f"glucose series arrays must be 1-D and equal length, got times {self.times_utc_s.shape}, "
@@ -131,7 +136,11 @@ class GlucoseSeries:
         lo, hi = int(require_aware(start, "start").timestamp()), int(require_aware(end, "end").timestamp())
         keep = (self.times_utc_s >= lo) & (self.times_utc_s < hi)
         return GlucoseSeries(
-            self.times_utc_s[keep], self.utc_offset_min[keep], self.glucose_mg_dl[keep], self.source
+            self.times_utc_s[keep],
+            self.utc_offset_min[keep],
+            self.glucose_mg_dl[keep],
+            self.source,
+            None if self.censored is None else self.censored[keep],
         )
 
 

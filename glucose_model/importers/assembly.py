@@ -73,7 +73,7 @@ def assemble_series(
     if times.shape[0] > 2:
         intervals = np.diff(times)
         gaps = int((intervals > 2 * np.median(intervals)).sum())
-    series = GlucoseSeries(times, offsets, values, source)
+    series = GlucoseSeries(times, offsets, values, source, flags)
     report = ImportReport(
         readings_read=read,
         readings_kept=int(times.shape[0]),

@@ -175,3 +175,11 @@ def test_censored_readings_count_in_the_consensus_ranges() -> None:
     assert rec.report.censored_low == 2 and rec.report.censored_high == 1
     assert summary.time_below_54_percent == pytest.approx(20.0)
     assert summary.time_above_250_percent == pytest.approx(10.0)
+
+
+def test_series_flags_which_readings_were_censored() -> None:
+    rec = import_file(FIXTURES / "dexcom_clarity_mg_dl.csv", tz="Europe/Zurich")
+    assert rec.glucose.censored is not None
+    assert list(rec.glucose.censored) == [0, 0, 0, 0, 0, 1, 0, -1]
+    start = rec.glucose.datetime_at(5)
+    assert list(rec.glucose.between(start, start + timedelta(hours=1)).censored) == [1, 0, -1]  # type: ignore[arg-type]

@@ -109,3 +109,19 @@ def test_every_resource_parses_and_round_trips(record: tuple) -> None:
         assert dumped["resource"]["resourceType"] == original["resource"]["resourceType"]
         assert dumped["fullUrl"] == original["fullUrl"]
     assert resources.Bundle.model_validate(again).model_dump() == parsed.model_dump()
+
+
+def test_sensor_low_and_high_readings_are_bounds_not_values(record: tuple) -> None:
+    profile, _ = record
+    t = 1_700_000_000 + np.arange(3, dtype=np.int64) * 300
+    series = GlucoseSeries(
+        t, np.zeros(3, np.int16), np.array([39.0, 120.0, 401.0]), "test", np.array([-1, 0, 1], np.int8)
+    )
+    bundle = build_cgm_bundle(profile, series, FhirExportOptions("Patient/7", include_readings=True))
+    values = [
+        e["resource"]["valueQuantity"]
+        for e in bundle["entry"]
+        if e["resource"].get("code", {}).get("coding", [{}])[0].get("code") == "99504-3"
+    ]
+    assert [(v.get("comparator"), v["value"]) for v in values] == [("<=", 39.0), (None, 120.0), (">=", 401.0)]
+    resources.Bundle.model_validate(bundle)
