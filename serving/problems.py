@@ -18,6 +18,7 @@ from serving.backends import ModelBackendError
 from serving.metrics import ServingMetrics
 from serving.v2_protocol import InferenceProtocolError
 from vision.decode import ImageDecodeError, ImageTooLargeError, UnsupportedImageFormatError
+from vision.fewshot import FewShotError
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_PATH = "/problems/"
@@ -78,6 +79,12 @@ BAD_UNIT = ProblemType("bad-unit", "Unknown unit", 422, "Glucose unit must be mg
 INVALID_RECORD = ProblemType(
     "invalid-record", "Inconsistent glucose record", 422, "The detail says which field to fix."
 )
+PERSONAL_CLASSES = ProblemType(
+    "invalid-personal-classes",
+    "Unusable personal food classes",
+    422,
+    "Send personal_classes as a JSON list of {name, prototype, carbs_g}; the detail says which item to fix.",
+)
 VALIDATION = ProblemType(
     "validation-error",
     "Request does not match the schema",
@@ -100,8 +107,8 @@ INTERNAL = ProblemType(
 )
 PROBLEMS = {p.slug: p for p in (
     BODY_TOO_LARGE, IMAGE_TOO_LARGE, NOT_AN_IMAGE, UNSUPPORTED_FORMAT, TOO_FEW_READINGS, OUT_OF_RANGE,
-    TIMESTAMP_ORDER, TIMESTAMP_FUTURE, BAD_UNIT, INVALID_RECORD, VALIDATION, UNAUTHORIZED, NOT_FOUND,
-    METHOD_NOT_ALLOWED, TIMEOUT, MODEL_UNAVAILABLE, INTERNAL,
+    TIMESTAMP_ORDER, TIMESTAMP_FUTURE, BAD_UNIT, INVALID_RECORD, PERSONAL_CLASSES, VALIDATION, UNAUTHORIZED,
+    NOT_FOUND, METHOD_NOT_ALLOWED, TIMEOUT, MODEL_UNAVAILABLE, INTERNAL,
 )}  # fmt: skip
 
 
@@ -140,6 +147,7 @@ _DOMAIN_PROBLEMS: tuple[tuple[type[Exception], ProblemType], ...] = (
     (TimestampOrderError, TIMESTAMP_ORDER),
     (FutureTimestampError, TIMESTAMP_FUTURE),
     (RecordError, INVALID_RECORD),
+    (FewShotError, PERSONAL_CLASSES),
     (ModelBackendError, MODEL_UNAVAILABLE),
     (InferenceProtocolError, VALIDATION),
 )
@@ -224,6 +232,7 @@ def install_problem_handlers(app: FastAPI, metrics: ServingMetrics) -> None:
         RequestRefusedError,
         RecordError,
         ImageDecodeError,
+        FewShotError,
         ModelBackendError,
         InferenceProtocolError,
     ):

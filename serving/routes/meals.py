@@ -37,6 +37,7 @@ from serving.schemas.meals import (
 from serving.schemas.system import ModelRef, problem_responses
 from serving.settings import FOOD_RECOGNIZER, GLUCOSE_RESPONSE
 from vision.decode import decode_image
+from vision.fewshot import FewShotError, PersonalClass, apply_personal_classes, parse_personal_classes
 from vision.metadata import INPUT_NAME, RecognizerMetadata
 from vision.preprocess import preprocess_image
 from vision.recognition import Recognition, recognize_batch
@@ -45,6 +46,17 @@ router = APIRouter(prefix="/v1/meals", tags=["meals"])
 ImageUpload = Annotated[
     UploadFile,
     File(description="the meal photo: JPEG, PNG, WebP or HEIC", examples=["(the bytes of lunch.jpg)"]),
+]
+PersonalClassesForm = Annotated[
+    str | None,
+    Form(
+        alias="personal_classes",
+        description=(
+            "optional JSON list of the person's own dishes, taught on the phone from 1-10 photos: "
+            '[{"name": str, "prototype": [embedding floats], "carbs_g": [p10, median, p90], '
+            '"kcal": float?, "shots": int?, "category": str?}]; they are mixed into `foods` and `carbs_g`'
+        ),
+    ),
 ]
 
 
@@ -140,7 +152,23 @@ def recognize_response(recognition: Recognition, model_version: str) -> Recogniz
     )
 
 
-async def _recognize(runtime: ServingRuntime, metadata: RecognizerMetadata, photo: bytes) -> Recognition:
+def personal_classes(text: str | None, runtime: ServingRuntime) -> list[PersonalClass]:
+    """The request's personal classes, checked against the served recognizer's embedding size."""
+    if text is None or not text.strip():
+        return []
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise FewShotError(
+            f"personal_classes is not valid JSON (line {err.lineno}, column {err.colno})."
+        ) from err
+    embedding = next(o for o in runtime.models[FOOD_RECOGNIZER].outputs if o.name == "embedding")
+    return parse_personal_classes(raw, embedding_dim=embedding.shape[-1])
+
+
+async def _recognize(
+    runtime: ServingRuntime, metadata: RecognizerMetadata, photo: bytes, personal: list[PersonalClass]
+) -> Recognition:
     spec = metadata.preprocess
     max_pixels = runtime.settings.max_image_pixels
 
@@ -151,7 +179,8 @@ async def _recognize(runtime: ServingRuntime, metadata: RecognizerMetadata, phot
     batch = await runtime.executor.run(prepare)
     outputs = await runtime.infer(FOOD_RECOGNIZER, {INPUT_NAME: batch})
     # recognize_batch takes the model as a callable; the (possibly micro-batched) call already ran.
-    return recognize_batch(batch, lambda _: dict(outputs), metadata)[0]
+    recognition = recognize_batch(batch, lambda _: dict(outputs), metadata)[0]
+    return apply_personal_classes(recognition, recognition.embedding, personal)
 
 
 @router.post(
@@ -161,10 +190,15 @@ async def _recognize(runtime: ServingRuntime, metadata: RecognizerMetadata, phot
     responses=problem_responses(401, 413, 415, 422, 503, 504),
 )
 async def recognize(
-    image: ImageUpload, request: Request, runtime: RuntimeDep, metadata: RecognizerDep
+    image: ImageUpload,
+    request: Request,
+    runtime: RuntimeDep,
+    metadata: RecognizerDep,
+    personal_classes_json: PersonalClassesForm = None,
 ) -> RecognizeResponse:
     request.state.models = runtime.model_versions(FOOD_RECOGNIZER)
-    recognition = await _recognize(runtime, metadata, await image.read())
+    personal = personal_classes(personal_classes_json, runtime)
+    recognition = await _recognize(runtime, metadata, await image.read(), personal)
     return recognize_response(recognition, metadata.version)
 
 
@@ -196,11 +230,13 @@ async def analyze(
     runtime: RuntimeDep,
     metadata: RecognizerDep,
     predictor: ResponsePredictorDep,
+    personal_classes_json: PersonalClassesForm = None,
 ) -> AnalyzeResponse:
     request.state.models = runtime.model_versions(FOOD_RECOGNIZER, GLUCOSE_RESPONSE)
     parsed = _analyze_context(context)
+    personal = personal_classes(personal_classes_json, runtime)
     now = datetime.now(UTC)
-    recognition = await _recognize(runtime, metadata, await image.read())
+    recognition = await _recognize(runtime, metadata, await image.read(), personal)
     recognized = recognize_response(recognition, metadata.version)
     if not recognition.is_food:
         return AnalyzeResponse(recognition=recognized, impact=None)

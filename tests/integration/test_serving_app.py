@@ -244,6 +244,45 @@ def test_image_problems(client: TestClient) -> None:
     assert_problem(upload(photo[: len(photo) // 3]), 422, "not-an-image")
 
 
+def test_personal_classes_sent_with_a_photo_take_over_when_it_matches(client: TestClient) -> None:
+    from vision.metadata import parse_metadata
+    from vision.recognition import preprocess_photo
+
+    photo = photo_paths()[0].read_bytes()
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    spec = parse_metadata(runtime.models["food_recognizer"].metadata).preprocess
+    outputs = runtime.executor.backend.infer(
+        "food_recognizer", {"image": preprocess_photo(photo, spec)[None]}
+    )
+    taught = {"name": "grandma's dumplings", "prototype": outputs["embedding"][0].tolist(), "shots": 3}
+    taught["carbs_g"] = [71.0, 72.0, 73.0]
+    files = {"image": ("meal.jpg", photo, "image/jpeg")}
+
+    plain = client.post("/v1/meals/recognize", files=files).json()
+    personal = client.post(
+        "/v1/meals/recognize", files=files, data={"personal_classes": json.dumps([taught])}
+    ).json()
+    assert plain["foods"][0]["name"] != taught["name"]
+    assert personal["foods"][0]["name"] == taught["name"]  # the very photo it was taught from
+    # The interval moves towards the taught one by the personal class's weight.
+    weight = personal["foods"][0]["probability"]
+    expected = (1 - weight) * plain["carbs_g"]["estimate"] + weight * 72.0
+    assert personal["carbs_g"]["estimate"] == pytest.approx(expected, rel=1e-3)
+
+    context = impact_body()
+    context["meal"].pop("carbs_g")
+    analyzed = client.post(
+        "/v1/meals/analyze",
+        files=files,
+        data={"context": json.dumps(context), "personal_classes": json.dumps([taught])},
+    ).json()
+    assert analyzed["recognition"]["foods"][0]["name"] == taught["name"]
+
+    for bad in ("not json", json.dumps([{**taught, "prototype": [1.0, 2.0]}]), json.dumps({"a": 1})):
+        response = client.post("/v1/meals/recognize", files=files, data={"personal_classes": bad})
+        assert_problem(response, 422, "invalid-personal-classes")
+
+
 def test_limits_pixels_body_and_time() -> None:
     photo = photo_paths()[0].read_bytes()
     settings = shipped_settings(max_image_pixels=100_000, max_body_bytes=len(photo) + 4096)
