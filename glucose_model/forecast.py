@@ -341,9 +341,9 @@ def _metadata_json(metadata: Mapping[str, str], key: str) -> object:
         raise ForecastMetadataError(f"forecast model metadata '{key}' is not JSON: {error}") from error
 
 
-def check_metadata(metadata: Mapping[str, str]) -> None:
-    """Raise ForecastMetadataError unless the model was exported for this input/output contract."""
-    expected: dict[str, object] = {
+def contract_metadata() -> dict[str, object]:
+    """The input/output contract this code needs, as the exporter writes it into the metadata."""
+    return {
         "horizons_min": list(HORIZONS_MIN),
         "quantiles": list(QUANTILES),
         "history_steps": HISTORY_STEPS,
@@ -351,7 +351,11 @@ def check_metadata(metadata: Mapping[str, str]) -> None:
         "series_channels": list(SERIES_CHANNELS),
         "context_features": list(CONTEXT_FEATURES),
     }
-    for key, want in expected.items():
+
+
+def check_metadata(metadata: Mapping[str, str]) -> None:
+    """Raise ForecastMetadataError unless the model was exported for this input/output contract."""
+    for key, want in contract_metadata().items():
         got = _metadata_json(metadata, key)
         if got != want:
             raise ForecastMetadataError(

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -27,13 +26,14 @@ from glucose_model.forecast import (
     QUANTILES,
     SERIES_CHANNELS,
     build_forecast_inputs,
+    contract_metadata,
     forecast_targets,
     usable_origins,
 )
 from glucose_model.forecast_network import ForecastNetwork, ForecastNetworkConfig, input_scaling
 from glucose_model.records import Recording
 from glucose_model.resample import GRID_STEP_MIN, resample_to_grid
-from training.glucose_export import DATA_ATTRIBUTION
+from training.glucose_export import DATA_ATTRIBUTION, weights_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -199,14 +199,6 @@ def train_forecast(
     return network
 
 
-def _weights_sha256(network: ForecastNetwork) -> str:
-    digest = hashlib.sha256()
-    for name, tensor in sorted(network.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
 def config_pbtxt(max_batch_size: int = 256) -> str:
     """Triton/KServe model configuration of the exported forecast model."""
     return f"""name: "{MODEL_NAME}"
@@ -235,12 +227,7 @@ def forecast_metadata(
     """The ONNX metadata_props (JSON values): the contract `glucose_model.forecast` checks, and provenance."""
     values: dict[str, object] = {
         "version": version,
-        "horizons_min": list(HORIZONS_MIN),
-        "quantiles": list(QUANTILES),
-        "history_steps": HISTORY_STEPS,
-        "grid_step_min": GRID_STEP_MIN,
-        "series_channels": list(SERIES_CHANNELS),
-        "context_features": list(CONTEXT_FEATURES),
+        **contract_metadata(),
         "units": {
             INPUT_SERIES: "glucose mg/dL (0 where unobserved), observed 0/1, carbs g, rapid insulin units, "
             "steps, heart rate bpm (0 where unrecorded); per 5-min slot",
@@ -255,7 +242,7 @@ def forecast_metadata(
         # Dubosson share people under one id).
         "trained_people": sorted(trained_people),
         "metrics": metrics,
-        "sha256": _weights_sha256(network),
+        "sha256": weights_sha256(network),
     }
     return {key: json.dumps(value) for key, value in values.items()}
 

@@ -63,7 +63,8 @@ def attribution(cohort: str) -> str:
     return f"{cohort} (user-supplied; add its source and licence to the model card)"
 
 
-def weights_sha256(network: ResponseNetwork) -> str:
+def weights_sha256(network: torch.nn.Module) -> str:
+    """sha256 of the state dict (names and bytes, sorted): the same weights give the same digest."""
     digest = hashlib.sha256()
     for name, tensor in sorted(network.state_dict().items()):
         digest.update(name.encode())
