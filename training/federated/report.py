@@ -162,8 +162,8 @@ def render_markdown(payload: Mapping[str, Any]) -> str:
     lines += [
         "",
         f"The model has {first['parameters']:,} parameters ({first['parameter_bytes']:,} bytes as float32); bytes "
-        "are the serialised Flower messages (protobuf) the server sent and received, per round, all sites "
-        "together; wall time runs from the round's first message out to its last reply in.",
+        "are the deflated Flower message objects (message, records, array chunks) the server sent and received, "
+        "per round, all sites together; wall time runs from the round's first message out to its last reply in.",
         "",
         "## What crossed the wire",
         "",

@@ -27,11 +27,11 @@ from flwr.common import (
     ndarrays_to_parameters,
     parameters_to_ndarrays,
 )
-from flwr.common.serde import message_to_proto
 from flwr.server import Grid, LegacyContext, ServerApp, ServerConfig
 from flwr.server.client_proxy import ClientProxy
 from flwr.server.strategy import FedAvg
 from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
+from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
 
 from training.federated.aggregation import weighted_average
 from training.federated.privacy import DEFAULT_DELTA, epsilon
@@ -125,6 +125,12 @@ def message_layout(message: Message) -> dict[str, Any]:
     }
 
 
+def wire_bytes(message: Message) -> int:
+    """Bytes a message puts on the wire: Flower sends a message as content-addressed objects (the
+    message, its records, array chunks), each deflated; a SuperNode pulls its message's whole tree."""
+    return sum(len(obj.deflate()) for obj in get_all_nested_objects(message).values())
+
+
 def _array_shape(array: Any) -> list[int]:
     # Legacy (NumPyClient) replies carry serialised numpy arrays without their shape on the record.
     if array.shape:
@@ -177,7 +183,7 @@ class MeteredGrid(Grid):
         for m in messages:
             cost = self.log.cost(_round_of(m))
             cost.started_s = min(cost.started_s, now)
-            cost.bytes_to_sites += message_to_proto(m).ByteSize()
+            cost.bytes_to_sites += wire_bytes(m)
             cost.messages += 1
 
     def _count_in(self, replies: list[Message]) -> None:
@@ -185,7 +191,7 @@ class MeteredGrid(Grid):
         for m in replies:
             cost = self.log.cost(_round_of(m))
             cost.finished_s = max(cost.finished_s, now)
-            cost.bytes_from_sites += message_to_proto(m).ByteSize()
+            cost.bytes_from_sites += wire_bytes(m)
             cost.messages += 1
             if m.has_content():
                 layout = message_layout(m)
