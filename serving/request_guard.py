@@ -122,7 +122,10 @@ class RequestGuard:
         await send({"type": "http.response.body", "body": body})
 
     def _record(self, scope: Scope, request_id: str, status: int, latency_s: float) -> None:
-        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        route = getattr(scope.get("route"), "path", None)
+        if route is None:
+            # FastAPI's own fixed-path pages (/openapi.json, /docs, /redoc) set an endpoint but no route.
+            route = scope["path"] if "endpoint" in scope else "unmatched"
         method = scope.get("method", "")
         self.metrics.requests.labels(route, method, str(status)).inc()
         self.metrics.request_seconds.labels(route, method).observe(latency_s)

@@ -59,11 +59,15 @@ def glucose_series(cgm: Cgm, now: datetime, what: str = "cgm") -> GlucoseSeries:
     return GlucoseSeries.from_datetimes(times, values, source="api")
 
 
-def check_not_future(times: Sequence[datetime], now: datetime, what: str) -> None:
-    for index, time in enumerate(times):
+def check_not_future(times: Sequence[datetime] | datetime, now: datetime, what: str) -> None:
+    """One time (named `what`) or a list of them (named `what[i]`) must not lie after `now`."""
+    named = (
+        [(what, times)] if isinstance(times, datetime) else [(f"{what}[{i}]", t) for i, t in enumerate(times)]
+    )
+    for name, time in named:
         if time > now + CLOCK_SKEW:
             raise FutureTimestampError(
-                f"{what}[{index}] is in the future; check the device clock and the UTC offset of the times"
+                f"{name} is in the future; check the device clock and the UTC offset of the times"
             )
 
 
@@ -126,7 +130,7 @@ def past_meals(context: ContextIn, now: datetime) -> tuple[PastMeal, ...]:
     past = []
     for index, entry in enumerate(context.history):
         meal = meal_record(entry.meal)
-        check_not_future([meal.time], now, f"history[{index}].meal.time")
+        check_not_future(meal.time, now, f"history[{index}].meal.time")
         series = glucose_series(entry.cgm, now, f"history[{index}].cgm")
         meal_s = int(meal.time.timestamp())
         before, after = series.times_utc_s < meal_s, series.times_utc_s >= meal_s

@@ -128,7 +128,7 @@ async def impact(
     now = datetime.now(UTC)
 
     def work() -> ImpactResult:
-        check_not_future([body.meal.time], now, "meal.time")
+        check_not_future(body.meal.time, now, "meal.time")
         context = meal_context(body, meal_record(body.meal), now)
         return predictor.impact(context, past_meals(body, now))
 
@@ -244,7 +244,7 @@ async def analyze(
     meal = MealIn.model_construct(**dict(parsed.meal), carbs_g=carbs.estimate)
 
     def work() -> ImpactResult:
-        check_not_future([meal.time], now, "context.meal.time")
+        check_not_future(meal.time, now, "context.meal.time")
         record = meal_record(meal, carbs_p10_g=carbs.low, carbs_p90_g=carbs.high, source="photo")
         return predictor.impact(meal_context(parsed, record, now), past_meals(parsed, now))
 

@@ -364,7 +364,13 @@ def test_v2_shapes_follow_config_dims_where_the_graph_is_reshaped(client: TestCl
 def test_metrics_count_routes_models_batches_and_rejections(client: TestClient) -> None:
     client.post("/v1/meals/impact", json=impact_body())
     client.post("/v1/meals/impact", json=_with_cgm([110.0]))
+    client.get("/openapi.json")
+    client.get("/no/such/path/123")
     text = client.get("/metrics").text
+    # Fixed-path pages by their path; unknown paths in one label, so no path value becomes a label.
+    assert 'mealimpact_requests_total{method="GET",route="/openapi.json",status="200"}' in text
+    assert 'mealimpact_requests_total{method="GET",route="unmatched",status="404"}' in text
+    assert "/no/such/path" not in text
     assert 'mealimpact_requests_total{method="POST",route="/v1/meals/impact",status="200"}' in text
     assert 'mealimpact_model_inference_seconds_count{model="glucose_response"}' in text
     assert 'mealimpact_model_batch_size_count{model="glucose_response"}' in text

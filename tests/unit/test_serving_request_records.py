@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from glucose_model.records import MG_DL_PER_MMOL_L, RecordError
 from serving.problems import FutureTimestampError, GlucoseRangeError, TimestampOrderError
-from serving.request_records import glucose_series, meal_context, meal_record, past_meals
+from serving.request_records import check_not_future, glucose_series, meal_context, meal_record, past_meals
 from serving.schemas.glucose import Cgm
 from serving.schemas.meals import ImpactRequest
 
@@ -58,6 +58,15 @@ def test_order_and_future() -> None:
     with pytest.raises(FutureTimestampError):
         glucose_series(cgm([100.0, 101.0], end=NOW + timedelta(minutes=30)), NOW)
     glucose_series(cgm([100.0, 101.0], end=NOW + timedelta(minutes=2)), NOW)  # clock skew tolerated
+
+
+def test_a_future_time_is_named_as_sent() -> None:
+    later = NOW + timedelta(hours=1)
+    with pytest.raises(FutureTimestampError, match=r"^meal\.time is in the future"):
+        check_not_future(later, NOW, "meal.time")
+    with pytest.raises(FutureTimestampError, match=r"^meals\[1\] is in the future"):
+        check_not_future([NOW, later], NOW, "meals")
+    check_not_future([], NOW, "meals")
 
 
 @settings(max_examples=60, deadline=None)
