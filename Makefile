@@ -51,7 +51,7 @@ $(FED_VENV)/.federated-installed: pyproject.toml
 setup-federated: $(FED_VENV)/.federated-installed
 
 federated-demo: setup-federated
-	$(FED_VENV)/bin/mealimpact federated demo --sites 3 --out reports/federated
+	$(FED_VENV)/bin/mealimpact federated demo --sites 3 --out runs/federated-demo
 
 test-federated: setup-federated
 	$(FED_VENV)/bin/pytest -q tests/unit/test_federated_*.py tests/integration/test_federated_*.py
