@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from glucose_model.records import GlucoseSeries, InsulinDose, Meal, Recording, SleepPeriod
+from glucose_model.resample import resample_to_grid
 from glucose_model.windows import all_meal_windows, meal_windows, window_minutes
 
 START = datetime(2024, 5, 1, 6, 0, tzinfo=UTC)
@@ -50,3 +53,37 @@ def test_events_around_the_meal_are_attached() -> None:
     sleep = (SleepPeriod(meal_time - timedelta(hours=12), meal_time - timedelta(hours=4)),)
     (w,) = list(all_meal_windows(recording(minutes, [Meal(meal_time, 50)], insulin=insulin, sleep=sleep)))
     assert w.insulin == insulin[:1] and w.sleep == sleep
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    meal_offset_s=st.integers(-4 * 3600, 16 * 3600),
+    gap_start_min=st.integers(0, 11 * 60),
+    gap_min=st.sampled_from([0, 10, 45, 90]),
+    event_offsets_min=st.lists(st.integers(-300, 300), max_size=6),
+)
+def test_any_window_is_the_grid_seen_from_the_meal(
+    meal_offset_s: int, gap_start_min: int, gap_min: int, event_offsets_min: list[int]
+) -> None:
+    """Wherever the meal falls (inside, near the ends, outside the record) and whatever gap the record has,
+    the window holds exactly the grid values at the meal's nearest grid time + window minute, NaN beyond the
+    grid, and attaches exactly the events within 3 h either side."""
+    minutes = np.arange(0, 12 * 60, 5)
+    minutes = minutes[(minutes < gap_start_min) | (minutes >= gap_start_min + gap_min)]
+    meal = Meal(START + timedelta(seconds=meal_offset_s), carbs_g=40)
+    insulin = tuple(InsulinDose(meal.time + timedelta(minutes=m), 1.0) for m in sorted(event_offsets_min))
+    rec = recording(minutes, [meal], insulin=insulin)
+    grid = resample_to_grid(rec.glucose)
+    (w,) = list(all_meal_windows(rec, grid))
+    np.testing.assert_array_equal(w.minutes, window_minutes())
+    wanted_s = grid.times_utc_s[0] + (grid.index_of(int(meal.time.timestamp())) * 300) + w.minutes * 60
+    inside = (wanted_s >= grid.times_utc_s[0]) & (wanted_s <= grid.times_utc_s[-1])
+    expected = np.full(w.minutes.shape, np.nan)
+    expected[inside] = grid.glucose_mg_dl[(wanted_s[inside] - grid.times_utc_s[0]) // 300]
+    np.testing.assert_array_equal(w.glucose_mg_dl, expected)
+    # The values tell the time: a finite window value is the record's glucose at that very time, never shifted.
+    finite = np.isfinite(w.glucose_mg_dl)
+    assert np.all(
+        np.abs(w.glucose_mg_dl[finite] - (100 + (wanted_s[finite] - START.timestamp()) / 600)) < 1e-9
+    )
+    assert w.insulin == tuple(d for d in insulin if abs((d.time - meal.time).total_seconds()) <= 3 * 3600)
