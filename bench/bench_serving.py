@@ -178,6 +178,36 @@ def _torch_eager_loop(photos: list[bytes], threads: int | None) -> Cell:
     return Cell(len(latencies), 0, time.perf_counter() - started, tuple(latencies))
 
 
+def _ort_per_image_by_batch(photos: list[bytes], threads: int) -> dict[int, float]:
+    """Seconds per image of one in-process ONNX Runtime call at batch 1 and at the batcher's batch of 8:
+    what a micro-batch can save at best (if the per-image cost does not fall, batching only adds waiting)."""
+    import onnxruntime as ort
+
+    from serving.settings import Settings
+    from vision.metadata import INPUT_NAME, parse_metadata
+    from vision.recognition import preprocess_photo
+
+    model_dir = Settings().models_dir / "food_recognizer"
+    latest = max((p for p in model_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(latest / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    spec = parse_metadata(session.get_modelmeta().custom_metadata_map).preprocess
+    images = np.stack([preprocess_photo(photo, spec) for photo in photos[:8]])  # (8, crop, crop, 3)
+    per_image: dict[int, float] = {}
+    for batch in (1, 8):
+        inputs = {INPUT_NAME: images[:batch]}
+        session.run(None, inputs)
+        times = []
+        for _ in range(max(3, 24 // batch)):
+            started = time.perf_counter()
+            session.run(None, inputs)
+            times.append(time.perf_counter() - started)
+        per_image[batch] = float(np.median(times)) / batch
+    return per_image
+
+
 def main() -> None:
     photos = _photos()
     results: dict[str, Cell] = {}
@@ -196,6 +226,13 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait(timeout=30)
+    for ort_threads in (1, 2):
+        cost = _ort_per_image_by_batch(photos, ort_threads)
+        print(
+            f"[serving] ONNX Runtime in-process, {ort_threads} thread(s): {cost[1] * 1e3:.1f} ms/image at batch 1, "
+            f"{cost[8] * 1e3:.1f} ms/image at batch 8 (batch 8 / batch 1: {cost[8] / cost[1]:.2f}x per image)",
+            flush=True,
+        )
     eager_rate = 0.0
     for threads in (None, 1):
         eager = _torch_eager_loop(photos, threads)
