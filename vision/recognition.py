@@ -21,6 +21,10 @@ Infer = Callable[[dict[str, npt.NDArray[np.generic]]], dict[str, npt.NDArray[np.
 DEFAULT_TOP_K = 5
 
 
+class RecognizerInputError(ValueError):
+    """The batch handed to the model is not the uint8 (N, crop, crop, 3) its metadata asks for."""
+
+
 class RecognizerOutputError(RuntimeError):
     """The model returned outputs of the wrong names or shapes for its metadata."""
 
@@ -88,7 +92,9 @@ def recognize_batch(
     """Preprocessed (N, crop, crop, 3) uint8 images -> one Recognition each."""
     crop = metadata.preprocess.crop_px
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (crop, crop, 3):
-        raise ValueError(f"images must be uint8 (N, {crop}, {crop}, 3), got {images.dtype} {images.shape}")
+        raise RecognizerInputError(
+            f"images must be uint8 (N, {crop}, {crop}, 3), got {images.dtype} {images.shape}"
+        )
     outputs = _checked_outputs(infer({INPUT_NAME: images}), images.shape[0], len(metadata.labels))
     results = []
     for i in range(images.shape[0]):

@@ -12,7 +12,12 @@ from PIL import Image
 from vision.decode import EmptyImageError
 from vision.metadata import UNITS, LabelInfo, RecognizerMetadata
 from vision.preprocess import PreprocessSpec
-from vision.recognition import RecognizerOutputError, recognize_batch, recognize_photo
+from vision.recognition import (
+    RecognizerInputError,
+    RecognizerOutputError,
+    recognize_batch,
+    recognize_photo,
+)
 
 
 def _metadata() -> RecognizerMetadata:
@@ -84,7 +89,7 @@ def test_bad_photo_raises_the_decode_error() -> None:
 
 
 def test_wrong_input_shape_is_refused_before_the_model_runs() -> None:
-    with pytest.raises(ValueError, match="uint8"):
+    with pytest.raises(RecognizerInputError, match="uint8"):
         recognize_batch(np.zeros((1, 100, 100, 3), np.uint8), _infer(0.9), _metadata())
 
 
