@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from glucose_model.explanation import (
     N_COALITIONS,
@@ -22,20 +24,27 @@ from glucose_model.explanation import (
 from glucose_model.features import CGM_POINTS, FEATURE_INDEX, N_FEATURES, ModelInputs
 
 
-def brute_force_shapley(value: list[float]) -> np.ndarray:
-    """The textbook definition: average marginal contribution over all orderings of the groups."""
-    phi = np.zeros(N_GROUPS)
+@functools.cache
+def brute_force_weights() -> np.ndarray:
+    """(N_GROUPS, N_COALITIONS): the textbook definition (average marginal contribution over all
+    orderings of the groups) written out once as the linear map it is, so each example is one product."""
+    weights = np.zeros((N_GROUPS, N_COALITIONS))
     for order in itertools.permutations(range(N_GROUPS)):
         coalition = 0
         for g in order:
-            phi[g] += value[coalition | (1 << g)] - value[coalition]
+            weights[g, coalition | (1 << g)] += 1.0
+            weights[g, coalition] -= 1.0
             coalition |= 1 << g
-    return phi / math.factorial(N_GROUPS)
+    return weights / math.factorial(N_GROUPS)
 
 
-@given(st.lists(st.floats(-500, 500), min_size=N_COALITIONS, max_size=N_COALITIONS))
-def test_shapley_values_match_the_definition_and_sum_to_all_minus_none(values: list[float]) -> None:
-    phi = shapley_values(np.array(values))
+def brute_force_shapley(value: np.ndarray) -> np.ndarray:
+    return np.asarray(brute_force_weights() @ value)
+
+
+@given(hnp.arrays(np.float64, N_COALITIONS, elements=st.floats(-500, 500)))
+def test_shapley_values_match_the_definition_and_sum_to_all_minus_none(values: np.ndarray) -> None:
+    phi = shapley_values(values)
     np.testing.assert_allclose(phi, brute_force_shapley(values), atol=1e-6)
     assert phi.sum() == pytest.approx(values[-1] - values[0], abs=1e-6)
 
