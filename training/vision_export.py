@@ -23,6 +23,7 @@ import torch
 from training.vision_calibrate import (
     DRINK_PHOTOS,
     NON_FOOD_PHOTOS,
+    CalibrationDataError,
     LabelledPhoto,
     collect_probabilities,
     cross_validated_outputs,
@@ -151,7 +152,7 @@ def export_recognizer(
     metrics: dict[str, Any] = {}
     if calibration is None:
         if d1namo_dir is None:
-            raise ValueError("give the D1NAMO folder to calibrate on, or a calibration")
+            raise CalibrationDataError("give the D1NAMO folder to calibrate on, or a calibration")
         calibration, metrics, photos = _calibrate(model, foods, spec, d1namo_dir)
         training_data = {
             "backbone": "ImageNet-1k (EfficientNet-Lite0, TF TPU release), not retrained",

@@ -35,6 +35,10 @@ _FEATURE_EPS = 1e-4
 FEATURE_GROUPS: tuple[tuple[str, ...], ...] = (("food", "drink"), ("setting",))
 
 
+class RecognizerConfigError(ValueError):
+    """Calibration numbers or a food table the exported recognizer cannot be built from."""
+
+
 @dataclass(frozen=True)
 class RecognizerCalibration:
     """Numbers fitted on real photos (see training/vision_calibrate.py), written into the metadata."""
@@ -47,9 +51,9 @@ class RecognizerCalibration:
 
     def __post_init__(self) -> None:
         if len(self.food_weights) != len(FEATURE_GROUPS):
-            raise ValueError(f"food_weights needs one weight per feature group {FEATURE_GROUPS}")
+            raise RecognizerConfigError(f"food_weights needs one weight per feature group {FEATURE_GROUPS}")
         if self.portion_scale <= 0 or self.extra_log_sd < 0 or not 0 < self.food_threshold < 1:
-            raise ValueError("need portion_scale > 0, extra_log_sd >= 0, 0 < food_threshold < 1")
+            raise RecognizerConfigError("need portion_scale > 0, extra_log_sd >= 0, 0 < food_threshold < 1")
 
     @classmethod
     def from_dict(cls, fields: Mapping[str, Any]) -> RecognizerCalibration:
@@ -152,7 +156,9 @@ class FoodRecognizer(nn.Module):
     ) -> None:
         super().__init__()
         if any(f.imagenet_index is None for f in foods):
-            raise ValueError("every class needs an ImageNet index; retrained classes need their own head")
+            raise RecognizerConfigError(
+                "every class needs an ImageNet index; retrained classes need their own head"
+            )
         self.backbone = backbone
         self.head = NutritionHead(foods, calibration)
         self.register_buffer("mean", torch.tensor(spec.mean, dtype=torch.float32).view(1, 3, 1, 1))

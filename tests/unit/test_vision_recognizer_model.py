@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from vision.recognizer_model import NutritionHead, RecognizerCalibration, feature_matrix
+from vision.recognizer_model import (
+    NutritionHead,
+    RecognizerCalibration,
+    RecognizerConfigError,
+    feature_matrix,
+)
 from vision.taxonomy import FoodClass
 
 
@@ -88,7 +93,7 @@ def test_feature_matrix_groups_food_with_drink_and_settings_apart() -> None:
 
 
 def test_bad_calibration_is_refused() -> None:
-    with pytest.raises(ValueError, match="food_weights"):
+    with pytest.raises(RecognizerConfigError, match="food_weights"):
         RecognizerCalibration(food_weights=(1.0, 2.0, 3.0))
-    with pytest.raises(ValueError, match="portion_scale"):
+    with pytest.raises(RecognizerConfigError, match="portion_scale"):
         RecognizerCalibration(portion_scale=0.0)
