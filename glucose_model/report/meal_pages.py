@@ -8,8 +8,11 @@ import re
 import textwrap
 
 import numpy as np
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from glucose_model.meal_summary import MealOutcome, MealSummary
 from glucose_model.metrics import HIGH_ABOVE_MG_DL, LOW_BELOW_MG_DL
@@ -21,6 +24,7 @@ SPIKE_PANELS = 6  # the meals that spiked most, 2 rows of 3
 TABLE_ROWS_PER_PAGE = 40
 CURVE_FROM_MIN = -60  # the spike panels show the hour before the meal for context
 PREDICTED_COLOUR = "#d95f02"
+SPIKE_LINE = "#e2231a"
 _NUMBER = re.compile(r"\{(mg_dl|delta):(-?[0-9.]+)\}")
 
 
@@ -66,6 +70,18 @@ def draw_meal_summary_page(fig: Figure, summary: MealSummary, unit: DisplayUnit)
         # Above the two-line titles of the first row of meal panels.
         y = grid[1, 0].get_position(fig).y1 + 0.045
         fig.text(0.08, y, "The meals that raised glucose the most", fontsize=10, weight="bold")
+        # One legend for the six panels, beside the heading: inside a panel it would cover a curve or the
+        # panel's own peak / factor text, wherever the curves happen to run.
+        predicted = any(o.predicted is not None for o in summary.most_spiking(SPIKE_PANELS))
+        handles: list[Artist] = [Line2D([], [], color=MEDIAN_LINE, lw=1.3, label="measured")]
+        if predicted:
+            handles += [
+                Line2D([], [], color=PREDICTED_COLOUR, lw=1.1, label="predicted"),
+                Patch(color=PREDICTED_COLOUR, alpha=0.2, lw=0, label="predicted 10-90 %"),
+            ]
+        handles.append(Line2D([], [], color=SPIKE_LINE, lw=0.7, ls="--", label="spike threshold"))
+        fig.legend(handles=handles, loc="lower right", bbox_to_anchor=(0.97, y - 0.006), ncols=len(handles),
+                   fontsize=6.5, frameon=False)  # fmt: skip
     return printed
 
 
@@ -122,7 +138,7 @@ def draw_meal_curve(
     ax.axhspan(*unit.convert([LOW_BELOW_MG_DL, HIGH_ABOVE_MG_DL]), color=TARGET_FILL, zorder=0)
     ax.plot(outcome.minutes[keep], unit.convert(outcome.glucose_mg_dl[keep]), color=MEDIAN_LINE, lw=1.3,
             label="measured")  # fmt: skip
-    ax.axhline(float(unit.convert(threshold_mg_dl)), color="#e2231a", lw=0.7, ls="--")
+    ax.axhline(float(unit.convert(threshold_mg_dl)), color=SPIKE_LINE, lw=0.7, ls="--")
     ax.axvline(0, color="#888888", lw=0.6)
     predicted = outcome.predicted
     if predicted is not None:
@@ -130,7 +146,6 @@ def draw_meal_curve(
                         color=PREDICTED_COLOUR, alpha=0.2, lw=0)  # fmt: skip
         ax.plot(predicted.minute, unit.convert(predicted.glucose_mg_dl), color=PREDICTED_COLOUR, lw=1.1,
                 label="predicted")  # fmt: skip
-        ax.legend(fontsize=5.5, loc="best", frameon=False)
     response = outcome.response
     assert response is not None  # most_spiking only returns measured meals
     description = textwrap.shorten(
@@ -145,7 +160,9 @@ def draw_meal_curve(
         text += "\n" + textwrap.fill(
             f"largest factor: {factor} ({unit.text_delta(contribution)} vs. reference)", 42
         )
-    ax.text(0.02, 0.03, text, transform=ax.transAxes, fontsize=5.5, va="bottom")
+    # On a light box: the measured curve can run through the panel's lower corner.
+    ax.text(0.02, 0.03, text, transform=ax.transAxes, fontsize=5.5, va="bottom",
+            bbox={"facecolor": "white", "alpha": 0.75, "linewidth": 0, "pad": 1.0})  # fmt: skip
     ax.set_xlim(CURVE_FROM_MIN, float(outcome.minutes.max()))
     ax.set_xticks([-60, 0, 60, 120, 180])
     ax.tick_params(labelsize=6)
