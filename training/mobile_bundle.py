@@ -333,6 +333,8 @@ def build_mobile_bundle(
     float_leading_convs: int = FLOAT_LEADING_CONVS,
 ) -> list[ModelBundle]:
     """Bundle every model folder (one with config.pbtxt) of the repository into `out/<name>/`."""
+    if not models_dir.is_dir():
+        raise BundleError(f"{models_dir} is not a folder; pass --models-dir with the model repository.")
     model_dirs = sorted(p for p in models_dir.iterdir() if (p / "config.pbtxt").is_file())
     if not model_dirs:
         raise BundleError(f"{models_dir} holds no model folder with a config.pbtxt.")

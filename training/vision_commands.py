@@ -149,13 +149,15 @@ def _evaluate_fewshot(args: argparse.Namespace) -> int:
 
 
 def _with_clear_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Bad input (layout, nutrition file, version, photo set) ends with its message, not a traceback."""
+    """Bad input (layout, nutrition file, version, photo set, model repository) ends with its message,
+    not a traceback."""
 
     def run(args: argparse.Namespace) -> int:
+        from training.mobile_bundle import BundleError
         from training.vision_dataset import DatasetLayoutError
         from training.vision_retrain import EvaluationDataError
 
-        named: tuple[type[Exception], ...] = (DatasetLayoutError, EvaluationDataError)
+        named: tuple[type[Exception], ...] = (DatasetLayoutError, EvaluationDataError, BundleError)
         if handler is _train_vision:
             from training.vision_train import TrainingSetError
             from training.vision_version import NutritionFileError
@@ -231,4 +233,4 @@ def register(groups: CommandGroups) -> None:
     mobile.add_argument("--photos", type=Path, default=_DEFAULT_PHOTOS, help="real photos to calibrate int8")
     mobile.add_argument("--float-convs", type=int, default=None, help="leading convolutions kept in fp32")
     mobile.add_argument("--no-int8", action="store_true", help="bundle without the int8 variant")
-    mobile.set_defaults(handler=_export_mobile)
+    mobile.set_defaults(handler=_with_clear_errors(_export_mobile))

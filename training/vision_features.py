@@ -15,20 +15,13 @@ import numpy.typing as npt
 import torch
 from tqdm import tqdm
 
+from training.mobile_bundle import file_sha256
 from training.vision_dataset import LabelledPhoto
 from vision.efficientnet_lite import EMBEDDING_DIM, EfficientNetLite0
 from vision.preprocess import PreprocessSpec, normalize
 from vision.recognition import preprocess_photo
 
 logger = logging.getLogger(__name__)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def backbone_sha256(model: EfficientNetLite0) -> str:
