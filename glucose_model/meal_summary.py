@@ -18,6 +18,7 @@ from glucose_model.features import MealContext
 from glucose_model.impact import ResponsePredictor
 from glucose_model.metrics import HIGH_ABOVE_MG_DL, MealResponse, meal_response
 from glucose_model.records import InsufficientCgmError, Meal, RecordError, Recording
+from glucose_model.resample import nearest_grid_time_s
 from glucose_model.windows import MealWindow, all_meal_windows
 
 # Meal times by local clock; anything outside the three main meals is a snack.
@@ -145,8 +146,22 @@ class MealSummary:
         return tuple(o for o in self.outcomes if o.response is not None)
 
     def most_spiking(self, n: int) -> list[MealOutcome]:
-        """The n meals with the largest measured rise, largest first."""
-        return sorted(self.measured, key=lambda o: -o.rise_mg_dl)[:n]
+        """The n meals with the largest measured rise, largest first, one per measured curve."""
+        return largest_rises(self.measured, n)
+
+
+def largest_rises(measured: Sequence[MealOutcome], n: int) -> list[MealOutcome]:
+    """The n measured meals with the largest rise, largest first, one per measured curve.
+
+    Dishes logged at the same grid time (D1NAMO photographs each course: steak at 12:59:00, bread
+    at 12:59:04) share one measured curve; listing it twice would read as two spikes.
+    """
+    chosen: dict[int, MealOutcome] = {}
+    for outcome in sorted(measured, key=lambda o: -o.rise_mg_dl):
+        chosen.setdefault(nearest_grid_time_s(int(outcome.meal.time.timestamp())), outcome)
+        if len(chosen) == n:
+            break
+    return list(chosen.values())
 
 
 def optional_number(row: dict[str, str], name: str) -> float | None:
@@ -337,7 +352,7 @@ def describe_predictions(measured: Sequence[MealOutcome]) -> list[str]:
         f"For {len(predicted)} meals the response model predicted the curve from what was known before the "
         f"meal; its peak was typically {{mg_dl:{float(np.median(errors)):.1f}}} away from the measured peak."
     ]
-    top = sorted(predicted, key=lambda o: -o.rise_mg_dl)[: MIN_MEALS_FOR_PATTERN * 2]
+    top = largest_rises(predicted, MIN_MEALS_FOR_PATTERN * 2)
     leading = [o.predicted.factors[0][0] for o in top if o.predicted is not None and o.predicted.factors]
     if leading:
         factor = max(set(leading), key=leading.count)

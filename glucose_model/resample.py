@@ -53,7 +53,14 @@ class ResampledGlucose:
         if len(self.series) == 0:
             raise RecordError("the resampled series is empty")
         step_s = self.step_min * 60
-        return int(np.floor((time_utc_s - int(self.series.times_utc_s[0])) / step_s + 0.5))
+        start_s = int(self.series.times_utc_s[0])
+        return (nearest_grid_time_s(time_utc_s, self.step_min) - start_s) // step_s
+
+
+def nearest_grid_time_s(time_utc_s: int, step_min: int = GRID_STEP_MIN) -> int:
+    """The clock-grid time (a multiple of step_min since the epoch) nearest `time_utc_s`; halves round up."""
+    step_s = step_min * 60
+    return int(np.floor(time_utc_s / step_s + 0.5)) * step_s
 
 
 def resample_to_grid(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
@@ -224,3 +225,14 @@ def test_heart_rate_alone_is_not_read_as_walks() -> None:
     assert summary.walk is None
     assert all(o.walked_after is None for o in summary.outcomes)
     assert summary.findings[-1] == "No step counts were shared, so the effect of walks cannot be shown."
+
+
+def test_dishes_logged_together_are_one_spike_panel() -> None:
+    """Two photos of one meal 4 s apart (as D1NAMO logs courses) share one curve: listed once."""
+    rec = recording_with_meals({(1, 8): 100.0, (1, 13): 40.0, (2, 8): 90.0})
+    second_dish = Meal(rec.meals[0].time + timedelta(seconds=4), carbs_g=10.0, description="bread")
+    rec = replace(rec, meals=tuple(sorted((*rec.meals, second_dish), key=lambda m: m.time)))
+    summary = summarize_meals(rec)
+    assert len(summary.measured) == 4
+    top = summary.most_spiking(3)
+    assert [o.meal.description for o in top] == ["meal 0", "meal 2", "meal 1"]
