@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from training.vision_calibrate import (
     DRINK_PHOTOS,
+    HELD_OUT_NON_FOOD_PHOTOS,
     NON_FOOD_PHOTOS,
     LabelledPhoto,
     cross_validated_outputs,
@@ -103,15 +104,17 @@ def evaluate_recognizer(
 ) -> dict[str, Any]:
     """All numbers of the model card, plus one row per photo (and the Nutrition5k checks if given)."""
     photos = d1namo_meal_photos(d1namo_dir) + packaged_photos(NON_FOOD_PHOTOS, is_food=False)
-    drinks = packaged_photos(DRINK_PHOTOS, is_food=True)
-    metadata, outputs = _run_onnx(model_path, photos + drinks)
+    held_out = packaged_photos(DRINK_PHOTOS, is_food=True) + packaged_photos(
+        HELD_OUT_NON_FOOD_PHOTOS, is_food=False
+    )
+    metadata, outputs = _run_onnx(model_path, photos + held_out)
     n = len(photos)
     foods = load_food_classes()
     probabilities = outputs["probabilities"][:n]
     cv_food, _, cv_kcal = cross_validated_outputs(probabilities, photos, foods)
     threshold = metadata.food_threshold
     rows = []
-    for i, photo in enumerate(photos + drinks):
+    for i, photo in enumerate(photos + held_out):
         top = int(np.argmax(outputs["probabilities"][i]))
         rows.append(
             {
@@ -139,7 +142,14 @@ def evaluate_recognizer(
         "person_wise_cross_validated": recognition_metrics(photos, cv_food, cv_kcal, threshold),
         "baselines_person_wise": _baselines(photos, probabilities, metadata),
         "drink_photos_food_probability": {
-            p.description: float(outputs["food_probability"][n + i]) for i, p in enumerate(drinks)
+            p.description: float(outputs["food_probability"][n + i])
+            for i, p in enumerate(held_out)
+            if p.is_food
+        },
+        "held_out_non_food_food_probability": {
+            p.description: float(outputs["food_probability"][n + i])
+            for i, p in enumerate(held_out)
+            if not p.is_food
         },
         "nutrition5k": nutrition5k,
         "photos": rows,
