@@ -99,10 +99,10 @@ def train_forecast_command(args: argparse.Namespace) -> int:
 
 def evaluate_glucose_command(args: argparse.Namespace) -> int:
     from glucose_model.records import RecordError
-    from training.glucose_evaluate import EvaluationError, run_evaluation
+    from training.glucose_evaluate import EvaluationError, format_table, run_evaluation
 
     try:
-        return run_evaluation(
+        figures, written = run_evaluation(
             data=args.data,
             layout=args.format,
             models_dir=args.models_dir,
@@ -119,3 +119,7 @@ def evaluate_glucose_command(args: argparse.Namespace) -> int:
     except (EvaluationError, RecordError) as error:
         print(f"evaluate glucose: {error}")
         return 2
+    print(format_table(figures))
+    for path in written:
+        print(f"wrote {path}")
+    return 0

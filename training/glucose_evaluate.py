@@ -506,8 +506,11 @@ def run_evaluation(
     max_meals_plotted: int = 6,
     write_model_cards: bool = False,
     command: str = "mealimpact evaluate glucose",
-) -> int:
-    """The `mealimpact evaluate glucose` handler body: evaluate, print, write JSON and report."""
+) -> tuple[dict[str, object], list[Path]]:
+    """Evaluate, write the JSON and the report (and EVALUATION.md beside each model when asked).
+
+    Returns the figures and the files written; the command handler prints them.
+    """
     from training.glucose_evaluation_report import write_model_summaries, write_report
 
     if layout not in (*LAYOUTS, "auto", "all"):
@@ -531,9 +534,7 @@ def run_evaluation(
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(evaluation.figures, indent=2))
     write_report(evaluation, report_dir, max_meals_plotted)
-    print(format_table(evaluation.figures))
-    print(f"wrote {json_path} and {report_dir / 'REPORT.md'}")
+    written = [json_path, report_dir / "REPORT.md"]
     if write_model_cards:
-        for path in write_model_summaries(evaluation.figures, models_dir, command):
-            print(f"wrote {path}")
-    return 0
+        written += write_model_summaries(evaluation.figures, models_dir, command)
+    return evaluation.figures, written
