@@ -77,3 +77,11 @@ def get_recognizer_metadata(runtime: RuntimeDep) -> RecognizerMetadata:
 
 
 RecognizerDep = Annotated[RecognizerMetadata, Depends(get_recognizer_metadata)]
+
+
+def get_optional_response_predictor(runtime: RuntimeDep) -> ResponsePredictor | None:
+    """The response model when the server has it (the reports say so when it does not)."""
+    return runtime.response_predictor
+
+
+OptionalPredictorDep = Annotated[ResponsePredictor | None, Depends(get_optional_response_predictor)]

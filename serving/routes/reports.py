@@ -9,12 +9,12 @@ import threading
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from glucose_model.impact import ResponsePredictor
 from glucose_model.records import Meal, Recording
-from serving.dependencies import RuntimeDep
+from serving.dependencies import OptionalPredictorDep, RuntimeDep
 from serving.request_records import activity_samples, check_not_future, glucose_series, kind_of
 from serving.schemas.reports import AgpReportRequest, FhirExportRequest, LoggedMeal, ReportFormatName
 from serving.schemas.system import problem_responses
@@ -25,14 +25,6 @@ FHIR_JSON = "application/fhir+json"
 # matplotlib keeps process-wide state (font cache, text layout caches) that is not documented as thread-safe:
 # reports are drawn one at a time, off the event loop.
 _render_lock = threading.Lock()
-
-
-def get_optional_predictor(runtime: RuntimeDep) -> ResponsePredictor | None:
-    """The response model when the server has it; the report says so when it does not."""
-    return runtime.response_predictor
-
-
-OptionalPredictorDep = Annotated[ResponsePredictor | None, Depends(get_optional_predictor)]
 
 
 def negotiate_format(requested: ReportFormatName | None, accept: str | None) -> ReportFormatName:
