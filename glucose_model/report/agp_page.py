@@ -35,6 +35,7 @@ PAGE_SIZE_IN = (8.27, 11.69)  # A4 portrait
 DAILY_PANELS_PER_ROW = 7
 DAILY_PANEL_ROWS = 2  # the AGP shows the last 14 days
 AGP_Y_MAX_MG_DL = 350.0  # the AGP's fixed scale; raised when the 95th percentile goes beyond it
+AGP_Y_STEP_MG_DL = 50.0  # ... in steps of this much
 DAILY_Y_MIN_MG_DL = 40.0
 NOTE_FONT_PT = 8.0
 PERSON_LABEL_CHARS = 45
@@ -221,7 +222,7 @@ def draw_time_in_ranges(ax: Axes, summary: CgmSummary, unit: DisplayUnit) -> Pri
 
 
 def draw_modal_day(ax: Axes, profile: AmbulatoryGlucoseProfile, unit: DisplayUnit) -> Printed:
-    """Median with 25-75 % and 5-95 % bands over 24 h, target range shaded."""
+    """Median with 25-75 % and 5-95 % bands over 24 h, the target range between its two lines."""
     modal = profile.modal_day
     # Close the 24-h circle so the curves reach midnight on both sides.
     hours = np.append(modal.minute_of_day, MINUTES_PER_DAY) / 60.0  # (B+1,)
@@ -230,8 +231,10 @@ def draw_modal_day(ax: Axes, profile: AmbulatoryGlucoseProfile, unit: DisplayUni
         values = modal.percentile(q)
         return unit.convert(np.append(values, values[0]))
 
-    y_max_mg_dl = max(AGP_Y_MAX_MG_DL, float(np.nanmax(modal.percentile(95.0))) + 10.0)
-    ax.axhspan(*unit.convert([LOW_BELOW_MG_DL, HIGH_ABOVE_MG_DL]), color=TARGET_FILL, zorder=0)
+    # Raised in whole steps, so the top tick reads as a scale (400, 450), not as a reading (403).
+    top_mg_dl = float(np.nanmax(modal.percentile(95.0))) + 10.0
+    y_max_mg_dl = max(AGP_Y_MAX_MG_DL, float(np.ceil(top_mg_dl / AGP_Y_STEP_MG_DL)) * AGP_Y_STEP_MG_DL)
+    # No target fill here (as on the consensus AGP): under the opaque bands it showed only as stray slivers.
     ax.fill_between(hours, curve(5.0), curve(95.0), color=BAND_OUTER, label="5-95 %", zorder=1)
     ax.fill_between(hours, curve(25.0), curve(75.0), color=BAND_INNER, label="25-75 %", zorder=2)
     ax.plot(hours, curve(50.0), color=MEDIAN_LINE, linewidth=2.0, label="median", zorder=3)
