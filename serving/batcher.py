@@ -1,7 +1,7 @@
 """Dynamic micro-batching: concurrent requests for one model share a model call.
 
-The first waiting request opens a batch; it closes at `max_batch` rows or after `max_wait_s`, whichever
-comes first, and runs on the executor while the next batch fills (up to `concurrent_batches` in flight).
+The first waiting request opens a batch. It closes at `max_batch` rows, or once `max_wait_s` has passed and
+a slot is free (at most `concurrent_batches` in flight): while every slot is busy the batch keeps filling.
 """
 
 from __future__ import annotations
@@ -61,20 +61,36 @@ class MicroBatcher:
             carried = None
             rows = _rows(batch[0][0])
             deadline = time.monotonic() + self._max_wait_s
-            while rows < self._max_batch:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(self._queue.get(), remaining)
-                except TimeoutError:
-                    break
-                if rows + _rows(item[0]) > self._max_batch:
-                    carried = item  # never more rows than max_batch (a remote server enforces it)
-                    break
-                batch.append(item)
-                rows += _rows(item[0])
-            await self._slots.acquire()
+            # Asked for now, so the batch can keep growing while every slot is busy: closing it at the
+            # deadline and then waiting for a slot left the requests behind it for later, smaller batches.
+            slot = asyncio.ensure_future(self._slots.acquire())
+            getter: asyncio.Future[_Pending] | None = None
+            try:
+                while rows < self._max_batch:
+                    window_s = deadline - time.monotonic()
+                    if window_s <= 0 and slot.done():
+                        break
+                    getter = asyncio.ensure_future(self._queue.get())
+                    done, _ = await asyncio.wait(
+                        {getter} if window_s > 0 else {getter, slot},
+                        timeout=window_s if window_s > 0 else None,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    if getter not in done:
+                        getter.cancel()  # a cancelled Queue.get leaves its item in the queue
+                        continue
+                    item = getter.result()
+                    if rows + _rows(item[0]) > self._max_batch:
+                        carried = item  # never more rows than max_batch (a remote server enforces it)
+                        break
+                    batch.append(item)
+                    rows += _rows(item[0])
+                await slot
+            except asyncio.CancelledError:
+                for waiting in (slot, getter):
+                    if waiting is not None:
+                        waiting.cancel()
+                raise
             task = asyncio.get_running_loop().create_task(self._run(batch))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
