@@ -6,6 +6,7 @@ a person-wise cross-validation that refits the head and portion calibration with
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from training.vision_calibrate import (
     cross_validated_outputs,
     d1namo_meal_photos,
     packaged_photos,
+    predict_head,
     recognition_metrics,
 )
 from training.vision_portions import DISHES_FILE, check_portions, expected_carbs_coverage, read_dishes
@@ -29,6 +31,7 @@ from vision.recognizer_model import RecognizerCalibration
 from vision.taxonomy import load_food_classes
 
 _BATCH = 16
+_WIDER_LOG_SD = (0.0, 0.3, 0.6)  # what-if spreads for the carbohydrate coverage (not shipped)
 
 
 def _run_onnx(
@@ -85,17 +88,31 @@ def _nutrition5k_checks(
     nutrition5k_dir: Path,
     metadata: RecognizerMetadata,
     photos: list[LabelledPhoto],
+    probabilities: npt.NDArray[np.float32],
     carbs_g: npt.NDArray[np.float32],
 ) -> dict[str, Any]:
-    """Portions against weighed dishes, and the carbohydrate coverage D1NAMO's kcal labels imply."""
+    """Portions against weighed dishes, and the carbohydrate coverage D1NAMO's kcal labels imply.
+
+    Also what a wider interval would give (extra log-sd added to the shipped one), without shipping it.
+    """
     calibration = RecognizerCalibration.from_dict(metadata.training_data["calibration"])
-    results = check_portions(nutrition5k_dir, load_food_classes(), calibration)
+    foods = load_food_classes()
+    results = check_portions(nutrition5k_dir, foods, calibration)
     meals = np.array([p.kcal is not None and p.kcal > 0 for p in photos])
     kcal_labels = np.array([p.kcal for p in photos if p.kcal], dtype=np.float64)
     dishes = read_dishes(nutrition5k_dir / DISHES_FILE)
     results["d1namo_expected_carbs_p10_p90_coverage"] = round(
         expected_carbs_coverage(kcal_labels, carbs_g[meals], dishes), 3
     )
+    wider = {}
+    for added in _WIDER_LOG_SD:
+        extra = float(np.hypot(calibration.extra_log_sd, added))
+        _, carbs, _ = predict_head(probabilities[meals], foods, replace(calibration, extra_log_sd=extra))
+        wider[str(added)] = {
+            "expected_carbs_p10_p90_coverage": round(expected_carbs_coverage(kcal_labels, carbs, dishes), 3),
+            "median_p90_over_p10": round(float(np.median(carbs[:, 2] / carbs[:, 0])), 1),
+        }
+    results["d1namo_if_carbs_log_sd_wider_by"] = wider
     return results
 
 
@@ -131,7 +148,9 @@ def evaluate_recognizer(
         )
     nutrition5k: dict[str, Any] | str = "skipped: no Nutrition5k folder given"
     if nutrition5k_dir is not None:
-        nutrition5k = _nutrition5k_checks(nutrition5k_dir, metadata, photos, outputs["carbs_g"][:n])
+        nutrition5k = _nutrition5k_checks(
+            nutrition5k_dir, metadata, photos, probabilities, outputs["carbs_g"][:n]
+        )
     return {
         "model": str(model_path),
         "model_version": metadata.version,
