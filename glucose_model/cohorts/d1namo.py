@@ -29,6 +29,9 @@ D1NAMO_ZONE = ZoneInfo("Europe/Zurich")  # recorded in Switzerland, clock times 
 CARB_ENERGY_SHARE = 0.45
 KCAL_PER_G_CARBS = 4.0
 KCAL_ESTIMATE_CONFIDENCE = 0.3
+# The CGM reports 2.2-22.2 mmol/L (40-400 mg/dL); the files pile readings up at both ends (person 001:
+# 28 at 2.2, 39 at 22.2), which are its LOW / HIGH.
+D1NAMO_SENSOR_RANGE_MMOL_L = (2.2, 22.2)
 
 
 def _carbs_from_kcal(kcal: float) -> float:
@@ -53,7 +56,9 @@ def load_d1namo_person(folder: Path) -> Recording:
             except ValueError as err:
                 raise CohortError(f"{folder / 'glucose.csv'}, line {line_no}: {err}") from err
             (cgm if row["type"] == "cgm" else sticks).append(reading)
-    series, report = series_from_pairs(cgm, f"d1namo:{folder.name}", mmol=True)
+    series, report = series_from_pairs(
+        cgm, f"d1namo:{folder.name}", mmol=True, sensor_range=D1NAMO_SENSOR_RANGE_MMOL_L
+    )
     stick_series, _ = series_from_pairs(sticks, f"d1namo:{folder.name}:fingerstick", mmol=True)
     insulin: list[InsulinDose] = []
     with (folder / "insulin.csv").open(newline="") as f:

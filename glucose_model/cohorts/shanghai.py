@@ -32,6 +32,9 @@ _PREMIX_RAPID_SHARE = re.compile(
     r"(?:(?P<r>\d{2})R\b|70/30|M(?P<m>\d{2})|mix\s*(?P<mix>\d{2}))", re.IGNORECASE
 )
 SHANGHAI_CGM = "CGM (mg / dl)"
+# FreeStyle Libre reports 2.2-27.8 mmol/L, written in these files as mmol/L x 18; 162 kept readings of the
+# cohort sit at the floor (39.6 mg/dL), the sensor's LO.
+SHANGHAI_SENSOR_RANGE_MG_DL = (39.6, 500.4)
 SHANGHAI_CBG = "CBG (mg / dl)"
 
 
@@ -125,7 +128,7 @@ def load_shanghai_file(path: Path, kind: DiabetesKind) -> Recording:
                     notes.append((time, f"oral or non-insulin agents: {drugs}"))
             except (ValueError, RecordError) as err:
                 raise CohortError(f"{path.name}, line {line_no}: {err}") from err
-    series, report = series_from_pairs(cgm, f"shanghai:{path.name}")
+    series, report = series_from_pairs(cgm, f"shanghai:{path.name}", sensor_range=SHANGHAI_SENSOR_RANGE_MG_DL)
     stick_series, _ = series_from_pairs(sticks, f"shanghai:{path.name}:fingerstick")
     if cgm:
         insulin += _basal_rate_doses(basal_changes, cgm[-1][0])

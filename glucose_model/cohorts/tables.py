@@ -34,9 +34,23 @@ def offset_min(time: datetime) -> int:
 
 
 def series_from_pairs(
-    readings: list[tuple[datetime, float]], source: str, mmol: bool = False
+    readings: list[tuple[datetime, float]],
+    source: str,
+    mmol: bool = False,
+    sensor_range: tuple[float, float] | None = None,
 ) -> tuple[GlucoseSeries, ImportReport]:
+    """Readings (in mmol/L when `mmol`) to a series and its import report.
+
+    sensor_range: (floor, ceiling) the sensor reports, in the file's unit; a reading at or beyond an end is
+        the sensor's LOW / HIGH (a bound), kept as a censored reading (records.CENSORED_LOW/HIGH_MG_DL).
+    """
     times = [int(t.timestamp()) for t, _ in readings]
     offsets = [offset_min(t) for t, _ in readings]
     values = np.array([v for _, v in readings], dtype=np.float64)
-    return assemble_series(times, offsets, mmol_l_to_mg_dl(values) if mmol else values, source)
+    censored = None
+    if sensor_range is not None:
+        floor, ceiling = sensor_range
+        censored = np.where(values <= floor, -1, np.where(values >= ceiling, 1, 0)).astype(np.int8)
+    return assemble_series(
+        times, offsets, mmol_l_to_mg_dl(values) if mmol else values, source, censored=censored
+    )

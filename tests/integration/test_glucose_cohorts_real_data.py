@@ -57,3 +57,16 @@ def test_d1namo_metrics_and_layout_detection(shared_data: Path) -> None:
         summary = summarize_cgm(rec.glucose)
         assert 2 < summary.days_covered < 8 and summary.sensor_wear_percent > 50
         assert rec.fingersticks is not None and len(rec.fingersticks) > 0
+
+
+def test_readings_at_the_sensor_limits_are_kept_as_censored(shared_data: Path) -> None:
+    """D1NAMO piles readings at 2.2 / 22.2 mmol/L, Shanghai at 39.6 mg/dL: the sensors' LOW / HIGH, kept at
+    39 / 401 mg/dL so they count below 54 / above 250, and counted in the import report."""
+    d1namo = {r.person_id: r for r in load_cohort(shared_data, "d1namo")}
+    report = d1namo["d1namo-001"].report
+    assert (report.censored_low, report.censored_high) == (28, 39)
+    g = d1namo["d1namo-001"].glucose
+    assert g.censored is not None and int((g.glucose_mg_dl[g.censored < 0] == 39.0).sum()) == 28
+    shanghai = load_cohort(shared_data, "shanghai")
+    assert sum(r.report.censored_low for r in shanghai) == 162
+    assert sum(r.report.censored_high for r in shanghai) == 0

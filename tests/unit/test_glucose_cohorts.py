@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -111,3 +111,16 @@ def test_unknown_folder_is_a_named_error(tmp_path: Path) -> None:
         cohorts.detect_layout(tmp_path)
     with pytest.raises(cohorts.CohortError, match="unknown cohort"):
         cohorts.load_cohort(tmp_path, "mimic")
+
+
+def test_readings_at_the_sensor_range_ends_are_censored() -> None:
+    from glucose_model.cohorts.tables import series_from_pairs
+
+    t0 = datetime(2024, 5, 1, tzinfo=UTC)
+    readings = [(t0 + timedelta(minutes=5 * i), v) for i, v in enumerate([2.2, 5.0, 22.2, 1.9, 6.0])]
+    series, report = series_from_pairs(readings, "t", mmol=True, sensor_range=(2.2, 22.2))
+    assert list(series.censored) == [-1, 0, 1, -1, 0]  # type: ignore[arg-type]
+    assert (report.censored_low, report.censored_high) == (2, 1)
+    np.testing.assert_allclose(
+        series.glucose_mg_dl, [39.0, 5.0 * MG_DL_PER_MMOL_L, 401.0, 39.0, 6.0 * MG_DL_PER_MMOL_L]
+    )
