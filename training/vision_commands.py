@@ -123,7 +123,8 @@ def _evaluate_fewshot(args: argparse.Namespace) -> int:
     path = model_path_of(args.models_dir, args.model)
     embeddings = predict_onnx(path, [p.path for p in photos])["embedding"]
     labels = [p.label for p in photos]
-    results: dict[str, object] = {"model_version": args.model, "photos": len(photos), "shots": {}}
+    by_shots: dict[str, object] = {}
+    results = {"model_version": args.model, "photos": len(photos), "shots": by_shots}
     for shots in args.shots:
         accuracy = evaluate_few_shot(embeddings, labels, shots, episodes=args.episodes)
         takeover = {}
@@ -132,7 +133,7 @@ def _evaluate_fewshot(args: argparse.Namespace) -> int:
                 embeddings, labels, shots, temperature=FEWSHOT_TEMPERATURE, threshold=threshold
             )
             takeover[str(threshold)] = asdict(rates) if rates else None
-        results["shots"][str(shots)] = {  # type: ignore[index]
+        by_shots[str(shots)] = {
             "accuracy": asdict(accuracy) if accuracy else "not measurable: too few photos per class",
             "takeover_by_threshold": takeover,
         }

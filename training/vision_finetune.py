@@ -108,12 +108,9 @@ def finetune(
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs)
     net = nn.ModuleDict({"backbone": backbone, "head": head})
     state = TrainingProgress()
-    if checkpoint is not None and (saved := checkpoint.load()) is not None:
-        net.load_state_dict(saved["model"])
-        optimiser.load_state_dict(saved["optimiser"])
-        scheduler.load_state_dict(saved["scheduler"])
-        state = TrainingProgress.from_dict(saved["progress"])
-        torch.set_rng_state(saved["rng"])
+    if checkpoint is not None and (restored := checkpoint.restore(net, optimiser, scheduler)) is not None:
+        state, rng_state = restored
+        torch.set_rng_state(rng_state)
         logger.info("resuming fine-tuning at epoch %d", state.epoch)
     loader = torch.utils.data.DataLoader(
         _AugmentedPhotos([photos[i].path for i in train_idx], train_y, spec),
@@ -147,15 +144,7 @@ def finetune(
         logger.info("epoch %d: val loss %.3f, val accuracy %.3f", epoch + 1, val_loss, val_acc)
         state.record(epoch, val_loss, val_acc, net.state_dict())
         if checkpoint is not None:
-            checkpoint.save(
-                {
-                    "model": net.state_dict(),
-                    "optimiser": optimiser.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "progress": state.to_dict(),
-                    "rng": torch.get_rng_state(),
-                }
-            )
+            checkpoint.save(net, optimiser, scheduler, state, torch.get_rng_state())
     if state.best_state is not None:
         net.load_state_dict(state.best_state)
     backbone.eval()

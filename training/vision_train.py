@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 MODES = ("linear", "finetune")
 # Bumped whenever the checkpoint contents change, so an older run's checkpoint is never resumed.
-CHECKPOINT_FORMAT = 2
+CHECKPOINT_FORMAT = 3
 
 
 class TrainingSetError(ValueError):
@@ -108,13 +108,39 @@ class Checkpoint:
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / "checkpoint.pt"
 
-    def load(self) -> dict | None:
-        return torch.load(self.path, map_location="cpu", weights_only=True) if self.path.is_file() else None
-
-    def save(self, state: dict) -> None:
+    def save(
+        self,
+        model: nn.Module,
+        optimiser: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+        progress: TrainingProgress,
+        rng_state: torch.Tensor,
+    ) -> None:
+        state = {
+            "model": model.state_dict(),
+            "optimiser": optimiser.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "progress": progress.to_dict(),
+            "rng": rng_state,
+        }
         tmp = self.path.with_suffix(".tmp")
         torch.save(state, tmp)
         tmp.replace(self.path)
+
+    def restore(
+        self,
+        model: nn.Module,
+        optimiser: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+    ) -> tuple[TrainingProgress, torch.Tensor] | None:
+        """Load the saved state into the given objects; returns the progress and the random state."""
+        if not self.path.is_file():
+            return None
+        saved = torch.load(self.path, map_location="cpu", weights_only=True)
+        model.load_state_dict(saved["model"])
+        optimiser.load_state_dict(saved["optimiser"])
+        scheduler.load_state_dict(saved["scheduler"])
+        return TrainingProgress.from_dict(saved["progress"]), saved["rng"]
 
 
 def split_indices(
@@ -146,12 +172,9 @@ def fit_linear_head(
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs)
     state = TrainingProgress()
     generator = torch.Generator().manual_seed(config.seed)
-    if checkpoint is not None and (saved := checkpoint.load()) is not None:
-        head.load_state_dict(saved["model"])
-        optimiser.load_state_dict(saved["optimiser"])
-        scheduler.load_state_dict(saved["scheduler"])
-        state = TrainingProgress.from_dict(saved["progress"])
-        generator.set_state(saved["generator"])
+    if checkpoint is not None and (restored := checkpoint.restore(head, optimiser, scheduler)) is not None:
+        state, rng_state = restored
+        generator.set_state(rng_state)
         logger.info("resuming the linear head at epoch %d", state.epoch)
     bar = tqdm(range(state.epoch, epochs), desc="linear head", unit="epoch", disable=None)
     for epoch in bar:
@@ -179,15 +202,7 @@ def fit_linear_head(
             val_acc=f"{val_acc:.2f}",
         )
         if checkpoint is not None and (epoch % 10 == 9 or epoch == epochs - 1):
-            checkpoint.save(
-                {
-                    "model": head.state_dict(),
-                    "optimiser": optimiser.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "progress": state.to_dict(),
-                    "generator": generator.get_state(),
-                }
-            )
+            checkpoint.save(head, optimiser, scheduler, state, generator.get_state())
     head.load_state_dict(state.best_state or head.state_dict())
     return head, state.best_epoch, state.best_loss, state.best_accuracy
 
