@@ -43,7 +43,7 @@ class Cell:
         )
 
 
-def _photos() -> list[bytes]:
+def load_photos() -> list[bytes]:
     paths = sorted(PHOTOS.glob("*/food_pictures/*.jpg"))[:24]
     if not paths:
         raise SystemExit(f"bench_serving needs the D1NAMO photos in {PHOTOS}")
@@ -132,6 +132,18 @@ async def _load(base_url: str, route: str, concurrency: int, photos: list[bytes]
     return Cell(len(latencies), errors, seconds, tuple(latencies))
 
 
+def _batch_rows_and_calls(base_url: str) -> tuple[float, float]:
+    """Rows and calls of food_recognizer so far, from the server's own batch-size histogram."""
+    import httpx
+
+    totals = {"sum": 0.0, "count": 0.0}
+    for line in httpx.get(f"{base_url}/metrics", timeout=30).text.splitlines():
+        for kind in totals:
+            if line.startswith(f'mealimpact_model_batch_size_{kind}{{model="food_recognizer"}}'):
+                totals[kind] = float(line.rsplit(" ", 1)[1])
+    return totals["sum"], totals["count"]
+
+
 def _torch_eager_loop(photos: list[bytes], threads: int | None) -> Cell:
     """The same model, decode and preprocessing as the server, as a plain loop of torch eager calls
     (torch's default thread count, or `threads`: on a busy machine fewer threads can be faster)."""
@@ -178,6 +190,26 @@ def _torch_eager_loop(photos: list[bytes], threads: int | None) -> Cell:
     return Cell(len(latencies), 0, time.perf_counter() - started, tuple(latencies))
 
 
+def preprocess_cpu_ms(photos: list[bytes]) -> float:
+    """Median CPU milliseconds to decode and preprocess one photo, as the server does before the batcher."""
+    import onnxruntime as ort
+
+    from serving.settings import Settings
+    from vision.metadata import parse_metadata
+    from vision.recognition import preprocess_photo
+
+    model_dir = Settings().models_dir / "food_recognizer"
+    latest = max((p for p in model_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    session = ort.InferenceSession(str(latest / "model.onnx"), providers=["CPUExecutionProvider"])
+    spec = parse_metadata(session.get_modelmeta().custom_metadata_map).preprocess
+    times = []
+    for photo in photos:
+        started = time.process_time()
+        preprocess_photo(photo, spec)
+        times.append(time.process_time() - started)
+    return float(np.median(times)) * 1e3
+
+
 def _ort_per_image_by_batch(photos: list[bytes], threads: int) -> dict[int, float]:
     """Seconds per image of one in-process ONNX Runtime call at batch 1 and at the batcher's batch of 8:
     what a micro-batch can save at best (if the per-image cost does not fall, batching only adds waiting)."""
@@ -209,15 +241,19 @@ def _ort_per_image_by_batch(photos: list[bytes], threads: int) -> dict[int, floa
 
 
 def main() -> None:
-    photos = _photos()
+    photos = load_photos()
     results: dict[str, Cell] = {}
     for batcher in (False, True):
         process, base_url = _start_server(batcher)
         try:
             for concurrency in CONCURRENCY:
                 label = f"recognize c={concurrency:<2} batcher={'on ' if batcher else 'off'}"
+                rows_before, calls_before = _batch_rows_and_calls(base_url)
                 results[label] = asyncio.run(_load(base_url, "recognize", concurrency, photos))
-                print(f"[serving] {results[label].line(label)}", flush=True)
+                rows, calls = _batch_rows_and_calls(base_url)
+                # Is a batch formed? Mean photos per model call in this cell (warm-up requests included).
+                per_call = (rows - rows_before) / max(calls - calls_before, 1.0)
+                print(f"[serving] {results[label].line(label)}, {per_call:.2f} photos/model call", flush=True)
             if not batcher:
                 for concurrency in (1, 4):
                     label = f"impact    c={concurrency:<2}"
@@ -226,6 +262,11 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait(timeout=30)
+    print(
+        f"[serving] decode + preprocess: {preprocess_cpu_ms(photos):.1f} ms of CPU per photo "
+        f"(median of {len(photos)})",
+        flush=True,
+    )
     for ort_threads in (1, 2):
         cost = _ort_per_image_by_batch(photos, ort_threads)
         print(

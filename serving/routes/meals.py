@@ -162,6 +162,8 @@ def personal_classes(text: str | None, runtime: ServingRuntime) -> list[Personal
         raise FewShotError(
             f"personal_classes is not valid JSON (line {err.lineno}, column {err.colno})."
         ) from err
+    except RecursionError as err:  # json nests by recursion: "[[[[..." deeper than Python's stack
+        raise FewShotError("personal_classes is nested too deeply; send a flat list of objects.") from err
     embedding = next(o for o in runtime.models[FOOD_RECOGNIZER].outputs if o.name == "embedding")
     return parse_personal_classes(raw, embedding_dim=embedding.shape[-1])
 

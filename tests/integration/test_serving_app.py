@@ -278,7 +278,12 @@ def test_personal_classes_sent_with_a_photo_take_over_when_it_matches(client: Te
     ).json()
     assert analyzed["recognition"]["foods"][0]["name"] == taught["name"]
 
-    for bad in ("not json", json.dumps([{**taught, "prototype": [1.0, 2.0]}]), json.dumps({"a": 1})):
+    for bad in (
+        "not json",
+        json.dumps([{**taught, "prototype": [1.0, 2.0]}]),
+        json.dumps({"a": 1}),
+        "[" * 10**5,
+    ):
         response = client.post("/v1/meals/recognize", files=files, data={"personal_classes": bad})
         assert_problem(response, 422, "invalid-personal-classes")
 
