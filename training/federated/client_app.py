@@ -25,7 +25,7 @@ from flwr.clientapp.typing import ClientAppCallable
 from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS
 
 from training.federated.privacy import DpConfig
-from training.federated.sites import HELD_OUT_FRACTION, SiteSpec, load_site
+from training.federated.sites import HELD_OUT_FRACTION, SiteError, SiteSpec, load_site
 from training.federated.tasks import ModelTask, SiteTrainer, evaluation_summary, make_task, task_from_arrays
 
 logger = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ def optional_secaggplus_mod(msg: Message, ctxt: Context, call_next: ClientAppCal
 
 def spec_from_node_config(node_config: dict[str, object]) -> SiteSpec:
     if NODE_DATA_PATH not in node_config:
-        raise ValueError(
+        raise SiteError(
             f"this SuperNode has no '{NODE_DATA_PATH}' in its node config; start it with "
             f"--node-config \"{NODE_SITE}='name' {NODE_DATA_PATH}='/path/to/cohort'\""
         )
