@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import logging
 import math
 import tempfile
 from collections.abc import Sequence
@@ -35,6 +36,8 @@ from vision.metadata import UNITS, LabelInfo, RecognizerMetadata, parse_metadata
 from vision.preprocess import PreprocessSpec
 from vision.recognizer_model import QUANTILES, FoodRecognizer, NutritionHead, RecognizerCalibration
 from vision.taxonomy import CATEGORIES, FoodClass, load_food_classes
+
+logger = logging.getLogger(__name__)
 
 LICENCE = (
     "Model: Apache-2.0. Backbone: EfficientNet-Lite0 ImageNet weights (Apache-2.0); retrained head on the "
@@ -297,6 +300,12 @@ def write_triton_config(model_dir: Path, embedding_dim: int, crop_px: int) -> Pa
         counts.add(len(labels))
     if not counts:
         raise ModelVersionError(f"{model_dir} holds no <version>/model.onnx to describe.")
+    if len(counts) > 1:
+        logger.warning(
+            "%s holds versions with %s labels: config.pbtxt declares the class axis variable (-1)",
+            model_dir,
+            sorted(counts),
+        )
     class_axis = counts.pop() if len(counts) == 1 else VARIABLE_DIM
     path = model_dir / "config.pbtxt"
     path.write_text(_triton_config(class_axis, embedding_dim, crop_px))

@@ -38,11 +38,14 @@ def test_versions_with_one_label_count_keep_an_exact_class_axis(tmp_path: Path) 
     assert "dims: [ 224, 224, 3 ]" in config and "dims: [ 1280 ]" in config
 
 
-def test_versions_with_different_label_counts_get_a_variable_class_axis(tmp_path: Path) -> None:
+def test_versions_with_different_label_counts_get_a_variable_class_axis(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     _version(tmp_path, 1, labels=97)
     _version(tmp_path, 2, labels=6)
     config = write_triton_config(tmp_path, 1280, 224).read_text()
     assert _probabilities_dims(config) == "dims: [ -1 ]"
+    assert "versions with [6, 97] labels" in caplog.text
 
 
 def test_a_version_folder_without_a_labelled_model_is_a_named_error(tmp_path: Path) -> None:
