@@ -1,8 +1,8 @@
 """Nightscout `entries` JSON (`/api/v1/entries.json`): a JSON array of entry objects.
 
 An `sgv` entry is a CGM reading: `sgv` in mg/dL, `date` in ms since the epoch (or `dateString`
-ISO 8601), `utcOffset` in minutes when the uploader sent it. 39 is the sensor's LOW (kept as a censored
-reading); lower values are Dexcom status codes (0-12 sensor errors), counted as out of range; `mbg`
+ISO 8601), `utcOffset` in minutes when the uploader sent it. 39 is the sensor's LOW and 401 its HIGH (kept
+as censored readings); lower values are Dexcom status codes (0-12 sensor errors), counted as out of range; `mbg`
 entries are finger sticks; other types (`cal`, ...) are counted in `other_rows`.
 """
 
@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from glucose_model.importers.assembly import ExportContents
 from glucose_model.importers.clock import parse_aware_iso
 from glucose_model.importers.errors import MalformedFileError
-from glucose_model.records import CENSORED_LOW_MG_DL, RecordError
+from glucose_model.records import CENSORED_HIGH_MG_DL, CENSORED_LOW_MG_DL, RecordError
 
 
 def _entry_time(entry: dict[str, object]) -> datetime:
@@ -70,9 +70,10 @@ def read_nightscout(text: str, source: str) -> ExportContents:
                 value = entry.get("sgv")
                 if not isinstance(value, int | float) or isinstance(value, bool):
                     raise ValueError(f"sgv {value!r} is not a number")
-                # Dexcom (and so Nightscout) codes LOW as 39 and sensor errors below it.
-                if value == CENSORED_LOW_MG_DL:
-                    out.add_censored(_entry_time(entry), high=False)
+                # Dexcom (and so Nightscout) codes LOW as 39, HIGH as 401 (read as ">= 401", true even
+                # from a sensor that measures up to 500) and sensor errors below 39.
+                if value in (CENSORED_LOW_MG_DL, CENSORED_HIGH_MG_DL):
+                    out.add_censored(_entry_time(entry), high=value == CENSORED_HIGH_MG_DL)
                 elif value < CENSORED_LOW_MG_DL:
                     out.markers_out_of_range += 1
                 else:

@@ -152,14 +152,15 @@ def test_unknown_zone_and_missing_file() -> None:
         import_file(FIXTURES / "absent.csv")
 
 
-def test_nightscout_error_codes_are_out_of_range_but_low_is_kept() -> None:
+def test_nightscout_error_codes_are_out_of_range_but_low_and_high_are_kept() -> None:
     entries = [
         {"type": "sgv", "sgv": sgv, "date": 1714543212000 + i * 300_000, "utcOffset": 0}
-        for i, sgv in enumerate([5, 39, 100])
+        for i, sgv in enumerate([5, 39, 100, 401, 450])
     ]
     rec = import_bytes(json.dumps(entries).encode(), "entries.json")
-    assert list(rec.glucose.glucose_mg_dl) == [39, 100]
-    assert rec.report.out_of_range == 1 and rec.report.censored_low == 1 and rec.report.censored_high == 0
+    assert list(rec.glucose.glucose_mg_dl) == [39, 100, 401, 450]
+    assert rec.report.out_of_range == 1 and rec.report.censored_low == 1 and rec.report.censored_high == 1
+    assert list(rec.glucose.censored) == [-1, 0, 1, 0]  # type: ignore[arg-type]
 
 
 def test_censored_readings_count_in_the_consensus_ranges() -> None:
