@@ -57,6 +57,11 @@ def read_labelled_photos(data: Path, *, seed: int) -> list[LabelledPhoto]:
         )
     if not photos:
         raise DatasetLayoutError(f"No labelled photos found in {data}.")
+    missing = [str(p.path) for p in photos if not p.path.is_file()]
+    if missing:
+        raise DatasetLayoutError(
+            f"{len(missing)} listed photos do not exist (first: {missing[:3]}); fix the paths in {data}."
+        )
     return assign_missing_splits(photos, seed=seed)
 
 
@@ -113,14 +118,18 @@ def read_csv_layout(path: Path) -> list[LabelledPhoto]:
         photos = []
         for line, row in enumerate(reader, start=2):
             where = f"{path}:{line}"
-            label, split = row["label"].strip(), (row.get("split") or "").strip()
+            # A short row leaves its missing cells None (csv.DictReader's restval).
+            path_text, label = (row["path"] or "").strip(), (row["label"] or "").strip()
+            split = (row.get("split") or "").strip()
+            if not path_text:
+                raise DatasetLayoutError(f"{where}: empty path.")
             if not label:
                 raise DatasetLayoutError(f"{where}: empty label.")
             if split and split not in SPLITS:
                 raise DatasetLayoutError(f"{where}: split must be one of {SPLITS}, got {split!r}.")
             photos.append(
                 LabelledPhoto(
-                    path=path.parent / row["path"].strip(),
+                    path=path.parent / path_text,
                     label=label,
                     split=split,
                     carbs_g=_optional_float(row, "carbs_g", where),

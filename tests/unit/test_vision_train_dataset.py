@@ -62,6 +62,8 @@ def test_csv_layout_reads_optional_columns_relative_to_the_csv(tmp_path: Path) -
         ("path,label,split\na.jpg,rice,holdout\n", "split must be one of"),
         ("path,label,carbs_g\na.jpg,rice,lots\n", "carbs_g must be a number"),
         ("path,label\na.jpg,\n", "empty label"),
+        ("path,label\na.jpg\n", "empty label"),
+        ("path,label\n,rice\n", "empty path"),
     ],
 )
 def test_bad_csv_is_a_named_error_that_says_what_is_wrong(tmp_path: Path, body: str, message: str) -> None:
@@ -71,18 +73,28 @@ def test_bad_csv_is_a_named_error_that_says_what_is_wrong(tmp_path: Path, body: 
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200))
+@given(
+    st.sampled_from(["", "path,label\n", "path,label,split,carbs_g,kcal,group\n"]),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200),
+)
 def test_csv_parser_never_fails_with_anything_but_its_named_error(
-    tmp_path_factory: pytest.TempPathFactory, text: str
+    tmp_path_factory: pytest.TempPathFactory, header: str, text: str
 ) -> None:
     path = tmp_path_factory.mktemp("csv") / "set.csv"
-    path.write_text(text, encoding="utf-8")
+    path.write_text(header + text, encoding="utf-8")
     try:
         photos = read_csv_layout(path)
     except DatasetLayoutError as err:
         assert str(err)  # a message a person can act on
         return
     assert all(p.label and p.split in ("", "train", "val", "test") for p in photos)
+
+
+def test_listed_photos_that_do_not_exist_are_a_named_error(tmp_path: Path) -> None:
+    _photo(tmp_path / "a.jpg")
+    (tmp_path / "set.csv").write_text("path,label\na.jpg,rice\ngone.jpg,rice\n")
+    with pytest.raises(DatasetLayoutError, match=r"1 listed photos do not exist .*gone.jpg"):
+        read_labelled_photos(tmp_path / "set.csv", seed=0)
 
 
 def test_unknown_layout_names_the_accepted_ones(tmp_path: Path) -> None:
