@@ -27,7 +27,7 @@ def test_environment_variables_with_prefix(monkeypatch: pytest.MonkeyPatch, tmp_
 
 
 def test_defaults_serve_locally_with_the_three_models() -> None:
-    settings = Settings(_env_file=None)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]  # a pydantic-settings init option
     assert settings.remote_backend_url is None
     assert settings.required_models == REQUIRED_MODELS
     assert settings.api_keys == ()

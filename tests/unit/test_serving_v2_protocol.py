@@ -74,7 +74,10 @@ def test_response_binary_only_where_asked() -> None:
         ).encode(),
         None,
     )
-    outputs = {"p": np.arange(6, dtype=np.float32).reshape(2, 3), "q": np.array([1, 2], np.int64)}
+    outputs: dict[str, np.ndarray] = {
+        "p": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "q": np.array([1, 2], np.int64),
+    }
     body, headers = encode_response("m", "1", request, outputs)
     assert headers["content-type"] == "application/octet-stream"
     header = json.loads(body[: int(headers[HEADER_LENGTH])])
