@@ -31,6 +31,7 @@ from glucose_model.resample import GRID_STEP_MIN
 from glucose_model.windows import meal_windows
 from serving.model_repository import ModelRepositoryError, load_model
 from training.forecast_train import forecast_windows
+from training.glucose_train import pearson_r
 
 logger = logging.getLogger(__name__)
 
@@ -179,12 +180,6 @@ def _results(meals: MealSet) -> list[ImpactResult]:
     return [r for r in meals.results if r is not None]
 
 
-def _pearson(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> float | None:
-    if a.shape[0] < 3 or np.std(a) == 0 or np.std(b) == 0:
-        return None
-    return float(np.corrcoef(a, b)[0, 1])
-
-
 def _auroc(labels: npt.NDArray[np.bool_], scores: npt.NDArray[np.float64]) -> float | None:
     from sklearn.metrics import roc_auc_score
 
@@ -244,8 +239,8 @@ def _curve_scores(
     spiked = baseline + measured_peak > thresholds
     scores: dict[str, float | None] = {
         "peak_rise_mae_mg_dl": float(np.mean(np.abs(predicted_peak - measured_peak))),
-        "peak_rise_pearson_r": _pearson(predicted_peak, measured_peak),
-        "iauc_2h_pearson_r": _pearson(predicted_iauc, measured_iauc),
+        "peak_rise_pearson_r": pearson_r(predicted_peak, measured_peak),
+        "iauc_2h_pearson_r": pearson_r(predicted_iauc, measured_iauc),
     }
     for minute in CURVE_EVAL_MINUTES:
         j = int(np.flatnonzero(minute == CURVE_MINUTES)[0])

@@ -236,7 +236,8 @@ def predict(
     return rise.numpy().astype(np.float64), spike.numpy().astype(np.float64).reshape(-1)
 
 
-def _pearson(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> float | None:
+def pearson_r(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> float | None:
+    """Pearson r over the pairs where both are finite; None below 3 pairs or with no spread."""
     ok = np.isfinite(a) & np.isfinite(b)
     if ok.sum() < 3 or np.std(a[ok]) == 0 or np.std(b[ok]) == 0:
         return None
@@ -262,8 +263,8 @@ def response_metrics(
     out: dict[str, float | None] = {
         "meals": float(len(examples)),
         "peak_rise_mae_mg_dl": float(np.mean(np.abs(predicted_peak - measured_peak))),
-        "peak_rise_pearson_r": _pearson(predicted_peak, measured_peak),
-        "iauc_2h_pearson_r": _pearson(predicted_iauc, measured_iauc),
+        "peak_rise_pearson_r": pearson_r(predicted_peak, measured_peak),
+        "iauc_2h_pearson_r": pearson_r(predicted_iauc, measured_iauc),
     }
     for minute in EVAL_MINUTES:
         j = int(np.flatnonzero(minute == CURVE_MINUTES)[0])
