@@ -1,8 +1,8 @@
 """Mobile bundle: size and per-image latency of the recognizer's int8 model against fp32, in one run.
 
 The int8 model is made here as `mealimpact export mobile` makes it (calibrated on the D1NAMO photos).
-Latency runs on this machine's ONNX Runtime CPU kernels, one image, median of REPEATS calls; a phone's
-numbers differ, the ratio is what carries over. Run with `python -m bench mobile`.
+Latency runs on this machine's ONNX Runtime CPU kernels, one image, median of REPEATS calls alternating
+between the two models; a phone's numbers differ, the ratio is what carries over. Run with `python -m bench mobile`.
 """
 
 from __future__ import annotations
@@ -20,19 +20,24 @@ PHOTOS = REPO.parent / "shared" / "data" / "d1namo"
 REPEATS = 30
 
 
-def _latency_s(path: Path, image: np.ndarray, threads: int) -> float:
+def _latencies_s(paths: tuple[Path, Path], image: np.ndarray, threads: int) -> tuple[float, float]:
+    """Median seconds per call of each model; calls alternate so a shared, busy CPU slows both alike."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-    session.run(None, {"image": image})  # warm-up
-    times = []
+    sessions = [
+        ort.InferenceSession(str(p), sess_options=options, providers=["CPUExecutionProvider"]) for p in paths
+    ]
+    times: tuple[list[float], list[float]] = ([], [])
+    for session in sessions:
+        session.run(None, {"image": image})  # warm-up
     for _ in range(REPEATS):
-        start = time.perf_counter()
-        session.run(None, {"image": image})
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for session, spent in zip(sessions, times, strict=True):
+            start = time.perf_counter()
+            session.run(None, {"image": image})
+            spent.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def main() -> None:
@@ -52,8 +57,7 @@ def main() -> None:
         fp32_mb, int8_mb = MODEL.stat().st_size / 1e6, int8.stat().st_size / 1e6
         print(f"[mobile] size: fp32 {fp32_mb:.1f} MB, int8 {int8_mb:.1f} MB, ratio {int8_mb / fp32_mb:.2f}")
         for threads in (1, 2):
-            fp32_s = _latency_s(MODEL, photos[:1], threads)
-            int8_s = _latency_s(int8, photos[:1], threads)
+            fp32_s, int8_s = _latencies_s((MODEL, int8), photos[:1], threads)
             print(
                 f"[mobile] latency, {threads} thread(s), batch 1: fp32 {fp32_s * 1e3:.1f} ms, "
                 f"int8 {int8_s * 1e3:.1f} ms, int8/fp32 {int8_s / fp32_s:.2f}"
