@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import secrets
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -290,8 +291,10 @@ class SiteTrainer:
         weights = parameter_arrays(self.network)
         if self.dp is not None:
             update = [w - g for w, g in zip(weights, global_weights, strict=True)]
-            # fresh noise every round, reproducible from (seed, round)
-            rng = np.random.default_rng([self.seed, server_round])
+            # Fresh noise from the OS's entropy, never from the run's seed: the server knows the seed,
+            # could regenerate seeded noise and subtract it, and sites sharing a seed would add the
+            # same noise (which averaging would then not shrink).
+            rng = np.random.default_rng(secrets.randbits(128))
             noisy, _ = privatize_update(update, self.dp, rng)
             weights = [(g + u).astype(np.float32) for g, u in zip(global_weights, noisy, strict=True)]
         return FitReply(weights, n, {"train_loss": float(loss)})
