@@ -64,7 +64,7 @@ def _evaluate_vision(args: argparse.Namespace) -> int:
     photos = read_labelled_photos(args.data, seed=args.seed)
     report = evaluate_model(path, args.model, evaluation_photos(photos) if not args.all_photos else photos)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    args.json.write_text(json.dumps(report.to_json(), indent=2, allow_nan=False) + "\n")
     if args.report is not None:
         write_report(report, model_labels(path), args.report)
     print(

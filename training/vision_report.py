@@ -6,6 +6,7 @@ Numbers go to a JSON; the confusion matrix and the worst confusions (with thumbn
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ THUMBNAIL_PX = 160
 class ClassFigures:
     label: str
     support: int  # photos of this class
-    precision: float  # NaN when the model never predicted the class
+    precision: float  # NaN (null in the JSON) when the model never predicted the class
     recall: float
 
 
@@ -52,7 +53,19 @@ class ClassificationReport:
     kcal_share_within_30pct: float | None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The figures as strict JSON values: an undefined figure (NaN) becomes null."""
+        return _nan_to_none(asdict(self))
+
+
+def _nan_to_none(value: Any) -> Any:
+    # json.dumps would write NaN, which strict JSON readers (browsers, jq) refuse.
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_nan_to_none(v) for v in value]
+    return value
 
 
 def classification_report(
@@ -141,7 +154,7 @@ def write_report(report: ClassificationReport, labels: Sequence[str], folder: Pa
 
     folder.mkdir(parents=True, exist_ok=True)
     json_path = folder / "report.json"
-    json_path.write_text(json.dumps(report.to_json(), indent=2, allow_nan=True) + "\n")
+    json_path.write_text(json.dumps(report.to_json(), indent=2, allow_nan=False) + "\n")
     matrix = np.array(report.confusion_matrix)
     size = max(4.0, 0.45 * len(labels) + 2)
     fig, ax = plt.subplots(figsize=(size, size))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ def test_report_figures_on_a_hand_checked_example() -> None:
     assert (bread.precision, bread.recall) == (0.5, 0.5)  # predicted bread for photos 0 and 3
     assert (rice.precision, rice.recall) == (0.5, 1.0)
     assert np.isnan(salad.precision) and salad.recall == 0.0
+    assert json.loads(json.dumps(report.to_json(), allow_nan=False))["per_class"][2]["precision"] is None
     assert report.confusion_matrix == ((1, 1, 0), (0, 1, 0), (1, 0, 0))
     assert {(c.true_label, c.predicted_label) for c in report.worst_confusions} == {
         ("bread", "rice"),
