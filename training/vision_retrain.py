@@ -11,13 +11,16 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from training.vision_dataset import LabelledPhoto, class_names, read_labelled_photos
 from training.vision_report import ClassificationReport, classification_report, write_report
+
+if TYPE_CHECKING:  # at run time only inside retrain(): it pulls in torch
+    from training.vision_train import VisionTrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +69,7 @@ def predict_onnx(
 
 
 def model_labels(model_path: Path) -> list[str]:
+    """The class names in the order of the model's `probabilities` output (from its metadata)."""
     import onnx
 
     from vision.metadata import parse_metadata
@@ -99,6 +103,7 @@ def evaluate_model(model_path: Path, version: str, photos: Sequence[LabelledPhot
 
 
 def model_path_of(models_dir: Path, version: str) -> Path:
+    """`models_dir/food_recognizer/<version>/model.onnx`, or a named error listing where to look."""
     path = models_dir / MODEL_NAME / version / "model.onnx"
     if not path.is_file():
         raise EvaluationDataError(f"{path} does not exist; list {models_dir / MODEL_NAME} for the versions.")
@@ -108,7 +113,7 @@ def model_path_of(models_dir: Path, version: str) -> Path:
 def retrain(
     data: Path,
     nutrition: Path | None,
-    config: Any,  # VisionTrainConfig (imported lazily: it pulls in torch)
+    config: VisionTrainConfig,
     models_dir: Path,
     out_models_dir: Path,
     runs_dir: Path,
