@@ -7,6 +7,7 @@ from its training photos, stratified by class with a fixed seed.
 from __future__ import annotations
 
 import csv
+import io
 import random
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -108,35 +109,38 @@ def read_csv_layout(path: Path) -> list[LabelledPhoto]:
 
     Relative paths are relative to the CSV's folder.
     """
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        columns = set(reader.fieldnames or ())
-        if not {"path", "label"} <= columns:
-            raise DatasetLayoutError(
-                f"{path} needs a header with at least the columns path,label; found {sorted(columns)}."
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DatasetLayoutError(f"{path} is not UTF-8 text; save the CSV as UTF-8.") from err
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    columns = set(reader.fieldnames or ())
+    if not {"path", "label"} <= columns:
+        raise DatasetLayoutError(
+            f"{path} needs a header with at least the columns path,label; found {sorted(columns)}."
+        )
+    photos = []
+    for line, row in enumerate(reader, start=2):
+        where = f"{path}:{line}"
+        # A short row leaves its missing cells None (csv.DictReader's restval).
+        path_text, label = (row["path"] or "").strip(), (row["label"] or "").strip()
+        split = (row.get("split") or "").strip()
+        if not path_text:
+            raise DatasetLayoutError(f"{where}: empty path.")
+        if not label:
+            raise DatasetLayoutError(f"{where}: empty label.")
+        if split and split not in SPLITS:
+            raise DatasetLayoutError(f"{where}: split must be one of {SPLITS}, got {split!r}.")
+        photos.append(
+            LabelledPhoto(
+                path=path.parent / path_text,
+                label=label,
+                split=split,
+                carbs_g=_optional_float(row, "carbs_g", where),
+                kcal=_optional_float(row, "kcal", where),
+                group=(row.get("group") or "").strip(),
             )
-        photos = []
-        for line, row in enumerate(reader, start=2):
-            where = f"{path}:{line}"
-            # A short row leaves its missing cells None (csv.DictReader's restval).
-            path_text, label = (row["path"] or "").strip(), (row["label"] or "").strip()
-            split = (row.get("split") or "").strip()
-            if not path_text:
-                raise DatasetLayoutError(f"{where}: empty path.")
-            if not label:
-                raise DatasetLayoutError(f"{where}: empty label.")
-            if split and split not in SPLITS:
-                raise DatasetLayoutError(f"{where}: split must be one of {SPLITS}, got {split!r}.")
-            photos.append(
-                LabelledPhoto(
-                    path=path.parent / path_text,
-                    label=label,
-                    split=split,
-                    carbs_g=_optional_float(row, "carbs_g", where),
-                    kcal=_optional_float(row, "kcal", where),
-                    group=(row.get("group") or "").strip(),
-                )
-            )
+        )
     return photos
 
 

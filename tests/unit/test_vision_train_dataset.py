@@ -90,6 +90,12 @@ def test_csv_parser_never_fails_with_anything_but_its_named_error(
     assert all(p.label and p.split in ("", "train", "val", "test") for p in photos)
 
 
+def test_a_csv_that_is_not_utf8_is_a_named_error(tmp_path: Path) -> None:
+    (tmp_path / "set.csv").write_bytes("path,label\na.jpg,crêpe\n".encode("latin-1"))
+    with pytest.raises(DatasetLayoutError, match="not UTF-8"):
+        read_csv_layout(tmp_path / "set.csv")
+
+
 def test_listed_photos_that_do_not_exist_are_a_named_error(tmp_path: Path) -> None:
     _photo(tmp_path / "a.jpg")
     (tmp_path / "set.csv").write_text("path,label\na.jpg,rice\ngone.jpg,rice\n")
