@@ -174,7 +174,9 @@ def _count(shape: Sequence[int]) -> int:
     return int(np.prod([d for d in shape if d != -1], dtype=np.int64)) * (-1 if -1 in shape else 1)
 
 
-def _check_metadata(name: str, metadata: Mapping[str, str], outputs: Sequence[TensorSpec]) -> None:
+def _check_metadata(
+    name: str, metadata: Mapping[str, str], outputs: Sequence[TensorSpec], graph: Sequence[ort.NodeArg]
+) -> None:
     if not metadata:
         raise ModelRepositoryError(
             f"{name}: the ONNX file has no metadata_props; export it with the project's exporter"
@@ -186,11 +188,27 @@ def _check_metadata(name: str, metadata: Mapping[str, str], outputs: Sequence[Te
         except json.JSONDecodeError:
             decoded[key] = text
     labels = decoded.get("labels")
-    if isinstance(labels, list) and not any(s.shape and s.shape[-1] == len(labels) for s in outputs):
+    if isinstance(labels, list) and not any(
+        _class_axis(spec, graph) == len(labels) for spec in outputs if spec.shape
+    ):
         raise ModelRepositoryError(
             f"{name}: metadata lists {len(labels)} labels but no output has {len(labels)} classes "
-            f"(outputs: {[(s.name, list(s.shape)) for s in outputs]})"
+            f"(outputs: {[(s.name, list(s.shape)) for s in outputs]}); re-export the model or fix "
+            "config.pbtxt (-1 on the class axis when its versions differ in label count)"
         )
+
+
+def _class_axis(spec: TensorSpec, graph: Sequence[ort.NodeArg]) -> int:
+    """The last axis of an output: config.pbtxt's count, or the loaded graph's where config says -1.
+
+    A retrained version beside the shipped one makes the config's class axis -1 (one config serves
+    every version), so the loaded version's own graph says how many classes it has.
+    """
+    if spec.shape[-1] != -1:
+        return spec.shape[-1]
+    arg = next((a for a in graph if a.name == spec.name), None)
+    last = arg.shape[-1] if arg is not None and arg.shape else None
+    return last if isinstance(last, int) else -1
 
 
 def load_model(
@@ -226,7 +244,7 @@ def load_model(
     inputs = _check_tensors(name, "input", config, config.inputs, session.get_inputs())
     outputs = _check_tensors(name, "output", config, config.outputs, session.get_outputs())
     metadata = dict(session.get_modelmeta().custom_metadata_map)
-    _check_metadata(name, metadata, outputs)
+    _check_metadata(name, metadata, outputs, session.get_outputs())
     model = RepositoryModel(
         name=name,
         version=version,

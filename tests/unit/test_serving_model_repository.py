@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx")
@@ -97,3 +98,62 @@ def test_required_models_must_be_present(tmp_path: Path) -> None:
         model_dirs(tmp_path, ["doubler", "food_recognizer"])
     with pytest.raises(ModelRepositoryError, match="does not exist"):
         model_dirs(tmp_path / "nowhere", [])
+
+
+CLASSIFIER_CONFIG = """name: "classifier"
+backend: "onnxruntime"
+max_batch_size: 8
+input [ {{ name: "x" data_type: TYPE_FP32 dims: [ 3 ] }} ]
+output [ {{ name: "probabilities" data_type: TYPE_FP32 dims: [ {classes} ] }} ]
+"""
+
+
+def write_classifier_version(
+    repo: Path, version: int, num_labels: int, metadata_labels: int | None = None
+) -> Path:
+    """A (batch, 3) -> (batch, num_labels) MatMul graph whose metadata lists num_labels labels."""
+    folder = repo / "classifier"
+    (folder / str(version)).mkdir(parents=True, exist_ok=True)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])
+    y = helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", num_labels])
+    weight = helper.make_tensor("w", TensorProto.FLOAT, [3, num_labels], [1.0] * (3 * num_labels))
+    node = helper.make_node("MatMul", ["x", "w"], ["probabilities"])
+    graph = helper.make_graph([node], "classifier", [x], [y], [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    labels = [f"food {i}" for i in range(num_labels if metadata_labels is None else metadata_labels)]
+    helper.set_model_props(model, {"labels": json.dumps(labels), "version": json.dumps(version)})
+    onnx.save(model, folder / str(version) / "model.onnx")
+    return folder
+
+
+def test_a_variable_class_axis_serves_versions_with_different_label_counts(tmp_path: Path) -> None:
+    # What a retrained recognizer version beside the shipped one writes (vision_version.write_triton_config).
+    write_classifier_version(tmp_path, 1, num_labels=2)
+    folder = write_classifier_version(tmp_path, 2, num_labels=4)
+    (folder / "config.pbtxt").write_text(CLASSIFIER_CONFIG.format(classes=-1))
+    model, session = load_model(folder)
+    assert model.version == 2
+    assert model.outputs[0].shape == (-1, -1)
+    (probabilities,) = session.run(None, {"x": np.ones((5, 3), dtype=np.float32)})
+    assert probabilities.shape == (5, 4)
+    assert load_model(folder, pinned_version=1)[0].version == 1
+
+
+def test_an_explicit_class_count_that_differs_from_the_labels_stops_start_up(tmp_path: Path) -> None:
+    write_classifier_version(tmp_path, 1, num_labels=2)
+    folder = write_classifier_version(tmp_path, 2, num_labels=4)
+    (folder / "config.pbtxt").write_text(CLASSIFIER_CONFIG.format(classes=2))
+    with pytest.raises(
+        ModelRepositoryError, match=r"shape \[-1, 2\] per config.pbtxt .* but \[-1, 4\] in the ONNX graph"
+    ):
+        load_model(folder)
+    # The graph's count is only taken where config.pbtxt leaves the axis open.
+    assert load_model(folder, pinned_version=1)[0].version == 1
+
+
+def test_a_variable_class_axis_still_checks_the_labels_against_the_graph(tmp_path: Path) -> None:
+    folder = write_classifier_version(tmp_path, 1, num_labels=4, metadata_labels=3)
+    (folder / "config.pbtxt").write_text(CLASSIFIER_CONFIG.format(classes=-1))
+    with pytest.raises(ModelRepositoryError, match="3 labels but no output has 3 classes"):
+        load_model(folder)
