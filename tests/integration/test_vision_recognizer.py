@@ -61,6 +61,16 @@ def test_tiny_export_round_trip(tmp_path: Path) -> None:
     config = report.config_path.read_text(encoding="utf-8")
     assert 'platform: "onnxruntime_onnx"' in config and f"dims: [ {len(metadata.labels)} ]" in config
 
+    # A retrained version with another label count beside it: re-exporting 7 keeps the class axis -1.
+    retrained = onnx.load(str(report.model_path))
+    onnx.helper.set_model_props(retrained, {"labels": '["a", "b", "c"]'})
+    (tmp_path / "food_recognizer" / "8").mkdir()
+    onnx.save(retrained, str(tmp_path / "food_recognizer" / "8" / "model.onnx"))
+    again = export_recognizer(
+        tmp_path, None, version="7", calibration=calibration, check_photos=_packaged_photo_paths()[:1]
+    )
+    assert "dims: [ -1 ]" in again.config_path.read_text(encoding="utf-8")
+
 
 def test_shipped_model_is_self_describing_and_batches() -> None:
     session = _session(SHIPPED / "1" / "model.onnx")

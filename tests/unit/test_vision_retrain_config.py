@@ -9,7 +9,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from training.vision_version import ModelVersionError, write_triton_config
+from training.vision_export import ModelVersionError, write_triton_config
 
 
 def _version(model_dir: Path, version: int, labels: int) -> None:
