@@ -167,9 +167,16 @@ def render_markdown(payload: Mapping[str, Any]) -> str:
         "",
         "## What crossed the wire",
         "",
-        f"The server checked {first['wire']['replies_checked']} replies: each was the model's parameter arrays "
-        "(shapes equal to the network's), an example count and losses, and nothing else. The distinct "
-        "reply layouts it received (keys and shapes, never values):",
+        f"The server checked {first['wire']['replies_checked']} replies: "
+        + (
+            "under SecAgg+ the sites sent only the protocol's records (public keys, encrypted key shares, the "
+            "masked parameter vector, mask shares), an example count and losses; the server saw the weights "
+            "only as their sum, whose shapes it checked against the network's."
+            if config["secagg"]
+            else "each was the model's parameter arrays (shapes equal to the network's), an example count and "
+            "losses, and nothing else."
+        )
+        + " The distinct reply layouts it received (keys and shapes, never values):",
         "",
         "```",
         *[json.dumps(compact_layout(layout)) for layout in first["wire"]["reply_layouts"]],
