@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,7 +181,7 @@ class FoodTableError(ValueError):
     """The curated classes do not match the FoodData Central table."""
 
 
-def _load_fooddata(path: Path) -> dict[str, dict[str, str]]:
+def load_fooddata(path: Path) -> dict[str, dict[str, str]]:
     """Description -> row, keeping the preferred data type for each description."""
     rows: dict[str, dict[str, str]] = {}
     rank = {name: i for i, name in enumerate(_DATA_TYPE_PREFERENCE)}
@@ -200,27 +201,30 @@ def _load_fooddata(path: Path) -> dict[str, dict[str, str]]:
     return rows
 
 
-def _nutrients(entry: ClassEntry, fooddata: dict[str, dict[str, str]]) -> dict[str, str]:
+def nutrients_of(
+    name: str, descriptions: Sequence[str], fooddata: dict[str, dict[str, str]]
+) -> dict[str, str]:
+    """Food-table nutrient columns of a class: the mean over its FoodData Central descriptions."""
     found = []
-    for description in entry.fdc_descriptions:
+    for description in descriptions:
         row = fooddata.get(description)
         if row is None:
-            raise FoodTableError(f"{entry.name}: no FoodData Central food described {description!r}")
+            raise FoodTableError(f"{name}: no FoodData Central food described {description!r}")
         found.append(row)
     out: dict[str, str] = {}
     for column, source in _NUTRIENT_COLUMNS.items():
         values = [float(row[source]) for row in found if row[source] not in ("", None)]
         if not values and column in ("carbs_g_per_100g", "kcal_per_100g"):
-            raise FoodTableError(f"{entry.name}: FoodData Central rows lack {source}")
+            raise FoodTableError(f"{name}: FoodData Central rows lack {source}")
         out[column] = f"{sum(values) / len(values):.2f}" if values else "0.00"
     out["fdc_data_types"] = "|".join(row["data_type"] for row in found)
-    out["fdc_descriptions"] = "|".join(entry.fdc_descriptions)
+    out["fdc_descriptions"] = "|".join(descriptions)
     return out
 
 
 def build_food_table(fooddata_csv: Path, out_csv: Path = FOOD_TABLE_PATH) -> int:
     """Write the taxonomy CSV; returns the number of classes."""
-    fooddata = _load_fooddata(fooddata_csv)
+    fooddata = load_fooddata(fooddata_csv)
     seen: set[int] = set()
     rows = []
     for entry in CLASS_ENTRIES:
@@ -236,7 +240,7 @@ def build_food_table(fooddata_csv: Path, out_csv: Path = FOOD_TABLE_PATH) -> int
             "portion_gsd": f"{entry.portion_gsd:g}",
             "source": "imagenet",
         }
-        row.update(_nutrients(entry, fooddata))
+        row.update(nutrients_of(entry.name, entry.fdc_descriptions, fooddata))
         rows.append(row)
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     with out_csv.open("w", newline="", encoding="utf-8") as handle:

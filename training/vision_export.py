@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import torch
+from torch import nn
 
 from training.vision_calibrate import (
     DRINK_PHOTOS,
@@ -148,7 +149,8 @@ def write_triton_config(model_dir: Path, embedding_dim: int, crop_px: int) -> Pa
     return path
 
 
-def _onnx_export(model: FoodRecognizer, crop_px: int, path: Path) -> None:
+def export_onnx(model: nn.Module, crop_px: int, path: Path) -> None:
+    """One-file ONNX of a recognizer-shaped model: uint8 image (N, crop, crop, 3) -> OUTPUT_NAMES."""
     example = torch.zeros((2, crop_px, crop_px, 3), dtype=torch.uint8)
     batch_axis = {name: {0: "batch"} for name in (INPUT_NAME, *OUTPUT_NAMES)}
     # The TorchScript exporter: the same numbers as the dynamo exporter on this model (max abs
@@ -207,7 +209,7 @@ def export_recognizer(
     model_path = out_dir / "model.onnx"
     with tempfile.TemporaryDirectory() as tmp:
         raw_path = Path(tmp) / "model.onnx"
-        _onnx_export(model, spec.crop_px, raw_path)
+        export_onnx(model, spec.crop_px, raw_path)
         proto = onnx.load(str(raw_path))
     graph_sha256 = hashlib.sha256(proto.graph.SerializeToString()).hexdigest()
     metadata = RecognizerMetadata(

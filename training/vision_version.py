@@ -27,7 +27,7 @@ from training.vision_export import (
     MAX_PROBABILITY_DIFF,
     MODEL_NAME,
     ExportCheckError,
-    _onnx_export,
+    export_onnx,
     write_triton_config,
 )
 from training.vision_train import TrainedClassifier, VisionTrainConfig, classifier_backbone
@@ -96,9 +96,9 @@ def read_nutrition_file(path: Path, labels: Sequence[str]) -> tuple[FoodClass, .
         gsd = _number(row, "portion_gsd", path, label) if row.get("portion_gsd") else DEFAULT_PORTION_GSD
         if (row.get("fdc_descriptions") or "").strip():
             if fooddata is None:
-                from training.food_table import _load_fooddata, default_fooddata_path
+                from training.food_table import default_fooddata_path, load_fooddata
 
-                fooddata = _load_fooddata(default_fooddata_path())
+                fooddata = load_fooddata(default_fooddata_path())
             foods.append(_from_fooddata(label, category, row, gsd, fooddata, path))
         else:
             carbs = _number(row, "carbs_g_per_serving", path, label)
@@ -156,13 +156,12 @@ def _from_fooddata(
     fooddata: dict[str, dict[str, str]],
     path: Path,
 ) -> FoodClass:
-    from training.food_table import ClassEntry, FoodTableError, _nutrients
+    from training.food_table import FoodTableError, nutrients_of
 
     descriptions = tuple(d.strip() for d in row["fdc_descriptions"].split("|") if d.strip())
     portion_g = _number(row, "portion_g", path, label)
     try:
-        # `_nutrients` reads only the name and the descriptions of the entry; the index is unused.
-        values = _nutrients(ClassEntry(-1, label, category, "food", descriptions, portion_g, gsd), fooddata)
+        values = nutrients_of(label, descriptions, fooddata)
     except FoodTableError as err:
         raise NutritionFileError(f"{path}: {err}") from err
     food = _food(
@@ -242,7 +241,7 @@ def write_version(
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "model.onnx"
-        _onnx_export(model, base.preprocess.crop_px, raw)  # type: ignore[arg-type]
+        export_onnx(model, base.preprocess.crop_px, raw)
         proto = onnx.load(str(raw))
     metadata = RecognizerMetadata(
         version=str(version),

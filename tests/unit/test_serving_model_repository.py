@@ -128,7 +128,7 @@ def write_classifier_version(
 
 
 def test_a_variable_class_axis_serves_versions_with_different_label_counts(tmp_path: Path) -> None:
-    # What a retrained recognizer version beside the shipped one writes (vision_version.write_triton_config).
+    # What a retrained recognizer version beside the shipped one writes (vision_export.write_triton_config).
     write_classifier_version(tmp_path, 1, num_labels=2)
     folder = write_classifier_version(tmp_path, 2, num_labels=4)
     (folder / "config.pbtxt").write_text(CLASSIFIER_CONFIG.format(classes=-1))
