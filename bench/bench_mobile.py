@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from vision.metadata import MODEL_NAME
+
 REPO = Path(__file__).resolve().parents[1]
-MODEL = REPO / "models" / "food_recognizer" / "1" / "model.onnx"
+MODEL = REPO / "models" / MODEL_NAME / "1" / "model.onnx"
 PHOTOS = REPO.parent / "shared" / "data" / "d1namo"
 REPEATS = 30
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from vision.metadata import MODEL_NAME
+
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = REPO.parent / "shared" / "data" / "d1namo"
 CONCURRENCY = (1, 4, 16)
@@ -139,7 +141,7 @@ def _batch_rows_and_calls(base_url: str) -> tuple[float, float]:
     totals = {"sum": 0.0, "count": 0.0}
     for line in httpx.get(f"{base_url}/metrics", timeout=30).text.splitlines():
         for kind in totals:
-            if line.startswith(f'mealimpact_model_batch_size_{kind}{{model="food_recognizer"}}'):
+            if line.startswith(f'mealimpact_model_batch_size_{kind}{{model="{MODEL_NAME}"}}'):
                 totals[kind] = float(line.rsplit(" ", 1)[1])
     return totals["sum"], totals["count"]
 
@@ -157,7 +159,7 @@ def _torch_eager_loop(photos: list[bytes], threads: int | None) -> Cell:
     from vision.recognizer_model import FoodRecognizer, RecognizerCalibration
     from vision.taxonomy import load_food_classes
 
-    model_dir = Settings().models_dir / "food_recognizer"
+    model_dir = Settings().models_dir / MODEL_NAME
     latest = max((p for p in model_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
     session = ort.InferenceSession(str(latest / "model.onnx"), providers=["CPUExecutionProvider"])
     metadata = parse_metadata(session.get_modelmeta().custom_metadata_map)
@@ -198,7 +200,7 @@ def preprocess_cpu_ms(photos: list[bytes]) -> float:
     from vision.metadata import parse_metadata
     from vision.recognition import preprocess_photo
 
-    model_dir = Settings().models_dir / "food_recognizer"
+    model_dir = Settings().models_dir / MODEL_NAME
     latest = max((p for p in model_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
     session = ort.InferenceSession(str(latest / "model.onnx"), providers=["CPUExecutionProvider"])
     spec = parse_metadata(session.get_modelmeta().custom_metadata_map).preprocess
@@ -219,7 +221,7 @@ def _ort_per_image_by_batch(photos: list[bytes], threads: int) -> dict[int, floa
     from vision.metadata import INPUT_NAME, parse_metadata
     from vision.recognition import preprocess_photo
 
-    model_dir = Settings().models_dir / "food_recognizer"
+    model_dir = Settings().models_dir / MODEL_NAME
     latest = max((p for p in model_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from vision.metadata import MODEL_NAME
+
 REPO = Path(__file__).resolve().parents[1]
-MODEL = REPO / "models" / "food_recognizer" / "1" / "model.onnx"
+MODEL = REPO / "models" / MODEL_NAME / "1" / "model.onnx"
 FULL_RESOLUTION = REPO.parent / "shared" / "data" / "d1namo" / "full_resolution"
 REPEATS = 30
 

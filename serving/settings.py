@@ -10,9 +10,9 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from vision.decode import MAX_IMAGE_PIXELS
+from vision.metadata import MODEL_NAME as FOOD_RECOGNIZER
 
 # The models the /v1 routes need; every other model in models/ is still served over /v2.
-FOOD_RECOGNIZER = "food_recognizer"
 GLUCOSE_RESPONSE = "glucose_response"
 GLUCOSE_FORECAST = "glucose_forecast"
 REQUIRED_MODELS = (FOOD_RECOGNIZER, GLUCOSE_RESPONSE, GLUCOSE_FORECAST)

@@ -34,7 +34,15 @@ from training.vision_calibrate import (
     recognition_metrics,
 )
 from vision.efficientnet_lite import load_pretrained, pretrained_weights_path
-from vision.metadata import INPUT_NAME, OUTPUT_NAMES, QUANTILE_LEVELS, UNITS, LabelInfo, RecognizerMetadata
+from vision.metadata import (
+    INPUT_NAME,
+    MODEL_NAME,
+    OUTPUT_NAMES,
+    QUANTILE_LEVELS,
+    UNITS,
+    LabelInfo,
+    RecognizerMetadata,
+)
 from vision.preprocess import PreprocessSpec
 from vision.recognition import preprocess_photo
 from vision.recognizer_model import FoodRecognizer, RecognizerCalibration
@@ -42,7 +50,6 @@ from vision.taxonomy import FoodClass, load_food_classes
 
 logger = logging.getLogger(__name__)
 
-MODEL_NAME = "food_recognizer"
 OPSET = 18
 MAX_PROBABILITY_DIFF = 1e-4
 TRITON_MAX_BATCH_SIZE = 32

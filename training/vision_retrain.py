@@ -18,13 +18,12 @@ import numpy.typing as npt
 
 from training.vision_dataset import LabelledPhoto, class_names, read_labelled_photos
 from training.vision_report import ClassificationReport, classification_report, write_report
+from vision.metadata import MODEL_NAME
 
 if TYPE_CHECKING:  # at run time only inside retrain(): it pulls in torch
     from training.vision_train import VisionTrainConfig
 
 logger = logging.getLogger(__name__)
-
-MODEL_NAME = "food_recognizer"
 
 
 class EvaluationDataError(ValueError):

@@ -25,14 +25,13 @@ from torch import nn
 
 from training.vision_export import (
     MAX_PROBABILITY_DIFF,
-    MODEL_NAME,
     ExportCheckError,
     export_onnx,
     write_triton_config,
 )
 from training.vision_train import TrainedClassifier, VisionTrainConfig, classifier_backbone
 from vision.efficientnet_lite import EfficientNetLite0
-from vision.metadata import UNITS, LabelInfo, RecognizerMetadata, parse_metadata
+from vision.metadata import MODEL_NAME, UNITS, LabelInfo, RecognizerMetadata, parse_metadata
 from vision.preprocess import PreprocessSpec
 from vision.recognizer_model import QUANTILES, FoodRecognizer, NutritionHead, RecognizerCalibration
 from vision.taxonomy import CATEGORIES, FoodClass, load_food_classes

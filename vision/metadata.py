@@ -15,6 +15,7 @@ from typing import Any
 from vision.preprocess import PreprocessSpec, PreprocessSpecError
 from vision.taxonomy import CATEGORIES, ROLES
 
+MODEL_NAME = "food_recognizer"  # its folder in the model repository and its name in config.pbtxt
 INPUT_NAME = "image"
 OUTPUT_NAMES: tuple[str, ...] = ("probabilities", "food_probability", "carbs_g", "kcal", "embedding")
 QUANTILE_LEVELS: tuple[float, float, float] = (0.1, 0.5, 0.9)  # order of the carbs_g and kcal columns
