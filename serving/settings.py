@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from mealimpact.model_repository_path import default_models_dir
 from vision.decode import MAX_IMAGE_PIXELS
 from vision.metadata import MODEL_NAME as FOOD_RECOGNIZER
 
@@ -18,12 +19,6 @@ GLUCOSE_FORECAST = "glucose_forecast"
 REQUIRED_MODELS = (FOOD_RECOGNIZER, GLUCOSE_RESPONSE, GLUCOSE_FORECAST)
 
 _V2_BACKEND = re.compile(r"^v2://(?P<host>[A-Za-z0-9.\-\[\]:]+):(?P<port>\d{1,5})$")
-
-
-def default_models_dir() -> Path:
-    """`./models` when started from a checkout, else the `models/` beside this package."""
-    here = Path.cwd() / "models"
-    return here if here.is_dir() else Path(__file__).resolve().parents[1] / "models"
 
 
 def _split_commas(value: object) -> object:

@@ -6,11 +6,12 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mealimpact.model_repository_path import default_models_dir
+
 if TYPE_CHECKING:
     from mealimpact.cli import CommandGroups
 
 FORMATS = ("auto", "shanghai", "d1namo", "dubosson", "weinstock", "canonical")
-DEFAULT_MODELS_DIR = Path("models")
 
 
 def register(groups: CommandGroups) -> None:
@@ -30,7 +31,7 @@ def register(groups: CommandGroups) -> None:
     )
     train.add_argument("--simulated-days", type=int, default=7)
     train.add_argument(
-        "--out", type=Path, default=DEFAULT_MODELS_DIR / "glucose_forecast", help="model folder"
+        "--out", type=Path, default=default_models_dir() / "glucose_forecast", help="model folder"
     )
     train.add_argument("--version", default="1", help="model version sub-folder")
     train.add_argument("--epochs", type=int, default=12)
@@ -50,7 +51,7 @@ def register(groups: CommandGroups) -> None:
     evaluate.add_argument(
         "--format", choices=(*FORMATS, "all"), default="auto", help="'all': every cohort under a data root"
     )
-    evaluate.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
+    evaluate.add_argument("--models-dir", type=Path, default=default_models_dir())
     evaluate.add_argument("--json", type=Path, required=True, help="where to write every figure")
     evaluate.add_argument(
         "--report", type=Path, required=True, help="folder for the Markdown report and PNGs"

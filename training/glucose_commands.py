@@ -6,10 +6,11 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mealimpact.model_repository_path import default_models_dir
+
 if TYPE_CHECKING:
     from mealimpact.cli import CommandGroups
 
-DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 FORMATS = ("auto", "shanghai", "d1namo", "dubosson", "weinstock", "canonical")
 
 
@@ -24,7 +25,7 @@ def register(groups: CommandGroups) -> None:
     parser.add_argument("--format", choices=FORMATS, default="auto", help="layout of every --data folder")
     parser.add_argument("--simulated", type=int, default=0, metavar="N", help="simulate N people (4 kinds)")
     parser.add_argument("--simulated-days", type=int, default=7, help="days simulated per person")
-    parser.add_argument("--out", type=Path, default=DEFAULT_MODELS_DIR, help="model repository folder")
+    parser.add_argument("--out", type=Path, default=default_models_dir(), help="model repository folder")
     parser.add_argument("--epochs", type=int, default=None, help="pre-training epochs")
     parser.add_argument("--adapt-epochs", type=int, default=None, help="epochs on the real cohorts")
     parser.add_argument("--seed", type=int, default=0)

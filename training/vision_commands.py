@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from mealimpact.model_repository_path import default_models_dir
 
 if TYPE_CHECKING:
     from mealimpact.cli import CommandGroups
 
 _DEFAULT_PHOTOS = Path("../shared/data/d1namo")
-
-
-def default_models_dir() -> Path:
-    """`MEALIMPACT_MODELS_DIR` (which the server reads too), else `models/`."""
-    return Path(os.environ.get("MEALIMPACT_MODELS_DIR", "models"))
 
 
 def _train_vision(args: argparse.Namespace) -> int:

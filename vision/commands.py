@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 
 from mealimpact.cli import CommandGroups
+from mealimpact.model_repository_path import default_models_dir
+from vision.metadata import MODEL_NAME
 
 _DEFAULT_D1NAMO = Path("../shared/data/d1namo")
 _DEFAULT_NUTRITION5K = Path("../shared/data/nutrition5k")
-_DEFAULT_MODEL = Path("models/food_recognizer/1/model.onnx")
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -55,10 +56,11 @@ def _build_food_table(args: argparse.Namespace) -> int:
 
 def register(groups: CommandGroups) -> None:
     """Adds `export recognizer`, `evaluate recognizer` and `build-food-table`."""
+    shipped_model = default_models_dir() / MODEL_NAME / "1" / "model.onnx"
     export = groups.export.add_parser(
         "recognizer", help="export the food recognizer to ONNX (calibrates first)"
     )
-    export.add_argument("--out", type=Path, default=Path("models"), help="model repository root")
+    export.add_argument("--out", type=Path, default=default_models_dir(), help="model repository root")
     export.add_argument("--data", type=Path, default=_DEFAULT_D1NAMO, help="D1NAMO folder for calibration")
     export.add_argument("--version", default="1", help="model version folder")
     export.set_defaults(handler=_export)
@@ -67,7 +69,7 @@ def register(groups: CommandGroups) -> None:
         "recognizer", help="evaluate the food recognizer ONNX on real photos"
     )
     evaluate.add_argument(
-        "--model", type=Path, default=_DEFAULT_MODEL, help=f"recognizer ONNX file (default: {_DEFAULT_MODEL})"
+        "--model", type=Path, default=shipped_model, help=f"recognizer ONNX file (default: {shipped_model})"
     )
     evaluate.add_argument(
         "--data", type=Path, default=_DEFAULT_D1NAMO, help=f"D1NAMO folder (default: {_DEFAULT_D1NAMO})"
