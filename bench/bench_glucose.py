@@ -6,29 +6,16 @@ Run with `python -m bench` (every bench) or `python -m bench.bench_glucose`.
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
+from bench.timing import median_s
 from glucose_model.records import DiabetesKind, GlucoseSeries, Meal
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
-REPEATS = 30
 BATCH = 64
-
-
-def _median_s(run: Callable[[], object], repeats: int = REPEATS) -> float:
-    run()  # warm-up: ORT allocates its arenas on the first call
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _trace(n_readings: int, seed: int) -> GlucoseSeries:
@@ -54,10 +41,10 @@ def bench_response() -> list[str]:
         contexts.append(MealContext(Meal(meal_time, carbs_g=20.0 + i), glucose, DiabetesKind.TYPE2))
     rows = [build_inputs([c]).as_feed() for c in contexts]
     batched = build_inputs(contexts).as_feed()
-    one_s = _median_s(lambda: [model.infer(r) for r in rows])
-    batch_s = _median_s(lambda: model.infer(batched))
+    one_s = median_s(lambda: [model.infer(r) for r in rows])
+    batch_s = median_s(lambda: model.infer(batched))
     predictor = ResponsePredictor(model.metadata, model.infer)
-    impact_s = _median_s(lambda: predictor.impact(contexts[0]))
+    impact_s = median_s(lambda: predictor.impact(contexts[0]))
     # The same explanation rows (coalitions + what-ifs) one model call each: what batching saves.
     from glucose_model.explanation import coalition_inputs
 
@@ -68,8 +55,8 @@ def bench_response() -> list[str]:
         for i in range(coalitions.features.shape[0])
     ]
     coalition_feed = coalitions.as_feed()
-    coalition_batch_s = _median_s(lambda: model.infer(coalition_feed))
-    coalition_single_s = _median_s(lambda: [model.infer(r) for r in single_rows], repeats=10)
+    coalition_batch_s = median_s(lambda: model.infer(coalition_feed))
+    coalition_single_s = median_s(lambda: [model.infer(r) for r in single_rows], repeats=10)
     return [
         f"response predictions/s: batch 1 {BATCH / one_s:,.0f}, batch {BATCH} {BATCH / batch_s:,.0f} "
         f"(x{one_s / batch_s:.1f})",
@@ -89,12 +76,12 @@ def bench_forecast() -> list[str]:
         return ["glucose_forecast: not in models/, skipped"]
     forecaster = Forecaster(model.metadata, model.infer)
     trace = _trace(36, 0)
-    single_s = _median_s(lambda: forecaster.forecast(trace, kind=DiabetesKind.TYPE1))
+    single_s = median_s(lambda: forecaster.forecast(trace, kind=DiabetesKind.TYPE1))
     grid = resample_to_grid(_trace(36 + BATCH, 1))
     inputs = build_forecast_inputs(grid, np.arange(36, 36 + BATCH))
-    batch_s = _median_s(lambda: forecaster.predict(inputs))
+    batch_s = median_s(lambda: forecaster.predict(inputs))
     one = [build_forecast_inputs(grid, np.array([i])) for i in range(36, 36 + BATCH)]
-    one_s = _median_s(lambda: [forecaster.predict(x) for x in one])
+    one_s = median_s(lambda: [forecaster.predict(x) for x in one])
     return [
         f"forecast request (resample + inputs + model + alerts): {1000 * single_s:.2f} ms",
         f"forecast origins/s: batch 1 {BATCH / one_s:,.0f}, batch {BATCH} {BATCH / batch_s:,.0f} (x{one_s / batch_s:.1f})",

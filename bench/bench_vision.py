@@ -5,29 +5,16 @@ in one process. Run with `python -m bench vision`.
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from bench.timing import median_s
 from vision.metadata import MODEL_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "models" / MODEL_NAME / "1" / "model.onnx"
 FULL_RESOLUTION = REPO.parent / "shared" / "data" / "d1namo" / "full_resolution"
-REPEATS = 30
-
-
-def _median_s(run: Callable[[], object], repeats: int = REPEATS) -> float:
-    run()  # warm-up: first calls allocate arenas and caches
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _model_latency(threads: int) -> list[str]:
@@ -53,8 +40,8 @@ def _model_latency(threads: int) -> list[str]:
         with torch.inference_mode():
             return model(tensor)
 
-    ort_s = _median_s(lambda: session.run(None, {INPUT_NAME: image}))
-    torch_s = _median_s(run_torch)
+    ort_s = median_s(lambda: session.run(None, {INPUT_NAME: image}))
+    torch_s = median_s(run_torch)
     return [
         f"per-image latency, batch 1, {threads} thread(s): ONNX Runtime fp32 {ort_s * 1e3:.1f} ms, "
         f"torch eager {torch_s * 1e3:.1f} ms, torch/ORT = {torch_s / ort_s:.2f}x"
@@ -73,8 +60,8 @@ def _decode_times() -> list[str]:
     full_total = draft_total = 0.0
     for photo in photos:
         data = photo.read_bytes()
-        full_s = _median_s(lambda d=data: decode_image(d), repeats=10)  # type: ignore[misc]
-        draft_s = _median_s(lambda d=data: decode_image(d, min_size_px=short_side_px), repeats=10)  # type: ignore[misc]
+        full_s = median_s(lambda d=data: decode_image(d), repeats=10)  # type: ignore[misc]
+        draft_s = median_s(lambda d=data: decode_image(d, min_size_px=short_side_px), repeats=10)  # type: ignore[misc]
         full_total, draft_total = full_total + full_s, draft_total + draft_s
         size = decode_image(data).size
         lines.append(
