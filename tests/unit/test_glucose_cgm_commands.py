@@ -14,7 +14,9 @@ FIXTURES = Path(__file__).parents[1] / "fixtures" / "cgm"
 def test_cgm_import_prints_format_and_counts(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cgm-import", str(FIXTURES / "dexcom_clarity_mg_dl.csv"), "--tz", "Europe/Zurich"]) == 0
     out = capsys.readouterr().out
-    assert "dexcom" in out and "out of range 2" in out and "duplicates 1" in out
+    # The fixture's "Low" and "High" rows are sensor limits: kept as censored readings, not dropped.
+    assert "dexcom" in out and "sensor LOW 1, HIGH 1" in out and "out of range 0" in out
+    assert "duplicates 1" in out
 
 
 def test_cgm_import_bad_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
