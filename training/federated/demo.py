@@ -56,6 +56,7 @@ class DemoConfig:
     timeout_s: float = 1800.0
     held_out_fraction: float = HELD_OUT_FRACTION
     central_margin: float = CENTRAL_MARGIN
+    initial_weights: str = ""  # .npz every model starts from (pretraining.pretrained_weights); "": fresh
 
     def run_config(self, specs: Sequence[SiteSpec], out_dir: Path) -> dict[str, object]:
         """The Flower run config every site and the server receive."""
@@ -72,6 +73,7 @@ class DemoConfig:
             "held-out-fraction": self.held_out_fraction,
             "out-dir": str(out_dir.resolve()),
             "site-names": ",".join(s.name for s in specs),
+            "initial-weights": str(Path(self.initial_weights).resolve()) if self.initial_weights else "",
         }
 
 

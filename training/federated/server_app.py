@@ -63,6 +63,7 @@ class FederationConfig:
     out_dir: str = ""  # where the server writes its log, the weights and the exported model
     site_names: str = ""  # comma-separated, as the operator named the sites (for the model metadata)
     secagg_max_weight: float = 0.0  # 0: SECAGG_MAX_WEIGHT of the model
+    initial_weights: str = ""  # .npz to start from (e.g. the simulator pre-training); "": fresh network
 
     @staticmethod
     def from_run_config(run_config: dict[str, Any]) -> FederationConfig:
@@ -80,6 +81,7 @@ class FederationConfig:
             out_dir=str(run_config.get("out-dir", defaults.out_dir)),
             site_names=str(run_config.get("site-names", defaults.site_names)),
             secagg_max_weight=float(run_config.get("secagg-max-weight", defaults.secagg_max_weight)),
+            initial_weights=str(run_config.get("initial-weights", defaults.initial_weights)),
         )
 
 
@@ -278,12 +280,22 @@ class InspectingFedAvg(FedAvg):
         return None, dict(self.log.evaluation)
 
 
+def starting_weights(config: FederationConfig) -> list[npt.NDArray[np.float32]]:
+    """The round-0 global model: the given .npz (same for every baseline) or a fresh seeded network."""
+    network = new_network(config.model, config.seed)
+    if not config.initial_weights:
+        return parameter_arrays(network)
+    from training.federated.pretraining import load_weights
+
+    return load_weights(Path(config.initial_weights), parameter_names(network))
+
+
 def run_federation(grid: Grid, context: Context, config: FederationConfig) -> RunLog:
     """Run the rounds; write the log, initial and final weights, and the exported model to out_dir."""
     import torch
 
     torch.set_num_threads(1)
-    initial = parameter_arrays(new_network(config.model, config.seed))
+    initial = starting_weights(config)
     log = RunLog()
     strategy = InspectingFedAvg(config, initial, log)
     legacy = LegacyContext(context, config=ServerConfig(num_rounds=config.rounds), strategy=strategy)
