@@ -44,23 +44,88 @@ def register(groups: CommandGroups) -> None:
     demo.add_argument("--secagg", action="store_true", help="secure aggregation (Flower SecAgg+)")
     demo.add_argument("--dp-clip", type=float, default=None, help="clip each site's update to this L2 norm")
     demo.add_argument("--dp-noise", type=float, default=0.0, help="Gaussian noise multiplier (x clip norm)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=int, default=0, help="training seed and the seed of the person split")
+    demo.add_argument(
+        "--folds",
+        type=int,
+        default=0,
+        help="hold out one fold of a K-fold split of each site's people (default 0: 25 %% of them)",
+    )
+    demo.add_argument("--fold", type=int, default=0, help="which fold is held out (0 to --folds - 1)")
+    demo.add_argument(
+        "--start",
+        choices=("auto", "pretrained", "fresh"),
+        default="auto",
+        help="every model's initial weights: the response network pre-trained on the simulated cohort "
+        "(as central training does; made once, ~40 s, cached under --cache) or a fresh network; auto: "
+        "pretrained for the response model, fresh for the forecast model",
+    )
+    demo.add_argument(
+        "--cache",
+        type=Path,
+        default=Path("runs/federated-pretrained"),
+        help="cache of the pre-trained weights",
+    )
     demo.add_argument("--timeout", type=float, default=1800.0, help="seconds before the run is stopped")
     demo.set_defaults(handler=federated_demo_command)
 
+    sweep = federated.add_parser(
+        "sweep",
+        help="cross-validated comparison: the demo (simulation engine) on every fold of K-fold person splits",
+        description="For each seed, run the demo under Flower's simulation engine on every fold of a K-fold "
+        "split of each site's people (so every person is held out once), pool the folds' held-out errors "
+        "by example count, and judge the issue's claims per seed and metric. Writes summary.md / "
+        "summary.json and one folder per seed and fold to --out. Every model starts from the simulator "
+        "pre-trained response network.",
+    )
+    sweep.add_argument("--out", type=Path, required=True, help="folder for the summary and every run")
+    sweep.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="one K-fold split per seed")
+    sweep.add_argument("--folds", type=int, default=4, help="K (0: one 25 %% split per seed)")
+    sweep.add_argument("--rounds", type=int, default=10, help="federated rounds")
+    sweep.add_argument("--local-epochs", type=int, default=3, help="epochs each site trains per round")
+    sweep.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data root")
+    sweep.add_argument(
+        "--cache",
+        type=Path,
+        default=Path("runs/federated-pretrained"),
+        help="cache of the pre-trained weights",
+    )
+    sweep.set_defaults(handler=federated_sweep_command)
 
-def federated_demo_command(args: argparse.Namespace) -> int:
+
+FLWR_MISSING = (
+    "flwr is not installed in this environment. Federated training runs in its own environment "
+    "(Flower pins an older FastAPI than the service): run `make setup-federated`, then "
+    "`.venv-federated/bin/mealimpact federated ...`."
+)
+
+
+def _have_flwr() -> bool:
     try:
         import flwr  # noqa: F401
     except ImportError:
-        print(
-            "flwr is not installed in this environment. Federated training runs in its own environment "
-            "(Flower pins an older FastAPI than the service): run `make setup-federated`, then "
-            "`.venv-federated/bin/mealimpact federated demo ...`."
-        )
+        print(FLWR_MISSING)
+        return False
+    return True
+
+
+def federated_demo_command(args: argparse.Namespace) -> int:
+    if not _have_flwr():
         return 2
     from training.federated.demo import DemoConfig, DemoError, run_demo
+    from training.federated.pretraining import pretrained_weights
     from training.federated.sites import SiteError
+
+    if args.folds == 1 or args.folds < 0 or (args.folds and not 0 <= args.fold < args.folds):
+        print(
+            f"--folds must be 0 or at least 2, and --fold from 0 to --folds - 1 (got {args.folds}, {args.fold})"
+        )
+        return 2
+    start = args.start if args.start != "auto" else ("pretrained" if args.model == "response" else "fresh")
+    if start == "pretrained" and args.model != "response":
+        print("--start pretrained exists for the response model only (the simulator pre-trains that network)")
+        return 2
+    initial = str(pretrained_weights(args.cache)) if start == "pretrained" else ""
 
     config = DemoConfig(
         sites=args.sites,
@@ -75,6 +140,9 @@ def federated_demo_command(args: argparse.Namespace) -> int:
         dp_noise=args.dp_noise,
         seed=args.seed,
         timeout_s=args.timeout,
+        folds=args.folds,
+        fold=args.fold,
+        initial_weights=initial,
     )
     try:
         report_path = run_demo(config, args.out)
@@ -83,3 +151,14 @@ def federated_demo_command(args: argparse.Namespace) -> int:
         return 1
     print(f"wrote {report_path}")
     return 0
+
+
+def federated_sweep_command(args: argparse.Namespace) -> int:
+    if not _have_flwr():
+        return 2
+    from training.federated.sweep import main as sweep_main
+
+    argv = ["--out", str(args.out), "--seeds", *map(str, args.seeds), "--folds", str(args.folds)]
+    argv += ["--rounds", str(args.rounds), "--local-epochs", str(args.local_epochs)]
+    argv += ["--data", str(args.data), "--cache", str(args.cache)]
+    return sweep_main(argv)

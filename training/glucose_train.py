@@ -244,6 +244,23 @@ def pearson_r(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> float |
     return float(np.corrcoef(a[ok], b[ok])[0, 1])
 
 
+def curve_mae(
+    predicted_rise_mg_dl: npt.NDArray[np.float64], measured_rise_mg_dl: npt.NDArray[np.float64]
+) -> float:
+    """Mean over meals of each meal's mean |predicted - measured| rise over its measured minutes 5-180.
+
+    The error of the whole curve, which is what the median output is trained for (pinball loss at
+    q = 0.5); a mean of per-meal means, so held-out sets pool exactly by meal count.
+    """
+    error = np.abs(predicted_rise_mg_dl[:, 1:] - measured_rise_mg_dl[:, 1:])
+    measured = np.isfinite(error)
+    scored = measured.any(axis=1)
+    if not scored.any():
+        return float("nan")
+    per_meal = np.where(measured, error, 0.0).sum(axis=1) / np.maximum(measured.sum(axis=1), 1)
+    return float(per_meal[scored].mean())
+
+
 def response_metrics(
     predicted_rise_mg_dl: npt.NDArray[np.float64],
     examples: MealExamples,
@@ -265,6 +282,7 @@ def response_metrics(
         "peak_rise_mae_mg_dl": float(np.mean(np.abs(predicted_peak - measured_peak))),
         "peak_rise_pearson_r": pearson_r(predicted_peak, measured_peak),
         "iauc_2h_pearson_r": pearson_r(predicted_iauc, measured_iauc),
+        "curve_mae_mg_dl": curve_mae(predicted_rise_mg_dl, measured),
     }
     for minute in EVAL_MINUTES:
         j = int(np.flatnonzero(minute == CURVE_MINUTES)[0])

@@ -97,6 +97,7 @@ def test_only_parameters_counts_and_losses_reach_the_server(plain_run: tuple[Pat
     for layout in evaluate:
         assert all(not arrays for arrays in layout["array_records"].values())
         assert set(layout["config_records"]["evaluateres.metrics"]) <= {
+            "curve_mae_mg_dl",
             "peak_rise_mae_mg_dl",
             "rmse_60_min_mg_dl",
             "iauc_2h_pearson_r",

@@ -74,15 +74,48 @@ def test_report_has_every_figure(tmp_path: Path) -> None:
         ],
         runs={"deployment": run_log()},
         comparison=c,
-        verdict=judge(c, 0.1),
+        verdicts=[judge(c, 0.1)],
     )
     text = md.read_text()
+    assert "People split: 25 % of each site's people held out (seed 0)." in text
+    assert f"Under {METRIC} (headline):" in text
     assert "| federated | 20.00 | 30.00 | 24.00 | 27.00 | 20.00 |" in text  # a, b, all, not:a, not:b
     assert "| deployment | 2 | 1,100 | 1,000 | 3.0 | 8 |" in text  # means per round
     assert "2x5" in text
     payload = json.loads((tmp_path / REPORT_JSON).read_text())
     assert payload["held_out"]["local:b"]["not:b"][METRIC] == 35
     assert payload["runs"]["deployment"]["cost"]["mean_wall_s_per_round"] == 3.0
+    assert payload["verdicts"][METRIC]["beats_every_local_elsewhere"] is True
+
+
+def test_every_reported_metric_gets_its_table_and_its_own_claims(tmp_path: Path) -> None:
+    other = "curve_mae_mg_dl"
+    c = comparison(27.0)
+    for sets in c.scores.values():
+        for label, metrics in sets.items():
+            metrics[other] = 100.0 - metrics[METRIC] if label == "not:a" else metrics[METRIC]
+    c = Comparison(c.scores, other, c.epochs, (other, METRIC))
+    md = write_report(
+        tmp_path,
+        config={**DemoConfig(folds=4, fold=2).__dict__, "data_root": "x"},
+        sites=[
+            {"site": n, "train_people": 3, "test_people": 1, "train_examples": 30, "test_examples": 9}
+            for n in ("a", "b")
+        ],
+        runs={"deployment": run_log()},
+        comparison=c,
+        verdicts=[judge(c, 0.1), judge(c, 0.1, METRIC)],
+    )
+    text = md.read_text()
+    assert "People split: fold 2 of 4" in text
+    assert f"Under {other} (headline):" in text and f"Under {METRIC}:" in text
+    # not:a flipped under the headline metric: local:a 60 vs federated 73 there, 40 vs 27 under METRIC
+    assert "trained only at a: 60.00 vs federated 73.00" in text
+    assert "trained only at a: 40.00 vs federated 27.00" in text
+    payload = json.loads((tmp_path / REPORT_JSON).read_text())
+    assert payload["verdict"]["metric"] == other and payload["metrics"] == [other, METRIC]
+    assert not payload["verdicts"][other]["beats_every_local_elsewhere"]
+    assert payload["verdicts"][METRIC]["beats_every_local_elsewhere"]
 
 
 def test_generated_flower_files_parse_and_stay_on_loopback(tmp_path: Path) -> None:

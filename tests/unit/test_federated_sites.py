@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from glucose_model.records import DiabetesKind, GlucoseSeries, Recording
-from training.federated.sites import DEMO_SITES, SiteError, demo_sites, held_out_people, split_site
+from training.federated.sites import (
+    DEMO_SITES,
+    SiteError,
+    demo_sites,
+    fold_people,
+    held_out_people,
+    split_site,
+)
 
 
 def recording(person: str, day: int) -> Recording:
@@ -35,6 +42,25 @@ def test_split_is_repeatable_and_depends_on_the_seed() -> None:
     people = [f"p{i}" for i in range(20)]
     assert held_out_people(people, 0.25, 1) == held_out_people(people[::-1], 0.25, 1)
     assert any(held_out_people(people, 0.25, 1) != held_out_people(people, 0.25, s) for s in range(2, 6))
+
+
+def test_over_the_folds_every_person_is_held_out_exactly_once() -> None:
+    people = [f"p{i}" for i in range(10)]
+    folds = [fold_people(people, 4, f, seed=7) for f in range(4)]
+    assert sorted(p for fold in folds for p in fold) == sorted(people)
+    assert sorted(len(f) for f in folds) == [2, 2, 3, 3]
+    assert fold_people(people[::-1], 4, 1, seed=7) == folds[1]  # order of reading does not matter
+    assert any(fold_people(people, 4, 1, seed=s) != folds[1] for s in range(8, 12))
+    recordings = [recording(p, day) for p in people for day in range(2)]
+    site = split_site("h", recordings, 0.25, seed=7, folds=4, fold=1)
+    assert set(site.test_people) == folds[1]
+    assert {r.person_id for r in site.train}.isdisjoint(folds[1])
+
+
+def test_bad_folds_are_named_errors() -> None:
+    for folds, fold in ((1, 0), (4, 4), (4, -1)):
+        with pytest.raises(SiteError, match="fold"):
+            fold_people(["a", "b"], folds, fold, 0)
 
 
 def test_a_site_of_one_person_trains_on_it_and_tests_no_one() -> None:

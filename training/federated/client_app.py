@@ -44,6 +44,8 @@ class ClientSettings:
     model: str = "response"
     seed: int = 0
     held_out_fraction: float = HELD_OUT_FRACTION
+    folds: int = 0  # >= 2: the held-out people are fold `fold` of a K-fold split (sites.split_site)
+    fold: int = 0
     dp_clip: float = 0.0  # 0: no clipping or noise
     dp_noise: float = 0.0
 
@@ -53,6 +55,8 @@ class ClientSettings:
             model=str(run_config.get("model", "response")),
             seed=int(run_config.get("seed", 0)),  # type: ignore[call-overload]
             held_out_fraction=float(run_config.get("held-out-fraction", HELD_OUT_FRACTION)),  # type: ignore[arg-type]
+            folds=int(run_config.get("folds", 0)),  # type: ignore[call-overload]
+            fold=int(run_config.get("fold", 0)),  # type: ignore[call-overload]
             dp_clip=float(run_config.get("dp-clip", 0.0)),  # type: ignore[arg-type]
             dp_noise=float(run_config.get("dp-noise", 0.0)),  # type: ignore[arg-type]
         )
@@ -69,7 +73,15 @@ _TASKS: dict[str, ModelTask] = {}
 
 def _cache_key(spec: SiteSpec, settings: ClientSettings) -> str:
     text = json.dumps(
-        [str(spec.folder.resolve()), spec.layout, settings.model, settings.seed, settings.held_out_fraction]
+        [
+            str(spec.folder.resolve()),
+            spec.layout,
+            settings.model,
+            settings.seed,
+            settings.held_out_fraction,
+            settings.folds,
+            settings.fold,
+        ]
     )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -84,7 +96,7 @@ def site_task(spec: SiteSpec, settings: ClientSettings, cache_dir: Path | None =
         with np.load(cache, allow_pickle=False) as arrays:
             task = task_from_arrays(settings.model, dict(arrays))
     else:
-        site = load_site(spec, settings.held_out_fraction, settings.seed)
+        site = load_site(spec, settings.held_out_fraction, settings.seed, settings.folds, settings.fold)
         task = make_task(settings.model, site.train, site.test)
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,13 @@ from torch import nn
 
 from glucose_model.records import Recording
 from training.federated.sites import SiteRecordings
-from training.federated.tasks import PRIMARY_METRIC, ModelTask, load_parameter_arrays, make_task
+from training.federated.tasks import (
+    PRIMARY_METRIC,
+    REPORTED_METRICS,
+    ModelTask,
+    load_parameter_arrays,
+    make_task,
+)
 
 CENTRAL = "central"
 FEDERATED = "federated"
@@ -27,11 +33,13 @@ ALL_SITES = "all"
 
 @dataclass(frozen=True)
 class Comparison:
-    """{model: {evaluation set: metrics}}; evaluation sets are site names, 'all', and 'not:<site>'."""
+    """{model: {evaluation set: metrics}}; evaluation sets are site names, 'all', and 'not:<site>'.
+    Every set's metrics include 'examples', the held-out examples they were computed on."""
 
     scores: dict[str, dict[str, dict[str, float]]]
     primary_metric: str
     epochs: int  # passes over the data each model got
+    metrics: tuple[str, ...] = ()  # every metric the report shows, the primary first
 
 
 def _train_copy(
@@ -78,18 +86,22 @@ def compare(
 
     scores: dict[str, dict[str, dict[str, float]]] = {}
     for label, network in networks.items():
-        n_all, on_all = everyone.evaluate(network)
-        sets: dict[str, dict[str, float]] = {ALL_SITES: {**on_all, "examples": float(n_all)}}
+        sets: dict[str, dict[str, float]] = {ALL_SITES: _scored(everyone, network)}
         for name in names:
-            sets[name] = per_site[name].evaluate(network)[1]
-            sets["not:" + name] = others[name].evaluate(network)[1]
+            sets[name] = _scored(per_site[name], network)
+            sets["not:" + name] = _scored(others[name], network)
         scores[label] = sets
-    return Comparison(scores, PRIMARY_METRIC[model], epochs)
+    return Comparison(scores, PRIMARY_METRIC[model], epochs, REPORTED_METRICS[model])
+
+
+def _scored(task: ModelTask, network: nn.Module) -> dict[str, float]:
+    n, metrics = task.evaluate(network)
+    return {**metrics, "examples": float(n)}
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """The issue's two claims, each with its numbers."""
+    """The issue's two claims under one metric, each with its numbers."""
 
     beats_every_local_elsewhere: bool
     other_sites: list[
@@ -99,10 +111,12 @@ class Verdict:
     federated_error: float
     central_error: float
     margin: float  # allowed relative excess of the federated error over central
+    metric: str = ""
 
 
-def judge(comparison: Comparison, margin: float) -> Verdict:
-    metric = comparison.primary_metric
+def judge(comparison: Comparison, margin: float, metric: str | None = None) -> Verdict:
+    """The claims under `metric` (default: the comparison's primary metric)."""
+    metric = metric or comparison.primary_metric
     s = comparison.scores
     rows: list[dict[str, object]] = []
     for label in sorted(k for k in s if k.startswith(LOCAL_PREFIX)):
@@ -120,6 +134,7 @@ def judge(comparison: Comparison, margin: float) -> Verdict:
         fed_all,
         central_all,
         margin,
+        metric,
     )
 
 

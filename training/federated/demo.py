@@ -55,6 +55,8 @@ class DemoConfig:
     seed: int = 0
     timeout_s: float = 1800.0
     held_out_fraction: float = HELD_OUT_FRACTION
+    folds: int = 0  # >= 2: hold out fold `fold` of a K-fold split of each site's people instead
+    fold: int = 0
     central_margin: float = CENTRAL_MARGIN
     initial_weights: str = ""  # .npz every model starts from (pretraining.pretrained_weights); "": fresh
 
@@ -71,6 +73,8 @@ class DemoConfig:
             "dp-noise": float(self.dp_noise),
             "seed": self.seed,
             "held-out-fraction": self.held_out_fraction,
+            "folds": self.folds,
+            "fold": self.fold,
             "out-dir": str(out_dir.resolve()),
             "site-names": ",".join(s.name for s in specs),
             "initial-weights": str(Path(self.initial_weights).resolve()) if self.initial_weights else "",
@@ -392,18 +396,20 @@ def run_demo(config: DemoConfig, out: Path) -> Path:
     primary = out / engines[0]
     with np.load(primary / INITIAL_WEIGHTS) as a, np.load(primary / FINAL_WEIGHTS) as b:
         initial, final = [a[k] for k in a.files], [b[k] for k in b.files]
-    sites = [load_site(spec, config.held_out_fraction, config.seed) for spec in specs]
+    sites = [
+        load_site(spec, config.held_out_fraction, config.seed, config.folds, config.fold) for spec in specs
+    ]
     comparison = compare(
         config.model, sites, initial, final, config.rounds * config.local_epochs, config.seed
     )
-    verdict = judge(comparison, config.central_margin)
+    verdicts = [judge(comparison, config.central_margin, metric) for metric in comparison.metrics]
     return write_report(
         out,
         config={**asdict(config), "data_root": str(config.data_root)},
         sites=site_sizes(config.model, sites),
         runs=runs,
         comparison=comparison,
-        verdict=verdict,
+        verdicts=verdicts,
     )
 
 

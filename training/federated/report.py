@@ -52,17 +52,20 @@ def write_report(
     sites: Sequence[Mapping[str, object]],
     runs: Mapping[str, Mapping[str, Any]],
     comparison: Comparison,
-    verdict: Verdict,
+    verdicts: Sequence[Verdict],
 ) -> Path:
-    """Write report.json and report.md to `out`; returns the Markdown path."""
+    """Write report.json and report.md to `out`; returns the Markdown path. `verdicts`: the claims
+    under each reported metric, the primary metric's first."""
     payload = {
         "config": dict(config),
         "sites": list(sites),
         "attribution": {s["site"]: ATTRIBUTION.get(str(s["site"]), "user-supplied") for s in sites},
         "held_out": comparison.scores,
         "primary_metric": comparison.primary_metric,
+        "metrics": list(comparison.metrics or (comparison.primary_metric,)),
         "epochs_per_model": comparison.epochs,
-        "verdict": asdict(verdict),
+        "verdict": asdict(verdicts[0]),
+        "verdicts": {v.metric: asdict(v) for v in verdicts},
         "runs": {engine: {**run, "cost": cost_summary(run)} for engine, run in runs.items()},
     }
     (out / REPORT_JSON).write_text(json.dumps(payload, indent=2, default=float))
@@ -90,49 +93,28 @@ def dp_budget_lines(rounds: int, n_sites: int, parameters: int) -> list[str]:
     return lines
 
 
-def render_markdown(payload: Mapping[str, Any]) -> str:
-    config, metric = payload["config"], payload["primary_metric"]
-    scores: Mapping[str, Mapping[str, Mapping[str, float]]] = payload["held_out"]
-    site_names = [str(s["site"]) for s in payload["sites"]]
-    verdict = payload["verdict"]
-    lines = [
-        f"# Federated training of the glucose {config['model']} model across {len(site_names)} hospitals",
-        "",
-        f"Produced by `mealimpact federated demo --sites {config['sites']} --rounds {config['rounds']} "
-        f"--local-epochs {config['local_epochs']} --engine {config['engine']}"
-        + (" --secagg" if config["secagg"] else "")
-        + (f" --dp-clip {config['dp_clip']} --dp-noise {config['dp_noise']}" if config["dp_clip"] else "")
-        + " --out DIR` (every number below is from that run; report.json has them all).",
-        "",
-        "## Sites (each split by person; held-out people are never trained on by any model)",
-        "",
-        "| site | train people | test people | train examples | test examples | data |",
-        "| --- | ---: | ---: | ---: | ---: | --- |",
-    ]
-    for s in payload["sites"]:
-        lines.append(
-            f"| {s['site']} | {s['train_people']} | {s['test_people']} | {s['train_examples']} | "
-            f"{s['test_examples']} | {payload['attribution'][s['site']]} |"
+METRIC_NOTES = {
+    "curve_mae_mg_dl": " (mean over meals of the mean |predicted - measured| rise, minutes 5-180: the "
+    "error of the whole median curve, what the network is trained for)",
+    "peak_rise_mae_mg_dl": " (|predicted - measured| highest rise; every model under-predicts the measured "
+    "peak, the highest point of a noisy curve, so this rewards models that draw higher peaks)",
+}
+
+
+def _split_line(config: Mapping[str, Any]) -> str:
+    if int(config.get("folds") or 0) >= 2:
+        return (
+            f"People split: fold {config['fold']} of {config['folds']} of each site's people (seed "
+            f"{config['seed']}); `python -m training.federated.sweep` runs every fold and pools them."
         )
-    lines += [
-        "",
-        f"## Held-out error: {metric} (lower is better)",
-        "",
-        f"Every model starts from the same initial weights and makes {payload['epochs_per_model']} passes over "
-        "its data (federated: rounds x local epochs at each site). Columns are the held-out people of each "
-        "site, of all sites, and of every site but one.",
-        "",
-    ]
-    sets = [*site_names, ALL_SITES, *[f"not:{n}" for n in site_names]]
-    lines.append("| model | " + " | ".join(sets) + " |")
-    lines.append("| --- |" + " ---: |" * len(sets))
-    models = [FEDERATED, CENTRAL, *[k for k in scores if k.startswith(LOCAL_PREFIX)]]
-    for label in models:
-        cells = [_fmt(scores[label].get(s, {}).get(metric)) for s in sets]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "## The claims",
+    return f"People split: {config['held_out_fraction'] * 100:.0f} % of each site's people held out (seed {config['seed']})."
+
+
+def claim_lines(verdict: Mapping[str, Any], headline: bool) -> list[str]:
+    """The two claims under one metric, with the numbers behind them."""
+    name = verdict.get("metric") or "the primary metric"
+    lines = [
+        f"Under {name}{' (headline)' if headline else ''}:",
         "",
         f"- Federated beats every local-only model on the other sites' people: "
         f"**{'yes' if verdict['beats_every_local_elsewhere'] else 'no'}**",
@@ -147,6 +129,59 @@ def render_markdown(payload: Mapping[str, Any]) -> str:
         f"({_fmt(verdict['federated_error'])} vs {_fmt(verdict['central_error'])}, "
         f"{(verdict['federated_error'] / verdict['central_error'] - 1) * 100:+.1f} %)",
         "",
+    ]
+    return lines
+
+
+def render_markdown(payload: Mapping[str, Any]) -> str:
+    config, metric = payload["config"], payload["primary_metric"]
+    scores: Mapping[str, Mapping[str, Mapping[str, float]]] = payload["held_out"]
+    site_names = [str(s["site"]) for s in payload["sites"]]
+    verdict = payload["verdict"]
+    lines = [
+        f"# Federated training of the glucose {config['model']} model across {len(site_names)} hospitals",
+        "",
+        f"Produced by `mealimpact federated demo --sites {config['sites']} --rounds {config['rounds']} "
+        f"--local-epochs {config['local_epochs']} --engine {config['engine']}"
+        + (" --secagg" if config["secagg"] else "")
+        + (f" --dp-clip {config['dp_clip']} --dp-noise {config['dp_noise']}" if config["dp_clip"] else "")
+        + (f" --folds {config['folds']} --fold {config['fold']}" if int(config.get("folds") or 0) else "")
+        + f" --seed {config['seed']} --start {'pretrained' if config.get('initial_weights') else 'fresh'}"
+        + " --out DIR` (every number below is from that run; report.json has them all).",
+        "",
+        "## Sites (each split by person; held-out people are never trained on by any model)",
+        "",
+        "| site | train people | test people | train examples | test examples | data |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for s in payload["sites"]:
+        lines.append(
+            f"| {s['site']} | {s['train_people']} | {s['test_people']} | {s['train_examples']} | "
+            f"{s['test_examples']} | {payload['attribution'][s['site']]} |"
+        )
+    lines += [
+        "",
+        _split_line(config),
+        "",
+        f"## Held-out error (lower is better; {metric} is the headline)",
+        "",
+        f"Every model starts from the same initial weights and makes {payload['epochs_per_model']} passes over "
+        "its data (federated: rounds x local epochs at each site). Columns are the held-out people of each "
+        "site, of all sites, and of every site but one.",
+    ]
+    sets = [*site_names, ALL_SITES, *[f"not:{n}" for n in site_names]]
+    models = [FEDERATED, CENTRAL, *[k for k in scores if k.startswith(LOCAL_PREFIX)]]
+    for name in payload.get("metrics") or [metric]:
+        lines += ["", f"{name}{METRIC_NOTES.get(name, '')}:", ""]
+        lines.append("| model | " + " | ".join(sets) + " |")
+        lines.append("| --- |" + " ---: |" * len(sets))
+        for label in models:
+            cells = [_fmt(scores[label].get(s, {}).get(name)) for s in sets]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", "## The claims", ""]
+    for verdict in (payload.get("verdicts") or {metric: payload["verdict"]}).values():
+        lines += claim_lines(verdict, headline=verdict.get("metric", metric) == metric)
+    lines += [
         "## Cost",
         "",
         "| engine | rounds | bytes to sites / round | bytes from sites / round | wall s / round | total s |",

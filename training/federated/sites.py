@@ -1,7 +1,9 @@
 """Hospital sites for federated training: one cohort folder per site, its people split into train and test.
 
 A site reads its own folder with the cohort loaders (any layout they know); the split is by person,
-with the response model's own split rule, so no person is ever both trained on and scored.
+so no person is ever both trained on and scored: either the response model's own split rule (a
+share of the people held out) or one fold of a K-fold split (over the K folds every person is held
+out exactly once, which is how the sweep scores every person of the small cohorts).
 """
 
 from __future__ import annotations
@@ -70,11 +72,32 @@ def held_out_people(person_ids: Sequence[str], fraction: float, seed: int) -> se
     return {str(p) for p in people[held]}
 
 
-def split_site(name: str, recordings: Sequence[Recording], fraction: float, seed: int) -> SiteRecordings:
-    """Split a site's recordings by person into train and test."""
+def fold_people(person_ids: Sequence[str], folds: int, fold: int, seed: int) -> set[str]:
+    """The people of fold `fold` of `folds`: the site's people shuffled by `seed` and dealt out in
+    turn, so the folds differ in size by at most one and every person is in exactly one fold."""
+    if folds < 2 or not 0 <= fold < folds:
+        raise SiteError(f"fold {fold} of {folds}: need at least 2 folds and 0 <= fold < folds")
+    people = sorted(set(person_ids))
+    order = np.random.default_rng(seed).permutation(len(people))
+    return {people[i] for position, i in enumerate(order) if position % folds == fold}
+
+
+def split_site(
+    name: str,
+    recordings: Sequence[Recording],
+    fraction: float,
+    seed: int,
+    folds: int = 0,
+    fold: int = 0,
+) -> SiteRecordings:
+    """Split a site's recordings by person into train and test: fold `fold` of `folds` held out when
+    `folds` >= 2, else `fraction` of the people by the response model's rule."""
     if not recordings:
         raise SiteError(f"site {name}: no recordings were read")
-    held = held_out_people([r.person_id for r in recordings], fraction, seed)
+    person_ids = [r.person_id for r in recordings]
+    held = (
+        fold_people(person_ids, folds, fold, seed) if folds else held_out_people(person_ids, fraction, seed)
+    )
     return SiteRecordings(
         name,
         [r for r in recordings if r.person_id not in held],
@@ -82,10 +105,12 @@ def split_site(name: str, recordings: Sequence[Recording], fraction: float, seed
     )
 
 
-def load_site(spec: SiteSpec, fraction: float = HELD_OUT_FRACTION, seed: int = 0) -> SiteRecordings:
-    """Read the site's folder with the cohort loaders and split it by person."""
+def load_site(
+    spec: SiteSpec, fraction: float = HELD_OUT_FRACTION, seed: int = 0, folds: int = 0, fold: int = 0
+) -> SiteRecordings:
+    """Read the site's folder with the cohort loaders and split it by person (see split_site)."""
     from glucose_model.cohorts import load_cohort
 
     if not spec.folder.is_dir():
         raise SiteError(f"site {spec.name}: data folder {spec.folder} not found")
-    return split_site(spec.name, load_cohort(spec.folder, spec.layout), fraction, seed)
+    return split_site(spec.name, load_cohort(spec.folder, spec.layout), fraction, seed, folds, fold)

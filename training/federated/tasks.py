@@ -27,8 +27,16 @@ from training.glucose_train import MealExamples, TrainConfig
 
 MODELS = ("response", "forecast")
 T = TypeVar("T")
-# The headline held-out error of each model (a loss: lower is better), reported per site.
-PRIMARY_METRIC = {"response": "peak_rise_mae_mg_dl", "forecast": "rmse_30min_mg_dl"}
+# The headline held-out error of each model (a loss: lower is better), reported per site. For the
+# response model it is the error of the whole median curve, what the network is trained for: its
+# peak-rise MAE is dominated by a bias every model shares (the highest point of a smooth median curve
+# sits 15-45 mg/dL below the highest of a noisy measured one), so it ranks models by how high they
+# draw peaks more than by how well they fit; it is still reported, with its own verdict.
+PRIMARY_METRIC = {"response": "curve_mae_mg_dl", "forecast": "rmse_30min_mg_dl"}
+REPORTED_METRICS = {
+    "response": ("curve_mae_mg_dl", "peak_rise_mae_mg_dl"),
+    "forecast": ("rmse_30min_mg_dl", "rmse_60min_mg_dl"),
+}
 
 
 class TaskError(ValueError):
@@ -307,7 +315,7 @@ class SiteTrainer:
 def evaluation_summary(model: str, metrics: Mapping[str, float]) -> dict[str, float]:
     """The few held-out figures a site returns to the server: losses, no per-person values."""
     keep = (
-        ("peak_rise_mae_mg_dl", "rmse_60_min_mg_dl", "iauc_2h_pearson_r")
+        ("curve_mae_mg_dl", "peak_rise_mae_mg_dl", "rmse_60_min_mg_dl", "iauc_2h_pearson_r")
         if model == "response"
         else ("rmse_30min_mg_dl", "rmse_60min_mg_dl", "mae_30min_mg_dl")
     )

@@ -14,6 +14,7 @@ import numpy.typing as npt
 ALLOWED_METRICS = frozenset(
     {
         "train_loss",
+        "curve_mae_mg_dl",
         "peak_rise_mae_mg_dl",
         "rmse_60_min_mg_dl",
         "iauc_2h_pearson_r",
