@@ -126,10 +126,16 @@ def test_comparison_scores_every_model_on_every_held_out_set() -> None:
     assert set(result.scores) == {FEDERATED, CENTRAL, "local:a", "local:b"}
     for sets in result.scores.values():
         assert {"a", "b", "all", "not:a", "not:b"} <= set(sets)
-        assert np.isfinite(sets["all"]["peak_rise_mae_mg_dl"])
+        for held_out in sets.values():
+            assert np.isfinite(held_out["curve_mae_mg_dl"]) and np.isfinite(held_out["peak_rise_mae_mg_dl"])
+            assert held_out["examples"] > 0
+    assert result.metrics == ("curve_mae_mg_dl", "peak_rise_mae_mg_dl")
     verdict = judge(result, margin=0.1)
     assert [r["local_site"] for r in verdict.other_sites] == ["a", "b"]
-    assert verdict.central_error == result.scores[CENTRAL]["all"]["peak_rise_mae_mg_dl"]
+    assert verdict.metric == "curve_mae_mg_dl"
+    assert verdict.central_error == result.scores[CENTRAL]["all"]["curve_mae_mg_dl"]
+    peak = judge(result, margin=0.1, metric="peak_rise_mae_mg_dl")
+    assert peak.central_error == result.scores[CENTRAL]["all"]["peak_rise_mae_mg_dl"]
 
 
 def test_the_forecast_model_federates_through_the_same_trainer() -> None:

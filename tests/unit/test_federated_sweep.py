@@ -89,8 +89,18 @@ def test_folds_pool_by_example_count_and_skip_empty_sets() -> None:
 
 def test_a_seed_is_judged_on_its_pooled_folds() -> None:
     reports = [
-        {"held_out": _fold(30.0, 32.0, 5), "metrics": ["x_mae"], "primary_metric": "x_mae", "epochs_per_model": 3},
-        {"held_out": _fold(40.0, 37.0, 15), "metrics": ["x_mae"], "primary_metric": "x_mae", "epochs_per_model": 3},
+        {
+            "held_out": _fold(30.0, 32.0, 5),
+            "metrics": ["x_mae"],
+            "primary_metric": "x_mae",
+            "epochs_per_model": 3,
+        },
+        {
+            "held_out": _fold(40.0, 37.0, 15),
+            "metrics": ["x_mae"],
+            "primary_metric": "x_mae",
+            "epochs_per_model": 3,
+        },
     ]
     scores, verdicts = seed_verdicts(reports, 0.10)
     # not:a pooled: federated (5*30 + 15*40)/20 = 37.5, local (5*32 + 15*37)/20 = 35.75: local wins
