@@ -33,7 +33,7 @@ def register(groups: CommandGroups) -> None:
     demo.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data root")
     demo.add_argument("--model", choices=("response", "forecast"), default="response")
     demo.add_argument("--rounds", type=int, default=10, help="federated rounds")
-    demo.add_argument("--local-epochs", type=int, default=5, help="epochs each site trains per round")
+    demo.add_argument("--local-epochs", type=int, default=3, help="epochs each site trains per round")
     demo.add_argument("--fraction-fit", type=float, default=1.0, help="share of sites sampled each round")
     demo.add_argument(
         "--engine",

@@ -46,7 +46,7 @@ class DemoConfig:
     data_root: Path = Path("../shared/data")
     model: str = "response"
     rounds: int = 10
-    local_epochs: int = 5
+    local_epochs: int = 3
     fraction_fit: float = 1.0
     engine: str = "deployment"  # deployment | simulation | both
     secagg: bool = False
