@@ -1,4 +1,5 @@
-"""Loaders for the real CGM cohorts in `../shared/data` and the canonical (simulated) cohort folder.
+"""Loaders for the real CGM cohorts in `../shared/data`, the canonical (simulated) cohort folder and a
+folder of device exports (`exports`: a hospital's patients' Dexcom, LibreView... files).
 
 Every loader takes the folder it reads (never a hard-coded path) and returns one `Recording` per
 person and recording period. Person ids are stable across cohorts that share people (D1NAMO and
@@ -17,6 +18,7 @@ from glucose_model.cohorts.d1namo import (
     load_d1namo_person,
     load_dubosson,
 )
+from glucose_model.cohorts.exports import load_exports
 from glucose_model.cohorts.shanghai import (
     SHANGHAI_CBG,
     SHANGHAI_CGM,
@@ -34,7 +36,7 @@ COHORT_FOLDERS = {
     "shanghai": "shanghai",
     "weinstock": "weinstock2016",
 }
-LAYOUTS = ("d1namo", "dubosson", "shanghai", "weinstock", "canonical")
+LAYOUTS = ("d1namo", "dubosson", "shanghai", "weinstock", "canonical", "exports")
 
 
 def detect_layout(folder: Path) -> str:
@@ -56,6 +58,9 @@ def detect_layout(folder: Path) -> str:
         return "shanghai"
     if any(folder.glob("Weinstock*.zip")):
         return "weinstock"
+    # Last, so every folder another layout claims keeps its layout: people.csv beside device exports.
+    if (folder / "people.csv").exists():
+        return "exports"
     raise CohortError(
         f"{folder}: not a known cohort layout ({', '.join(LAYOUTS)}); pass the cohort's own folder"
     )
@@ -67,6 +72,7 @@ _LOADERS = {
     "shanghai": load_shanghai,
     "weinstock": load_weinstock,
     "canonical": load_canonical,
+    "exports": load_exports,
 }
 
 
@@ -103,6 +109,7 @@ __all__ = [
     "load_d1namo",
     "load_d1namo_person",
     "load_dubosson",
+    "load_exports",
     "load_shanghai",
     "load_shanghai_file",
     "load_weinstock",

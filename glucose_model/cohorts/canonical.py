@@ -19,7 +19,10 @@ from glucose_model.records import (
     require_aware,
 )
 
-_KIND_NAMES = {"healthy": DiabetesKind.NONE, **{k.value: k for k in DiabetesKind}}
+# people.csv `kind`: a DiabetesKind value, or "healthy" for NONE.
+KIND_NAMES = {"healthy": DiabetesKind.NONE, **{k.value: k for k in DiabetesKind}}
+# meals.csv: these columns required, sugars_g, fiber_g, fat_g, protein_g, glycemic_index optional.
+MEAL_COLUMNS = ("person_id", "time", "carbs_g")
 
 
 def _read_rows(path: Path, needed: tuple[str, ...]) -> list[dict[str, str]]:
@@ -34,6 +37,24 @@ def _read_rows(path: Path, needed: tuple[str, ...]) -> list[dict[str, str]]:
 def _optional(row: dict[str, str], name: str) -> float | None:
     value = row.get(name, "")
     return float(value) if value not in ("", "nan", "NaN") else None
+
+
+def meal_from_row(row: dict[str, str], carbs_source: str, carbs_confidence: float | None) -> Meal:
+    """A meals.csv row (time ISO 8601 with offset, carbs_g, optional composition) as a `Meal`.
+
+    Raises ValueError on an unparsable time or number, RecordError on a time without offset.
+    """
+    return Meal(
+        time=datetime.fromisoformat(row["time"]),
+        carbs_g=float(row["carbs_g"]),
+        sugars_g=_optional(row, "sugars_g"),
+        fiber_g=_optional(row, "fiber_g"),
+        fat_g=_optional(row, "fat_g"),
+        protein_g=_optional(row, "protein_g"),
+        glycemic_index=_optional(row, "glycemic_index"),
+        carbs_source=carbs_source,
+        carbs_confidence=carbs_confidence,
+    )
 
 
 def _events_of(events: dict[str, dict[str, list]], row: dict[str, str], folder: Path) -> dict[str, list]:
@@ -70,20 +91,8 @@ def load_canonical(folder: Path) -> list[Recording]:
     events: dict[str, dict[str, list]] = {
         p["person_id"]: {"m": [], "a": [], "i": [], "s": []} for p in people
     }
-    for row in _read_rows(folder / "meals.csv", ("person_id", "time", "carbs_g")):
-        _events_of(events, row, folder)["m"].append(
-            Meal(
-                time=datetime.fromisoformat(row["time"]),
-                carbs_g=float(row["carbs_g"]),
-                sugars_g=_optional(row, "sugars_g"),
-                fiber_g=_optional(row, "fiber_g"),
-                fat_g=_optional(row, "fat_g"),
-                protein_g=_optional(row, "protein_g"),
-                glycemic_index=_optional(row, "glycemic_index"),
-                carbs_source="simulated",
-                carbs_confidence=1.0,
-            )
-        )
+    for row in _read_rows(folder / "meals.csv", MEAL_COLUMNS):
+        _events_of(events, row, folder)["m"].append(meal_from_row(row, "simulated", 1.0))
     for row in _read_rows(folder / "activity.csv", ("person_id", "time", "duration_min")):
         _events_of(events, row, folder)["a"].append(
             ActivitySample(
@@ -105,7 +114,7 @@ def load_canonical(folder: Path) -> list[Recording]:
     recordings = []
     for person in people:
         pid = person["person_id"]
-        if person["kind"] not in _KIND_NAMES:
+        if person["kind"] not in KIND_NAMES:
             raise CohortError(f"{folder / 'people.csv'}: person {pid} has unknown kind {person['kind']!r}")
         series, report = assemble_series(*cgm[pid], f"canonical:{pid}")
         e = events[pid]
@@ -113,7 +122,7 @@ def load_canonical(folder: Path) -> list[Recording]:
             Recording(
                 person_id=pid,
                 glucose=series,
-                kind=_KIND_NAMES[person["kind"]],
+                kind=KIND_NAMES[person["kind"]],
                 meals=tuple(sorted(e["m"], key=lambda m: m.time)),
                 insulin=tuple(sorted(e["i"], key=lambda d: d.time)),
                 activity=tuple(sorted(e["a"], key=lambda a: a.time)),

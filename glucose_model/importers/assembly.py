@@ -6,6 +6,7 @@ counted the same way everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -154,3 +155,67 @@ class ExportContents:
             report=report,
             fingersticks=fingersticks,
         )
+
+
+def _concatenated(
+    series: list[GlucoseSeries],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int16], npt.NDArray[np.float64], npt.NDArray[np.int8]]:
+    """(N,) times, offsets, values and censored flags of several series, one after the other."""
+    return (
+        np.concatenate([np.zeros(0, np.int64), *(s.times_utc_s for s in series)]),
+        np.concatenate([np.zeros(0, np.int16), *(s.utc_offset_min for s in series)]),
+        np.concatenate([np.zeros(0, np.float64), *(s.glucose_mg_dl for s in series)]),
+        np.concatenate(
+            [np.zeros(0, np.int8)]
+            + [np.zeros(len(s), np.int8) if s.censored is None else s.censored for s in series]
+        ),
+    )
+
+
+def merge_recordings(
+    parts: Sequence[Recording], person_id: str, kind: DiabetesKind | None, cohort: str
+) -> Recording:
+    """One person's recordings read from several exports (a Dexcom CSV and an Apple Health zip...) as one.
+
+    The series are merged in time order through `assemble_series`, so a timestamp in two exports
+    keeps the reading of the earlier part and counts the other as a duplicate; events are
+    concatenated and sorted. The report sums the parts' counts (read, out of range, duplicates,
+    other rows), counts the cross-export duplicates too, and recounts gaps on the merged series;
+    each part's notes are kept, prefixed with its source.
+    """
+    if not parts:
+        raise RecordError(f"person {person_id}: no recordings to merge")
+    times, offsets, values, flags = _concatenated([p.glucose for p in parts])
+    reports = [p.report for p in parts]
+    series, merged = assemble_series(
+        times, offsets, values, "+".join(p.glucose.source for p in parts), censored=flags
+    )
+    report = ImportReport(
+        readings_read=sum(r.readings_read for r in reports),
+        readings_kept=merged.readings_kept,
+        out_of_range=sum(r.out_of_range for r in reports),
+        duplicates=sum(r.duplicates for r in reports) + merged.duplicates,
+        gaps=merged.gaps,
+        other_rows=sum(r.other_rows for r in reports),
+        censored_low=merged.censored_low,
+        censored_high=merged.censored_high,
+        notes=tuple(f"{p.glucose.source}: {note}" for p in parts for note in p.report.notes),
+    )
+    sticks = [p.fingersticks for p in parts if p.fingersticks is not None]
+    fingersticks = None
+    if sticks:
+        s_times, s_offsets, s_values, _ = _concatenated(sticks)
+        fingersticks, _ = assemble_series(s_times, s_offsets, s_values, "+".join(s.source for s in sticks))
+    return Recording(
+        person_id=person_id,
+        glucose=series,
+        kind=kind,
+        meals=tuple(sorted((m for p in parts for m in p.meals), key=lambda m: m.time)),
+        insulin=tuple(sorted((d for p in parts for d in p.insulin), key=lambda d: d.time)),
+        activity=tuple(sorted((a for p in parts for a in p.activity), key=lambda a: a.time)),
+        sleep=tuple(sorted((s for p in parts for s in p.sleep), key=lambda s: s.start)),
+        cohort=cohort,
+        report=report,
+        fingersticks=fingersticks,
+        notes=tuple(sorted((n for p in parts for n in p.notes), key=lambda n: n[0])),
+    )
