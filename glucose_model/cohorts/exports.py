@@ -7,14 +7,16 @@ read as a cohort: every person's files through the importers, merged into one `R
 folder of the exports the importers take, one or more per person, so a hospital's federated site
 can train next to the CGM data it already has:
 
-    hospital/
-      people.csv         who is who (required)
-      meals.csv          a meal diary (optional)
-      p01.csv            p01's only export (a Dexcom Clarity CSV here)
-      p02.json           p02's Nightscout entries
-      p03/               p03's exports, all merged into one recording:
-        clarity.csv        a Dexcom Clarity CSV
-        export.zip         the Apple Health export (steps, heart rate, sleep; glucose if any)
+```text
+hospital/
+  people.csv         who is who (required)
+  meals.csv          a meal diary (optional)
+  p01.csv            p01's only export (a Dexcom Clarity CSV here)
+  p02.json           p02's Nightscout entries
+  p03/               p03's exports, all merged into one recording:
+    clarity.csv        a Dexcom Clarity CSV
+    export.zip         the Apple Health export (steps, heart rate, sleep; glucose if any)
+```
 
 `people.csv` (one header line, UTF-8, comma-separated):
 
