@@ -244,6 +244,21 @@ def pearson_r(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> float |
     return float(np.corrcoef(a[ok], b[ok])[0, 1])
 
 
+def meal_errors(
+    predicted_rise_mg_dl: npt.NDArray[np.float64], measured_rise_mg_dl: npt.NDArray[np.float64]
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Per meal: 'curve_mae_mg_dl', the mean |predicted - measured| rise over its measured minutes
+    5-180 (NaN when none is measured), and 'peak_rise_mae_mg_dl', |predicted - measured| highest rise
+    (the predicted curve's highest point by glucose_model.impact.peak_rise)."""
+    error = np.abs(predicted_rise_mg_dl[:, 1:] - measured_rise_mg_dl[:, 1:])
+    measured = np.isfinite(error)
+    counts = measured.sum(axis=1)
+    curve = np.where(counts > 0, np.where(measured, error, 0.0).sum(axis=1) / np.maximum(counts, 1), np.nan)
+    finite = np.where(np.isfinite(measured_rise_mg_dl[:, 1:]), measured_rise_mg_dl[:, 1:], -np.inf)
+    predicted_peak, _ = peak_rise(predicted_rise_mg_dl)
+    return {"curve_mae_mg_dl": curve, "peak_rise_mae_mg_dl": np.abs(predicted_peak - finite.max(axis=1))}
+
+
 def curve_mae(
     predicted_rise_mg_dl: npt.NDArray[np.float64], measured_rise_mg_dl: npt.NDArray[np.float64]
 ) -> float:
@@ -252,13 +267,9 @@ def curve_mae(
     The error of the whole curve, which is what the median output is trained for (pinball loss at
     q = 0.5); a mean of per-meal means, so held-out sets pool exactly by meal count.
     """
-    error = np.abs(predicted_rise_mg_dl[:, 1:] - measured_rise_mg_dl[:, 1:])
-    measured = np.isfinite(error)
-    scored = measured.any(axis=1)
-    if not scored.any():
-        return float("nan")
-    per_meal = np.where(measured, error, 0.0).sum(axis=1) / np.maximum(measured.sum(axis=1), 1)
-    return float(per_meal[scored].mean())
+    per_meal = meal_errors(predicted_rise_mg_dl, measured_rise_mg_dl)["curve_mae_mg_dl"]
+    scored = np.isfinite(per_meal)
+    return float(per_meal[scored].mean()) if scored.any() else float("nan")
 
 
 def response_metrics(

@@ -134,6 +134,13 @@ def test_comparison_scores_every_model_on_every_held_out_set() -> None:
     assert [r["local_site"] for r in verdict.other_sites] == ["a", "b"]
     assert verdict.metric == "curve_mae_mg_dl"
     assert verdict.central_error == result.scores[CENTRAL]["all"]["curve_mae_mg_dl"]
+    # per-person totals (for the sweep's bootstrap over people) add up to the pooled figures
+    people = result.per_person[FEDERATED]["not:a"]
+    assert people and all(len(key) == 12 for key in people)  # pseudonyms, not the ids
+    meals = sum(t["peak_rise_mae_mg_dl"][1] for t in people.values())
+    assert meals == result.scores[FEDERATED]["not:a"]["examples"]
+    total = sum(t["peak_rise_mae_mg_dl"][0] for t in people.values())
+    assert total / meals == pytest.approx(result.scores[FEDERATED]["not:a"]["peak_rise_mae_mg_dl"], rel=1e-6)
     peak = judge(result, margin=0.1, metric="peak_rise_mae_mg_dl")
     assert peak.central_error == result.scores[CENTRAL]["all"]["peak_rise_mae_mg_dl"]
 

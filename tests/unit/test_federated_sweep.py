@@ -11,6 +11,9 @@ from training.federated.sweep import (
     SweepError,
     claims_held,
     markdown,
+    merge_people,
+    people_intervals,
+    person_bootstrap,
     pool_folds,
     pool_metric,
     seed_verdicts,
@@ -102,8 +105,47 @@ def test_a_seed_is_judged_on_its_pooled_folds() -> None:
             "epochs_per_model": 3,
         },
     ]
-    scores, verdicts = seed_verdicts(reports, 0.10)
+    scores, verdicts, intervals = seed_verdicts(reports, 0.10)
+    assert intervals == {}  # no per-person totals in these reports
     # not:a pooled: federated (5*30 + 15*40)/20 = 37.5, local (5*32 + 15*37)/20 = 35.75: local wins
     assert scores["local:b"]["not:b"]["x_mae"] == pytest.approx(34.5)
     assert verdicts["x_mae"]["beats_every_local_elsewhere"] is False
     assert verdicts["x_mae"]["federated_error"] == pytest.approx((15 * 30 + 25 * 40) / 40)
+
+
+def _people(errors: dict[str, float], n: int = 2) -> dict[str, dict[str, list[float]]]:
+    return {p: {"x_mae": [e * n, float(n)]} for p, e in errors.items()}
+
+
+def test_the_bootstrap_resamples_people_and_counts_who_gained() -> None:
+    fed = _people({"p1": 10.0, "p2": 20.0, "p3": 30.0, "p4": 40.0})
+    other = _people({"p1": 12.0, "p2": 21.0, "p3": 33.0, "p4": 39.0})
+    b = person_bootstrap(fed, other, "x_mae")
+    assert b["difference"] == pytest.approx(25.0 - 26.25)
+    assert b["ci95_low"] <= b["difference"] <= b["ci95_high"]
+    assert b["ci95_low"] >= -3.0 and b["ci95_high"] <= 1.0  # per-person differences lie in [-3, +1]
+    assert (b["people"], b["people_federated_better"]) == (4, 3)
+    same = person_bootstrap(fed, fed, "x_mae")
+    assert same["difference"] == same["ci95_low"] == same["ci95_high"] == 0.0
+
+
+def test_people_from_the_folds_merge_and_are_compared_per_local_model() -> None:
+    def fold(
+        people: dict[str, float], local: float
+    ) -> dict[str, dict[str, dict[str, dict[str, list[float]]]]]:
+        fed = _people(people)
+        worse = _people({p: e + local for p, e in people.items()})
+        sets = {"all": fed, "not:a": fed}
+        return {
+            "federated": sets,
+            "central": {"all": worse, "not:a": worse},
+            "local:a": {"all": worse, "not:a": worse},
+        }
+
+    merged = merge_people([fold({"p1": 5.0}, 1.0), fold({"p2": 7.0}, 3.0)])
+    assert set(merged["federated"]["not:a"]) == {"p1", "p2"}
+    intervals = people_intervals(merged, ["x_mae"])
+    assert intervals["x_mae"]["not:a"]["difference"] == pytest.approx(-2.0)
+    assert intervals["x_mae"]["all (vs central)"]["people_federated_better"] == 2
+    with pytest.raises(SweepError, match="more than one fold"):
+        merge_people([fold({"p1": 5.0}, 1.0), fold({"p1": 5.0}, 1.0)])

@@ -7,8 +7,9 @@ the same number of passes over its data (rounds x local epochs).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +41,9 @@ class Comparison:
     primary_metric: str
     epochs: int  # passes over the data each model got
     metrics: tuple[str, ...] = ()  # every metric the report shows, the primary first
+    # {model: {set: {pseudonym: {metric: [sum of per-example errors, examples]}}}}: what a bootstrap
+    # over people needs (sweep.py); response model only, for 'all' and each 'not:<site>'.
+    per_person: dict[str, dict[str, dict[str, dict[str, list[float]]]]] = field(default_factory=dict)
 
 
 def _train_copy(
@@ -85,13 +89,40 @@ def compare(
         networks[LOCAL_PREFIX + name] = _train_copy(task, initial, epochs, seed)
 
     scores: dict[str, dict[str, dict[str, float]]] = {}
+    per_person: dict[str, dict[str, dict[str, dict[str, list[float]]]]] = {}
     for label, network in networks.items():
         sets: dict[str, dict[str, float]] = {ALL_SITES: _scored(everyone, network)}
         for name in names:
             sets[name] = _scored(per_site[name], network)
             sets["not:" + name] = _scored(others[name], network)
         scores[label] = sets
-    return Comparison(scores, PRIMARY_METRIC[model], epochs, REPORTED_METRICS[model])
+        totals = {ALL_SITES: person_totals(everyone, network)}
+        totals.update({"not:" + n: person_totals(others[n], network) for n in names})
+        if any(totals.values()):
+            per_person[label] = totals
+    return Comparison(scores, PRIMARY_METRIC[model], epochs, REPORTED_METRICS[model], per_person)
+
+
+def pseudonym(person: str) -> str:
+    """A stable stand-in for a person's id (the same person gets the same one in every fold)."""
+    return hashlib.sha256(person.encode()).hexdigest()[:12]
+
+
+def person_totals(task: ModelTask, network: nn.Module) -> dict[str, dict[str, list[float]]]:
+    """{pseudonym: {metric: [sum of the person's per-example errors, examples scored]}}; empty for
+    a task without per-example errors (the forecast model)."""
+    meal_errors = getattr(task, "meal_errors", None)
+    if meal_errors is None:
+        return {}
+    people, errors = meal_errors(network)
+    out: dict[str, dict[str, list[float]]] = {}
+    for person in sorted(set(people.tolist())):
+        mine = people == person
+        out[pseudonym(person)] = {
+            metric: [float(np.nansum(values[mine])), float(np.isfinite(values[mine]).sum())]
+            for metric, values in errors.items()
+        }
+    return out
 
 
 def _scored(task: ModelTask, network: nn.Module) -> dict[str, float]:

@@ -67,6 +67,8 @@ def write_report(
         "verdict": asdict(verdicts[0]),
         "verdicts": {v.metric: asdict(v) for v in verdicts},
         "runs": {engine: {**run, "cost": cost_summary(run)} for engine, run in runs.items()},
+        # per pseudonymous held-out person, error sums and counts: the sweep's bootstrap over people
+        "per_person": comparison.per_person,
     }
     (out / REPORT_JSON).write_text(json.dumps(payload, indent=2, default=float))
     md = out / REPORT_MD

@@ -20,7 +20,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from training.federated.comparison import Comparison, judge
+import numpy as np
+
+from training.federated.comparison import ALL_SITES, CENTRAL, FEDERATED, LOCAL_PREFIX, Comparison, judge
 from training.federated.demo import CENTRAL_MARGIN, DemoConfig, run_demo
 from training.federated.pretraining import PretrainConfig, pretrained_weights
 from training.federated.report import REPORT_JSON
@@ -29,6 +31,8 @@ SUMMARY_JSON = "summary.json"
 SUMMARY_MD = "summary.md"
 POOLED_JSON = "pooled.json"
 EXAMPLES = "examples"
+BOOTSTRAP_DRAWS = 2000
+PersonTotals = dict[str, dict[str, dict[str, dict[str, list[float]]]]]  # model -> set -> person -> metric
 
 
 class SweepError(ValueError):
@@ -79,6 +83,72 @@ def pool_folds(
                     entry[name] = pool_metric(name, [v for v, _ in have], [c for _, c in have])
             pooled[model][held_out] = entry
     return pooled
+
+
+def merge_people(folds: Sequence[Mapping[str, Any]]) -> PersonTotals:
+    """The folds' per-person totals in one: each person is held out in exactly one fold."""
+    merged: PersonTotals = {}
+    for fold in folds:
+        for model, sets in fold.items():
+            for held_out, people in sets.items():
+                into = merged.setdefault(model, {}).setdefault(held_out, {})
+                twice = set(into) & set(people)
+                if twice:
+                    raise SweepError(
+                        f"{len(twice)} people held out in more than one fold ({model}, {held_out})"
+                    )
+                into.update(people)
+    return merged
+
+
+def person_bootstrap(
+    federated: Mapping[str, Mapping[str, Sequence[float]]],
+    other: Mapping[str, Mapping[str, Sequence[float]]],
+    metric: str,
+    draws: int = BOOTSTRAP_DRAWS,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Federated minus the other model's mean error over the same held-out people, with a 95 %
+    interval from resampling the people (meals of one person are not independent), and in how many
+    people the federated model's own mean error is the lower."""
+    people = sorted(set(federated) & set(other))
+    fed = np.array([federated[p][metric] for p in people], dtype=np.float64).reshape(-1, 2)
+    oth = np.array([other[p][metric] for p in people], dtype=np.float64).reshape(-1, 2)
+    counted = fed[:, 1] > 0
+    fed, oth = fed[counted], oth[counted]
+    if len(fed) == 0:
+        raise SweepError(f"{metric}: no held-out person with a scored example")
+
+    def difference(rows: np.ndarray) -> np.ndarray:
+        n = fed[rows, 1].sum(axis=-1)
+        return np.asarray(fed[rows, 0].sum(axis=-1) / n - oth[rows, 0].sum(axis=-1) / n)
+
+    samples = difference(np.random.default_rng(seed).integers(0, len(fed), size=(draws, len(fed))))
+    return {
+        "difference": float(difference(np.arange(len(fed)))),
+        "ci95_low": float(np.percentile(samples, 2.5)),
+        "ci95_high": float(np.percentile(samples, 97.5)),
+        "people": float(len(fed)),
+        "people_federated_better": float((fed[:, 0] / fed[:, 1] < oth[:, 0] / oth[:, 1]).sum()),
+    }
+
+
+def people_intervals(people: PersonTotals, metrics: Sequence[str]) -> dict[str, dict[str, dict[str, float]]]:
+    """{metric: {comparison: person_bootstrap}} for each local-only model on the other sites' people
+    and for central training on everyone; empty without per-person totals (the forecast model)."""
+    if FEDERATED not in people:
+        return {}
+    pairs = [(f"not:{m.removeprefix(LOCAL_PREFIX)}", m) for m in sorted(people) if m.startswith(LOCAL_PREFIX)]
+    pairs.append((ALL_SITES, CENTRAL))
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for metric in metrics:
+        out[metric] = {}
+        for held_out, model in pairs:
+            label = "all (vs central)" if model == CENTRAL else held_out
+            out[metric][label] = person_bootstrap(
+                people[FEDERATED][held_out], people[model][held_out], metric
+            )
+    return out
 
 
 def summarize(verdicts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -145,19 +215,44 @@ def markdown(summary: Mapping[str, Any], command: str, folds: int = 0) -> str:
             cells = [f"{r[k]['mean']:.2f} ± {r[k]['sd']:.2f} [{r[k]['min']:.2f}, {r[k]['max']:.2f}]"
                      for k in ("other", "federated", "federated_minus_other")]  # fmt: skip
             lines.append(f"| {name} | {' | '.join(cells)} | {r['federated_wins']}/{r['seeds']} |")
+        lines += bootstrap_lines(block.get("people_bootstrap") or {})
     return "\n".join(lines) + "\n"
+
+
+def bootstrap_lines(by_seed: Mapping[Any, Mapping[str, Mapping[str, float]]]) -> list[str]:
+    """Per seed and comparison: federated minus other over the same people, its 95 % interval from
+    resampling people, and in how many people the federated model was better."""
+    if not any(by_seed.values()):
+        return []
+    lines = [
+        "",
+        "Per seed, over the same held-out people: federated minus other (negative: federated better), 95 % "
+        f"interval from resampling people ({BOOTSTRAP_DRAWS} draws), people whose own error the federated model "
+        "lowered:",
+        "",
+        "| seed | held-out people | federated - other | 95 % interval | people federated better |",
+        "| ---: | --- | ---: | --- | ---: |",
+    ]
+    for seed, rows in by_seed.items():
+        for name, b in rows.items():
+            lines.append(
+                f"| {seed} | {name} | {b['difference']:+.2f} | [{b['ci95_low']:+.2f}, {b['ci95_high']:+.2f}] | "
+                f"{b['people_federated_better']:.0f}/{b['people']:.0f} |"
+            )
+    return lines
 
 
 def seed_verdicts(
     reports: Sequence[Mapping[str, Any]], margin: float
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """One seed's (pooled scores, {metric: verdict}) from its folds' report.json payloads (one report:
-    no pooling, its own scores)."""
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """One seed's (pooled scores, {metric: verdict}, {metric: {comparison: interval}}) from its folds'
+    report.json payloads (one report: no pooling, its own scores)."""
     first = reports[0]
     metrics = list(first.get("metrics") or [first["primary_metric"]])
     scores = pool_folds([r["held_out"] for r in reports], metrics) if len(reports) > 1 else first["held_out"]
     comparison = Comparison(scores, first["primary_metric"], int(first["epochs_per_model"]), tuple(metrics))
-    return scores, {m: asdict(judge(comparison, margin, m)) for m in metrics}
+    intervals = people_intervals(merge_people([r.get("per_person") or {} for r in reports]), metrics)
+    return scores, {m: asdict(judge(comparison, margin, m)) for m in metrics}, intervals
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -178,6 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     initial = "" if args.no_pretrain else str(pretrained_weights(args.cache, PretrainConfig()))
     command = "python -m training.federated.sweep " + " ".join(sys.argv[1:] if argv is None else argv)
     verdicts: dict[str, list[dict[str, Any]]] = {}
+    intervals: dict[str, dict[int, dict[str, dict[str, float]]]] = {}
     for seed in args.seeds:
         reports = []
         for fold in range(max(args.folds, 1)):
@@ -194,14 +290,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             folder = args.out / f"seed{seed}" / (f"fold{fold}" if args.folds else "")
             run_demo(config, folder)
             reports.append(json.loads((folder / REPORT_JSON).read_text()))
-        scores, by_metric = seed_verdicts(reports, CENTRAL_MARGIN)
+        scores, by_metric, by_people = seed_verdicts(reports, CENTRAL_MARGIN)
         (args.out / f"seed{seed}" / POOLED_JSON).write_text(
-            json.dumps({"held_out": scores, "verdicts": by_metric}, indent=2)
+            json.dumps({"held_out": scores, "verdicts": by_metric, "people_bootstrap": by_people}, indent=2)
         )
         for metric, verdict in by_metric.items():
             verdicts.setdefault(metric, []).append(verdict)
+            intervals.setdefault(metric, {})[seed] = by_people.get(metric, {})
         # rewritten after each seed: a cut-off run keeps what it has
-        summary = {m: {"comparisons": summarize(v), "claims": claims_held(v)} for m, v in verdicts.items()}
+        summary = {
+            m: {"comparisons": summarize(v), "claims": claims_held(v), "people_bootstrap": intervals[m]}
+            for m, v in verdicts.items()
+        }
         (args.out / SUMMARY_JSON).write_text(
             json.dumps({"seeds": args.seeds, "folds": args.folds, "summary": summary}, indent=2)
         )

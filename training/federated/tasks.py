@@ -171,6 +171,18 @@ class ResponseTask:
     def evaluate(self, network: nn.Module) -> tuple[int, dict[str, float]]:
         return len(self.test_examples), score_response(network, self.test_examples)
 
+    def meal_errors(
+        self, network: nn.Module
+    ) -> tuple[npt.NDArray[np.str_], dict[str, npt.NDArray[np.float64]]]:
+        """Per held-out meal: whose it is ("<cohort>/<person>") and its errors (glucose_train.meal_errors)."""
+        from training.glucose_train import meal_errors, predict
+
+        examples = self.test_examples
+        if len(examples) == 0:
+            return np.asarray([], dtype=np.str_), {}
+        rise, _ = predict(network, examples.inputs)  # type: ignore[arg-type]
+        return examples.person, meal_errors(rise[:, :, 1], examples.rise_mg_dl.astype(np.float64))
+
     def arrays(self) -> dict[str, npt.NDArray[np.generic]]:
         """Every array of both splits, for the site-local cache (np.savez)."""
         return {**flatten_arrays("train", self.train_examples), **flatten_arrays("test", self.test_examples)}
