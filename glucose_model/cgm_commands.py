@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from mealimpact.cli import CommandGroups
 
-COHORT_CHOICES = ("all", "d1namo", "dubosson", "shanghai", "weinstock", "canonical", "auto")
+COHORT_CHOICES = ("all", "d1namo", "dubosson", "shanghai", "weinstock", "canonical", "exports", "auto")
 
 
 def register(groups: CommandGroups) -> None:

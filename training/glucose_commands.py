@@ -11,7 +11,7 @@ from mealimpact.model_repository_path import default_models_dir
 if TYPE_CHECKING:
     from mealimpact.cli import CommandGroups
 
-FORMATS = ("auto", "shanghai", "d1namo", "dubosson", "weinstock", "canonical")
+FORMATS = ("auto", "shanghai", "d1namo", "dubosson", "weinstock", "canonical", "exports")
 
 
 def register(groups: CommandGroups) -> None:
