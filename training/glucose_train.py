@@ -292,6 +292,8 @@ def response_metrics(
         "meals": float(len(examples)),
         "peak_rise_mae_mg_dl": float(np.mean(np.abs(predicted_peak - measured_peak))),
         "peak_rise_pearson_r": pearson_r(predicted_peak, measured_peak),
+        # mean predicted minus measured highest rise: < 0 when the curve's top sits below the measured one
+        "peak_rise_bias_mg_dl": float(np.mean(predicted_peak - measured_peak)),
         "iauc_2h_pearson_r": pearson_r(predicted_iauc, measured_iauc),
         "curve_mae_mg_dl": curve_mae(predicted_rise_mg_dl, measured),
     }

@@ -94,6 +94,7 @@ def test_every_reported_metric_gets_its_table_and_its_own_claims(tmp_path: Path)
     for sets in c.scores.values():
         for label, metrics in sets.items():
             metrics[other] = 100.0 - metrics[METRIC] if label == "not:a" else metrics[METRIC]
+    c.scores["federated"]["all"]["peak_rise_bias_mg_dl"] = -21.5
     c = Comparison(c.scores, other, c.epochs, (other, METRIC))
     md = write_report(
         tmp_path,
@@ -108,6 +109,7 @@ def test_every_reported_metric_gets_its_table_and_its_own_claims(tmp_path: Path)
     )
     text = md.read_text()
     assert "People split: fold 2 of 4" in text
+    assert "the measured top): federated -21.50, central -," in text
     assert f"Under {other} (headline):" in text and f"Under {METRIC}:" in text
     # not:a flipped under the headline metric: local:a 60 vs federated 73 there, 40 vs 27 under METRIC
     assert "trained only at a: 60.00 vs federated 73.00" in text

@@ -180,6 +180,13 @@ def render_markdown(payload: Mapping[str, Any]) -> str:
         for label in models:
             cells = [_fmt(scores[label].get(s, {}).get(name)) for s in sets]
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    bias = {label: scores[label].get(ALL_SITES, {}).get("peak_rise_bias_mg_dl") for label in models}
+    if any(v is not None for v in bias.values()):
+        lines += [
+            "",
+            "Mean predicted minus measured peak rise on all held-out people (mg/dL; negative: the curve's top "
+            "sits below the measured top): " + ", ".join(f"{k} {_fmt(v)}" for k, v in bias.items()) + ".",
+        ]
     lines += ["", "## The claims", ""]
     for verdict in (payload.get("verdicts") or {metric: payload["verdict"]}).values():
         lines += claim_lines(verdict, headline=verdict.get("metric", metric) == metric)
