@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 RESPONSE_COLUMNS = (
     ("peak_rise_mae_mg_dl", "peak-rise MAE (mg/dL)"),
+    ("peak_rise_bias_mg_dl", "peak-rise bias (mg/dL)"),
+    ("peak_rise_mae_bias_corrected_mg_dl", "MAE, bias-corrected"),
     ("peak_rise_pearson_r", "r peak rise"),
     ("iauc_2h_pearson_r", "r 2-h iAUC"),
     ("curve_rmse_30min_mg_dl", "RMSE 30 min"),
@@ -41,6 +43,12 @@ def response_tables(figures: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     response = figures.get("response", {})
     assert isinstance(response, dict)
+    if response:
+        lines += [
+            "Peak-rise bias: mean predicted minus measured highest rise (< 0: the predicted top is lower). "
+            "Bias-corrected MAE: each person's peak errors less the mean error of the other people's meals.",
+            "",
+        ]
     for cohort, scores in response.items():
         lines += [
             f"**{cohort}**: {scores['meals']} meals of {scores['people']} unseen people; baselines fitted on "

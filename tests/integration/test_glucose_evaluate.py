@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 import pytest
 
+from glucose_model.features import CURVE_MINUTES
+from glucose_model.impact import Curve, Explanation, ImpactResult, Peak, Spike
 from glucose_model.records import DiabetesKind, GlucoseSeries, Recording
 from mealimpact.cli import main
-from training.glucose_evaluate import unseen
+from training.glucose_evaluate import MealSet, response_metrics, unseen
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FORECAST = REPO_ROOT / "models" / "glucose_forecast" / "1" / "model.onnx"
@@ -34,6 +37,67 @@ def test_unseen_drops_trained_people_and_keeps_other_cohorts() -> None:
         "training_data": json.dumps({"d1namo": "..."}),
     }
     assert [r.person_id for r in unseen(shared, held)] == ["d1namo-002"]
+
+
+# A triangle rising from 0 at minute 0 to 1 at minute 60 and back to 0 at minute 120.
+BUMP = np.clip(1 - np.abs(CURVE_MINUTES - 60) / 60, 0, None).astype(np.float64)
+
+
+def _meal(meals: MealSet, person: str, predicted_peak_rise: float, measured_peak_rise: float) -> None:
+    baseline = 100.0
+    predicted = baseline + predicted_peak_rise * BUMP
+    curve = Curve(CURVE_MINUTES.astype(np.int64), predicted, predicted - 10, predicted + 10)
+    explanation = Explanation((), 0.0, 0.0, predicted_peak_rise, 0.0, "none")
+    result = ImpactResult(
+        curve,
+        Peak(float(predicted.max()), 60, predicted_peak_rise),
+        Spike(0.1, 180.0),
+        explanation,
+        (),
+        None,
+        "1",
+    )
+    meals.person.append(person)
+    meals.carbs_g.append(40.0 + predicted_peak_rise)
+    meals.baseline_mg_dl.append(baseline)
+    meals.pre_meal_mg_dl.append(np.full(37, baseline))
+    meals.measured_mg_dl.append(baseline + measured_peak_rise * BUMP)
+    meals.measured_peak_rise.append(measured_peak_rise)
+    meals.measured_iauc.append(measured_peak_rise * 60.0)
+    meals.results.append(result)
+    meals.eligible.append(True)
+    meals.description.append("test meal")
+
+
+def test_peak_rise_bias_is_the_signed_mean_error_and_its_correction_uses_other_people() -> None:
+    meals = MealSet()
+    # Predicted minus measured peak rise: a -20, -10; b -30, +20.
+    for person, predicted in (("a", 30.0), ("a", 40.0), ("b", 20.0), ("b", 70.0)):
+        _meal(meals, person, predicted, 50.0)
+    figures = response_metrics(meals)
+    model, persistence = figures["model"], figures["persistence"]
+    assert isinstance(model, dict) and isinstance(persistence, dict)
+    assert model["peak_rise_mae_mg_dl"] == pytest.approx(20.0)
+    assert model["peak_rise_bias_mg_dl"] == pytest.approx(-10.0)
+    # a corrected by b's mean error (-5): -15, -5; b by a's (-15): -15, +35. Correcting by the
+    # bias of the same meals (-10) would give 15: the test tells the two apart.
+    assert model["peak_rise_mae_bias_corrected_mg_dl"] == pytest.approx(17.5)
+    # Persistence predicts no rise at all: every meal 50 below, a bias a constant offset removes.
+    assert persistence["peak_rise_bias_mg_dl"] == pytest.approx(-50.0)
+    assert persistence["peak_rise_mae_bias_corrected_mg_dl"] == pytest.approx(0.0)
+    # The bias is signed, so it is never a figure the model "loses" on.
+    lost = figures["model_does_not_beat"]
+    assert isinstance(lost, list) and not any(line.startswith("peak_rise_bias") for line in lost)
+
+
+def test_bias_correction_needs_another_person() -> None:
+    meals = MealSet()
+    for predicted in (30.0, 40.0):
+        _meal(meals, "a", predicted, 50.0)
+    model = response_metrics(meals)["model"]
+    assert isinstance(model, dict)
+    assert model["peak_rise_bias_mg_dl"] == pytest.approx(-15.0)
+    assert model["peak_rise_mae_bias_corrected_mg_dl"] is None
 
 
 @pytest.mark.data
