@@ -98,8 +98,8 @@ def dp_budget_lines(rounds: int, n_sites: int, parameters: int) -> list[str]:
 METRIC_NOTES = {
     "curve_mae_mg_dl": " (mean over meals of the mean |predicted - measured| rise, minutes 5-180: the "
     "error of the whole median curve, what the network is trained for)",
-    "peak_rise_mae_mg_dl": " (|predicted - measured| highest rise; every model under-predicts the measured "
-    "peak, the highest point of a noisy curve, so this rewards models that draw higher peaks)",
+    "peak_rise_mae_mg_dl": " (|predicted - measured| highest rise; where every model's curve top sits below the "
+    "measured top, see the bias line, this rewards models that draw higher peaks)",
 }
 
 
