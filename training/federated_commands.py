@@ -36,6 +36,12 @@ def register(groups: CommandGroups) -> None:
     demo.add_argument("--local-epochs", type=int, default=3, help="epochs each site trains per round")
     demo.add_argument("--fraction-fit", type=float, default=1.0, help="share of sites sampled each round")
     demo.add_argument(
+        "--server-momentum",
+        type=float,
+        default=0.0,
+        help="server momentum on the averaged update (FedAvgM), 0 to <1; 0: plain FedAvg",
+    )
+    demo.add_argument(
         "--engine",
         choices=("deployment", "simulation", "both"),
         default="deployment",
@@ -121,6 +127,9 @@ def federated_demo_command(args: argparse.Namespace) -> int:
             f"--folds must be 0 or at least 2, and --fold from 0 to --folds - 1 (got {args.folds}, {args.fold})"
         )
         return 2
+    if not 0.0 <= args.server_momentum < 1.0:
+        print(f"--server-momentum must be at least 0 and below 1 (got {args.server_momentum})")
+        return 2
     start = args.start if args.start != "auto" else ("pretrained" if args.model == "response" else "fresh")
     if start == "pretrained" and args.model != "response":
         print("--start pretrained exists for the response model only (the simulator pre-trains that network)")
@@ -134,6 +143,7 @@ def federated_demo_command(args: argparse.Namespace) -> int:
         rounds=args.rounds,
         local_epochs=args.local_epochs,
         fraction_fit=args.fraction_fit,
+        server_momentum=args.server_momentum,
         engine=args.engine,
         secagg=args.secagg,
         dp_clip=args.dp_clip,

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from training.federated.aggregation import AggregationError, weighted_average
+from training.federated.aggregation import AggregationError, server_momentum_step, weighted_average
 
 
 def test_sites_are_weighted_by_their_example_counts() -> None:
@@ -54,3 +54,26 @@ def test_identical_sites_give_the_same_weights_back() -> None:
 def test_bad_rounds_are_named_errors(sites: list[list[np.ndarray]], counts: list[int]) -> None:
     with pytest.raises(AggregationError):
         weighted_average(sites, counts)
+
+
+def test_server_momentum_zero_is_plain_fedavg() -> None:
+    current, average = [np.zeros(3, np.float32)], [np.array([1.0, -2.0, 0.5], np.float32)]
+    new, velocity = server_momentum_step(current, average, None, 0.0)
+    np.testing.assert_allclose(new[0], average[0])
+    np.testing.assert_allclose(velocity[0], average[0])
+
+
+def test_server_momentum_carries_the_last_update_forward() -> None:
+    w = [np.zeros(2, np.float32)]
+    v: list[np.ndarray] | None = None
+    steps = []
+    for _ in range(3):  # the sites keep pulling the average 1.0 above the current weights
+        w, v = server_momentum_step(w, [w[0] + 1.0], v, 0.5)
+        steps.append(float(w[0][0]))
+    assert steps == pytest.approx([1.0, 2.5, 4.25])  # steps of 1, 1.5, 1.75: momentum accumulates
+    assert v is not None and v[0].dtype == np.float32
+
+
+def test_server_momentum_out_of_range_is_refused() -> None:
+    with pytest.raises(AggregationError, match="momentum"):
+        server_momentum_step([np.zeros(1, np.float32)], [np.ones(1, np.float32)], None, 1.0)

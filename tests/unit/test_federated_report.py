@@ -122,12 +122,15 @@ def test_every_reported_metric_gets_its_table_and_its_own_claims(tmp_path: Path)
 
 def test_generated_flower_files_parse_and_stay_on_loopback(tmp_path: Path) -> None:
     specs = [SiteSpec("a", tmp_path / "a"), SiteSpec("b", tmp_path / "b")]
-    run_config = DemoConfig(secagg=True, dp_clip=1.5, dp_noise=0.3).run_config(specs, tmp_path)
+    run_config = DemoConfig(secagg=True, dp_clip=1.5, dp_noise=0.3, server_momentum=0.5).run_config(
+        specs, tmp_path
+    )
     write_flower_app(tmp_path / "app", run_config)
     app = tomllib.loads((tmp_path / "app" / "pyproject.toml").read_text())
     assert app["tool"]["flwr"]["app"]["components"]["serverapp"] == "training.federated.server_app:app"
     assert app["tool"]["flwr"]["app"]["config"]["secagg"] is True
     assert app["tool"]["flwr"]["app"]["config"]["dp-noise"] == 0.3
+    assert app["tool"]["flwr"]["app"]["config"]["server-momentum"] == 0.5
     assert app["tool"]["flwr"]["app"]["config"]["site-names"] == "a,b"
     write_flower_home(tmp_path / "home", 9999)
     home = tomllib.loads((tmp_path / "home" / "config.toml").read_text())

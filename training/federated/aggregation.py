@@ -1,5 +1,6 @@
 """Weighted federated averaging (McMahan et al. 2017): the global weights are the sites' weights
-averaged with each site weighted by the number of training examples it reported. Numpy only."""
+averaged with each site weighted by the number of training examples it reported; optionally with
+server momentum on the averaged update (FedAvgM, Hsu et al. 2019). Numpy only."""
 
 from __future__ import annotations
 
@@ -37,3 +38,23 @@ def weighted_average(
             acc += n * site[i].astype(np.float64)
         averaged.append((acc / total).astype(np.float32))
     return averaged
+
+
+def server_momentum_step(
+    current: Sequence[npt.NDArray[np.float32]],
+    average: Sequence[npt.NDArray[np.float32]],
+    velocity: Sequence[npt.NDArray[np.float32]] | None,
+    momentum: float,
+) -> tuple[list[npt.NDArray[np.float32]], list[npt.NDArray[np.float32]]]:
+    """FedAvgM: velocity = momentum * velocity + (average - current); new = current + velocity.
+    Returns (new global weights, new velocity); momentum 0 gives plain FedAvg (new = average)."""
+    if not 0.0 <= momentum < 1.0:
+        raise AggregationError(f"server momentum must be in [0, 1), got {momentum}")
+    if velocity is None:
+        velocity = [np.zeros_like(a) for a in current]
+    new_velocity = [
+        (momentum * v.astype(np.float64) + (a.astype(np.float64) - c.astype(np.float64))).astype(np.float32)
+        for v, a, c in zip(velocity, average, current, strict=True)
+    ]
+    new = [(c + v).astype(np.float32) for c, v in zip(current, new_velocity, strict=True)]
+    return new, new_velocity

@@ -48,6 +48,7 @@ class DemoConfig:
     rounds: int = 10
     local_epochs: int = 3
     fraction_fit: float = 1.0
+    server_momentum: float = 0.0  # FedAvgM on the averaged update; 0: plain FedAvg
     engine: str = "deployment"  # deployment | simulation | both
     secagg: bool = False
     dp_clip: float | None = None
@@ -67,6 +68,7 @@ class DemoConfig:
             "num-server-rounds": self.rounds,
             "local-epochs": self.local_epochs,
             "fraction-fit": self.fraction_fit,
+            "server-momentum": self.server_momentum,
             "min-sites": max(2, round(self.fraction_fit * len(specs))),
             "secagg": self.secagg,
             "dp-clip": float(self.dp_clip or 0.0),

@@ -148,6 +148,7 @@ def render_markdown(payload: Mapping[str, Any]) -> str:
         + (" --secagg" if config["secagg"] else "")
         + (f" --dp-clip {config['dp_clip']} --dp-noise {config['dp_noise']}" if config["dp_clip"] else "")
         + (f" --folds {config['folds']} --fold {config['fold']}" if int(config.get("folds") or 0) else "")
+        + (f" --server-momentum {config['server_momentum']}" if config.get("server_momentum") else "")
         + f" --seed {config['seed']} --start {'pretrained' if config.get('initial_weights') else 'fresh'}"
         + " --out DIR` (every number below is from that run; report.json has them all).",
         "",

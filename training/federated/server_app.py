@@ -33,7 +33,7 @@ from flwr.server.strategy import FedAvg
 from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
 from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
 
-from training.federated.aggregation import weighted_average
+from training.federated.aggregation import server_momentum_step, weighted_average
 from training.federated.privacy import DEFAULT_DELTA, epsilon
 from training.federated.tasks import new_network, parameter_arrays, parameter_names
 from training.federated.wire import check_reply, summarize_reply
@@ -55,6 +55,7 @@ class FederationConfig:
     rounds: int = 20
     local_epochs: int = 3
     fraction_fit: float = 1.0  # share of the connected sites sampled each round
+    server_momentum: float = 0.0  # FedAvgM on the averaged update; 0: plain FedAvg
     min_sites: int = 2  # a round waits for this many sites
     secagg: bool = False
     dp_clip: float = 0.0  # 0: no client-side DP
@@ -73,6 +74,7 @@ class FederationConfig:
             rounds=int(run_config.get("num-server-rounds", defaults.rounds)),
             local_epochs=int(run_config.get("local-epochs", defaults.local_epochs)),
             fraction_fit=float(run_config.get("fraction-fit", defaults.fraction_fit)),
+            server_momentum=float(run_config.get("server-momentum", defaults.server_momentum)),
             min_sites=int(run_config.get("min-sites", defaults.min_sites)),
             secagg=bool(run_config.get("secagg", defaults.secagg)),
             dp_clip=float(run_config.get("dp-clip", defaults.dp_clip)),
@@ -222,6 +224,7 @@ class InspectingFedAvg(FedAvg):
         self.log = log
         self.parameter_shapes = [tuple(a.shape) for a in initial]
         self.latest = initial
+        self.velocity: list[npt.NDArray[np.float32]] | None = None  # server momentum (FedAvgM)
         super().__init__(
             fraction_fit=config.fraction_fit,
             fraction_evaluate=1.0,
@@ -258,7 +261,13 @@ class InspectingFedAvg(FedAvg):
             weights.append(arrays)
             counts.append(fit.num_examples)
             losses.append(float(fit.metrics.get("train_loss", math.nan)))
-        self.latest = weighted_average(weights, counts)
+        average = weighted_average(weights, counts)
+        if self.config.server_momentum > 0:
+            self.latest, self.velocity = server_momentum_step(
+                self.latest, average, self.velocity, self.config.server_momentum
+            )
+        else:
+            self.latest = average
         loss = float(np.average(losses, weights=counts)) if counts else math.nan
         self.log.fit_history.append({"round": server_round, "train_loss": loss, "sites": len(results)})
         return ndarrays_to_parameters(self.latest), {"train_loss": loss}
@@ -337,7 +346,8 @@ def export_model(
     load_parameter_arrays(network, final)
     sites = [s for s in config.site_names.split(",") if s]
     provenance = (
-        f"federated (Flower FedAvg, {config.rounds} rounds x {config.local_epochs} local epochs) over "
+        f"federated (Flower FedAvg{f', server momentum {config.server_momentum}' if config.server_momentum else ''}, "
+        f"{config.rounds} rounds x {config.local_epochs} local epochs) over "
         f"{len(log.participation)} sites: {', '.join(sites) or 'unnamed'}; no site's records left it"
     )
     metrics: dict[str, object] = {
