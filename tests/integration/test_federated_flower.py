@@ -151,3 +151,23 @@ def test_client_dp_reports_the_epsilon_of_its_noise(sites: list[SiteSpec], tmp_p
     # the noise of the result is ~0.025 * sqrt(parameters); the clipped signal adds at most 0.1
     noise = 0.025 * np.sqrt(log["parameters"])
     assert 0.95 * noise < moved < 1.05 * noise + 0.1
+
+
+def test_server_momentum_adds_the_carried_update_to_fedavg(
+    sites: list[SiteSpec], plain_run: tuple[Path, dict], tmp_path: Path
+) -> None:
+    plain_out, _ = plain_run
+    one_round = simulate(sites, tmp_path / "one", rounds=1)
+    log = simulate(sites, tmp_path / "momentum", server_momentum=0.5)
+    assert log["config"]["server_momentum"] == 0.5 and one_round["config"]["rounds"] == 1
+    # Round 1 is plain FedAvg either way (w1); round 2's sites train from w1 in both runs, so with
+    # momentum the result is the plain one plus 0.5 x the first round's update (w1 - w0).
+    with (
+        np.load(plain_out / FINAL_WEIGHTS) as plain,
+        np.load(tmp_path / "one" / FINAL_WEIGHTS) as w1,
+        np.load(plain_out / INITIAL_WEIGHTS) as w0,
+        np.load(tmp_path / "momentum" / FINAL_WEIGHTS) as momentum,
+    ):
+        for k in plain.files:
+            np.testing.assert_allclose(momentum[k], plain[k] + 0.5 * (w1[k] - w0[k]), atol=1e-5)
+        assert any(not np.allclose(momentum[k], plain[k]) for k in plain.files)
