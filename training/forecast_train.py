@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from glucose_model.forecast import (
@@ -174,29 +175,50 @@ def train_forecast(
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     network = ForecastNetwork(config.network)
+    steps = config.epochs * max(1, -(-len(train) // config.batch_size))
+    with tqdm(total=steps, desc="train forecast", disable=not show_progress) as bar:
+        fit_forecast(
+            network, train, config.epochs, config, lambda n: torch.from_numpy(rng.permutation(n)), bar
+        )
+    return network
+
+
+def fit_forecast(
+    network: nn.Module,
+    windows: WindowSet,
+    epochs: int,
+    config: ForecastTrainConfig,
+    permutation: Callable[[int], torch.Tensor],
+    progress: tqdm | None = None,
+) -> float:
+    """Train `network` in place on `windows`: pinball loss, AdamW, learning rate cosine-decayed to
+    zero over this call's epochs, batches in the order `permutation(n)` gives each epoch. Returns
+    the mean loss of the last epoch. Central training and each federated site's rounds share it."""
     optimizer = torch.optim.AdamW(
         network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
-    steps_per_epoch = max(1, -(-len(train) // config.batch_size))
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * steps_per_epoch)
-    series, context = torch.from_numpy(train.series), torch.from_numpy(train.context)
-    targets = torch.from_numpy(train.targets)
-    bar = tqdm(total=config.epochs * steps_per_epoch, desc="train forecast", disable=not show_progress)
-    for _epoch in range(config.epochs):
+    steps_per_epoch = max(1, -(-len(windows) // config.batch_size))
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
+    series, context = torch.from_numpy(windows.series), torch.from_numpy(windows.context)
+    targets = torch.from_numpy(windows.targets)
+    total = 0.0
+    for _epoch in range(epochs):
         network.train()
-        order = torch.from_numpy(rng.permutation(len(train)))
-        for start in range(0, len(train), config.batch_size):
+        order = permutation(len(windows))
+        total = 0.0
+        for start in range(0, len(windows), config.batch_size):
             batch = order[start : start + config.batch_size]
             loss = pinball_loss(network(series[batch], context[batch]), targets[batch])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             scheduler.step()
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.2f}")
-    bar.close()
+            total += float(loss.detach()) * len(batch)
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix(loss=f"{loss.item():.2f}")
     network.eval()
-    return network
+    return total / max(len(windows), 1)
 
 
 def config_pbtxt(max_batch_size: int = 256) -> str:

@@ -238,37 +238,17 @@ class ForecastTask:
         return new_network(self.model, seed)
 
     def train(self, network: nn.Module, epochs: int, seed: int) -> tuple[int, float]:
-        # training.forecast_train.train_forecast builds its own network, so the loop is repeated
-        # here around a given one, with the same loss (forecast_train.pinball_loss), optimiser and
-        # cosine decay to zero over this call's epochs (as fit_network does for the response model).
-        from training.forecast_train import pinball_loss
+        # Central training's own loop (forecast_train.fit_forecast) around the given network.
+        from training.forecast_train import fit_forecast
 
-        windows, config = self.train_windows, self.config
+        windows = self.train_windows
         if len(windows) == 0 or epochs <= 0:
             return len(windows), math.nan
         generator = torch.Generator().manual_seed(seed)
-        optimizer = torch.optim.AdamW(
-            network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+        loss = fit_forecast(
+            network, windows, epochs, self.config, lambda n: torch.randperm(n, generator=generator)
         )
-        steps = epochs * -(-len(windows) // config.batch_size)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-        series, context = torch.from_numpy(windows.series), torch.from_numpy(windows.context)
-        targets = torch.from_numpy(windows.targets)
-        network.train()
-        total = 0.0
-        for _ in range(epochs):
-            order = torch.randperm(len(windows), generator=generator)
-            total = 0.0
-            for start in range(0, len(windows), config.batch_size):
-                b = order[start : start + config.batch_size]
-                loss = pinball_loss(network(series[b], context[b]), targets[b])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                total += float(loss.detach()) * len(b)
-        network.eval()
-        return len(windows), total / len(windows)
+        return len(windows), loss
 
     def evaluate(self, network: nn.Module) -> tuple[int, dict[str, float]]:
         from training.forecast_train import point_metrics, predict_windows
