@@ -6,7 +6,6 @@ only if it agrees with fp32 on real photos (INT8_* thresholds); otherwise buildi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -86,14 +85,6 @@ class ModelBundle:
     version: int
     files: tuple[BundledFile, ...]
     int8: Int8Agreement | None  # None: no int8 variant for this model
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def latest_version(model_dir: Path) -> tuple[int, Path]:
@@ -300,6 +291,8 @@ def bundle_model(
         write_fixed_batch(path, fixed)
         onnx_files.append(fixed)
     convert_to_ort(onnx_files, out_dir)
+    from serving.model_repository import file_sha256  # the digest GET /v1/models reports
+
     files = tuple(
         BundledFile(str(p.relative_to(out_dir.parent)), p.stat().st_size, file_sha256(p))
         for p in sorted(out_dir.iterdir())
