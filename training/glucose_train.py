@@ -10,6 +10,7 @@ import copy
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +32,7 @@ from glucose_model.response_network import NetworkConfig, ResponseNetwork
 from glucose_model.windows import meal_windows
 
 logger = logging.getLogger(__name__)
+Real = TypeVar("Real", np.float32, np.float64)
 
 EVAL_MINUTES = (30, 60, 120)
 BASELINE = FEATURE_INDEX["baseline_glucose_mg_dl"]
@@ -115,8 +117,7 @@ def meal_examples(recordings: Sequence[Recording]) -> MealExamples:
     )
     inputs = ModelInputs.concatenate(rows) if rows else build_inputs([])
     rise = np.asarray(rises, np.float32).reshape(len(rows), CURVE_MINUTES.shape[0])  # (N, 37)
-    measured = np.where(np.isfinite(rise[:, 1:]), rise[:, 1:], -np.inf)
-    peak = measured.max(axis=1) if len(rows) else np.zeros(0, np.float32)
+    peak = measured_peak_rise(rise) if len(rows) else np.zeros(0, np.float32)
     spiked = inputs.features[:, BASELINE] + peak > inputs.features[:, FEATURE_INDEX["spike_threshold_mg_dl"]]
     return MealExamples(inputs, rise, spiked.astype(np.float32), np.asarray(people, np.str_))
 
@@ -254,9 +255,17 @@ def meal_errors(
     measured = np.isfinite(error)
     counts = measured.sum(axis=1)
     curve = np.where(counts > 0, np.where(measured, error, 0.0).sum(axis=1) / np.maximum(counts, 1), np.nan)
-    finite = np.where(np.isfinite(measured_rise_mg_dl[:, 1:]), measured_rise_mg_dl[:, 1:], -np.inf)
     predicted_peak, _ = peak_rise(predicted_rise_mg_dl)
-    return {"curve_mae_mg_dl": curve, "peak_rise_mae_mg_dl": np.abs(predicted_peak - finite.max(axis=1))}
+    return {
+        "curve_mae_mg_dl": curve,
+        "peak_rise_mae_mg_dl": np.abs(predicted_peak - measured_peak_rise(measured_rise_mg_dl)),
+    }
+
+
+def measured_peak_rise(measured_rise_mg_dl: npt.NDArray[Real]) -> npt.NDArray[Real]:
+    """(N,) highest measured rise after minute 0 of (N, 37) curves, NaN = not measured (-inf if none)."""
+    finite = np.where(np.isfinite(measured_rise_mg_dl), measured_rise_mg_dl, -np.inf)
+    return np.asarray(finite[:, 1:].max(axis=1), dtype=measured_rise_mg_dl.dtype)
 
 
 def curve_mae(
@@ -282,8 +291,7 @@ def response_metrics(
     from sklearn.metrics import roc_auc_score
 
     measured = examples.rise_mg_dl.astype(np.float64)  # (N, 37)
-    finite = np.where(np.isfinite(measured), measured, -np.inf)
-    measured_peak = finite[:, 1:].max(axis=1)
+    measured_peak = measured_peak_rise(measured)
     predicted_peak, _ = peak_rise(predicted_rise_mg_dl)
     full_2h = np.isfinite(measured[:, CURVE_MINUTES <= 120]).all(axis=1)
     measured_iauc = np.where(full_2h, iauc_2h(np.nan_to_num(measured)), np.nan)
