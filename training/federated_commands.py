@@ -120,12 +120,12 @@ def federated_demo_command(args: argparse.Namespace) -> int:
         return 2
     from training.federated.demo import DemoConfig, DemoError, run_demo
     from training.federated.pretraining import pretrained_weights
-    from training.federated.sites import SiteError
+    from training.federated.sites import SiteError, check_folds
 
-    if args.folds == 1 or args.folds < 0 or (args.folds and not 0 <= args.fold < args.folds):
-        print(
-            f"--folds must be 0 or at least 2, and --fold from 0 to --folds - 1 (got {args.folds}, {args.fold})"
-        )
+    try:
+        check_folds(args.folds, args.fold)
+    except SiteError as error:
+        print(f"--folds / --fold: {error}")
         return 2
     if not 0.0 <= args.server_momentum < 1.0:
         print(f"--server-momentum must be at least 0 and below 1 (got {args.server_momentum})")

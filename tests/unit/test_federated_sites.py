@@ -12,6 +12,7 @@ from glucose_model.records import DiabetesKind, GlucoseSeries, Recording
 from training.federated.sites import (
     DEMO_SITES,
     SiteError,
+    check_folds,
     demo_sites,
     fold_people,
     held_out_people,
@@ -61,6 +62,13 @@ def test_bad_folds_are_named_errors() -> None:
     for folds, fold in ((1, 0), (4, 4), (4, -1)):
         with pytest.raises(SiteError, match="fold"):
             fold_people(["a", "b"], folds, fold, 0)
+    with pytest.raises(SiteError, match="at least 2 folds"):
+        fold_people(["a", "b"], 0, 0, 0)
+    for folds, fold in ((1, 0), (4, 4), (4, -1), (-2, 0)):
+        with pytest.raises(SiteError, match="folds must be 0"):
+            check_folds(folds, fold)
+    check_folds(0)  # a held-out share, no K-fold split
+    check_folds(4, 3)
 
 
 def test_a_site_of_one_person_trains_on_it_and_tests_no_one() -> None:

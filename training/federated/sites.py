@@ -72,11 +72,21 @@ def held_out_people(person_ids: Sequence[str], fraction: float, seed: int) -> se
     return {str(p) for p in people[held]}
 
 
+def check_folds(folds: int, fold: int = 0) -> None:
+    """SiteError unless `folds` is 0 (no K-fold split: a held-out share instead) or at least 2 with
+    0 <= fold < folds; the demo and the sweep check their options with it before anything runs."""
+    if folds and (folds < 2 or not 0 <= fold < folds):
+        raise SiteError(
+            f"fold {fold} of {folds}: folds must be 0 (a held-out share) or at least 2, with 0 <= fold < folds"
+        )
+
+
 def fold_people(person_ids: Sequence[str], folds: int, fold: int, seed: int) -> set[str]:
     """The people of fold `fold` of `folds`: the site's people shuffled by `seed` and dealt out in
     turn, so the folds differ in size by at most one and every person is in exactly one fold."""
-    if folds < 2 or not 0 <= fold < folds:
-        raise SiteError(f"fold {fold} of {folds}: need at least 2 folds and 0 <= fold < folds")
+    if not folds:
+        raise SiteError("fold_people needs at least 2 folds, got 0")
+    check_folds(folds, fold)
     people = sorted(set(person_ids))
     order = np.random.default_rng(seed).permutation(len(people))
     return {people[i] for position, i in enumerate(order) if position % folds == fold}

@@ -26,6 +26,7 @@ from training.federated.comparison import ALL_SITES, CENTRAL, FEDERATED, LOCAL_P
 from training.federated.demo import CENTRAL_MARGIN, DemoConfig, run_demo
 from training.federated.pretraining import PretrainConfig, pretrained_weights
 from training.federated.report import REPORT_JSON
+from training.federated.sites import SiteError, check_folds
 
 SUMMARY_JSON = "summary.json"
 SUMMARY_MD = "summary.md"
@@ -268,8 +269,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path("runs/federated-pretrained"))
     parser.add_argument("--no-pretrain", action="store_true", help="fresh networks (the old recipe)")
     args = parser.parse_args(argv)
-    if args.folds == 1 or args.folds < 0:
-        parser.error("--folds must be 0 (one 25 % split) or at least 2")
+    try:
+        check_folds(args.folds)
+    except SiteError as error:
+        parser.error(str(error))
     initial = "" if args.no_pretrain else str(pretrained_weights(args.cache, PretrainConfig()))
     command = "python -m training.federated.sweep " + " ".join(sys.argv[1:] if argv is None else argv)
     verdicts: dict[str, list[dict[str, Any]]] = {}
