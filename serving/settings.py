@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mealimpact.model_repository_path import default_models_dir
-from vision.decode import MAX_IMAGE_PIXELS
+from vision.decode import MAX_ASPECT_RATIO, MAX_DECODED_PIXELS, MAX_IMAGE_PIXELS
 from vision.metadata import MODEL_NAME as FOOD_RECOGNIZER
 
 # The models the /v1 routes need; every other model in models/ is still served over /v2.
@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     inference_threads: int = Field(default=2, ge=1, le=64, description="concurrent model calls")
     max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(default=MAX_IMAGE_PIXELS, ge=1)
+    # Pixels the decoder may materialise per photo (after JPEG DCT scaling): the decode-time budget.
+    max_decoded_pixels: int = Field(default=MAX_DECODED_PIXELS, ge=1)
+    max_image_aspect_ratio: float = Field(default=MAX_ASPECT_RATIO, ge=1.0, le=100.0)
     request_timeout_s: float = Field(default=30.0, gt=0)
     batcher_enabled: bool = False
     batcher_max_batch: int = Field(default=8, ge=1, le=256)

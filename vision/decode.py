@@ -15,11 +15,22 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
+from vision.preprocess import resized_size
+
 Image.init()  # registers every Pillow plugin, so `formats=` below can name WEBP
 register_heif_opener()
 
 # 48-megapixel phone cameras (8064 x 6048) must pass; a decompression bomb must not.
 MAX_IMAGE_PIXELS = 50_000_000
+# The decode budget: pixels actually materialised (after JPEG DCT scaling). A 48-MP JPEG decoded for a
+# 256-px model input costs 6 MP; a PNG, WebP or HEIC is decoded whole, so a 49-MP PNG (1.2 s, +280 MB
+# here) is refused while a 24-MP one still passes.
+MAX_DECODED_PIXELS = 25_000_000
+# Phone panoramas reach about 8:1; a longer strip is no meal photo. Resizing a 65000x1 strip to a
+# 256-px short side would make a 16.6-million x 256 image (the server was killed at 23 GB).
+MAX_ASPECT_RATIO = 10.0
+# Pixels after resizing the short side for the model: 256 x 2560 at the aspect limit.
+MAX_RESIZED_PIXELS = 1_000_000
 # Pillow opens multi-picture JPEGs (MPO, some phones) through the JPEG entry.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
 ACCEPTED_FORMATS_TEXT = "JPEG, PNG, WebP or HEIC"
@@ -56,6 +67,10 @@ class CorruptImageError(ImageDecodeError):
 
 class ImageTooLargeError(ImageDecodeError):
     """More pixels than MAX_IMAGE_PIXELS (or than Pillow allows): possibly a decompression bomb."""
+
+
+class ImageShapeError(ImageDecodeError):
+    """A strip rather than a photo: one side more than MAX_ASPECT_RATIO times the other."""
 
 
 def _open(data: bytes) -> Image.Image:
@@ -100,29 +115,77 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")  # CMYK (Adobe inversion handled by Pillow), L, YCbCr, 1, F
 
 
+def _check_shape(width_px: int, height_px: int, max_aspect_ratio: float) -> None:
+    if width_px <= 0 or height_px <= 0:
+        raise CorruptImageError("The image has no pixels; take or export the photo again.")
+    long_px, short_px = max(width_px, height_px), min(width_px, height_px)
+    if long_px > max_aspect_ratio * short_px:
+        raise ImageShapeError(
+            f"The image is {width_px}x{height_px} pixels, a strip with one side "
+            f"{long_px / short_px:,.0f} times the other; a photo is at most {max_aspect_ratio:g}:1. "
+            "Send the original photo or crop it to the plate."
+        )
+
+
+def _check_pixels(
+    width_px: int, height_px: int, *, max_pixels: int, min_size_px: int | None, max_resized_pixels: int
+) -> None:
+    if width_px * height_px > max_pixels:
+        raise ImageTooLargeError(
+            f"The image is {width_px}x{height_px} = {width_px * height_px:,} pixels, more than the "
+            f"{max_pixels:,} accepted; resize it (a 1600-pixel long side is plenty) before sending."
+        )
+    if min_size_px is not None:
+        resized_width_px, resized_height_px = resized_size(width_px, height_px, min_size_px)
+        if resized_width_px * resized_height_px > max_resized_pixels:
+            raise ImageShapeError(
+                f"The image is {width_px}x{height_px} pixels; scaled for the model it would be "
+                f"{resized_width_px}x{resized_height_px}, more than the {max_resized_pixels:,} pixels "
+                "allowed. Send the original photo or crop it to the plate."
+            )
+
+
 def decode_image(
-    data: bytes, *, min_size_px: int | None = None, max_pixels: int = MAX_IMAGE_PIXELS
+    data: bytes,
+    *,
+    min_size_px: int | None = None,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+    max_decoded_pixels: int = MAX_DECODED_PIXELS,
+    max_aspect_ratio: float = MAX_ASPECT_RATIO,
+    max_resized_pixels: int = MAX_RESIZED_PIXELS,
 ) -> Image.Image:
-    """Decode uploaded bytes to an upright RGB image.
+    """Decode uploaded bytes to an upright RGB image, refusing from the header what costs too much.
 
     `min_size_px`: the smallest side the caller needs (e.g. the preprocessing resize); a JPEG much
     larger than that is decoded at 1/2, 1/4 or 1/8 scale with both sides still >= min_size_px.
+    Before any pixel is decoded, the declared size is checked against `max_pixels`, the aspect
+    ratio against `max_aspect_ratio`, the size after resizing to `min_size_px` against
+    `max_resized_pixels`, and the pixels the decoder will actually produce (after DCT scaling)
+    against `max_decoded_pixels`: the work a request can cause is bounded by its header.
     Raises an `ImageDecodeError` subclass for every input it cannot turn into a photo.
     """
     if not data:
         raise EmptyImageError("The upload is empty; attach the photo file.")
     image = _open(data)
     width_px, height_px = image.size
-    if width_px <= 0 or height_px <= 0:
-        raise CorruptImageError("The image has no pixels; take or export the photo again.")
-    if width_px * height_px > max_pixels:
-        raise ImageTooLargeError(
-            f"The image is {width_px}x{height_px} = {width_px * height_px:,} pixels, more than the "
-            f"{max_pixels:,} accepted; resize it (a 1600-pixel long side is plenty) before sending."
-        )
+    _check_shape(width_px, height_px, max_aspect_ratio)
+    _check_pixels(
+        width_px,
+        height_px,
+        max_pixels=max_pixels,
+        min_size_px=min_size_px,
+        max_resized_pixels=max_resized_pixels,
+    )
     if min_size_px is not None and image.format in ("JPEG", "MPO"):
         # Square request: after EXIF rotation either side may become the short one.
         image.draft(image.mode, (min_size_px, min_size_px))
+    decoded_pixels = image.size[0] * image.size[1]  # after draft, the size the decoder produces
+    if decoded_pixels > max_decoded_pixels:
+        raise ImageTooLargeError(
+            f"The image is {width_px}x{height_px} pixels and a {image.format} of that size must be "
+            f"decoded whole ({decoded_pixels:,} pixels, more than the {max_decoded_pixels:,} allowed); "
+            "send it as a JPEG or resize it (a 1600-pixel long side is plenty)."
+        )
     try:
         image.load()
         upright = ImageOps.exif_transpose(image)

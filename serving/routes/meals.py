@@ -172,10 +172,16 @@ async def _recognize(
     runtime: ServingRuntime, metadata: RecognizerMetadata, photo: bytes, personal: list[PersonalClass]
 ) -> Recognition:
     spec = metadata.preprocess
-    max_pixels = runtime.settings.max_image_pixels
+    settings = runtime.settings
 
     def prepare() -> npt.NDArray[np.uint8]:
-        image = decode_image(photo, min_size_px=spec.resize_short_side_px, max_pixels=max_pixels)
+        image = decode_image(
+            photo,
+            min_size_px=spec.resize_short_side_px,
+            max_pixels=settings.max_image_pixels,
+            max_decoded_pixels=settings.max_decoded_pixels,
+            max_aspect_ratio=settings.max_image_aspect_ratio,
+        )
         return preprocess_image(image, spec)[None]  # (1, crop, crop, 3)
 
     batch = await runtime.executor.run(prepare)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from glucose_model.records import MG_DL_PER_MMOL_L
 from serving.main import create_app
@@ -242,6 +243,11 @@ def test_image_problems(client: TestClient) -> None:
     assert_problem(upload(b""), 422, "not-an-image")
     photo = photo_paths()[0].read_bytes()
     assert_problem(upload(photo[: len(photo) // 3]), 422, "not-an-image")
+    # A 273-byte 65000x1 PNG once drove the server to 23 GB: refused from its header.
+    strip = io.BytesIO()
+    Image.new("L", (65_000, 1)).save(strip, "PNG")
+    body = assert_problem(upload(strip.getvalue()), 422, "not-an-image")
+    assert "10:1" in body["detail"]
 
 
 def test_personal_classes_sent_with_a_photo_take_over_when_it_matches(client: TestClient) -> None:

@@ -17,6 +17,7 @@ from vision.decode import (
     CorruptImageError,
     EmptyImageError,
     ImageDecodeError,
+    ImageShapeError,
     ImageTooLargeError,
     TruncatedImageError,
     UnsupportedImageFormatError,
@@ -184,8 +185,56 @@ def test_pixel_limit_is_configurable() -> None:
         decode_image(_encode(_left_red_right_blue(), "PNG"), max_pixels=100)
 
 
+@pytest.mark.parametrize(("width_px", "height_px"), [(65_000, 1), (8_000, 1), (1, 8_000), (1_100, 100)])
+def test_strips_are_refused_from_the_header_before_any_pixel_is_decoded(
+    width_px: int, height_px: int
+) -> None:
+    # The 65000x1 PNG is 273 bytes and once made the server resize it to 16.6M x 256 (23 GB).
+    strip = _encode(Image.new("L", (width_px, height_px)), "PNG")
+    assert len(strip) < 2_000
+    with pytest.raises(ImageShapeError, match="at most 10:1"):
+        decode_image(strip, min_size_px=256)
+    with pytest.raises(ImageShapeError):  # the header alone is refused: there is no pixel data here
+        decode_image(_png_header_only(width_px, height_px))
+
+
+def test_a_panorama_within_the_aspect_limit_still_decodes() -> None:
+    image = decode_image(_encode(_left_red_right_blue(800, 100), "JPEG"), min_size_px=256)
+    assert image.size == (800, 100)
+
+
+def test_size_after_resizing_is_bounded() -> None:
+    # 9:1 passes the aspect check; scaled to a 256-px short side it is 2304 x 256 = 589,824 pixels.
+    data = _encode(_left_red_right_blue(900, 100), "PNG")
+    assert decode_image(data, min_size_px=256).size == (900, 100)
+    with pytest.raises(ImageShapeError, match="scaled for the model"):
+        decode_image(data, min_size_px=256, max_resized_pixels=500_000)
+
+
+def test_decode_budget_counts_the_pixels_after_jpeg_dct_scaling() -> None:
+    # 2048x1536 = 3.1 MP declared. As a JPEG wanted at 256 px it decodes at 1/4 scale (512x384 =
+    # 196,608 pixels) and passes a 200,000-pixel budget; as a PNG it must be decoded whole and is refused.
+    photo = _left_red_right_blue(2_048, 1_536)
+    jpeg = decode_image(_encode(photo, "JPEG"), min_size_px=256, max_decoded_pixels=200_000)
+    assert jpeg.size == (512, 384)
+    with pytest.raises(ImageTooLargeError, match="decoded whole"):
+        decode_image(_encode(photo, "PNG"), min_size_px=256, max_decoded_pixels=200_000)
+
+
+def test_a_49_megapixel_png_is_over_the_default_decode_budget() -> None:
+    # Under the 50-MP header limit, but a PNG is decoded whole: 1.2 s and +280 MB before this limit.
+    with pytest.raises(ImageTooLargeError, match="decoded whole"):
+        decode_image(_png_header_only(7_000, 7_000), min_size_px=256)
+
+
 def test_every_decode_error_is_a_value_error_with_a_message() -> None:
-    for error in (EmptyImageError, UnsupportedImageFormatError, TruncatedImageError, CorruptImageError):
+    for error in (
+        EmptyImageError,
+        UnsupportedImageFormatError,
+        TruncatedImageError,
+        CorruptImageError,
+        ImageShapeError,
+    ):
         assert issubclass(error, ImageDecodeError) and issubclass(error, ValueError)
 
 
