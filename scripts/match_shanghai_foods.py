@@ -6,6 +6,8 @@ The loader reads only the written table, so loading the cohort never needs pyfoo
 
 Matching: names are rewritten with the phrase table below (Chinese-English dish words -> USDA
 words), then scored against every SR Legacy / FNDDS / Foundation entry by IDF-weighted token overlap.
+Rows named in glucose_model/data/shanghai_food_overrides.csv (checked by hand, each with its
+reason; found by `mealimpact audit-shanghai-foods`) replace the automatic match.
 A dish of several ingredients ("shredded pork with cucumber") with no good whole-name match gets
 the mean per-100 g nutrients of its ingredients' matches, at lower confidence (equal shares assumed).
 """
@@ -333,7 +335,12 @@ def main(argv: list[str] | None = None) -> int:
         word_writer = csv.writer(f)
         word_writer.writerow(["zh", "en"])
         word_writer.writerows(words)
-    print(f"{len(rows)} of {len(names)} names matched; table written to {args.out}")
+    from glucose_model.food_audit import OVERRIDES_PATH, apply_overrides
+
+    fixed = apply_overrides(args.out, OVERRIDES_PATH)  # hand-checked rows (see the audit) win
+    print(
+        f"{len(rows)} of {len(names)} names matched; {fixed} rows from {OVERRIDES_PATH.name}; written to {args.out}"
+    )
     print(f"{len(words)} Chinese names paired with a matched English name; written to {args.words_out}")
     return 0
 
