@@ -35,6 +35,11 @@ MAX_RESIZED_PIXELS = 1_000_000
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
 ACCEPTED_FORMATS_TEXT = "JPEG, PNG, WebP or HEIC"
 _WHITE = (255, 255, 255)
+# Client-facing details never quote the decoder's own messages (library internals, file offsets).
+_DAMAGED = "The image data is damaged; export the photo again."
+# Huffman-coded JPEG spends at least one bit per 8x8 block of its first component (the DC code), so a
+# file smaller than that cannot hold the size its header claims: libjpeg would fill the rest with grey.
+_JPEG_HUFFMAN_TABLES = b"\xff\xc4"
 # Formats a person might send that we recognise but refuse, by their leading bytes.
 _KNOWN_SIGNATURES = {
     b"GIF8": "GIF",
@@ -81,7 +86,7 @@ def _open(data: bytes) -> Image.Image:
             return Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS))
     except Image.DecompressionBombError as err:
         raise ImageTooLargeError(
-            f"The image declares far more pixels than a photo has ({err}); resize it before sending."
+            "The image declares far more pixels than a photo has; resize it before sending."
         ) from err
     except UnidentifiedImageError as err:
         for signature, name in _KNOWN_SIGNATURES.items():
@@ -94,9 +99,7 @@ def _open(data: bytes) -> Image.Image:
         ) from err
     except (OSError, SyntaxError, ValueError, struct.error, IndexError, EOFError) as err:
         # A recognised signature with a broken header.
-        raise CorruptImageError(
-            f"The image header is damaged ({err}); take or export the photo again."
-        ) from err
+        raise CorruptImageError("The image header is damaged; take or export the photo again.") from err
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -145,6 +148,17 @@ def _check_pixels(
             )
 
 
+def _check_jpeg_holds_its_size(data: bytes, image_format: str | None, width_px: int, height_px: int) -> None:
+    if image_format not in ("JPEG", "MPO") or _JPEG_HUFFMAN_TABLES not in data:
+        return  # arithmetic-coded JPEG (no Huffman tables) can spend less than a bit per block
+    least_bytes = -(-width_px // 8) * -(-height_px // 8) // 8
+    if len(data) < least_bytes:
+        raise TruncatedImageError(
+            f"The file ({len(data):,} bytes) is too short for the {width_px}x{height_px} pixels its "
+            "header declares: cut off or damaged; send the photo again."
+        )
+
+
 def decode_image(
     data: bytes,
     *,
@@ -179,6 +193,7 @@ def decode_image(
     if min_size_px is not None and image.format in ("JPEG", "MPO"):
         # Square request: after EXIF rotation either side may become the short one.
         image.draft(image.mode, (min_size_px, min_size_px))
+    _check_jpeg_holds_its_size(data, image.format, width_px, height_px)
     decoded_pixels = image.size[0] * image.size[1]  # after draft, the size the decoder produces
     if decoded_pixels > max_decoded_pixels:
         raise ImageTooLargeError(
@@ -195,11 +210,11 @@ def decode_image(
             raise TruncatedImageError(
                 "The image file is cut off before its end (an interrupted upload?); send it again."
             ) from err
-        raise CorruptImageError(f"The image data is damaged ({err}); export the photo again.") from err
+        raise CorruptImageError(_DAMAGED) from err
     except RuntimeError as err:
         # libheif's errors: a coded size larger than the header said, or damaged data.
         if "Security limit" in str(err):
-            raise ImageTooLargeError(f"The image decodes to too many pixels ({err}); resize it.") from err
-        raise CorruptImageError(f"The image data is damaged ({err}); export the photo again.") from err
+            raise ImageTooLargeError("The image decodes to too many pixels; resize it.") from err
+        raise CorruptImageError(_DAMAGED) from err
     except (SyntaxError, ValueError, struct.error, IndexError, EOFError, zlib.error) as err:
-        raise CorruptImageError(f"The image data is damaged ({err}); export the photo again.") from err
+        raise CorruptImageError(_DAMAGED) from err

@@ -267,3 +267,34 @@ def test_mutated_real_images_raise_only_decode_errors(base: bytes, position: int
     except ImageDecodeError:
         return
     assert image.mode == "RGB"
+
+
+def _jpeg_claiming(width_px: int, height_px: int) -> bytes:
+    """A small real JPEG whose frame header (SOF0) is edited to declare another size."""
+    data = bytearray(_encode(_left_red_right_blue(16, 16), "JPEG", quality=50))
+    frame = data.find(b"\xff\xc0")
+    struct.pack_into(">HH", data, frame + 5, height_px, width_px)
+    return bytes(data)
+
+
+def test_a_small_jpeg_claiming_a_large_size_is_refused_not_filled_with_grey() -> None:
+    lying = _jpeg_claiming(7_000, 7_000)
+    assert len(lying) < 1_000
+    with pytest.raises(TruncatedImageError, match="too short"):
+        decode_image(lying, min_size_px=256)
+    # The same file claiming its true size still decodes: the bound is on data per 8x8 block.
+    assert decode_image(_jpeg_claiming(16, 16)).size == (16, 16)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(_VALID), st.integers(0, 400), st.binary(min_size=1, max_size=16))
+def test_decode_errors_never_quote_the_decoder(base: bytes, position: int, patch: bytes) -> None:
+    # Pillow's and libheif's own messages ("file position 417", "decompression bomb DOS attack",
+    # "Security limit exceeded") are library internals; ours say what to do.
+    data = base[:position] + patch + base[position + len(patch) :]
+    try:
+        decode_image(data)
+    except ImageDecodeError as err:
+        message = str(err)
+        for internal in ("position", "DOS", "bomb", "limit exceeded", "broken data stream", "Errno"):
+            assert internal not in message, message
