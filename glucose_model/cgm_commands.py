@@ -25,7 +25,15 @@ def register(groups: CommandGroups) -> None:
         "--format", default="auto", help="dexcom, libreview, nightscout, apple_health, generic_csv or auto"
     )
     cgm_import.add_argument(
-        "--tz", default=None, help="IANA zone of the device clock for Dexcom/LibreView (default: read as UTC)"
+        "--tz",
+        default=None,
+        help="IANA zone of the device clock (Europe/Zurich), for every time written without an offset "
+        "(Dexcom, LibreView, generic CSV); default: Dexcom/LibreView read as UTC, generic CSV refused",
+    )
+    cgm_import.add_argument(
+        "--keep-partial",
+        action="store_true",
+        help="a file cut short: keep the readings before the cut (with a warning) instead of refusing it",
     )
     cgm_import.set_defaults(handler=import_cgm)
 
@@ -47,7 +55,7 @@ def import_cgm(args: argparse.Namespace) -> int:
 
     try:
         fmt = detect_format(args.file) if args.format == "auto" else args.format
-        rec = import_file(args.file, fmt=fmt, tz=args.tz)
+        rec = import_file(args.file, fmt=fmt, tz=args.tz, keep_partial=args.keep_partial)
         summary = summarize_cgm(rec.glucose)
     except (CgmImportError, RecordError, OSError) as err:
         print(f"error: {err}")
@@ -60,7 +68,7 @@ def import_cgm(args: argparse.Namespace) -> int:
         f"duplicates {r.duplicates}, gaps {r.gaps}, other rows {r.other_rows}"
     )
     for note in r.notes:
-        print(f"note: {note}")
+        print(f"{'warning' if 'cut at line' in note else 'note'}: {note}")
     print(
         f"events: meals {len(rec.meals)}, insulin {len(rec.insulin)}, activity {len(rec.activity)}, "
         f"sleep {len(rec.sleep)}"

@@ -15,7 +15,7 @@ from typing import IO
 from xml.parsers import expat
 
 from glucose_model.importers.assembly import ExportContents
-from glucose_model.importers.errors import MalformedFileError, UnitError
+from glucose_model.importers.errors import MalformedFileError, TruncatedFileError, UnitError
 from glucose_model.records import MG_DL_PER_MMOL_L, ActivitySample, RecordError, SleepPeriod
 
 GLUCOSE = "HKQuantityTypeIdentifierBloodGlucose"
@@ -30,6 +30,13 @@ SLEEP_MERGE_GAP = timedelta(minutes=30)
 # A heart-rate sample is an instant; it stands for the minute around it.
 HEART_RATE_SAMPLE_MIN = 1.0
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S %z"
+# What expat says when the text stops inside the document: the file was cut.
+_CUT_CODES = {
+    expat.errors.codes[expat.errors.XML_ERROR_UNCLOSED_TOKEN],
+    expat.errors.codes[expat.errors.XML_ERROR_NO_ELEMENTS],
+    expat.errors.codes[expat.errors.XML_ERROR_PARTIAL_CHAR],
+    expat.errors.codes[expat.errors.XML_ERROR_UNCLOSED_CDATA_SECTION],
+}
 
 
 def _glucose_factor(unit: str) -> float:
@@ -50,8 +57,12 @@ def _merge_sleep(segments: list[tuple[datetime, datetime]]) -> list[SleepPeriod]
     return [SleepPeriod(s, e) for s, e in periods if e > s]
 
 
-def read_apple_health(stream: IO[bytes], source: str) -> ExportContents:
-    """Stream-parse an export.xml (see the module docstring)."""
+def read_apple_health(stream: IO[bytes], source: str, *, keep_partial: bool = False) -> ExportContents:
+    """Stream-parse an export.xml (see the module docstring).
+
+    A file cut short ends inside an element: refused naming the line, or with `keep_partial` the
+    records before it are kept and the cut is noted.
+    """
     out = ExportContents(source)
     sleep_segments: list[tuple[datetime, datetime]] = []
     parser = expat.ParserCreate()
@@ -106,12 +117,14 @@ def read_apple_health(stream: IO[bytes], source: str) -> ExportContents:
     try:
         parser.ParseFile(stream)
     except expat.ExpatError as err:
-        raise MalformedFileError(
-            source,
-            err.lineno,
-            f"invalid XML ({expat.errors.messages[err.code]})",
-            "the file is cut or edited",
-        ) from err
+        problem = f"invalid XML ({expat.errors.messages[err.code]})"
+        if err.code not in _CUT_CODES:
+            raise MalformedFileError(
+                source, err.lineno, problem, "the file was edited: export it again"
+            ) from err
+        if not keep_partial:
+            raise TruncatedFileError(source, err.lineno, problem) from err
+        out.note_cut(err.lineno)
     if not seen_root:
         raise MalformedFileError(
             source, 1, "no XML element found", "use export.xml from the Health app export zip"

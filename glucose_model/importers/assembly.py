@@ -40,6 +40,7 @@ def assemble_series(
     markers_out_of_range: int = 0,
     other_rows: int = 0,
     notes: tuple[str, ...] = (),
+    reportable_mg_dl: tuple[float, float] = (GLUCOSE_MIN_MG_DL, GLUCOSE_MAX_MG_DL),
 ) -> tuple[GlucoseSeries, ImportReport]:
     """Sort readings by time, drop and count out-of-range values and repeated timestamps.
 
@@ -48,6 +49,8 @@ def assemble_series(
         all 0); a censored reading's value is CENSORED_LOW/HIGH_MG_DL and it is kept and counted
     markers_out_of_range: sensor error codes the parser met (they carry no glucose, so they never
         reach this function as readings, but they are reported with the out-of-range values)
+    reportable_mg_dl: the device's reportable range; a measured value outside it is no reading
+        (a sensor reports beyond it only as LOW/HIGH), so it is dropped and counted as out of range
     A repeated timestamp keeps its first reading in file order. A gap is an interval longer
     than twice the median interval between kept readings.
     """
@@ -60,7 +63,8 @@ def assemble_series(
     # A censored reading holds its code value whatever the caller put there, so all sources agree.
     values = np.where(flags < 0, CENSORED_LOW_MG_DL, np.where(flags > 0, CENSORED_HIGH_MG_DL, values))
     read = int(times.shape[0]) + markers_out_of_range
-    in_range = np.isfinite(values) & (values >= GLUCOSE_MIN_MG_DL) & (values <= GLUCOSE_MAX_MG_DL)
+    low, high = reportable_mg_dl
+    in_range = (flags != 0) | (np.isfinite(values) & (values >= low) & (values <= high))
     out_of_range = int((~in_range).sum()) + markers_out_of_range
     times, offsets, values, flags = times[in_range], offsets[in_range], values[in_range], flags[in_range]
     order = np.argsort(times, kind="stable")
@@ -89,6 +93,16 @@ def assemble_series(
     return series, report
 
 
+def reportable_range(low_mg_dl: float, high_mg_dl: float, factor: float) -> tuple[float, float]:
+    """A sensor's reportable range for values written in a unit `factor` mg/dL each.
+
+    mmol/L exports round to 0.1 (40 mg/dL is written 2.2 = 39.6 mg/dL), so the range widens by
+    half that step, never by more.
+    """
+    slack = 0.05 * factor if factor != 1.0 else 0.0
+    return (low_mg_dl - slack, high_mg_dl + slack)
+
+
 @dataclass
 class ExportContents:
     """What a parser collects from one export, in file order, before it becomes a `Recording`."""
@@ -102,11 +116,21 @@ class ExportContents:
     fingerstick_mg_dl: list[float] = field(default_factory=list)
     markers_out_of_range: int = 0  # sensor error codes without a glucose value
     other_rows: int = 0
+    # The device's reportable range (its values outside it are not readings); wide for unknown devices.
+    reportable_mg_dl: tuple[float, float] = (GLUCOSE_MIN_MG_DL, GLUCOSE_MAX_MG_DL)
     notes: list[str] = field(default_factory=list)
     meals: list[Meal] = field(default_factory=list)
     insulin: list[InsulinDose] = field(default_factory=list)
     activity: list[ActivitySample] = field(default_factory=list)
     sleep: list[SleepPeriod] = field(default_factory=list)
+
+    def note_cut(self, line: int | None) -> None:
+        """Say that a partial file was read up to `line` (kept on request: --keep-partial)."""
+        if line is not None:
+            self.notes.append(
+                f"the file is cut at line {line}: kept the {len(self.times_utc_s)} readings before it "
+                "(--keep-partial); the rest of the export is missing"
+            )
 
     def add_reading(self, time: datetime, glucose_mg_dl: float) -> None:
         self._add(time, glucose_mg_dl, 0)
@@ -134,6 +158,7 @@ class ExportContents:
             markers_out_of_range=self.markers_out_of_range,
             other_rows=self.other_rows,
             notes=tuple(self.notes),
+            reportable_mg_dl=self.reportable_mg_dl,
         )
         fingersticks = None
         if self.fingerstick_times:

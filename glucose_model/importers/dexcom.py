@@ -3,8 +3,10 @@
 Columns (Clarity 2019+): Index, Timestamp (YYYY-MM-DDThh:mm:ss), Event Type, Event Subtype, Patient Info,
 Device Info, Source Device ID, Glucose Value (mg/dL) [or (mmol/L)], Insulin Value (u), Carb Value (grams),
 Duration (hh:mm:ss), Glucose Rate of Change (...), Transmitter Time (Long Integer), Transmitter ID.
-Glucose is "Low" below 40 mg/dL and "High" above 400: kept as censored readings (records.CENSORED_*).
+Glucose is "Low" below 40 mg/dL and "High" above 400: kept as censored readings (records.CENSORED_*);
+a number outside 40-400 mg/dL is no reading (Clarity never writes one) and is counted out of range.
 Timestamps are local device time without an offset: pass `tz` (default UTC, noted in the report).
+A row with fewer cells than the header, or a last line cut inside a value, is a cut file.
 """
 
 from __future__ import annotations
@@ -12,24 +14,28 @@ from __future__ import annotations
 import csv
 from datetime import tzinfo
 
-from glucose_model.importers.assembly import ExportContents
+from glucose_model.importers.assembly import ExportContents, reportable_range
 from glucose_model.importers.clock import NO_OFFSET_NOTE, parse_local_iso
-from glucose_model.importers.errors import MalformedFileError, UnitError
+from glucose_model.importers.csv_rows import read_csv_rows
+from glucose_model.importers.errors import EmptyFileError, MalformedFileError, UnitError
 from glucose_model.records import MG_DL_PER_MMOL_L, InsulinDose, InsulinKind, Meal, RecordError
 
 HEADER_MARKERS = ("Event Type", "Glucose Value")
 # The sensor's words for a reading beyond its range, and whether each is the high end.
 _MARKERS = {"low": False, "high": True}
+# What a Dexcom sensor reports as a number (G6, G7, ONE): beyond it only Low/High.
+REPORTABLE_MG_DL = (40.0, 400.0)
 
 
 def _column(header: list[str], prefix: str) -> int | None:
     return next((i for i, name in enumerate(header) if name.strip().startswith(prefix)), None)
 
 
-def read_dexcom(text: str, source: str, tz: tzinfo | None = None) -> ExportContents:
+def read_dexcom(
+    text: str, source: str, tz: tzinfo | None = None, *, keep_partial: bool = False
+) -> ExportContents:
     """Parse a Clarity export's text (see the module docstring)."""
-    rows = csv.reader(text.splitlines())
-    header = next(rows, None)
+    header = next(csv.reader(text.splitlines()[:1]), None)
     if header is None or _column(header, "Event Type") is None:
         raise MalformedFileError(
             source, 1, "no Dexcom header with an 'Event Type' column", "export again from Clarity"
@@ -54,15 +60,18 @@ def read_dexcom(text: str, source: str, tz: tzinfo | None = None) -> ExportConte
             f"{source}, line 1: glucose column {unit!r} names no unit; expected (mg/dL) or (mmol/L)"
         )
     insulin_i, carbs_i = _column(header, "Insulin Value"), _column(header, "Carb Value")
-    out = ExportContents(source, notes=[] if tz else [NO_OFFSET_NOTE])
-    for row in rows:
-        line = rows.line_num
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) <= max(time_i, type_i, glucose_i):
-            raise MalformedFileError(
-                source, line, f"{len(row)} columns, header has {len(header)}", "the file is cut"
-            )
+    read_columns = {i for i in (time_i, glucose_i, insulin_i, carbs_i) if i is not None}
+    table = read_csv_rows(text, source, 0, read_columns, keep_partial=keep_partial)
+    if not table.rows and table.cut_line is None:
+        raise EmptyFileError(
+            f"{source}: a Dexcom Clarity header without any rows; export a date range with data"
+        )
+    out = ExportContents(
+        source,
+        notes=[] if tz else [NO_OFFSET_NOTE],
+        reportable_mg_dl=reportable_range(*REPORTABLE_MG_DL, factor),
+    )
+    for line, row in table.rows:
         kind = row[type_i].strip()
         if not row[time_i].strip():
             out.other_rows += 1  # patient, device and alert-setting rows carry no time
@@ -88,4 +97,5 @@ def read_dexcom(text: str, source: str, tz: tzinfo | None = None) -> ExportConte
                 out.other_rows += 1
         except (ValueError, RecordError) as err:
             raise MalformedFileError(source, line, str(err), "fix or delete this row") from err
+    out.note_cut(table.cut_line)
     return out

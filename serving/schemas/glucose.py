@@ -5,8 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
+from serving.device_time import localize_readings
 from serving.schemas.system import ModelRef
 
 GlucoseUnit = Literal["mg/dL", "mmol/L"]
@@ -46,6 +55,18 @@ class Cgm(BaseModel):
 
     unit: GlucoseUnit = Field(description="mg/dL, or mmol/L (converted at 18.016 mg/dL per mmol/L)")
     readings: list[Reading] = Field(min_length=1, max_length=MAX_READINGS, description="oldest first")
+    tz: str | None = Field(
+        default=None,
+        max_length=64,
+        description="IANA zone of the device clock (Europe/Zurich): reading times written without a UTC "
+        "offset, as most device exports write them, are read in it; times with an offset keep it",
+        examples=["Europe/Zurich"],
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _device_local_times(cls, data: Any) -> Any:
+        return localize_readings(data)
 
 
 class Profile(BaseModel):

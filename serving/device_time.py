@@ -1,0 +1,35 @@
+"""Device-local reading times in a request (`cgm.tz`): most exports write clock time without an offset."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+def localize_readings(data: Any) -> Any:
+    """A raw `cgm` object whose `tz` names a zone: each reading time without an offset gets the zone's.
+
+    Runs before validation, so the readings still validate as aware times; a time that carries an
+    offset keeps it, and without `tz` a time without one is refused as before (by the schema).
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("tz"), str):
+        return data
+    try:
+        zone = ZoneInfo(data["tz"])
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"tz {data['tz']!r} is no IANA time zone; give one such as Europe/Zurich") from None
+    readings = data.get("readings")
+    if not isinstance(readings, list):
+        return data
+    localized = []
+    for reading in readings:
+        if isinstance(reading, dict) and isinstance(reading.get("time"), str):
+            try:
+                time = datetime.fromisoformat(reading["time"])
+            except ValueError:
+                time = None  # left for the schema to refuse with its own message
+            if time is not None and time.tzinfo is None:
+                reading = {**reading, "time": time.replace(tzinfo=zone).isoformat()}
+        localized.append(reading)
+    return {**data, "readings": localized}
