@@ -1,298 +1,404 @@
-"""HTTP serving speed: requests/s and p50/p95/p99 latency of /v1/meals/recognize (real 1600-px D1NAMO photos)
-at concurrency 1, 4 and 16 with and without the micro-batcher, and of /v1/meals/impact; the server runs
-under uvicorn in a subprocess, this process is the load generator on 127.0.0.1. The ratio to beat: the
-same photos through a plain loop of torch eager calls (decode, preprocess, forward) in this process.
-Run with `python -m bench serving` (needs the exported models and ../shared/data).
+"""HTTP serving speed against a plain torch server, in one run, on the repository's real photos.
+
+Three servers run side by side on 127.0.0.1: the real one (`mealimpact serve`) with the micro-batcher on
+and off, and the peer (`bench/torch_peer_server.py`: plain FastAPI, torch eager EfficientNet-Lite0, JPEG
+draft decoding, one torch thread). This process is the load generator: raw HTTP/1.1 over keep-alive
+connections with every request encoded once up front, so the client costs the two shared cores as little
+as possible. Printed: the issue-16 table (goal against measured), the per-stage timings the real server
+reports in its own `mealimpact_recognize_stage_seconds` histogram, and the load average (other work on the
+machine skews every absolute number; the ratios come from the same run, the concurrency cells in
+alternating rounds). Run with `make bench` or `python -m bench serving` (needs the exported models,
+torch for the peer, and ../shared/data).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from vision.metadata import MODEL_NAME
+from serving.metrics import RECOGNIZE_STAGES
 
 REPO = Path(__file__).resolve().parents[1]
-PHOTOS = REPO.parent / "shared" / "data" / "d1namo"
-CONCURRENCY = (1, 4, 16)
-REQUESTS_PER_CELL = 96  # bounded in count...
-SECONDS_PER_CELL = 20.0  # ...and in time
+D1NAMO = REPO.parent / "shared" / "data" / "d1namo"
+PHONE_PHOTO = D1NAMO / "full_resolution" / "001_007.jpg"  # 3264 x 1840 = 6.0 MP, as a phone sends it
+SEQUENTIAL_REQUESTS = 48  # per sequential cell: each 1600-px photo once, or the phone photo 48 times
+CONCURRENCY = 16
+CELL_SECONDS = 8.0  # per concurrency cell...
+ROUNDS = 3  # ...run in this many rounds, the three servers alternating, median taken
 WARM_UP_REQUESTS = 4
+BOUNDARY = "mealimpactbenchboundary"
+_CONTENT_LENGTH = re.compile(rb"content-length:\s*(\d+)", re.IGNORECASE)
+_STAGE_LINE = re.compile(r'^mealimpact_recognize_stage_seconds_(sum|count)\{stage="(\w+)"\} (\S+)$')
+
+# The issue's goals, to print beside what this run measured.
+GOAL_P50_1600_MS = 20.0
+GOAL_P50_PHONE_MS = 40.0
+GOAL_PHOTOS_PER_S = 100.0
+GOAL_RATIO = 4.0
+GOAL_IMPACT_P50_MS = 10.0
 
 
 @dataclass(frozen=True)
 class Cell:
+    """One load cell: what was sent and how long each answer took."""
+
     requests: int
     errors: int
     seconds: float
     latencies_s: tuple[float, ...]
 
+    @property
+    def per_s(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def p50_ms(self) -> float:
+        return float(np.percentile(self.latencies_s, 50)) * 1e3
+
     def line(self, label: str) -> str:
-        p50, p95, p99 = (np.percentile(self.latencies_s, q) * 1e3 for q in (50, 95, 99))
+        p95 = float(np.percentile(self.latencies_s, 95)) * 1e3
         return (
-            f"{label}: {self.requests / self.seconds:6.1f} req/s, p50 {p50:6.1f} ms, p95 {p95:6.1f} ms, "
-            f"p99 {p99:6.1f} ms ({self.requests} requests, {self.errors} errors)"
+            f"{label}: {self.per_s:6.1f} req/s, p50 {self.p50_ms:6.1f} ms, p95 {p95:6.1f} ms "
+            f"({self.requests} requests, {self.errors} errors)"
         )
 
 
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
 def load_photos() -> list[bytes]:
-    paths = sorted(PHOTOS.glob("*/food_pictures/*.jpg"))[:24]
-    if not paths:
-        raise SystemExit(f"bench_serving needs the D1NAMO photos in {PHOTOS}")
+    """The 1600-px D1NAMO meal photos (48 of them), as the app uploads them."""
+    paths = sorted(D1NAMO.glob("*/food_pictures/*.jpg"))
+    if not paths or not PHONE_PHOTO.exists():
+        raise SystemExit(f"bench_serving needs the D1NAMO photos in {D1NAMO}")
     return [p.read_bytes() for p in paths]
 
 
-def _impact_body() -> dict[str, object]:
+def multipart_request(port: int, photo: bytes) -> bytes:
+    """A whole POST /v1/meals/recognize with the photo as the `image` form field."""
+    body = b"".join(
+        (
+            f"--{BOUNDARY}\r\n".encode(),
+            b'Content-Disposition: form-data; name="image"; filename="meal.jpg"\r\n',
+            b"Content-Type: image/jpeg\r\n\r\n",
+            photo,
+            f"\r\n--{BOUNDARY}--\r\n".encode(),
+        )
+    )
+    head = (
+        f"POST /v1/meals/recognize HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def impact_request(port: int) -> bytes:
+    """A whole POST /v1/meals/impact: 3 h of CGM before a 60-g meal a minute ago (the explanation is
+    always computed)."""
+    import json
+
     meal = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
     readings = [
         {"time": (meal - timedelta(minutes=5 * (36 - k))).isoformat(), "value": 110.0 + (k % 5)}
         for k in range(36)
     ]
-    return {
-        "meal": {"time": meal.isoformat(), "carbs_g": 60, "fiber_g": 4},
-        "cgm": {"unit": "mg/dL", "readings": readings},
-        "activity": {"planned_walk_min": 10},
-        "profile": {"diabetes": "type2"},
-    }
-
-
-def _start_server(batcher: bool) -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {
-        **os.environ,
-        "MEALIMPACT_BATCHER_ENABLED": "true" if batcher else "false",
-        "MEALIMPACT_LOG_LEVEL": "WARNING",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mealimpact", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    body = json.dumps(
+        {
+            "meal": {"time": meal.isoformat(), "carbs_g": 60, "fiber_g": 4},
+            "cgm": {"unit": "mg/dL", "readings": readings},
+            "activity": {"planned_walk_min": 10},
+            "profile": {"diabetes": "type2"},
+        }
+    ).encode()
+    head = (
+        f"POST /v1/meals/impact HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     )
-    import httpx
-
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
-                return process, base_url
-        except httpx.TransportError:
-            time.sleep(0.3)
-    process.kill()
-    raise SystemExit("the server did not become ready within 120 s")
+    return head.encode() + body
 
 
-async def _load(base_url: str, route: str, concurrency: int, photos: list[bytes]) -> Cell:
-    import httpx
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> bool:
+    """Send one request on a kept-alive connection, read its whole answer; True for 200."""
+    writer.write(request)
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    match = _CONTENT_LENGTH.search(head)
+    if match is None:
+        raise RuntimeError(f"answer without Content-Length: {head[:200]!r}")
+    await reader.readexactly(int(match[1]))
+    return head.startswith(b"HTTP/1.1 200")
 
-    body = _impact_body()
+
+async def _load(port: int, requests: Sequence[bytes], concurrency: int, count: int, seconds: float) -> Cell:
+    """`concurrency` connections send `requests` round-robin until `count` are answered or `seconds` pass."""
+    connections = [await asyncio.open_connection("127.0.0.1", port) for _ in range(concurrency)]
+    for _ in range(max(1, WARM_UP_REQUESTS // concurrency)):
+        await asyncio.gather(
+            *(_exchange(r, w, requests[k % len(requests)]) for k, (r, w) in enumerate(connections))
+        )
     latencies: list[float] = []
     errors = 0
     issued = 0
+    started = time.perf_counter()
+    stop_at = started + seconds
 
-    async def one(client: httpx.AsyncClient, k: int) -> None:
-        nonlocal errors
-        started = time.perf_counter()
-        if route == "recognize":
-            files = {"image": ("meal.jpg", photos[k % len(photos)], "image/jpeg")}
-            response = await client.post(f"{base_url}/v1/meals/recognize", files=files)
-        else:
-            response = await client.post(f"{base_url}/v1/meals/impact", json=body)
-        latencies.append(time.perf_counter() - started)
-        errors += response.status_code != 200
-
-    async def worker(client: httpx.AsyncClient, stop_at: float) -> None:
-        nonlocal issued
-        while issued < REQUESTS_PER_CELL and time.perf_counter() < stop_at:
+    async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal errors, issued
+        while issued < count and time.perf_counter() < stop_at:
+            request = requests[issued % len(requests)]
             issued += 1
-            await one(client, issued)
+            sent = time.perf_counter()
+            ok = await _exchange(reader, writer, request)
+            latencies.append(time.perf_counter() - sent)
+            errors += not ok
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-        for k in range(WARM_UP_REQUESTS):
-            await one(client, k)
-        latencies.clear()
-        errors = 0
-        started = time.perf_counter()
-        stop_at = started + SECONDS_PER_CELL
-        await asyncio.gather(*(worker(client, stop_at) for _ in range(concurrency)))
-        seconds = time.perf_counter() - started
-    return Cell(len(latencies), errors, seconds, tuple(latencies))
+    await asyncio.gather(*(worker(r, w) for r, w in connections))
+    elapsed = time.perf_counter() - started
+    for _, writer in connections:
+        writer.close()
+    return Cell(len(latencies), errors, elapsed, tuple(latencies))
 
 
-def _batch_rows_and_calls(base_url: str) -> tuple[float, float]:
-    """Rows and calls of food_recognizer so far, from the server's own batch-size histogram."""
+def run_cell(port: int, requests: Sequence[bytes], concurrency: int, count: int, seconds: float) -> Cell:
+    return asyncio.run(_load(port, requests, concurrency, count, seconds))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(name: str, module_args: list[str], env: dict[str, str]) -> Server:
+    """`python -m <module_args> --port PORT` in the repository, with `env` added."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", *module_args, "--port", str(port)],
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return Server(name, process, port)
+
+
+def wait_ready(server: Server) -> None:
     import httpx
 
-    totals = {"sum": 0.0, "count": 0.0}
-    for line in httpx.get(f"{base_url}/metrics", timeout=30).text.splitlines():
-        for kind in totals:
-            if line.startswith(f'mealimpact_model_batch_size_{kind}{{model="{MODEL_NAME}"}}'):
-                totals[kind] = float(line.rsplit(" ", 1)[1])
-    return totals["sum"], totals["count"]
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise SystemExit(f"{server.name} server exited with {server.process.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{server.port}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"{server.name} server did not become ready within 180 s")
 
 
-def _torch_eager_loop(photos: list[bytes], threads: int | None) -> Cell:
-    """The same model, decode and preprocessing as the server, as a plain loop of torch eager calls
-    (torch's default thread count, or `threads`: on a busy machine fewer threads can be faster)."""
-    import onnxruntime as ort
-    import torch
+def stage_totals(port: int) -> dict[str, tuple[float, float]]:
+    """(seconds, count) per stage so far, from the server's own histogram."""
+    import httpx
 
-    from serving.settings import Settings
-    from vision.efficientnet_lite import load_pretrained
-    from vision.metadata import parse_metadata
-    from vision.recognition import preprocess_photo
-    from vision.recognizer_model import FoodRecognizer, RecognizerCalibration
-    from vision.taxonomy import load_food_classes
-
-    model_dir = Settings().models_dir / MODEL_NAME
-    latest = max((p for p in model_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
-    session = ort.InferenceSession(str(latest / "model.onnx"), providers=["CPUExecutionProvider"])
-    metadata = parse_metadata(session.get_modelmeta().custom_metadata_map)
-    fields: dict[str, Any] = (
-        metadata.training_data.get("calibration", {}) if isinstance(metadata.training_data, dict) else {}
-    )
-    calibration_args: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
-    calibration = RecognizerCalibration(**calibration_args)
-    model = FoodRecognizer(load_pretrained(), load_food_classes(), metadata.preprocess, calibration).eval()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    latencies = []
-
-    def one(k: int) -> None:
-        image = torch.from_numpy(
-            np.array(preprocess_photo(photos[k % len(photos)], metadata.preprocess)[None])
-        )
-        with torch.inference_mode():
-            model(image)
-
-    for k in range(WARM_UP_REQUESTS):
-        one(k)
-    started = time.perf_counter()
-    for k in range(REQUESTS_PER_CELL):
-        t0 = time.perf_counter()
-        one(k)
-        latencies.append(time.perf_counter() - t0)
-        if time.perf_counter() - started > SECONDS_PER_CELL:
-            break
-    return Cell(len(latencies), 0, time.perf_counter() - started, tuple(latencies))
+    totals: dict[str, list[float]] = {stage: [0.0, 0.0] for stage in RECOGNIZE_STAGES}
+    for line in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text.splitlines():
+        match = _STAGE_LINE.match(line)
+        if match and match[2] in totals:
+            totals[match[2]][0 if match[1] == "sum" else 1] = float(match[3])
+    return {stage: (value[0], value[1]) for stage, value in totals.items()}
 
 
-def preprocess_cpu_ms(photos: list[bytes]) -> float:
-    """Median CPU milliseconds to decode and preprocess one photo, as the server does before the batcher."""
+def stage_means_ms(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]
+) -> list[float]:
+    return [
+        (after[s][0] - before[s][0]) / max(after[s][1] - before[s][1], 1.0) * 1e3 for s in RECOGNIZE_STAGES
+    ]
+
+
+def ort_per_image_ms(photos: list[bytes]) -> tuple[float, float]:
+    """ms per photo of one in-process ONNX Runtime call (1 thread) at batch 1 and at batch 8: what a
+    micro-batch can save per photo at best."""
     import onnxruntime as ort
 
-    from serving.settings import Settings
-    from vision.metadata import parse_metadata
-    from vision.recognition import preprocess_photo
-
-    model_dir = Settings().models_dir / MODEL_NAME
-    latest = max((p for p in model_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
-    session = ort.InferenceSession(str(latest / "model.onnx"), providers=["CPUExecutionProvider"])
-    spec = parse_metadata(session.get_modelmeta().custom_metadata_map).preprocess
-    times = []
-    for photo in photos:
-        started = time.process_time()
-        preprocess_photo(photo, spec)
-        times.append(time.process_time() - started)
-    return float(np.median(times)) * 1e3
-
-
-def _ort_per_image_by_batch(photos: list[bytes], threads: int) -> dict[int, float]:
-    """Seconds per image of one in-process ONNX Runtime call at batch 1 and at the batcher's batch of 8:
-    what a micro-batch can save at best (if the per-image cost does not fall, batching only adds waiting)."""
-    import onnxruntime as ort
-
+    from bench.recognizer import recognizer_path
+    from serving.runtime import session_options
     from serving.settings import Settings
     from vision.metadata import INPUT_NAME, parse_metadata
     from vision.recognition import preprocess_photo
 
-    model_dir = Settings().models_dir / MODEL_NAME
-    latest = max((p for p in model_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(latest / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    options = session_options(Settings(intra_op_threads=1))
+    session = ort.InferenceSession(str(recognizer_path()), options, providers=["CPUExecutionProvider"])
     spec = parse_metadata(session.get_modelmeta().custom_metadata_map).preprocess
     images = np.stack([preprocess_photo(photo, spec) for photo in photos[:8]])  # (8, crop, crop, 3)
-    per_image: dict[int, float] = {}
+    per_image = []
     for batch in (1, 8):
         inputs = {INPUT_NAME: images[:batch]}
         session.run(None, inputs)
         times = []
-        for _ in range(max(3, 24 // batch)):
+        for _ in range(max(5, 40 // batch)):
             started = time.perf_counter()
             session.run(None, inputs)
             times.append(time.perf_counter() - started)
-        per_image[batch] = float(np.median(times)) / batch
-    return per_image
+        per_image.append(float(np.median(times)) / batch * 1e3)
+    return per_image[0], per_image[1]
+
+
+def _verdict(measured: float, goal: float, at_most: bool) -> str:
+    return "met" if (measured <= goal if at_most else measured >= goal) else "NOT met"
 
 
 def main() -> None:
     photos = load_photos()
-    results: dict[str, Cell] = {}
-    for batcher in (False, True):
-        process, base_url = _start_server(batcher)
-        try:
-            for concurrency in CONCURRENCY:
-                label = f"recognize c={concurrency:<2} batcher={'on ' if batcher else 'off'}"
-                rows_before, calls_before = _batch_rows_and_calls(base_url)
-                results[label] = asyncio.run(_load(base_url, "recognize", concurrency, photos))
-                rows, calls = _batch_rows_and_calls(base_url)
-                # Is a batch formed? Mean photos per model call in this cell (warm-up requests included).
-                per_call = (rows - rows_before) / max(calls - calls_before, 1.0)
-                print(f"[serving] {results[label].line(label)}, {per_call:.2f} photos/model call", flush=True)
-            if not batcher:
-                for concurrency in (1, 4):
-                    label = f"impact    c={concurrency:<2}"
-                    results[label] = asyncio.run(_load(base_url, "impact", concurrency, photos))
-                    print(f"[serving] {results[label].line(label)}", flush=True)
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+    phone = PHONE_PHOTO.read_bytes()
+    serve = ["mealimpact", "serve", "--host", "127.0.0.1"]
+    quiet = {"MEALIMPACT_LOG_LEVEL": "WARNING"}
+    servers = {
+        "on": start_server("batcher on", serve, {**quiet, "MEALIMPACT_BATCHER_ENABLED": "true"}),
+        "off": start_server("batcher off", serve, {**quiet, "MEALIMPACT_BATCHER_ENABLED": "false"}),
+        "peer": start_server("torch eager peer", ["bench.torch_peer_server"], {}),
+    }
+    try:
+        for server in servers.values():
+            wait_ready(server)
+        results = _measure(servers, photos, phone)
+    finally:
+        for server in servers.values():
+            server.stop()
+    per_image_1, per_image_8 = ort_per_image_ms(photos)
+    _report(results, per_image_1, per_image_8)
+
+
+@dataclass
+class Results:
+    sequential: dict[tuple[str, str], Cell]  # (server, "1600" | "phone" | "impact")
+    concurrent: dict[str, list[Cell]]  # server -> one cell per round
+    stages_ms: dict[str, list[float]]  # cell label -> mean ms per stage (real server, batcher on)
+
+
+def _measure(servers: dict[str, Server], photos: list[bytes], phone: bytes) -> Results:
+    sequential: dict[tuple[str, str], Cell] = {}
+    stages: dict[str, list[float]] = {}
+    for key in ("on", "off", "peer"):
+        server = servers[key]
+        for kind, payload in (("1600", photos), ("phone", [phone])):
+            requests = [multipart_request(server.port, p) for p in payload]
+            before = stage_totals(server.port) if key == "on" else {}
+            cell = run_cell(server.port, requests, 1, SEQUENTIAL_REQUESTS, 60.0)
+            sequential[key, kind] = cell
+            if key == "on":
+                stages[f"sequential, {kind}"] = stage_means_ms(before, stage_totals(server.port))
+            print(f"[serving] {cell.line(f'{server.name:<17} sequential {kind:>5}')}", flush=True)
+        if key != "peer":
+            cell = run_cell(server.port, [impact_request(server.port)], 1, SEQUENTIAL_REQUESTS, 60.0)
+            sequential[key, "impact"] = cell
+            print(f"[serving] {cell.line(f'{server.name:<17} sequential impact')}", flush=True)
+    concurrent: dict[str, list[Cell]] = {key: [] for key in servers}
+    for round_index in range(ROUNDS):
+        for key in ("peer", "off", "on"):
+            server = servers[key]
+            requests = [multipart_request(server.port, p) for p in photos]
+            before = stage_totals(server.port) if key == "on" else {}
+            cell = run_cell(server.port, requests, CONCURRENCY, 100_000, CELL_SECONDS)
+            concurrent[key].append(cell)
+            if key == "on":
+                stages[f"c={CONCURRENCY} round {round_index + 1}"] = stage_means_ms(
+                    before, stage_totals(server.port)
+                )
+            label = f"{server.name:<17} c={CONCURRENCY} round {round_index + 1}"
+            print(f"[serving] {cell.line(label)}", flush=True)
+    return Results(sequential, concurrent, stages)
+
+
+def _report(results: Results, per_image_1: float, per_image_8: float) -> None:
+    seq, conc = results.sequential, results.concurrent
+    rate = {key: float(np.median([c.per_s for c in cells])) for key, cells in conc.items()}
+    ratios = [
+        max(on.per_s, off.per_s) / peer.per_s
+        for on, off, peer in zip(conc["on"], conc["off"], conc["peer"], strict=True)
+    ]
+    ratio = float(np.median(ratios))
+    p50_1600, p50_phone = seq["on", "1600"].p50_ms, seq["on", "phone"].p50_ms
+    p50_1600_off, p50_phone_off = seq["off", "1600"].p50_ms, seq["off", "phone"].p50_ms
+    impact = seq["off", "impact"].p50_ms
+    best_rate = max(rate["on"], rate["off"])
+    rows = [
+        (
+            "`/v1/meals/recognize` p50, sequential, 1600-px photo",
+            f"<= {GOAL_P50_1600_MS:.0f} ms",
+            f"{p50_1600_off:.1f} ms (batcher on: {p50_1600:.1f})",
+            f"{seq['peer', '1600'].p50_ms:.1f} ms",
+            _verdict(p50_1600_off, GOAL_P50_1600_MS, True),
+        ),
+        (
+            "same, 6-MP phone photo",
+            f"<= {GOAL_P50_PHONE_MS:.0f} ms",
+            f"{p50_phone_off:.1f} ms (batcher on: {p50_phone:.1f})",
+            f"{seq['peer', 'phone'].p50_ms:.1f} ms",
+            _verdict(p50_phone_off, GOAL_P50_PHONE_MS, True),
+        ),
+        (
+            f"photos/s at concurrency {CONCURRENCY} (batcher on / off)",
+            f">= {GOAL_PHOTOS_PER_S:.0f}",
+            f"{rate['on']:.1f} / {rate['off']:.1f}",
+            f"{rate['peer']:.1f}",
+            _verdict(best_rate, GOAL_PHOTOS_PER_S, False),
+        ),
+        (
+            f"ratio to the torch-eager server at concurrency {CONCURRENCY}",
+            f">= {GOAL_RATIO:.0f}x",
+            f"{ratio:.2f}x (rounds: {', '.join(f'{r:.2f}' for r in ratios)})",
+            "1x",
+            _verdict(ratio, GOAL_RATIO, False),
+        ),
+        (
+            "`/v1/meals/impact` p50 with explanation",
+            f"<= {GOAL_IMPACT_P50_MS:.0f} ms",
+            f"{impact:.1f} ms",
+            "",
+            _verdict(impact, GOAL_IMPACT_P50_MS, True),
+        ),
+    ]
+    print("\n| what | goal | measured | torch-eager peer | |\n| --- | --- | --- | --- | --- |")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
     print(
-        f"[serving] decode + preprocess: {preprocess_cpu_ms(photos):.1f} ms of CPU per photo "
-        f"(median of {len(photos)})",
-        flush=True,
+        "\nWhere the time goes in the real server (batcher on), mean ms per photo per stage, from its "
+        "mealimpact_recognize_stage_seconds histogram (wall time; model includes queue and batch wait):"
     )
-    for ort_threads in (1, 2):
-        cost = _ort_per_image_by_batch(photos, ort_threads)
-        print(
-            f"[serving] ONNX Runtime in-process, {ort_threads} thread(s): {cost[1] * 1e3:.1f} ms/image at batch 1, "
-            f"{cost[8] * 1e3:.1f} ms/image at batch 8 (batch 8 / batch 1: {cost[8] / cost[1]:.2f}x per image)",
-            flush=True,
-        )
-    eager_rate = 0.0
-    for threads in (None, 1):
-        eager = _torch_eager_loop(photos, threads)
-        label = (
-            f"torch eager loop, {threads or 'default'} thread(s) (decode + preprocess + forward, in-process)"
-        )
-        print(f"[serving] {eager.line(label)}", flush=True)
-        eager_rate = max(eager_rate, eager.requests / eager.seconds)  # the faster loop is the one to beat
-    best_label, best = max(
-        results.items(), key=lambda kv: kv[1].requests / kv[1].seconds if "recognize" in kv[0] else 0
-    )
-    ratio = (best.requests / best.seconds) / eager_rate
+    print("| cell | " + " | ".join(RECOGNIZE_STAGES) + " | sum |\n|" + " --- |" * (len(RECOGNIZE_STAGES) + 2))
+    for label, means in results.stages_ms.items():
+        print(f"| {label} | " + " | ".join(f"{m:.2f}" for m in means) + f" | {sum(means):.2f} |")
     print(
-        f"[serving] best HTTP recognize ({best_label.strip()}) / faster torch eager loop: {ratio:.2f}x throughput"
+        f"\nONNX Runtime in-process, 1 thread: {per_image_1:.1f} ms/photo at batch 1, {per_image_8:.1f} at "
+        f"batch 8 ({per_image_8 / per_image_1:.2f}x per photo)"
     )
     # Other work on the machine skews every number above; say how busy it was.
-    print(f"[serving] {os.cpu_count()} CPUs, load average over 1/5/15 min: {os.getloadavg()}")
+    print(f"{os.cpu_count()} CPUs, load average over 1/5/15 min: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ class RequestGuard:
         given_id = headers.get(REQUEST_ID_HEADER, "")
         request_id = given_id if _SAFE_REQUEST_ID.match(given_id) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        scope["state"]["started_s"] = started  # perf_counter at arrival: routes time their own stages from it
         outcome: dict[str, Any] = {"status": 500, "response_started": False, "too_large": False}
         received_bytes = 0
 

@@ -81,10 +81,18 @@ def warm_up_inputs(model: RepositoryModel) -> dict[str, np.ndarray]:
     }
 
 
-def _load_models(settings: Settings) -> tuple[dict[str, RepositoryModel], dict[str, ort.InferenceSession]]:
+def session_options(settings: Settings) -> ort.SessionOptions:
+    """ONNX Runtime options of every served model (the bench times the model with these too)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = settings.intra_op_threads
     options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return options
+
+
+def _load_models(settings: Settings) -> tuple[dict[str, RepositoryModel], dict[str, ort.InferenceSession]]:
+    options = session_options(settings)
     models, sessions = {}, {}
     for model_dir in model_dirs(settings.models_dir, settings.required_models):
         model, session = load_model(model_dir, settings.model_versions.get(model_dir.name), options)

@@ -8,12 +8,14 @@ from typing import Annotated
 
 import numpy as np
 import numpy.typing as npt
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from starlette.formparsers import MultiPartParser
 
 from glucose_model.impact import ImpactResult
 from serving.dependencies import RecognizerDep, ResponsePredictorDep, RuntimeDep
+from serving.metrics import StageClock
 from serving.request_records import check_not_future, meal_context, meal_record, past_meals
 from serving.runtime import ServingRuntime
 from serving.schemas.meals import (
@@ -43,6 +45,10 @@ from vision.preprocess import preprocess_image
 from vision.recognition import Recognition, recognize_batch
 
 router = APIRouter(prefix="/v1/meals", tags=["meals"])
+# A photo upload up to this size stays in memory while the form is parsed. Starlette's default (1 MB)
+# spools a phone photo to a temporary file, written and read back on the request path; the body is
+# bounded by MEALIMPACT_MAX_BODY_BYTES before it gets here, and the route reads it whole anyway.
+MultiPartParser.spool_max_size = 32 * 1024 * 1024
 ImageUpload = Annotated[
     UploadFile,
     File(description="the meal photo: JPEG, PNG, WebP or HEIC", examples=["(the bytes of lunch.jpg)"]),
@@ -169,7 +175,11 @@ def personal_classes(text: str | None, runtime: ServingRuntime) -> list[Personal
 
 
 async def _recognize(
-    runtime: ServingRuntime, metadata: RecognizerMetadata, photo: bytes, personal: list[PersonalClass]
+    runtime: ServingRuntime,
+    metadata: RecognizerMetadata,
+    photo: bytes,
+    personal: list[PersonalClass],
+    clock: StageClock,
 ) -> Recognition:
     spec = metadata.preprocess
     settings = runtime.settings
@@ -182,10 +192,14 @@ async def _recognize(
             max_decoded_pixels=settings.max_decoded_pixels,
             max_aspect_ratio=settings.max_image_aspect_ratio,
         )
-        return preprocess_image(image, spec)[None]  # (1, crop, crop, 3)
+        clock.lap("decode")
+        pixels = preprocess_image(image, spec)[None]  # (1, crop, crop, 3)
+        clock.lap("resize")
+        return pixels
 
     batch = await runtime.executor.run(prepare)
     outputs = await runtime.infer(FOOD_RECOGNIZER, {INPUT_NAME: batch})
+    clock.lap("model")
     # recognize_batch takes the model as a callable; the (possibly micro-batched) call already ran.
     recognition = recognize_batch(batch, lambda _: dict(outputs), metadata)[0]
     return apply_personal_classes(recognition, recognition.embedding, personal)
@@ -203,11 +217,19 @@ async def recognize(
     runtime: RuntimeDep,
     metadata: RecognizerDep,
     personal_classes_json: PersonalClassesForm = None,
-) -> RecognizeResponse:
+) -> Response:
+    clock = StageClock(runtime.metrics, getattr(request.state, "started_s", None))
     request.state.models = runtime.model_versions(FOOD_RECOGNIZER)
     personal = personal_classes(personal_classes_json, runtime)
-    recognition = await _recognize(runtime, metadata, await image.read(), personal)
-    return recognize_response(recognition, metadata.version)
+    photo = await image.read()
+    clock.lap("receive")
+    recognition = await _recognize(runtime, metadata, photo, personal, clock)
+    answer = recognize_response(recognition, metadata.version)
+    clock.lap("postprocess")
+    # Serialised here rather than by FastAPI, which would validate the finished model once more.
+    body = answer.__pydantic_serializer__.to_json(answer, by_alias=True)
+    clock.lap("json")
+    return Response(content=body, media_type="application/json")
 
 
 def _analyze_context(text: str) -> AnalyzeContext:
@@ -244,7 +266,10 @@ async def analyze(
     parsed = _analyze_context(context)
     personal = personal_classes(personal_classes_json, runtime)
     now = datetime.now(UTC)
-    recognition = await _recognize(runtime, metadata, await image.read(), personal)
+    clock = StageClock(runtime.metrics, getattr(request.state, "started_s", None))
+    photo = await image.read()
+    clock.lap("receive")
+    recognition = await _recognize(runtime, metadata, photo, personal, clock)
     recognized = recognize_response(recognition, metadata.version)
     if not recognition.is_food:
         return AnalyzeResponse(recognition=recognized, impact=None)

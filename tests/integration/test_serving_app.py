@@ -18,7 +18,9 @@ from PIL import Image
 
 from glucose_model.records import MG_DL_PER_MMOL_L
 from serving.main import create_app
+from serving.metrics import RECOGNIZE_STAGES
 from serving.model_repository import file_sha256
+from serving.schemas.meals import RecognizeResponse
 from serving.settings import REQUIRED_MODELS, Settings
 from serving.v2_protocol import HEADER_LENGTH, decode_response, encode_request
 
@@ -106,6 +108,17 @@ def test_recognize_a_real_photo(client: TestClient) -> None:
     assert probabilities == sorted(probabilities, reverse=True)
     carbs = body["carbs_g"]
     assert 0 <= carbs["low"] <= carbs["estimate"] <= carbs["high"]
+
+
+def test_recognize_times_every_stage_and_answers_its_schema(client: TestClient) -> None:
+    photo = photo_paths()[1]
+    files = {"image": (photo.name, photo.read_bytes(), "image/jpeg")}
+    response = client.post("/v1/meals/recognize", files=files)
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    RecognizeResponse.model_validate_json(response.content)  # serialised by the route, not by FastAPI
+    text = client.get("/metrics").text
+    for stage in RECOGNIZE_STAGES:
+        assert f'mealimpact_recognize_stage_seconds_count{{stage="{stage}"}}' in text
 
 
 @pytest.mark.parametrize("image_format", ["PNG", "WEBP", "HEIF"])

@@ -1,0 +1,24 @@
+"""The served food recognizer as the benches find it: its newest ONNX file and its parsed metadata."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from serving.settings import Settings
+from vision.metadata import MODEL_NAME, RecognizerMetadata, parse_metadata
+
+
+def recognizer_path() -> Path:
+    """models/food_recognizer/<highest version>/model.onnx, as the server picks it by default."""
+    model_dir = Settings().models_dir / MODEL_NAME
+    latest = max((p for p in model_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    return latest / "model.onnx"
+
+
+def recognizer_metadata() -> RecognizerMetadata:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # metadata only
+    session = ort.InferenceSession(str(recognizer_path()), options, providers=["CPUExecutionProvider"])
+    return parse_metadata(session.get_modelmeta().custom_metadata_map)
