@@ -1,7 +1,10 @@
 """Dynamic micro-batching: concurrent requests for one model share a model call.
 
 The first waiting request opens a batch. It closes at `max_batch` rows, or once `max_wait_s` has passed and
-a slot is free (at most `concurrent_batches` in flight): while every slot is busy the batch keeps filling.
+a slot is free (at most `concurrent_batches` in flight): while every slot is busy the batch keeps filling,
+and when the slot frees, every request already waiting joins (up to `max_batch`). With `max_wait_s` 0 (the
+default) a lone request never waits for company: on CPU a photo costs the model about the same in a batch
+of 8 as alone, so waiting only adds latency, while the batches that form behind a busy model are free.
 """
 
 from __future__ import annotations
@@ -86,6 +89,13 @@ class MicroBatcher:
                     batch.append(item)
                     rows += _rows(item[0])
                 await slot
+                while carried is None and rows < self._max_batch and not self._queue.empty():
+                    item = self._queue.get_nowait()  # arrived while the slot was being taken
+                    if rows + _rows(item[0]) > self._max_batch:
+                        carried = item
+                    else:
+                        batch.append(item)
+                        rows += _rows(item[0])
             except asyncio.CancelledError:
                 for waiting in (slot, getter):
                     if waiting is not None:

@@ -50,7 +50,8 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(default=30.0, gt=0)
     batcher_enabled: bool = False
     batcher_max_batch: int = Field(default=8, ge=1, le=256)
-    batcher_max_wait_ms: float = Field(default=5.0, ge=0, le=1000)
+    # 0: a lone photo never waits for company; batches still form while the model is busy (batcher.py).
+    batcher_max_wait_ms: float = Field(default=0.0, ge=0, le=1000)
     api_keys: Annotated[tuple[str, ...], NoDecode] = ()
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

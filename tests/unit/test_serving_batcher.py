@@ -69,3 +69,44 @@ def test_a_busy_model_still_gets_at_most_max_batch_rows() -> None:
     assert backend.rows_per_call[0] == 1 and max(backend.rows_per_call) == 3
     assert sum(backend.rows_per_call) == 8
     assert [r["y"].shape for r in results] == [(1, 1)] * 8
+
+
+def run_simultaneous_requests(backend: HeldBackend, count: int, max_batch: int) -> None:
+    """`count` requests arrive in the same instant at an idle batcher with no batch window (the default)."""
+    executor = ModelExecutor(backend, threads=1, metrics=ServingMetrics())
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(executor, "m", max_batch=max_batch, max_wait_s=0.0, concurrent_batches=1)
+        batcher.start()
+        try:
+            await asyncio.gather(
+                *(batcher.infer({"x": np.array([[float(k)]], np.float32)}) for k in range(count))
+            )
+        finally:
+            await batcher.stop()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        executor.close()
+
+
+def test_requests_already_waiting_when_the_slot_frees_go_in_one_call() -> None:
+    backend = HeldBackend()
+    backend.release.set()
+    run_simultaneous_requests(backend, count=5, max_batch=8)
+    assert backend.rows_per_call == [5]  # without draining the queue: [2, 3]
+
+
+def test_draining_the_queue_respects_max_batch() -> None:
+    backend = HeldBackend()
+    backend.release.set()
+    run_simultaneous_requests(backend, count=7, max_batch=3)
+    assert backend.rows_per_call == [3, 3, 1]
+
+
+def test_a_lone_request_is_sent_at_once_without_a_batch_window() -> None:
+    backend = HeldBackend()
+    backend.release.set()
+    run_simultaneous_requests(backend, count=1, max_batch=8)
+    assert backend.rows_per_call == [1]
