@@ -6,6 +6,7 @@ time-of-day statistics the AGP graph and the daily panels draw, and the targets 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 
@@ -19,7 +20,8 @@ from glucose_model.records import GlucoseSeries, InsufficientCgmError, Recording
 RECOMMENDED_DAYS = 14
 # Consensus: at least 70 % of the possible readings over those days.
 RECOMMENDED_SENSOR_WEAR_PERCENT = 70.0
-# An AGP of less than a day has no modal day to speak of.
+# An AGP of less than a day has no modal day to speak of. A day is covered when its readings and the
+# interval after the last one fill it: 288 five-minute readings are a full day.
 MIN_REPORT_HOURS = 24.0
 
 # The modal day: percentiles every 15 min over the readings within +-30 min of that time of day,
@@ -88,6 +90,71 @@ class TargetCheck:
 
 
 @dataclass(frozen=True)
+class ReportPeriod:
+    """Which readings a report covers: the latest `days` before the last reading (the consensus
+    period, 14 days by default), or the local calendar days `first_day` to `last_day` (inclusive;
+    either open end reaches the record's)."""
+
+    days: int = RECOMMENDED_DAYS
+    first_day: date | None = None
+    last_day: date | None = None
+
+    def __post_init__(self) -> None:
+        if self.days < 1:
+            raise InsufficientCgmError(f"a report covers at least 1 day, asked for {self.days}")
+        if self.first_day and self.last_day and self.last_day < self.first_day:
+            raise InsufficientCgmError(
+                f"the period ends ({self.last_day}) before it starts ({self.first_day})"
+            )
+
+    @property
+    def by_dates(self) -> bool:
+        return self.first_day is not None or self.last_day is not None
+
+
+def select_period(
+    series: GlucoseSeries, period: ReportPeriod, interval_min: float
+) -> tuple[GlucoseSeries, float]:
+    """The readings of `series` in `period`, and the period's length in days (what wear is counted over).
+
+    Latest `days`: the readings after (last reading - days); the period is that long, or as long as
+    the record (first to last reading plus one interval) when the record is shorter.
+    Dates: the readings on those local calendar days; the period is every day asked for, within the
+    record's first and last day when an end is open.
+    """
+    local_day = (series.times_utc_s + series.utc_offset_min.astype(np.int64) * 60) // 86400  # (N,)
+    if period.by_dates:
+        epoch = date(1970, 1, 1)
+        first = (period.first_day - epoch).days if period.first_day else int(local_day.min())
+        last = (period.last_day - epoch).days if period.last_day else int(local_day.max())
+        keep = (local_day >= first) & (local_day <= last)
+        chosen = _subset(series, keep)
+        if len(chosen) == 0:
+            raise InsufficientCgmError(
+                f"no CGM readings from {epoch + timedelta(days=first)} to {epoch + timedelta(days=last)}; "
+                f"the record runs from {epoch + timedelta(days=int(local_day.min()))} to "
+                f"{epoch + timedelta(days=int(local_day.max()))}"
+            )
+        return chosen, float(last - first + 1)
+    end = int(series.times_utc_s[-1])
+    keep = series.times_utc_s > end - period.days * 86400
+    chosen = _subset(series, keep)
+    covered_s = float(chosen.times_utc_s[-1] - chosen.times_utc_s[0]) + interval_min * 60.0
+    return chosen, min(float(period.days), covered_s / 86400.0)
+
+
+def _subset(series: GlucoseSeries, keep: npt.NDArray[np.bool_]) -> GlucoseSeries:
+    censored = None if series.censored is None else series.censored[keep]
+    return GlucoseSeries(
+        series.times_utc_s[keep],
+        series.utc_offset_min[keep],
+        series.glucose_mg_dl[keep],
+        series.source,
+        censored,
+    )
+
+
+@dataclass(frozen=True)
 class AmbulatoryGlucoseProfile:
     summary: CgmSummary
     modal_day: ModalDay
@@ -100,6 +167,9 @@ class AmbulatoryGlucoseProfile:
     # the report says how many, since their true values (and so the mean) are only bounded.
     censored_low_readings: int = 0
     censored_high_readings: int = 0
+    # The whole record's span in days, of which the report covers summary.days_covered.
+    record_days: float = 0.0
+    period: ReportPeriod = ReportPeriod()
 
     @property
     def shorter_than_recommended(self) -> bool:
@@ -183,29 +253,44 @@ def local_datetime(series: GlucoseSeries, index: int) -> datetime:
 def build_profile(
     series: GlucoseSeries,
     interval_min: float | None = None,
-    censored_low_readings: int = 0,
-    censored_high_readings: int = 0,
+    censored_low_readings: int | None = None,
+    censored_high_readings: int | None = None,
+    period: ReportPeriod | None = None,
 ) -> AmbulatoryGlucoseProfile:
-    """Everything an AGP report shows about `series` (raw readings; NaN readings are ignored).
+    """Everything an AGP report shows about `series` over `period` (raw readings; NaN ignored).
 
     interval_min: the sampling interval for sensor wear; default the median interval between readings.
-    censored_low_readings, censored_high_readings: how many readings of `series` are a sensor LOW / HIGH
-        (`ImportReport.censored_low` / `censored_high`).
-    Raises InsufficientCgmError when the valid readings span less than MIN_REPORT_HOURS.
+    censored_low_readings, censored_high_readings: how many readings in the period are a sensor LOW /
+        HIGH; default counted from `series.censored` (0 when the series carries no flags).
+    period: default the consensus period, the latest RECOMMENDED_DAYS days. `summary.days_covered` is
+        the period's length and `summary.sensor_wear_percent` the share of it with readings.
+    Raises InsufficientCgmError when the period's readings cover less than MIN_REPORT_HOURS.
     """
+    period = period or ReportPeriod()
     valid = np.isfinite(series.glucose_mg_dl)
-    kept = GlucoseSeries(
-        series.times_utc_s[valid], series.utc_offset_min[valid], series.glucose_mg_dl[valid], series.source
-    )
-    span_h = (float(kept.times_utc_s[-1] - kept.times_utc_s[0]) / 3600.0) if len(kept) > 1 else 0.0
-    if span_h < MIN_REPORT_HOURS:
+    everything = _subset(series, valid)
+    if len(everything) == 0:
+        raise InsufficientCgmError("an AGP report needs CGM readings; the record has none")
+    if interval_min is None:
+        interval_min = (
+            float(np.median(np.diff(everything.times_utc_s))) / 60.0 if len(everything) > 1 else 5.0
+        )
+    kept, period_days = select_period(everything, period, interval_min)
+    covered_h = (float(kept.times_utc_s[-1] - kept.times_utc_s[0]) / 60.0 + interval_min) / 60.0
+    if len(kept) < 2 or covered_h < MIN_REPORT_HOURS - 1e-9:
         raise InsufficientCgmError(
-            f"an AGP report needs at least {MIN_REPORT_HOURS:g} h of CGM readings, got {span_h:.1f} h "
-            f"({len(kept)} valid readings); send a longer record ({RECOMMENDED_DAYS} days are recommended)"
+            f"an AGP report needs at least {MIN_REPORT_HOURS:g} h of CGM readings, got {covered_h:.1f} h "
+            f"({len(kept)} valid readings, one every {interval_min:g} min) in the period; send a longer "
+            f"record ({RECOMMENDED_DAYS} days are recommended)"
         )
     summary = summarize_cgm(kept, interval_min)
-    if interval_min is None:
-        interval_min = float(np.median(np.diff(kept.times_utc_s))) / 60.0
+    expected = period_days * MINUTES_PER_DAY / interval_min
+    summary = dataclasses.replace(
+        summary,
+        days_covered=period_days,
+        sensor_wear_percent=min(100.0, 100.0 * len(kept) / expected),
+    )
+    flags = kept.censored if kept.censored is not None else np.zeros(len(kept), np.int8)
     return AmbulatoryGlucoseProfile(
         summary=summary,
         modal_day=compute_modal_day(kept),
@@ -214,15 +299,19 @@ def build_profile(
         end=local_datetime(kept, -1),
         interval_min=interval_min,
         targets=check_targets(summary),
-        censored_low_readings=censored_low_readings,
-        censored_high_readings=censored_high_readings,
+        censored_low_readings=int((flags < 0).sum())
+        if censored_low_readings is None
+        else censored_low_readings,
+        censored_high_readings=int((flags > 0).sum())
+        if censored_high_readings is None
+        else censored_high_readings,
+        record_days=float(everything.times_utc_s[-1] - everything.times_utc_s[0]) / 86400.0,
+        period=period,
     )
 
 
-def build_recording_profile(recording: Recording) -> AmbulatoryGlucoseProfile:
-    """`build_profile` of a recording's CGM, with the sensor LOW / HIGH counts its import reported."""
-    return build_profile(
-        recording.glucose,
-        censored_low_readings=recording.report.censored_low,
-        censored_high_readings=recording.report.censored_high,
-    )
+def build_recording_profile(
+    recording: Recording, period: ReportPeriod | None = None
+) -> AmbulatoryGlucoseProfile:
+    """`build_profile` of a recording's CGM over `period` (default the latest 14 days)."""
+    return build_profile(recording.glucose, period=period)

@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mealimpact.cli import CommandGroups
 
 if TYPE_CHECKING:
+    from glucose_model.agp import ReportPeriod
     from glucose_model.meal_summary import MealSummary
     from glucose_model.records import Recording
 
@@ -31,7 +33,11 @@ def add_record_arguments(parser: argparse.ArgumentParser) -> None:
         help="format of the --cgm file: auto, dexcom, libreview, nightscout, apple_health, generic_csv",
     )
     source.add_argument(
-        "--tz", help="IANA zone of the device clock for Dexcom / LibreView exports (e.g. Europe/Zurich)"
+        "--tz",
+        help="IANA zone of the device clock (e.g. Europe/Zurich) for every time written without an offset",
+    )
+    source.add_argument(
+        "--keep-partial", action="store_true", help="read a cut export up to the cut (with a warning)"
     )
     source.add_argument("--cohort", help="a cohort under --data-root: d1namo, dubosson, shanghai, weinstock")
     source.add_argument(
@@ -41,6 +47,17 @@ def add_record_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--meals", type=Path, help="meal log CSV: time (ISO 8601 with offset), carbs_g, ...")
     source.add_argument(
         "--kind", choices=KINDS, help="diabetes kind (sets the spike threshold); default the record's"
+    )
+    period = parser.add_argument_group("the period (default: the latest 14 days, as the AGP consensus asks)")
+    period.add_argument("--days", type=int, default=14, help="the latest N days of the record")
+    period.add_argument(
+        "--from",
+        dest="first_day",
+        type=date.fromisoformat,
+        help="first local day, YYYY-MM-DD (replaces --days)",
+    )
+    period.add_argument(
+        "--to", dest="last_day", type=date.fromisoformat, help="last local day, YYYY-MM-DD (replaces --days)"
     )
 
 
@@ -100,7 +117,7 @@ def load_recording(args: argparse.Namespace) -> Recording:
     elif args.cgm.is_dir():
         recordings = load_cohort(args.cgm, "auto")
     else:
-        recordings = [read_cgm_file(args.cgm, args.format, args.tz)]
+        recordings = [read_cgm_file(args.cgm, args.format, args.tz, args.keep_partial)]
     recording = select_recording(recordings, args.person)
     if args.meals is not None:
         recording = dataclasses.replace(
@@ -111,10 +128,20 @@ def load_recording(args: argparse.Namespace) -> Recording:
     return recording
 
 
-def read_cgm_file(path: Path, file_format: str, tz: str | None) -> Recording:
+def read_cgm_file(path: Path, file_format: str, tz: str | None, keep_partial: bool = False) -> Recording:
     from glucose_model.importers import import_file
 
-    return import_file(path, fmt=file_format, tz=tz)
+    recording = import_file(path, fmt=file_format, tz=tz, keep_partial=keep_partial)
+    for note in recording.report.notes:
+        if "cut at line" in note:
+            print(f"warning: {note}", file=sys.stderr)
+    return recording
+
+
+def report_period(args: argparse.Namespace) -> ReportPeriod:
+    from glucose_model.agp import ReportPeriod
+
+    return ReportPeriod(days=args.days, first_day=args.first_day, last_day=args.last_day)
 
 
 def select_recording(recordings: list[Recording], person: str | None) -> Recording:
@@ -207,7 +234,7 @@ def write_agp_report(args: argparse.Namespace) -> int:
     report_format = format_from_path(args.out)
     unit = DisplayUnit.parse(args.unit)
     recording = load_recording(args)
-    profile = build_recording_profile(recording)
+    profile = build_recording_profile(recording, report_period(args))
     meals = (
         summarize_with_model(recording, None if args.no_model else args.model) if recording.meals else None
     )
@@ -225,11 +252,17 @@ def write_fhir_bundle(args: argparse.Namespace) -> int:
     import json
 
     from glucose_model.agp import build_recording_profile
-    from glucose_model.fhir import FhirExportOptions, build_cgm_bundle
+    from glucose_model.fhir import FhirExportError, FhirExportOptions, build_cgm_bundle
     from glucose_model.report import DisplayUnit, ReportFormat, render_report
 
+    if not (args.patient_reference or args.patient_identifier):
+        raise FhirExportError(
+            "the bundle needs a patient: add --patient-reference Patient/123 (the patient's id on the "
+            "receiving FHIR server) or --patient-identifier VALUE (with --patient-identifier-system, "
+            "default urn:ietf:rfc:3986)"
+        )
     recording = load_recording(args)
-    profile = build_recording_profile(recording)
+    profile = build_recording_profile(recording, report_period(args))
     options = FhirExportOptions(
         patient_reference=args.patient_reference,
         patient_identifier_system=args.patient_identifier_system,

@@ -121,7 +121,7 @@ def draw_header(
 ) -> tuple[Printed, float]:
     """Title, person, period and the data notes in red; returns what was printed and the notes' bottom."""
     s = profile.summary
-    period = f"{profile.start:%d %b %Y} - {profile.end:%d %b %Y} ({s.days_covered:.1f} days)"
+    period = f"{profile.start:%d %b %Y} - {profile.end:%d %b %Y} ({s.days_covered:.1f} days{period_choice(profile)})"
     fig.text(0.08, 0.975, "AGP Report: Continuous Glucose Monitoring", fontsize=15, weight="bold", va="top")
     fig.text(0.08, 0.952, f"Period: {period}", fontsize=9, va="top")
     # Beside the period, not the title: room for about 45 characters at 9 pt.
@@ -131,12 +131,12 @@ def draw_header(
     notes = []
     if profile.shorter_than_recommended:
         notes.append(
-            f"This record covers {s.days_covered:.1f} days; at least {RECOMMENDED_DAYS} days are recommended "
+            f"This report covers {s.days_covered:.1f} days; at least {RECOMMENDED_DAYS} days are recommended "
             "for a reliable profile, so read the patterns with care."
         )
     if profile.wear_below_recommended:
         notes.append(
-            f"The sensor was active {s.sensor_wear_percent:.1f} % of the time "
+            f"The sensor was active {s.sensor_wear_percent:.1f} % of the period "
             f"(recommended > {RECOMMENDED_SENSOR_WEAR_PERCENT:g} %)."
         )
     if profile.censored_low_readings or profile.censored_high_readings:
@@ -153,6 +153,16 @@ def draw_header(
     fig.text(0.08, 0.935, "\n".join(lines), fontsize=NOTE_FONT_PT, color="#b30000", va="top")
     n_lines = sum(line.count("\n") + 1 for line in lines)
     return printed, 0.935 - n_lines * 1.2 * NOTE_FONT_PT / 72 / fig.get_figheight()
+
+
+def period_choice(profile: AmbulatoryGlucoseProfile) -> str:
+    """How the period was chosen, when the record holds more than the report shows ('' otherwise)."""
+    chosen = profile.period
+    if profile.record_days <= profile.summary.days_covered + 1.0 / 24:
+        return ""
+    if chosen.by_dates:
+        return f", chosen from {profile.record_days:.0f} days recorded"
+    return f", the latest {chosen.days} of {profile.record_days:.0f} days recorded"
 
 
 def draw_statistics(ax: Axes, profile: AmbulatoryGlucoseProfile, unit: DisplayUnit) -> Printed:

@@ -12,11 +12,18 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from glucose_model.agp import ReportPeriod
 from glucose_model.impact import ResponsePredictor
 from glucose_model.records import Meal, Recording
 from serving.dependencies import OptionalPredictorDep, RuntimeDep
 from serving.request_records import activity_samples, check_not_future, glucose_series, kind_of
-from serving.schemas.reports import AgpReportRequest, FhirExportRequest, LoggedMeal, ReportFormatName
+from serving.schemas.reports import (
+    AgpReportRequest,
+    FhirExportRequest,
+    LoggedMeal,
+    PeriodChoice,
+    ReportFormatName,
+)
 from serving.schemas.system import problem_responses
 from serving.settings import GLUCOSE_RESPONSE
 
@@ -44,6 +51,10 @@ def negotiate_format(requested: ReportFormatName | None, accept: str | None) -> 
         if media in ("text/html", "text/*"):
             return "html"
     return "pdf"
+
+
+def requested_period(body: PeriodChoice) -> ReportPeriod:
+    return ReportPeriod(days=body.days, first_day=body.first_day, last_day=body.last_day)
 
 
 def logged_meals(meals: list[LoggedMeal], now: datetime) -> tuple[Meal, ...]:
@@ -82,7 +93,7 @@ def render_agp(
         meals=logged_meals(body.meals, now),
         activity=activity_samples(body.activity),
     )
-    profile = build_profile(recording.glucose)
+    profile = build_profile(recording.glucose, period=requested_period(body))
     meals = None
     if recording.meals:
         if predictor is not None and body.predicted_curves:
@@ -148,7 +159,7 @@ def build_fhir(body: FhirExportRequest) -> bytes:
         include_molar_mean=body.unit == "mmol/L",
     )
     options.subject()  # refuse a bundle without a patient before any work
-    profile = build_profile(series)
+    profile = build_profile(series, period=requested_period(body))
     pdf = None
     if body.include_pdf:
         with _render_lock:

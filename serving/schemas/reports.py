@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -50,7 +51,17 @@ _EXAMPLE: dict[str, Any] = {
 }
 
 
-class AgpReportRequest(BaseModel):
+class PeriodChoice(BaseModel):
+    """Which days the report covers: the consensus period (the latest 14 days) unless asked."""
+
+    days: int = Field(default=14, ge=1, le=90, description="the latest N days before the last reading")
+    first_day: date | None = Field(
+        default=None, description="first local calendar day (YYYY-MM-DD); with last_day replaces `days`"
+    )
+    last_day: date | None = Field(default=None, description="last local calendar day (YYYY-MM-DD)")
+
+
+class AgpReportRequest(PeriodChoice):
     model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE]})
 
     cgm: ReportCgm
@@ -76,7 +87,7 @@ class PatientRef(BaseModel):
     identifier_value: str | None = Field(default=None, max_length=200)
 
 
-class FhirExportRequest(BaseModel):
+class FhirExportRequest(PeriodChoice):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [

@@ -74,7 +74,14 @@ def test_export_fhir_from_an_export_file(tmp_path: Path) -> None:
     [
         (["report", "--cgm", "missing.csv", "--out", "r.pdf"], "no such file"),
         (["report", "--cgm", "EXPORT", "--out", "r.docx"], "end the file name in .pdf, .png or .html"),
-        (["export", "fhir", "--cgm", "EXPORT", "--out", "b.json"], "needs a patient"),
+        (
+            ["export", "fhir", "--cgm", "EXPORT", "--out", "b.json"],
+            "needs a patient: add --patient-reference",
+        ),
+        (
+            ["report", "--cgm", "EXPORT", "--from", "2025-01-01", "--out", "r.pdf"],
+            "no CGM readings from 2025-01-01",
+        ),
         (["report", "--out", "r.pdf"], "give either --cgm"),
     ],
 )
@@ -107,3 +114,18 @@ def test_predicted_curves_from_the_shipped_response_model(tmp_path: Path) -> Non
     assert any("response model predicted the curve" in line for line in summary.findings)
     missing = summarize_with_model(recording, tmp_path / "none.onnx")
     assert "no response model at" in missing.model_note and all(o.predicted is None for o in missing.outcomes)
+
+
+def test_report_period_defaults_to_the_latest_14_days(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export = write_export(tmp_path / "export.csv", days=16)
+    out = tmp_path / "report.html"
+    assert main(["report", "--cgm", str(export), "--no-model", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "03 May 2024 - 16 May 2024 (14.0 days, the latest 14 of 16 days recorded)" in printed
+    assert main(["report", "--cgm", str(export), "--no-model", "--days", "3", "--out", str(out)]) == 0
+    assert "14 May 2024 - 16 May 2024 (3.0 days, the latest 3 of 16 days" in capsys.readouterr().out
+    args = ["--from", "2024-05-02", "--to", "2024-05-04"]
+    assert main(["report", "--cgm", str(export), "--no-model", *args, "--out", str(out)]) == 0
+    assert "02 May 2024 - 04 May 2024 (3.0 days, chosen from 16 days recorded)" in capsys.readouterr().out

@@ -8,6 +8,7 @@ period 0 (13.9 days with 48 logged meals, so the report must say it is shorter t
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import zipfile
 from datetime import timedelta
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from glucose_model.agp import AmbulatoryGlucoseProfile, build_profile, build_recording_profile
+from glucose_model.agp import AmbulatoryGlucoseProfile, ReportPeriod, build_profile, build_recording_profile
 from glucose_model.cohorts import load_shanghai_file, load_weinstock
 from glucose_model.fhir import FhirExportOptions, build_cgm_bundle
 from glucose_model.meal_summary import MealSummary, summarize_meals
@@ -107,7 +108,8 @@ def test_two_week_record_renders_to_png_with_the_right_numbers(
     weinstock: tuple[Recording, np.ndarray],
 ) -> None:
     recording, raw = weinstock
-    profile = build_recording_profile(recording)
+    # The record is 14.9 days; the whole of it, to compare with the independent numbers over every reading.
+    profile = build_recording_profile(recording, ReportPeriod(days=15))
     assert profile.summary.days_covered >= 14 and not profile.shorter_than_recommended
     assert profile.summary.readings == raw.shape[0] == recording.report.readings_kept
     report = render_report(profile, None, DisplayUnit.MG_DL, "weinstock-72", ReportFormat.PNG)
@@ -134,7 +136,10 @@ def test_shorter_record_says_so_and_prints_metrics_and_meals(
     )  # 48 meals: 2 table pages
     printed = report.printed["agp"]
     assert "13.9 days; at least 14 days are recommended" in printed["data_sufficiency_note"]
-    assert summarize_cgm(recording.glucose) == profile.summary
+    # The period counts the interval after the last reading (a day of 96 fifteen-minute readings is 1 day).
+    whole = summarize_cgm(recording.glucose)
+    assert profile.summary.days_covered == pytest.approx(whole.days_covered + profile.interval_min / 1440)
+    assert dataclasses.replace(profile.summary, days_covered=whole.days_covered) == whole
     check_printed_agp(printed, profile, independent_metrics(raw), DisplayUnit.MMOL_L)
     # Each meal's printed peak and rise (mmol/L, one decimal): the metrics module's meal response, and an
     # independent computation: the raw 15-min readings interpolated onto the 5-min clock grid around the meal

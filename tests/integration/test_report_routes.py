@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -125,3 +126,26 @@ def test_fhir_bundle_validates(client: TestClient) -> None:
     assert "DiagnosticReport" not in {e["resource"]["resourceType"] for e in bundle["entry"]}
     device = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Device")
     assert device["identifier"][0]["value"] == "sensor-7"
+
+
+def test_fhir_period_and_device_local_times(client: TestClient) -> None:
+    body = {**two_days(), "patient": {"reference": "Patient/1"}, "days": 1}
+    bundle = client.post("/v1/reports/fhir", json=body).json()
+    panel = next(e["resource"] for e in bundle["entry"] if e["resource"].get("effectivePeriod"))
+    start, end = (datetime.fromisoformat(panel["effectivePeriod"][k]).date() for k in ("start", "end"))
+    assert (end - start).days <= 1  # the latest day of two
+    # The same readings written as device-local clock time in a named zone.
+    local = two_days()
+    for reading in local["cgm"]["readings"]:
+        reading["time"] = (
+            datetime.fromisoformat(reading["time"])
+            .astimezone(ZoneInfo("Asia/Seoul"))
+            .replace(tzinfo=None)
+            .isoformat()
+        )
+    refused = client.post("/v1/reports/agp", json=local)
+    assert refused.status_code == 422
+    local["cgm"]["tz"] = "Asia/Seoul"
+    assert client.post("/v1/reports/agp", json={**local, "format": "html"}).status_code == 200
+    local["cgm"]["tz"] = "Mars/Olympus"
+    assert "IANA" in client.post("/v1/reports/agp", json=local).text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import numpy as np
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from glucose_model.agp import (
     MODAL_DAY_PERCENTILES,
     RECOMMENDED_DAYS,
+    ReportPeriod,
     build_profile,
     check_targets,
     compute_modal_day,
@@ -112,8 +114,48 @@ def test_profile_flags_short_records_and_refuses_less_than_a_day() -> None:
 
 
 def test_profile_uses_the_metrics_module_numbers() -> None:
-    s = series(daily_wave(5), step_min=15)
+    s = series(daily_wave(5, step_min=15), step_min=15)
     profile = build_profile(s)
-    assert profile.summary == summarize_cgm(s)
+    # Everything but the period's length and the wear over it (the report's own) is the metrics module's.
+    assert dataclasses.replace(
+        profile.summary,
+        days_covered=summarize_cgm(s).days_covered,
+        sensor_wear_percent=summarize_cgm(s).sensor_wear_percent,
+    ) == summarize_cgm(s)
+    assert profile.summary.days_covered == pytest.approx(5.0)
     assert profile.interval_min == pytest.approx(15.0)
     assert profile.start.utcoffset() is not None
+
+
+def test_a_full_day_of_five_minute_readings_is_a_day() -> None:
+    day = build_profile(series(daily_wave(1)))  # 288 readings, 00:00 to 23:55
+    assert day.summary.readings == 288 and day.summary.days_covered == pytest.approx(1.0)
+    with pytest.raises(InsufficientCgmError, match=r"23\.9 h"):
+        build_profile(series(daily_wave(1)[:-1]))
+
+
+def test_the_report_covers_the_latest_14_days_unless_asked() -> None:
+    # 30 days recorded, the first 16 with one reading an hour: the consensus period is the last 14.
+    sparse = series(daily_wave(16, step_min=60), step_min=60)
+    recent = series(daily_wave(14), start=START_UTC_S + 16 * 86400)
+    both = GlucoseSeries(
+        np.concatenate([sparse.times_utc_s, recent.times_utc_s]),
+        np.zeros(len(sparse) + len(recent), np.int16),
+        np.concatenate([sparse.glucose_mg_dl, recent.glucose_mg_dl]),
+    )
+    profile = build_profile(both, interval_min=5.0)
+    assert profile.summary.days_covered == pytest.approx(14.0)
+    assert profile.summary.sensor_wear_percent == pytest.approx(100.0, abs=0.1)
+    assert profile.start.date() == date(2023, 12, 1) and profile.record_days == pytest.approx(30.0, abs=0.01)
+    assert not profile.shorter_than_recommended and not profile.wear_below_recommended
+    week = build_profile(both, interval_min=5.0, period=ReportPeriod(days=7))
+    assert week.summary.days_covered == pytest.approx(7.0) and week.start.date() == date(2023, 12, 8)
+    # Dates that reach into the sparse days: wear is counted over every day asked for.
+    chosen = build_profile(
+        both, interval_min=5.0, period=ReportPeriod(first_day=date(2023, 11, 24), last_day=date(2023, 12, 7))
+    )
+    assert chosen.summary.days_covered == pytest.approx(14.0)
+    assert chosen.summary.sensor_wear_percent == pytest.approx(100 * (7 * 288 + 7 * 24) / (14 * 288), abs=0.1)
+    assert chosen.wear_below_recommended
+    with pytest.raises(InsufficientCgmError, match="no CGM readings from 2024-03-01"):
+        build_profile(both, period=ReportPeriod(first_day=date(2024, 3, 1)))
