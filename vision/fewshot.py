@@ -32,6 +32,10 @@ FEWSHOT_TEMPERATURE = 0.02
 # 64 % of its other photos and on 22 % of other meals; at 0.5 those were 95 % and 58 %.
 FEWSHOT_THRESHOLD = 0.6
 MAX_PERSONAL_CLASSES = 50
+# Per serving: no dish holds more (1 kg of carbohydrate is ~4,000 kcal of it); beyond, the glucose model
+# is far outside its data. The same caps as a meal's carbs_g in the API.
+MAX_SERVING_CARBS_G = 1000.0
+MAX_SERVING_KCAL = 10_000.0
 PERSONAL_ROLE = "food"
 DEFAULT_PERSONAL_CATEGORY = "mixed_plates"
 
@@ -93,8 +97,10 @@ def make_personal_class(
 
 
 def _check_carbs(name: str, carbs_g: Sequence[float]) -> tuple[float, float, float]:
-    if len(carbs_g) != 3 or not all(math.isfinite(c) and c >= 0 for c in carbs_g):
-        raise FewShotError(f"{name!r}: carbs_g must be three non-negative numbers (p10, median, p90).")
+    if len(carbs_g) != 3 or not all(math.isfinite(c) and 0 <= c <= MAX_SERVING_CARBS_G for c in carbs_g):
+        raise FewShotError(
+            f"{name!r}: carbs_g must be three numbers from 0 to {MAX_SERVING_CARBS_G:g} g (p10, median, p90)."
+        )
     low, median, high = (float(c) for c in carbs_g)
     if not low <= median <= high:
         raise FewShotError(f"{name!r}: carbs_g must be ordered p10 <= median <= p90, got {carbs_g}.")
@@ -153,8 +159,10 @@ def parse_personal_classes(raw: Any, embedding_dim: int) -> list[PersonalClass]:
         if not isinstance(carbs, list) or not all(_is_number(c) for c in carbs):
             raise FewShotError(f"personal_classes[{i}].carbs_g must be [p10, median, p90] in grams.")
         kcal = item.get("kcal")
-        if kcal is not None and (not _is_number(kcal) or not math.isfinite(kcal) or kcal < 0):
-            raise FewShotError(f"personal_classes[{i}].kcal must be a non-negative number.")
+        if kcal is not None and (
+            not _is_number(kcal) or not math.isfinite(kcal) or not 0 <= kcal <= MAX_SERVING_KCAL
+        ):
+            raise FewShotError(f"personal_classes[{i}].kcal must be a number from 0 to {MAX_SERVING_KCAL:g}.")
         shots = item.get("shots", 1)
         if not isinstance(shots, int) or isinstance(shots, bool) or not 1 <= shots <= MAX_SHOTS:
             raise FewShotError(f"personal_classes[{i}].shots must be an integer from 1 to {MAX_SHOTS}.")

@@ -102,6 +102,10 @@ def test_parse_personal_classes_accepts_the_documented_shape() -> None:
         ({"name": "a", "prototype": [1.0] * DIM, "carbs_g": [3, 2, 1]}, "ordered"),
         ({"name": "a", "prototype": [1.0] * DIM, "carbs_g": [1, 2, 3], "shots": 11}, "shots"),
         ({"name": "a", "prototype": [1.0] * DIM, "carbs_g": [1, 2, 3], "category": "x"}, "category"),
+        # Clinical caps: 1e6 g gave a 345,502 mg/dL peak, 1e308 a null estimate (issue 18).
+        ({"name": "a", "prototype": [1.0] * DIM, "carbs_g": [1, 2, 1e6]}, "from 0 to 1000"),
+        ({"name": "a", "prototype": [1.0] * DIM, "carbs_g": [1e308, 1e308, 1e308]}, "from 0 to 1000"),
+        ({"name": "a", "prototype": [1.0] * DIM, "carbs_g": [1, 2, 3], "kcal": 1e308}, "kcal"),
     ],
 )
 def test_bad_personal_classes_say_what_is_wrong(item: dict, message: str) -> None:
