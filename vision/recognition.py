@@ -19,6 +19,14 @@ from vision.preprocess import PreprocessSpec, preprocess_image
 
 Infer = Callable[[dict[str, npt.NDArray[np.generic]]], dict[str, npt.NDArray[np.generic]]]
 DEFAULT_TOP_K = 5
+SETTING_ROLE = "setting"
+# The most probable food or drink names the dish only from this probability up; below it the photo is
+# an unnamed dish (its carbohydrate interval is then the wide one the settings carry). On the 48 D1NAMO
+# meal photos the shipped recognizer names 17 this way (pizza 0.84, carbonara 0.63, ...) and leaves 31
+# unnamed; "plate" is more probable than every food in 16 of them (scripts/recognizer_roles.py).
+NAMED_DISH_MIN_PROBABILITY = 0.2
+# Settings seen with less probability than this are not worth telling anyone about.
+SETTING_MIN_PROBABILITY = 0.05
 
 
 class RecognizerInputError(ValueError):
@@ -51,14 +59,24 @@ class NutrientEstimate:
 
 @dataclass(frozen=True)
 class Recognition:
-    """The answer for one photo."""
+    """The answer for one photo: the foods apart from the settings they were seen in."""
 
-    foods: tuple[FoodGuess, ...]  # most probable first
+    foods: tuple[FoodGuess, ...]  # food and drink classes only, most probable first: never a setting
     is_food: bool  # food_probability >= the model's food_threshold
     food_probability: float
     carbs_g: NutrientEstimate
     kcal: NutrientEstimate
     embedding: npt.NDArray[np.float32]  # (D,), L2-normalised
+    settings: tuple[
+        FoodGuess, ...
+    ] = ()  # plates, bowls, trays seen (>= SETTING_MIN_PROBABILITY), most probable first
+
+    @property
+    def dish(self) -> FoodGuess | None:
+        """The food or drink the photo is named as, or None: an unnamed dish (no food confident enough)."""
+        if self.foods and self.foods[0].probability >= NAMED_DISH_MIN_PROBABILITY:
+            return self.foods[0]
+        return None
 
 
 def _estimate(row: npt.NDArray[np.float32]) -> NutrientEstimate:
@@ -86,6 +104,11 @@ def _checked_outputs(
     return checked
 
 
+def _guess(metadata: RecognizerMetadata, k: int, probabilities: npt.NDArray[np.float32]) -> FoodGuess:
+    label = metadata.labels[k]
+    return FoodGuess(label.name, label.category, label.category_label, label.role, float(probabilities[k]))
+
+
 def recognize_batch(
     images: npt.NDArray[np.uint8], infer: Infer, metadata: RecognizerMetadata, top_k: int = DEFAULT_TOP_K
 ) -> list[Recognition]:
@@ -97,18 +120,16 @@ def recognize_batch(
         )
     outputs = _checked_outputs(infer({INPUT_NAME: images}), images.shape[0], len(metadata.labels))
     results = []
+    is_setting = np.array([label.role == SETTING_ROLE for label in metadata.labels])  # (K,)
     for i in range(images.shape[0]):
         probabilities = outputs["probabilities"][i]  # (K,)
-        order = np.argsort(-probabilities, kind="stable")[:top_k]
-        foods = tuple(
-            FoodGuess(
-                name=metadata.labels[k].name,
-                category=metadata.labels[k].category,
-                category_label=metadata.labels[k].category_label,
-                role=metadata.labels[k].role,
-                probability=float(probabilities[k]),
-            )
-            for k in order
+        order = np.argsort(-probabilities, kind="stable")
+
+        foods = tuple(_guess(metadata, k, probabilities) for k in order[~is_setting[order]][:top_k])
+        settings = tuple(
+            _guess(metadata, k, probabilities)
+            for k in order[is_setting[order]][:top_k]
+            if probabilities[k] >= SETTING_MIN_PROBABILITY
         )
         food_probability = float(outputs["food_probability"][i])
         results.append(
@@ -119,6 +140,7 @@ def recognize_batch(
                 carbs_g=_estimate(outputs["carbs_g"][i]),
                 kcal=_estimate(outputs["kcal"][i]),
                 embedding=outputs["embedding"][i],
+                settings=settings,
             )
         )
     return results

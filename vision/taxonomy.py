@@ -15,6 +15,9 @@ import numpy as np
 import numpy.typing as npt
 
 FOOD_TABLE_PATH = Path(__file__).parent / "data" / "food_classes.csv"
+# Class names in other languages people read answers in: one `food_names_<language>.csv` each
+# (name,name_<language>); a class without a row keeps its English name.
+FOOD_NAMES_DIR = Path(__file__).parent / "data"
 
 # Coarse categories a dietitian recognises; dishes the network cannot name land in one of these
 # through a setting class (plate, soup bowl...) that carries a wide portion spread.
@@ -31,6 +34,20 @@ CATEGORIES: dict[str, str] = {
     "drinks": "drinks",
     "snacks": "snacks and packaged food",
     "mixed_plates": "mixed plates",
+}
+CATEGORY_LABELS_KO: dict[str, str] = {
+    "bread_bakery": "빵과 제과",
+    "rice_grain": "밥과 곡물 요리",
+    "noodles_pasta": "면과 파스타",
+    "soups_stews": "국과 찌개",
+    "meat_fish_eggs": "고기, 생선, 달걀",
+    "vegetables_salads": "채소와 샐러드",
+    "fruit": "과일",
+    "dairy": "유제품",
+    "desserts_sweets": "디저트와 단것",
+    "drinks": "음료",
+    "snacks": "간식과 포장 식품",
+    "mixed_plates": "여러 음식이 담긴 접시",
 }
 # food: an edible item; drink; setting: tableware, kitchen or shop seen with an unnamed dish.
 ROLES: tuple[str, ...] = ("food", "drink", "setting")
@@ -132,3 +149,16 @@ def role_matrix(foods: tuple[FoodClass, ...]) -> npt.NDArray[np.float32]:
     for k, food in enumerate(foods):
         matrix[k, ROLES.index(food.role)] = 1.0
     return matrix
+
+
+def load_food_names(language: str, folder: Path = FOOD_NAMES_DIR) -> dict[str, str]:
+    """English class name -> its name in `language` ("ko"); empty for English or a language without a table."""
+    path = folder / f"food_names_{language}.csv"
+    if language == "en" or not path.is_file():
+        return {}
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    column = f"name_{language}"
+    if rows and column not in rows[0]:
+        raise TaxonomyError(f"{path.name}: no {column!r} column")
+    return {row["name"]: row[column] for row in rows if row.get(column)}

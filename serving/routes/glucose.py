@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 
 from glucose_model.forecast import ForecastResult
+from serving.answers import AcceptLanguage, forecast_answer, wording_for
 from serving.dependencies import ForecasterDep, RuntimeDep
 from serving.request_records import (
     activity_samples,
@@ -52,7 +53,11 @@ def forecast_response(result: ForecastResult) -> ForecastResponse:
     responses=problem_responses(401, 413, 422, 503, 504),
 )
 async def forecast(
-    body: ForecastRequest, request: Request, runtime: RuntimeDep, forecaster: ForecasterDep
+    body: ForecastRequest,
+    request: Request,
+    runtime: RuntimeDep,
+    forecaster: ForecasterDep,
+    accept_language: AcceptLanguage = None,
 ) -> ForecastResponse:
     request.state.models = runtime.model_versions(GLUCOSE_FORECAST)
     now = datetime.now(UTC)
@@ -69,4 +74,5 @@ async def forecast(
             kind_of(body.profile),
         )
 
-    return forecast_response(await runtime.executor.run(work))
+    wording = wording_for(accept_language, body.cgm.unit)
+    return forecast_answer(forecast_response(await runtime.executor.run(work)), wording)

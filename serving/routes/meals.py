@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from starlette.formparsers import MultiPartParser
 
 from glucose_model.impact import ImpactResult
+from serving.answers import AcceptLanguage, impact_answer, recognize_answer, wording_for
 from serving.dependencies import RecognizerDep, ResponsePredictorDep, RuntimeDep
 from serving.metrics import StageClock
 from serving.request_records import check_not_future, meal_context, meal_record, past_meals
@@ -26,10 +27,8 @@ from serving.schemas.meals import (
     ContributionOut,
     CurvePoint,
     ExplanationOut,
-    FoodOut,
     ImpactRequest,
     ImpactResponse,
-    Interval,
     MealIn,
     PeakOut,
     RecognizeResponse,
@@ -128,7 +127,11 @@ def impact_response(result: ImpactResult) -> ImpactResponse:
     responses=problem_responses(401, 413, 422, 503, 504),
 )
 async def impact(
-    body: ImpactRequest, request: Request, runtime: RuntimeDep, predictor: ResponsePredictorDep
+    body: ImpactRequest,
+    request: Request,
+    runtime: RuntimeDep,
+    predictor: ResponsePredictorDep,
+    accept_language: AcceptLanguage = None,
 ) -> ImpactResponse:
     request.state.models = runtime.model_versions(GLUCOSE_RESPONSE)
     now = datetime.now(UTC)
@@ -138,24 +141,8 @@ async def impact(
         context = meal_context(body, meal_record(body.meal), now)
         return predictor.impact(context, past_meals(body, now))
 
-    return impact_response(await runtime.executor.run(work))
-
-
-def recognize_response(recognition: Recognition, model_version: str) -> RecognizeResponse:
-    return RecognizeResponse(
-        is_food=recognition.is_food,
-        food_probability=recognition.food_probability,
-        foods=[
-            FoodOut(name=f.name, category=f.category, probability=f.probability) for f in recognition.foods
-        ],
-        carbs_g=Interval(
-            estimate=recognition.carbs_g.estimate, low=recognition.carbs_g.low, high=recognition.carbs_g.high
-        ),
-        kcal=Interval(
-            estimate=recognition.kcal.estimate, low=recognition.kcal.low, high=recognition.kcal.high
-        ),
-        model=ModelRef(name=FOOD_RECOGNIZER, version=model_version),
-    )
+    wording = wording_for(accept_language, body.cgm.unit)
+    return impact_answer(impact_response(await runtime.executor.run(work)), wording)
 
 
 def personal_classes(text: str | None, runtime: ServingRuntime) -> list[PersonalClass]:
@@ -217,6 +204,7 @@ async def recognize(
     runtime: RuntimeDep,
     metadata: RecognizerDep,
     personal_classes_json: PersonalClassesForm = None,
+    accept_language: AcceptLanguage = None,
 ) -> Response:
     clock = StageClock(runtime.metrics, getattr(request.state, "started_s", None))
     request.state.models = runtime.model_versions(FOOD_RECOGNIZER)
@@ -224,7 +212,7 @@ async def recognize(
     photo = await image.read()
     clock.lap("receive")
     recognition = await _recognize(runtime, metadata, photo, personal, clock)
-    answer = recognize_response(recognition, metadata.version)
+    answer = recognize_answer(recognition, metadata.version, wording_for(accept_language))
     clock.lap("postprocess")
     # Serialised here rather than by FastAPI, which would validate the finished model once more.
     body = answer.__pydantic_serializer__.to_json(answer, by_alias=True)
@@ -261,6 +249,7 @@ async def analyze(
     metadata: RecognizerDep,
     predictor: ResponsePredictorDep,
     personal_classes_json: PersonalClassesForm = None,
+    accept_language: AcceptLanguage = None,
 ) -> AnalyzeResponse:
     request.state.models = runtime.model_versions(FOOD_RECOGNIZER, GLUCOSE_RESPONSE)
     parsed = _analyze_context(context)
@@ -270,7 +259,8 @@ async def analyze(
     photo = await image.read()
     clock.lap("receive")
     recognition = await _recognize(runtime, metadata, photo, personal, clock)
-    recognized = recognize_response(recognition, metadata.version)
+    wording = wording_for(accept_language, parsed.cgm.unit)
+    recognized = recognize_answer(recognition, metadata.version, wording)
     if not recognition.is_food:
         return AnalyzeResponse(recognition=recognized, impact=None)
     carbs = recognition.carbs_g
@@ -281,4 +271,5 @@ async def analyze(
         record = meal_record(meal, carbs_p10_g=carbs.low, carbs_p90_g=carbs.high, source="photo")
         return predictor.impact(meal_context(parsed, record, now), past_meals(parsed, now))
 
-    return AnalyzeResponse(recognition=recognized, impact=impact_response(await runtime.executor.run(work)))
+    impact = impact_answer(impact_response(await runtime.executor.run(work)), wording)
+    return AnalyzeResponse(recognition=recognized, impact=impact)

@@ -17,6 +17,7 @@ from pydantic import (
 
 from serving.device_time import localize_readings
 from serving.schemas.system import ModelRef
+from serving.wording import ALERTS
 
 GlucoseUnit = Literal["mg/dL", "mmol/L"]
 MAX_READINGS = 4032  # two weeks at 5 min: more than any route needs
@@ -126,11 +127,19 @@ class ForecastPointOut(BaseModel):
     glucose_mg_dl: float = Field(description="median")
     low_mg_dl: float = Field(description="10th percentile")
     high_mg_dl: float = Field(description="90th percentile")
+    glucose_mmol_l: float | None = Field(
+        default=None, description="the same in mmol/L when the request used it"
+    )
+    low_mmol_l: float | None = None
+    high_mmol_l: float | None = None
 
 
 class AlertOut(BaseModel):
-    kind: str = Field(description="very_low, low, high, very_high, rising_fast or falling_fast")
-    reason: str
+    kind: str = Field(
+        description="very_low, low, high, very_high, rising_fast or falling_fast",
+        json_schema_extra={"enum": list(ALERTS)},
+    )
+    reason: str = Field(description="the alert in plain words, in the request's language and unit")
     lead_time_min: float = Field(description="0 = now; else minutes until it is forecast to happen")
     source: str = Field(description="cgm (already in the readings) or forecast")
 
@@ -160,3 +169,9 @@ class ForecastResponse(BaseModel):
     forecast: list[ForecastPointOut]
     alerts: list[AlertOut]
     model: ModelRef
+    unit: str = Field(
+        default="mg/dL",
+        description="the request's cgm.unit: with mmol/L every *_mmol_l twin is filled",
+        json_schema_extra={"enum": ["mg/dL", "mmol/L"]},
+    )
+    current_glucose_mmol_l: float | None = Field(default=None, description="when the request used mmol/L")

@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from serving.schemas.glucose import Cgm, InsulinIn, MealEvent, Profile, Timestamp, example_readings
 from serving.schemas.system import ModelRef
+from serving.wording import FACTORS, SCENARIOS
+from vision.taxonomy import CATEGORIES
 
 MAX_HISTORY_MEALS = 50
 _MEAL_TIME = "2026-11-28T12:00:00+01:00"
@@ -20,8 +22,23 @@ class Interval(BaseModel):
 
 
 class FoodOut(BaseModel):
+    name: str = Field(description="the class name, in the request's language where the taxonomy has it")
+    category: str = Field(
+        description="the dietitian's category of the class (vision/taxonomy.py)",
+        json_schema_extra={"enum": list(CATEGORIES)},
+    )
+    category_label: str = Field(default="", description="the category in words, in the request's language")
+    role: str = Field(
+        default="food", description="food or drink", json_schema_extra={"enum": ["food", "drink"]}
+    )
+    probability: float
+
+
+class SettingOut(BaseModel):
+    """Tableware, a kitchen or a shop seen around the food: never the food itself."""
+
     name: str
-    category: str = Field(description="coarse category (e.g. starch, fruit, vegetable, protein)")
+    role: str = Field(default="setting", json_schema_extra={"enum": ["setting"]})
     probability: float
 
 
@@ -32,9 +49,29 @@ class RecognizeResponse(BaseModel):
                 {
                     "is_food": True,
                     "food_probability": 0.97,
-                    "foods": [{"name": "pasta", "category": "starch", "probability": 0.61}],
-                    "carbs_g": {"estimate": 62.0, "low": 41.0, "high": 88.0},
-                    "kcal": {"estimate": 540.0, "low": 380.0, "high": 760.0},
+                    "foods": [
+                        {
+                            "name": "carbonara",
+                            "category": "noodles_pasta",
+                            "category_label": "noodles and pasta",
+                            "role": "food",
+                            "probability": 0.6312,
+                        },
+                        {
+                            "name": "broccoli",
+                            "category": "vegetables_salads",
+                            "category_label": "vegetables and salads",
+                            "role": "food",
+                            "probability": 0.0391,
+                        },
+                    ],
+                    "settings": [{"name": "plate", "role": "setting", "probability": 0.1288}],
+                    "dish": "carbonara",
+                    "dish_named": True,
+                    "summary": "This looks like carbonara (63 %): about 69 g of carbohydrate, likely between 29 "
+                    "and 133 g.",
+                    "carbs_g": {"estimate": 69.3, "low": 29.4, "high": 133.2},
+                    "kcal": {"estimate": 598.0, "low": 318.0, "high": 1073.0},
                     "model": {"name": "food_recognizer", "version": "1"},
                 }
             ]
@@ -43,7 +80,21 @@ class RecognizeResponse(BaseModel):
 
     is_food: bool
     food_probability: float
-    foods: list[FoodOut] = Field(description="top classes, most probable first")
+    foods: list[FoodOut] = Field(
+        description="top food and drink classes, most probable first; never a setting"
+    )
+    settings: list[SettingOut] = Field(
+        default_factory=list, description="plates, bowls, trays... seen around the food, most probable first"
+    )
+    dish: str = Field(
+        default="",
+        description="the most probable food when it is confident enough, else 'unnamed dish' (in the "
+        "request's language): then only settings were confident, and carbs_g is the wide interval they carry",
+    )
+    dish_named: bool = Field(default=False, description="false when `dish` is the unnamed dish")
+    summary: str = Field(
+        default="", description="one plain sentence for the person, in the request's language"
+    )
     carbs_g: Interval = Field(description="carbohydrate in grams, with its 10-90 % interval")
     kcal: Interval
     model: ModelRef
@@ -143,21 +194,30 @@ class CurvePoint(BaseModel):
     glucose_mg_dl: float = Field(description="median")
     low_mg_dl: float = Field(description="10th percentile (wider when the carbohydrate came from a photo)")
     high_mg_dl: float = Field(description="90th percentile")
+    glucose_mmol_l: float | None = Field(
+        default=None, description="the same in mmol/L when the request used it"
+    )
+    low_mmol_l: float | None = None
+    high_mmol_l: float | None = None
 
 
 class PeakOut(BaseModel):
     glucose_mg_dl: float
     minute: int
     rise_mg_dl: float = Field(description="above the pre-meal baseline")
+    glucose_mmol_l: float | None = Field(default=None, description="when the request used mmol/L")
+    rise_mmol_l: float | None = None
 
 
 class SpikeOut(BaseModel):
     probability: float
     threshold_mg_dl: float = Field(description="140 without diabetes or with prediabetes, else 180")
+    threshold_mmol_l: float | None = Field(default=None, description="when the request used mmol/L")
 
 
 class ContributionOut(BaseModel):
-    factor: str
+    factor: str = Field(description="the factor group", json_schema_extra={"enum": list(FACTORS)})
+    label: str = Field(default="", description="the factor in words, in the request's language")
     peak_rise_mg_dl: float
     iauc_2h_mg_dl_min: float
 
@@ -171,14 +231,19 @@ class ExplanationOut(BaseModel):
     reference_iauc_2h_mg_dl_min: float
     predicted_iauc_2h_mg_dl_min: float
     reference: str
+    summary: str = Field(
+        default="", description="the explanation in one plain sentence, in the request's language"
+    )
 
 
 class WhatIfOut(BaseModel):
-    scenario: str
-    description: str
+    scenario: str = Field(json_schema_extra={"enum": list(SCENARIOS)})
+    description: str = Field(description="the change, in the request's language")
     available: bool
     peak_glucose_mg_dl: float | None
     spike_probability: float | None
+    peak_glucose_mmol_l: float | None = Field(default=None, description="when the request used mmol/L")
+    summary: str = Field(default="", description="what the change would do, in the request's language")
 
 
 class CalibrationOut(BaseModel):
@@ -235,6 +300,12 @@ class ImpactResponse(BaseModel):
     what_if: list[WhatIfOut]
     calibration: CalibrationOut | None = Field(description="present when history was sent")
     model: ModelRef
+    unit: str = Field(
+        default="mg/dL",
+        description="the request's cgm.unit: with mmol/L every *_mmol_l twin is filled",
+        json_schema_extra={"enum": ["mg/dL", "mmol/L"]},
+    )
+    summary: str = Field(default="", description="the answer in plain sentences, in the request's language")
 
 
 class AnalyzeResponse(BaseModel):

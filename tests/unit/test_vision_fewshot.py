@@ -28,11 +28,13 @@ def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def _recognition(embedding: np.ndarray) -> Recognition:
     guesses = (
-        FoodGuess("plate", "mixed_plates", "mixed plates", "setting", 0.5),
         FoodGuess("pizza", "mixed_plates", "mixed plates", "food", 0.2),
+        FoodGuess("burrito", "mixed_plates", "mixed plates", "food", 0.1),
     )
+    plate = (FoodGuess("plate", "mixed_plates", "mixed plates", "setting", 0.5),)
     estimate = NutrientEstimate(60.0, 30.0, 120.0)
-    return Recognition(guesses, True, 0.9, estimate, NutrientEstimate(600.0, 300.0, 900.0), embedding)
+    kcal = NutrientEstimate(600.0, 300.0, 900.0)
+    return Recognition(guesses, True, 0.9, estimate, kcal, embedding, settings=plate)
 
 
 @given(st.integers(1, MAX_SHOTS), st.integers(0, 1000))
@@ -75,7 +77,7 @@ def test_apply_personal_classes_puts_the_matching_dish_first() -> None:
     assert result.carbs_g.low <= result.carbs_g.estimate <= result.carbs_g.high
     assert abs(result.carbs_g.estimate - 45.0) < 1.0 and abs(result.kcal.estimate - 350.0) < 5.0
     untouched = apply_personal_classes(_recognition(dish.prototype), dish.prototype, [])
-    assert untouched.foods[0].name == "plate"
+    assert untouched.foods[0].name == "pizza" and untouched.settings[0].name == "plate"
 
 
 def test_prototypes_of_another_model_are_refused() -> None:

@@ -59,12 +59,19 @@ def test_batch_results_are_typed_and_ordered() -> None:
     results = recognize_batch(images, _infer(0.9, (0.2, 0.7)), _metadata(), top_k=2)
     assert len(results) == 2
     first = results[0]
-    assert [f.name for f in first.foods] == ["plate", "pizza"]  # most probable first
-    assert first.foods[0].role == "setting" and first.foods[1].category_label == "mixed plates"
+    # The plate is the most probable class, but a setting is never a food: it is listed apart.
+    assert [f.name for f in first.foods] == ["pizza"] and [s.name for s in first.settings] == ["plate"]
+    assert first.settings[0].role == "setting" and first.foods[0].category_label == "mixed plates"
+    assert first.dish is not None and first.dish.name == "pizza"  # 0.2: just confident
     assert first.is_food and first.food_probability == pytest.approx(0.9)
     assert (first.carbs_g.low, first.carbs_g.estimate, first.carbs_g.high) == (10.0, 30.0, 80.0)
     assert first.kcal.estimate == 300.0
     assert first.embedding.shape == (4,)
+
+
+def test_only_settings_confident_is_an_unnamed_dish() -> None:
+    (result,) = recognize_batch(np.zeros((1, 224, 224, 3), np.uint8), _infer(0.9, (0.1, 0.85)), _metadata())
+    assert result.dish is None and result.foods[0].name == "pizza" and result.settings[0].name == "plate"
 
 
 def test_below_threshold_is_not_food() -> None:

@@ -1,0 +1,90 @@
+"""The wording module: language negotiation, rounding by field name, and vocabularies that match the models."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel
+
+from glucose_model.features import FACTOR_GROUPS
+from glucose_model.forecast import AlertKind
+from serving.wording import ALERTS, FACTORS, SCENARIOS, Wording, preferred_language, rounded
+from vision.taxonomy import load_food_classes, load_food_names
+
+
+@pytest.mark.parametrize(
+    ("header", "language"),
+    [
+        (None, "en"),
+        ("", "en"),
+        ("ko", "ko"),
+        ("ko-KR,ko;q=0.9,en-US;q=0.8,en;q=0.7", "ko"),
+        ("en-US,en;q=0.9,ko;q=0.8", "en"),
+        ("fr-CH, fr;q=0.9, ko;q=0.8", "ko"),
+        ("de", "en"),
+        ("ko;q=0, en", "en"),
+        ("en;q=0.5, ko;q=0.6", "ko"),
+    ],
+)
+def test_preferred_language(header: str | None, language: str) -> None:
+    assert preferred_language(header) == language
+
+
+class _Point(BaseModel):
+    glucose_mg_dl: float
+    glucose_mmol_l: float | None
+    iauc_2h_mg_dl_min: float
+    probability: float
+    carbs_g: float
+
+
+class _Answer(BaseModel):
+    points: list[_Point]
+    trend_mg_dl_per_min: float
+
+
+def test_rounding_by_field_name() -> None:
+    answer = _Answer(
+        points=[
+            _Point(
+                glucose_mg_dl=168.4999,
+                glucose_mmol_l=9.3523,
+                iauc_2h_mg_dl_min=4400.7,
+                probability=0.019999999999998092,
+                carbs_g=62.04,
+            )
+        ],
+        trend_mg_dl_per_min=-0.04,
+    )
+    point = rounded(answer).points[0]
+    assert (point.glucose_mg_dl, point.glucose_mmol_l, point.iauc_2h_mg_dl_min) == (168.0, 9.4, 4401.0)
+    assert (point.probability, point.carbs_g) == (0.02, 62.0)
+    assert str(rounded(answer).trend_mg_dl_per_min) == "0.0"  # not -0.0
+
+
+def test_vocabularies_cover_what_the_models_say() -> None:
+    assert set(FACTOR_GROUPS) <= set(FACTORS)
+    assert {str(kind) for kind in AlertKind} == set(ALERTS)
+    scenarios = {
+        "half_portion",
+        "lower_gi_swap",
+        "higher_fiber",
+        "walk_15_min",
+        "protein_or_vegetables_first",
+    }
+    assert scenarios == set(SCENARIOS)
+    assert all(
+        set(text) == {"en", "ko"} for vocabulary in (FACTORS, SCENARIOS) for text in vocabulary.values()
+    )
+
+
+def test_every_class_has_a_korean_name() -> None:
+    names = load_food_names("ko")
+    assert {c.name for c in load_food_classes()} <= set(names)
+    assert load_food_names("en") == {}
+
+
+def test_glucose_in_the_persons_unit() -> None:
+    assert Wording("en", "mmol/L").glucose(180.0) == "10.0 mmol/L"
+    assert Wording("ko", "mg/dL").glucose(180.4) == "180 mg/dL"
+    assert Wording("en", "mg/dL").mmol_l(180.0) is None
+    assert Wording("en", "mmol/L").mmol_l(180.16) == pytest.approx(10.0, abs=0.001)
