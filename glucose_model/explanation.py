@@ -72,6 +72,13 @@ REFERENCE_BASELINE_MG_DL: Mapping[str, float] = {
 }
 N_GROUPS = len(FACTOR_GROUPS)
 N_COALITIONS = 2**N_GROUPS
+# A model with the person inside it (personal.py) has a seventh factor: the person's past meals and
+# their measured responses. Its coalitions without that factor see no history (an empty history set).
+GROUP_HISTORY = "your past responses"
+PERSONAL_FACTOR_GROUPS = (*FACTOR_GROUPS, GROUP_HISTORY)
+N_PERSONAL_COALITIONS = 2 ** len(PERSONAL_FACTOR_GROUPS)
+HISTORY_SLOT = 0  # history set of the rows that keep the person's past responses
+NO_HISTORY_SLOT = 1  # an all-NaN history set: the rows without them
 
 
 class ReferenceMealError(ValueError):
@@ -147,11 +154,22 @@ def coalition_inputs(actual: ModelInputs, reference: ReferenceMeal) -> ModelInpu
     return ModelInputs(cgm, mask, features)
 
 
-def _shapley_weights() -> npt.NDArray[np.float64]:
-    """(64, 6) w[c, g]: weight of coalition c's value in group g's Shapley value (+ with g, - without)."""
-    n = N_GROUPS
-    weights = np.zeros((N_COALITIONS, n))
-    for c in range(N_COALITIONS):
+def personal_coalition_inputs(
+    actual: ModelInputs, reference: ReferenceMeal
+) -> tuple[ModelInputs, npt.NDArray[np.int64]]:
+    """(128 rows, their history slots): bits 0-5 as `coalition_inputs`, bit 6 = the past responses
+    (HISTORY_SLOT when set, NO_HISTORY_SLOT otherwise); row 127 is the prediction itself."""
+    rows = coalition_inputs(actual, reference)
+    slots = np.concatenate(
+        [np.full(N_COALITIONS, NO_HISTORY_SLOT, np.int64), np.full(N_COALITIONS, HISTORY_SLOT, np.int64)]
+    )
+    return ModelInputs.concatenate([rows, rows]), slots
+
+
+def _shapley_weights(n: int = N_GROUPS) -> npt.NDArray[np.float64]:
+    """(2^n, n) w[c, g]: weight of coalition c's value in group g's Shapley value (+ with g, - without)."""
+    weights = np.zeros((2**n, n))
+    for c in range(2**n):
         size = bin(c).count("1")
         for g in range(n):
             if c >> g & 1:  # c = S + {g}: weight |S|! (n-|S|-1)! / n! with |S| = size - 1
@@ -162,10 +180,15 @@ def _shapley_weights() -> npt.NDArray[np.float64]:
 
 
 SHAPLEY_WEIGHTS = _shapley_weights()
+PERSONAL_SHAPLEY_WEIGHTS = _shapley_weights(len(PERSONAL_FACTOR_GROUPS))
 
 
 def shapley_values(coalition_values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """(6,) exact Shapley values from (64,) coalition values; they sum to v(all) - v(none)."""
+    """(6,) or (7,) exact Shapley values from (64,) or (128,) coalition values; they sum to v(all) - v(none)."""
+    if coalition_values.shape == (N_PERSONAL_COALITIONS,):
+        return coalition_values @ PERSONAL_SHAPLEY_WEIGHTS
     if coalition_values.shape != (N_COALITIONS,):
-        raise ValueError(f"need {N_COALITIONS} coalition values, got shape {coalition_values.shape}")
+        raise ValueError(
+            f"need {N_COALITIONS} or {N_PERSONAL_COALITIONS} coalition values, got shape {coalition_values.shape}"
+        )
     return coalition_values @ SHAPLEY_WEIGHTS

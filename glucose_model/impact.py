@@ -10,12 +10,20 @@ import dataclasses
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from glucose_model.calibration import CalibrationReport, RiseAdjustment, calibrate
-from glucose_model.explanation import N_COALITIONS, ReferenceMeal, coalition_inputs, shapley_values
+from glucose_model.explanation import (
+    N_PERSONAL_COALITIONS,
+    PERSONAL_FACTOR_GROUPS,
+    ReferenceMeal,
+    coalition_inputs,
+    personal_coalition_inputs,
+    shapley_values,
+)
 from glucose_model.features import (
     CURVE_MINUTES,
     FACTOR_GROUPS,
@@ -31,9 +39,17 @@ from glucose_model.features import (
     measured_rise_mg_dl,
 )
 from glucose_model.metrics import IAUC_WINDOW_MIN, positive_incremental_aucs
+from glucose_model.personal import (
+    INPUT_HISTORY_SLOT,
+    INPUT_PERSON,
+    MAX_HISTORY_MEALS,
+    N_PERSON_FIELDS,
+    PERSON_FIELD_NAMES,
+    history_arrays,
+)
 from glucose_model.records import GlucoseSeries, InsufficientCgmError
 
-InferFn = Callable[[dict[str, npt.NDArray[np.float32]]], dict[str, npt.NDArray[np.float32]]]
+InferFn = Callable[[dict[str, npt.NDArray[Any]]], dict[str, npt.NDArray[np.float32]]]
 OUTPUT_RISE = "rise_mg_dl"  # (B, 37, 3) change from the pre-meal baseline at p10, p50, p90
 OUTPUT_SPIKE = "spike_probability"  # (B, 1)
 OUTPUT_SPIKE_SLOPE = "spike_logit_per_mg_dl"  # (B, 1) d logit / d p50 peak, to re-score an adjusted peak
@@ -174,9 +190,14 @@ class ResponsePredictor:
         self.reference = ReferenceMeal.from_metadata(reference)
         self.version = str(_metadata_json(metadata, "version"))
         self._infer = infer
+        # A model with the person inside it takes the profile fields and the history as inputs;
+        # an older one (no `person_fields`) gets the ridge calibration on top instead.
+        self.personal = "person_fields" in metadata
+        if self.personal and _metadata_json(metadata, "person_fields") != list(PERSON_FIELD_NAMES):
+            raise ResponseMetadataError("the model's person_fields differ from glucose_model.personal")
 
-    def _run(self, inputs: ModelInputs) -> tuple[npt.NDArray[np.float64], ...]:
-        outputs = self._infer(inputs.as_feed())
+    def _run(self, feed: dict[str, npt.NDArray[Any]]) -> tuple[npt.NDArray[np.float64], ...]:
+        outputs = self._infer(feed)
         for name in (OUTPUT_RISE, OUTPUT_SPIKE, OUTPUT_SPIKE_SLOPE):
             if name not in outputs:
                 raise ResponseMetadataError(f"the response model returned no '{name}' output")
@@ -186,39 +207,88 @@ class ResponsePredictor:
             np.asarray(outputs[OUTPUT_SPIKE_SLOPE], np.float64).reshape(-1),
         )
 
-    def impact(self, context: MealContext, history: Sequence[PastMeal] = ()) -> ImpactResult:
+    def impact(
+        self,
+        context: MealContext,
+        history: Sequence[PastMeal] = (),
+        person: npt.NDArray[np.float32] | None = None,
+    ) -> ImpactResult:
+        """`person`: the profile fields (`personal.person_row`, NaN = unknown); used by personal models."""
         actual = build_inputs([context])
         scenarios = _what_if_inputs(actual, self.reference)
         meal = context.meal
         photo = meal.carbs_p10_g is not None and meal.carbs_p90_g is not None
         interval = [_with_carbs(actual, c) for c in (meal.carbs_p10_g, meal.carbs_p90_g) if c is not None]
+        history = tuple(history)[-MAX_HISTORY_MEALS:] if self.personal else tuple(history)
         past = build_inputs([p.context for p in history]) if history else None
-        scenario_rows = [r for s in scenarios for r in (s.changed, s.base) if r is not None]
-        rows = [coalition_inputs(actual, self.reference), *scenario_rows, *interval]
-        batch = ModelInputs.concatenate(rows + ([past] if past is not None else []))
-        rise, spike, slope = self._run(batch)
-
-        baseline_mg_dl = float(actual.features[0, FEATURE_INDEX["baseline_glucose_mg_dl"]])
-        threshold_mg_dl = float(actual.features[0, FEATURE_INDEX["spike_threshold_mg_dl"]])
-        n_rows = N_COALITIONS + len(scenario_rows) + len(interval)
-        report = None
-        adjustment = RiseAdjustment()
-        if past is not None:
-            measured = np.stack(
+        measured = (
+            np.stack(
                 [
                     _measured(p, float(past.features[i, FEATURE_INDEX["baseline_glucose_mg_dl"]]))
                     for i, p in enumerate(history)
                 ]
             )
-            report = calibrate(rise[n_rows:, :, 1], measured)
-            if report.applied:
-                adjustment = report.adjustment
+            if past is not None
+            else None
+        )
+        scenario_rows = [r for s in scenarios for r in (s.changed, s.base) if r is not None]
+        if self.personal:
+            coalitions, slots = personal_coalition_inputs(actual, self.reference)
+        else:
+            coalitions, slots = coalition_inputs(actual, self.reference), None
+        n_coalitions = coalitions.features.shape[0]
+        rows = [coalitions, *scenario_rows, *interval]
+        n_rows = n_coalitions + len(scenario_rows) + len(interval)
+        report = None
+        if self.personal:
+            batch = ModelInputs.concatenate(rows)
+            empty = build_inputs([])
+            sets = [
+                (past, measured) if past is not None and measured is not None else (empty, np.zeros((0, 37))),
+                (empty, np.zeros((0, CURVE_MINUTES.shape[0]))),
+            ]
+            assert slots is not None
+            feed: dict[str, npt.NDArray[Any]] = {
+                **batch.as_feed(),
+                INPUT_PERSON: np.repeat(
+                    (np.full(N_PERSON_FIELDS, np.nan, np.float32) if person is None else person)[
+                        None, :
+                    ].astype(np.float32),
+                    n_rows,
+                    axis=0,
+                ),
+                # Scenario and photo-interval rows keep the person's history (slot 0).
+                INPUT_HISTORY_SLOT: np.concatenate([slots, np.zeros(n_rows - n_coalitions, np.int64)]),
+                **history_arrays(sets).as_feed(),
+            }
+            rise, spike, slope = self._run(feed)
+            if history:
+                report = CalibrationReport(
+                    len(history),
+                    RiseAdjustment(),
+                    True,
+                    "the past meals went into the model's person encoder (factor 'your past responses')",
+                    None,
+                    None,
+                )
+            adjustment = RiseAdjustment()
+        else:
+            batch = ModelInputs.concatenate(rows + ([past] if past is not None else []))
+            rise, spike, slope = self._run(batch.as_feed())
+            adjustment = RiseAdjustment()
+            if measured is not None:
+                report = calibrate(rise[n_rows:, :, 1], measured)
+                if report.applied:
+                    adjustment = report.adjustment
+
+        baseline_mg_dl = float(actual.features[0, FEATURE_INDEX["baseline_glucose_mg_dl"]])
+        threshold_mg_dl = float(actual.features[0, FEATURE_INDEX["spike_threshold_mg_dl"]])
         raw_peak, _ = peak_rise(rise[:n_rows, :, 1])
         rise = adjustment.apply(rise[:n_rows])  # (n_rows, 37, 3)
         p50_peak, p50_minute = peak_rise(rise[:, :, 1])
         spike = _rescore(spike[:n_rows], slope[:n_rows], p50_peak - raw_peak)
 
-        own = N_COALITIONS - 1  # the coalition with every group = the prediction itself
+        own = n_coalitions - 1  # the coalition with every group = the prediction itself
         low, high = rise[own, :, 0], rise[own, :, 2]
         spike_probability = float(spike[own])
         if photo:
@@ -228,12 +298,13 @@ class ResponsePredictor:
             # Three-point quadrature over the carbohydrate estimate (p10, p50, p90).
             spike_probability = float(0.25 * spike[lo_row] + 0.5 * spike[own] + 0.25 * spike[hi_row])
 
-        peaks_iauc = iauc_2h(rise[:N_COALITIONS, :, 1])
-        phi_peak = shapley_values(p50_peak[:N_COALITIONS])
+        peaks_iauc = iauc_2h(rise[:n_coalitions, :, 1])
+        phi_peak = shapley_values(p50_peak[:n_coalitions])
         phi_iauc = shapley_values(peaks_iauc)
+        groups = PERSONAL_FACTOR_GROUPS if n_coalitions == N_PERSONAL_COALITIONS else FACTOR_GROUPS
         explanation = Explanation(
             contributions=tuple(
-                Contribution(g, float(phi_peak[i]), float(phi_iauc[i])) for i, g in enumerate(FACTOR_GROUPS)
+                Contribution(g, float(phi_peak[i]), float(phi_iauc[i])) for i, g in enumerate(groups)
             ),
             reference_peak_rise_mg_dl=float(p50_peak[0]),
             reference_iauc_2h_mg_dl_min=float(peaks_iauc[0]),
@@ -242,7 +313,7 @@ class ResponsePredictor:
             reference="reference_meal in the model metadata (see MODEL_CARD.md), eaten by the same kind of person",
         )
         what_if = []
-        row = N_COALITIONS
+        row = n_coalitions
         for scenario in scenarios:
             if scenario.base is None:
                 peak, probability = float(p50_peak[row]), float(spike[row])

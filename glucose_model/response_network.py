@@ -166,3 +166,196 @@ class ResponseNetwork(nn.Module):
 
 def parameter_count(network: nn.Module) -> int:
     return sum(p.numel() for p in network.parameters())
+
+
+# ---- the person inside the model ----------------------------------------------------------------
+
+HISTORY_RESIDUAL_WINDOWS = ((1, 13), (13, 25), (25, 37))  # curve indices: 5-60, 65-120, 125-180 min
+HISTORY_SHRINK_MEALS = 3.0  # the plain mean residual is shrunk as if 3 meals had matched exactly
+PERSON_SCALE_LIMIT = 1.5  # |log scale| of the curve, so the person can multiply it by 0.22-4.5
+
+
+@dataclass(frozen=True)
+class PersonConfig:
+    token: int = 32  # size of one past meal's encoding
+    attention: int = 16  # query/key size of the attention over past meals
+    hidden: int = 64
+    # The profile fields also act without history (their own head); False: only beside the history.
+    profile_without_history: bool = True
+
+
+class PersonEncoder(nn.Module):
+    """Past meals (their inputs, the population model's curve for them, the measured curve) and the
+    profile fields -> a per-time log scale and offset of this meal's predicted rise.
+
+    The current meal enters only through its context (never carbs, walk or insulin), and the result
+    is rise * exp(scale(t)) + offset(t), so the monotone guarantees of ResponseNetwork hold. With no
+    usable past meal and no known profile field the adjustment is exactly 0 (the population model).
+    """
+
+    field_center: torch.Tensor
+    field_scale: torch.Tensor
+    field_used: torch.Tensor
+    feature_center: torch.Tensor
+    feature_scale: torch.Tensor
+    context_mask: torch.Tensor
+    curve_basis: torch.Tensor
+    ramp: torch.Tensor
+
+    def __init__(self, base: ResponseNetwork, config: PersonConfig = PersonConfig()) -> None:
+        super().__init__()
+        from glucose_model.personal import N_PERSON_FIELDS, PERSON_FIELDS
+
+        self.config = config
+        self.register_buffer("field_center", torch.tensor([f.center for f in PERSON_FIELDS]))
+        self.register_buffer("field_scale", torch.tensor([f.scale for f in PERSON_FIELDS]))
+        # Fields no training example carried stay out (weights for them would be untrained noise).
+        self.register_buffer("field_used", torch.zeros(N_PERSON_FIELDS))
+        for name in ("feature_center", "feature_scale", "context_mask", "curve_basis", "ramp"):
+            self.register_buffer(name, getattr(base, name).clone())
+        n_f = N_FEATURES
+        n_resid = 4 + 2 * len(HISTORY_RESIDUAL_WINDOWS)
+        self.n_resid = n_resid
+        self.token = nn.Sequential(
+            nn.Linear(n_f + n_resid, config.hidden),
+            nn.GELU(),
+            nn.Linear(config.hidden, config.token),
+            nn.GELU(),
+        )
+        self.query = nn.Linear(n_f, config.attention)
+        self.key = nn.Linear(n_f + n_resid, config.attention)
+        self.null_logit = nn.Parameter(torch.zeros(1))
+        m = base.config.curve_knots
+        self.m = m
+        n_fields = 2 * N_PERSON_FIELDS
+        self.history_head = nn.Sequential(
+            nn.Linear(2 * config.token + 3 + n_f + n_fields, config.hidden),
+            nn.GELU(),
+            nn.Linear(config.hidden, 2 * m),
+        )
+        self.field_head = nn.Sequential(nn.Linear(n_f + n_fields, 16), nn.GELU(), nn.Linear(16, 2 * m))
+        for head in (self.history_head, self.field_head):
+            last = head[-1]
+            assert isinstance(last, nn.Linear)
+            nn.init.zeros_(last.weight)  # start at the population model
+            nn.init.zeros_(last.bias)
+
+    def residuals(
+        self, predicted_p50: torch.Tensor, measured: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(..., 37) population curves and measured rises (NaN gaps) -> (..., R) summaries, (...) valid."""
+        from glucose_model.personal import MIN_MEASURED_SHARE
+
+        ok = torch.isfinite(measured)
+        filled = torch.where(ok, measured, torch.zeros_like(measured))
+        valid = (ok[..., 1:].float().mean(dim=-1) >= MIN_MEASURED_SHARE).float()
+        measured_peak = torch.where(ok[..., 1:], filled[..., 1:], torch.full_like(filled[..., 1:], -1e4))
+        measured_peak = measured_peak.max(dim=-1).values.clamp(min=-100.0) * valid
+        predicted_peak = predicted_p50[..., 1:].max(dim=-1).values
+        parts = [
+            (measured_peak - predicted_peak) / 50.0,
+            torch.log((measured_peak.clamp(min=0.0) + 20.0) / (predicted_peak.clamp(min=0.0) + 20.0)),
+            measured_peak / 50.0,
+            predicted_peak / 50.0,
+        ]
+        error = (filled - predicted_p50) * ok.float()
+        for lo, hi in HISTORY_RESIDUAL_WINDOWS:
+            count = ok[..., lo:hi].float().sum(dim=-1)
+            parts.append(error[..., lo:hi].sum(dim=-1) / count.clamp(min=1.0) / 50.0)
+            parts.append((count > 0).float())
+        return torch.stack(parts, dim=-1) * valid.unsqueeze(-1), valid
+
+    def forward(
+        self,
+        features: torch.Tensor,
+        person: torch.Tensor,
+        history_x: torch.Tensor,
+        history_residuals: torch.Tensor,
+        history_valid: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """features (B,F); person (B,P) NaN = unknown; per row's history: normalised inputs (B,H,F),
+        residual summaries (B,H,R), valid (B,H) -> (log scale (B,37), offset mg/dL (B,37))."""
+        known = torch.isfinite(person).float() * self.field_used
+        fields = torch.where(
+            known > 0, (person - self.field_center) / self.field_scale, torch.zeros_like(person)
+        )
+        fields = torch.cat([fields * known, known], dim=1)  # (B, 2P)
+        x = (features - self.feature_center) / self.feature_scale * self.context_mask  # (B, F)
+        tokens_in = torch.cat([history_x, history_residuals], dim=-1)  # (B, H, F+R)
+        tokens = self.token(tokens_in) * history_valid.unsqueeze(-1)  # (B, H, T)
+        n = history_valid.sum(dim=1, keepdim=True)  # (B, 1)
+        pooled = tokens.sum(dim=1) / (n + 1.0)
+        q = self.query(x).unsqueeze(1)  # (B, 1, A)
+        k = self.key(tokens_in)  # (B, H, A)
+        logits = (q * k).sum(dim=-1) / float(self.config.attention) ** 0.5  # (B, H)
+        logits = torch.where(history_valid > 0, logits, torch.full_like(logits, -1e4))
+        null = self.null_logit.expand(logits.shape[0], 1)
+        weights = torch.softmax(torch.cat([null, logits], dim=1), dim=1)[:, 1:]  # (B, H)
+        attended = (weights.unsqueeze(-1) * tokens).sum(dim=1)  # (B, T)
+        shrunk = history_residuals[..., :2].sum(dim=1) / (n + HISTORY_SHRINK_MEALS)  # (B, 2)
+        count = torch.log1p(n) / 4.0
+        h = self.history_head(torch.cat([pooled, attended, shrunk, count, x, fields], dim=1))  # (B, 2M)
+        f = self.field_head(torch.cat([x, fields], dim=1))
+        has_history = (n > 0).float()
+        has_fields = (known.sum(dim=1, keepdim=True) > 0).float() * float(self.config.profile_without_history)
+        coefficients = has_history * h + has_fields * f  # (B, 2M)
+        log_scale = (coefficients[:, : self.m] @ self.curve_basis).clamp(
+            -PERSON_SCALE_LIMIT, PERSON_SCALE_LIMIT
+        )
+        offset = (coefficients[:, self.m :] @ self.curve_basis) * 20.0 * self.ramp
+        return log_scale, offset
+
+
+def personalise(
+    rise: torch.Tensor,
+    logit: torch.Tensor,
+    slope: torch.Tensor,
+    log_scale: torch.Tensor,
+    offset: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Population outputs (rise (B,37,3), spike logit (B,), d logit/d peak (B,)) -> the person's
+    rise and spike logit: rise * exp(log_scale) + offset, the logit moved along with the p50 peak."""
+    adjusted = rise * torch.exp(log_scale).unsqueeze(2) + offset.unsqueeze(2)
+    shift = adjusted[:, 1:, 1].max(dim=1).values - rise[:, 1:, 1].max(dim=1).values
+    return adjusted, logit + slope * shift
+
+
+class PersonalResponseNetwork(nn.Module):
+    """The exported graph: the population ResponseNetwork plus the PersonEncoder over the history.
+
+    Inputs: the population inputs (B rows), the profile fields (B, P) with NaN = unknown, and per row
+    the index of its history set in the history inputs (S, H, ...); a set whose measured rises are
+    all NaN is "no history". The population network runs once on every past meal (S*H rows).
+    """
+
+    def __init__(self, base: ResponseNetwork, encoder: PersonEncoder) -> None:
+        super().__init__()
+        self.base = base
+        self.encoder = encoder
+
+    def forward(
+        self,
+        cgm_rel_mg_dl: torch.Tensor,
+        cgm_mask: torch.Tensor,
+        features: torch.Tensor,
+        person: torch.Tensor,
+        history_slot: torch.Tensor,
+        history_cgm_rel_mg_dl: torch.Tensor,
+        history_cgm_mask: torch.Tensor,
+        history_features: torch.Tensor,
+        history_rise_mg_dl: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        rise, logit, slope = self.base.forward_logits(cgm_rel_mg_dl, cgm_mask, features)
+        s, h = history_features.shape[0], history_features.shape[1]
+        past_rise, _, _ = self.base.forward_logits(
+            history_cgm_rel_mg_dl.reshape(s * h, CGM_POINTS),
+            history_cgm_mask.reshape(s * h, CGM_POINTS),
+            history_features.reshape(s * h, N_FEATURES),
+        )
+        past_p50 = past_rise[:, :, 1].reshape(s, h, CURVE_MINUTES.shape[0])
+        residuals, valid = self.encoder.residuals(past_p50, history_rise_mg_dl)  # (S,H,R), (S,H)
+        past_x = (history_features - self.encoder.feature_center) / self.encoder.feature_scale
+        slot = history_slot.long()
+        log_scale, offset = self.encoder(features, person, past_x[slot], residuals[slot], valid[slot])
+        adjusted, adjusted_logit = personalise(rise, logit, slope, log_scale, offset)
+        return adjusted, torch.sigmoid(adjusted_logit).unsqueeze(1), slope.unsqueeze(1)

@@ -31,6 +31,26 @@ def register(groups: CommandGroups) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(handler=train_glucose_command)
 
+    personal = groups.train.add_parser(
+        "glucose-personal",
+        help="put the person inside the response model: train the history encoder on top of a shipped "
+        "population model and export the personal graph as a new version",
+        description="Cross-fit population outputs on the base model's training people (same recipe, "
+        "without each fold of people), train the person encoder in episodes (each meal predicted from "
+        "0-50 of the same person's earlier meals), export base + encoder as one ONNX graph.",
+    )
+    personal.add_argument("--base", type=Path, required=True, help="the population model's model.onnx")
+    personal.add_argument("--data", type=Path, action="append", default=[], help="cohort folder (repeatable)")
+    personal.add_argument("--format", choices=FORMATS, default="auto")
+    personal.add_argument(
+        "--simulated", type=int, default=80, help="simulated people for the cross-fit models"
+    )
+    personal.add_argument("--simulated-days", type=int, default=7)
+    personal.add_argument("--folds", type=int, default=5)
+    personal.add_argument("--epochs", type=int, default=None, help="encoder epochs")
+    personal.add_argument("--out", type=Path, default=default_models_dir(), help="model repository folder")
+    personal.set_defaults(handler=train_personal_command)
+
     audit = groups.root.add_parser(
         "audit-shanghai-foods",
         help="audit the Shanghai meal labels: every food by the carbohydrate it adds, with flags",
@@ -45,6 +65,110 @@ def register(groups: CommandGroups) -> None:
         help="an older match table, to count the meals whose carbs changed",
     )
     audit.set_defaults(handler=audit_shanghai_foods_command)
+
+
+def train_personal_command(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    import numpy as np
+    import onnx
+    import torch
+
+    from glucose_model.cohorts import load_cohort
+    from glucose_model.records import DiabetesKind, RecordError, Recording
+    from training.glucose_export import (
+        MODEL_NAME,
+        export_personal_response,
+        next_version,
+        personal_metadata_extra,
+        weights_sha256,
+    )
+    from training.glucose_personal import PersonTrainConfig, load_response_weights, train_personal
+    from training.glucose_train import TrainConfig, meal_examples
+
+    torch.set_num_threads(1)
+    base = load_response_weights(args.base)
+    base_metadata = {
+        p.key: p.value for p in onnx.load(str(args.base), load_external_data=False).metadata_props
+    }
+    held_out = set(json.loads(base_metadata["held_out_people"]))
+    real: list[Recording] = []
+    for folder in args.data:
+        try:
+            real.extend(load_cohort(folder, args.format))
+        except RecordError as error:
+            print(error)
+            return 2
+    examples = meal_examples(real)
+    train = examples.subset(~np.isin(examples.person, list(held_out)))
+    sim = None
+    if args.simulated > 0:
+        from glucose_model.simulator.cohort import CohortConfig, simulate_cohort
+
+        kinds = (DiabetesKind.NONE, DiabetesKind.PREDIABETES, DiabetesKind.TYPE2, DiabetesKind.TYPE1)
+        people = tuple(
+            (k, args.simulated // 4 + (1 if i < args.simulated % 4 else 0)) for i, k in enumerate(kinds)
+        )
+        base_config = json.loads(base_metadata["training_config"])
+        cohort = simulate_cohort(
+            CohortConfig(people=people, days=args.simulated_days, seed=int(base_config.get("seed", 0)))
+        )
+        sim = meal_examples(cohort.recordings())
+    config = PersonTrainConfig()
+    if args.epochs is not None:
+        config = dataclasses.replace(config, epochs=args.epochs)
+    result = train_personal(base, sim, train, TrainConfig(), config, folds=args.folds)
+    print(
+        f"encoder: validation loss {result.validation_loss[0]:.3f} (population model) -> "
+        f"{min(result.validation_loss):.3f}; {result.fit_meals} fit / {result.validation_meals} validation meals"
+    )
+    model_dir = args.out / MODEL_NAME
+    version = next_version(model_dir)
+    metadata = dict(base_metadata)
+    metadata.update(personal_metadata_extra(result.network.encoder))
+    metadata["version"] = json.dumps(str(version))
+    metadata["population_model"] = json.dumps(
+        {"file": str(args.base), "weights_sha256": json.loads(base_metadata["weights_sha256"])}
+    )
+    metadata["person_training_config"] = json.dumps(
+        {**dataclasses.asdict(config), "crossfit_folds": args.folds, "simulated_people": args.simulated}
+    )
+    metadata["person_validation_loss"] = json.dumps(result.validation_loss)
+    metadata["weights_sha256"] = json.dumps(weights_sha256(result.network))
+    check = _personal_check_feed(train)
+    path = export_personal_response(result.network, metadata, model_dir, check)
+    print(f"wrote {MODEL_NAME} version {version}: {path}")
+    return 0
+
+
+def _personal_check_feed(examples: object) -> dict[str, object]:
+    """A feed for the export check: 40 rows, two history sets (10 real past meals, and none)."""
+    import numpy as np
+
+    from glucose_model.features import ModelInputs
+    from glucose_model.personal import (
+        INPUT_HISTORY_SLOT,
+        INPUT_PERSON,
+        N_PERSON_FIELDS,
+        history_arrays,
+        person_row,
+    )
+
+    rows = examples.inputs  # type: ignore[attr-defined]
+    rise = examples.rise_mg_dl  # type: ignore[attr-defined]
+    first = ModelInputs(rows.cgm_rel_mg_dl[:40], rows.cgm_mask[:40], rows.features[:40])
+    past = ModelInputs(rows.cgm_rel_mg_dl[40:50], rows.cgm_mask[40:50], rows.features[40:50])
+    sets = history_arrays([(past, rise[40:50].astype(np.float64)), (past, np.zeros((0, rise.shape[1])))])
+    person = np.repeat(person_row(medication=["oral"])[None, :], 40, axis=0)
+    person[::2] = np.nan
+    assert person.shape[1] == N_PERSON_FIELDS
+    return {
+        **first.as_feed(),
+        INPUT_PERSON: person,
+        INPUT_HISTORY_SLOT: (np.arange(40) % 2).astype(np.int64),
+        **sets.as_feed(),
+    }
 
 
 def audit_shanghai_foods_command(args: argparse.Namespace) -> int:

@@ -20,17 +20,23 @@ from glucose_model.baselines import (
     linear_extrapolation,
     persistence,
 )
-from glucose_model.clarke import zone_percentages
 from glucose_model.cohorts import LAYOUTS, load_cohort
 from glucose_model.features import CURVE_MINUTES, context_from_window
-from glucose_model.forecast import HORIZONS_MIN, Forecaster, ForecastInputs, InferFn
+from glucose_model.forecast import Forecaster, ForecastInputs, InferFn
 from glucose_model.impact import ImpactResult, ResponsePredictor, iauc_2h, peak_rise
 from glucose_model.metrics import meal_response
 from glucose_model.records import RecordError, Recording
 from glucose_model.resample import GRID_STEP_MIN
 from glucose_model.windows import meal_windows
 from serving.model_repository import ModelRepositoryError, load_model
-from training.forecast_train import forecast_windows
+from training.forecast_evaluate import (
+    FORECAST_COHORTS,
+    ForecastComparison,
+    cohort_windows,
+    comparison_figures,
+    leave_one_cohort_out,
+)
+from training.forecast_train import ForecastTrainConfig, WindowSet, baseline_forecasts, forecast_windows
 from training.glucose_train import pearson_r
 
 logger = logging.getLogger(__name__)
@@ -40,9 +46,11 @@ FORECAST_MODEL = "glucose_forecast"
 CURVE_EVAL_MINUTES = (30, 60, 120)
 FORECAST_EVAL_MINUTES = (30, 60)
 RESPONSE_BASELINES = ("persistence", "linear_trend", "carbs_only", "population_average")
-FORECAST_BASELINES = ("persistence", "linear")
+FORECAST_BASELINES = ("persistence", "linear", "damped_trend", "ridge_3h")
+# Leave-one-cohort-out trains the forecast recipe once per cohort: one origin every this many steps.
+LOCO_STRIDE_STEPS = 3
 # The cohorts `--format all` walks through, each in its usual folder under the data root.
-ALL_COHORTS = ("shanghai", "d1namo", "dubosson", "weinstock")
+ALL_COHORTS = ("shanghai", "d1namo", "dubosson", "weinstock", "colas")
 REFERENCES = {
     "response_2h_correlation_r": "0.6-0.77 (Zeevi et al. 2015 Cell; Berry et al. 2020 Nat Med; Shilo et al. 2022)",
     "forecast_rmse_ohiot1dm_mg_dl": "about 18-19 at 30 min and 31 at 60 min (OhioT1DM challenge results)",
@@ -351,61 +359,24 @@ class ForecastSet:
 
 
 def collect_forecasts(
-    recordings: Sequence[Recording], forecaster: Forecaster, batch: int = 4096
-) -> ForecastSet:
-    """Every usable origin (5-min stride) of the recordings, with all horizons measured."""
+    recordings: Sequence[Recording], forecaster: Forecaster, train: WindowSet, batch: int = 4096
+) -> ForecastComparison:
+    """Every usable origin (5-min stride) of the recordings, the shipped model through ONNX Runtime,
+    beside the baselines fitted on `train` (the model's own training people)."""
     windows = forecast_windows(recordings, stride_steps=1)
     parts = [
-        forecaster.predict(ForecastInputs(windows.series[i : i + batch], windows.context[i : i + batch]))
-        for i in range(0, len(windows), batch)
+        forecaster.predict(ForecastInputs(windows.cgm[i : i + batch])) for i in range(0, len(windows), batch)
     ]
-    predicted = np.concatenate(parts) if parts else np.zeros((0, len(HORIZONS_MIN), 3), np.float32)
-    glucose = np.where(windows.series[:, 1] > 0, windows.series[:, 0], np.nan).astype(np.float64)
-    horizons = np.asarray(HORIZONS_MIN, np.float64)
-    baselines = {
-        "persistence": persistence(glucose[:, -1], len(HORIZONS_MIN)),
-        "linear": linear_extrapolation(glucose, GRID_STEP_MIN, horizons),
-    }
-    return ForecastSet(windows.targets, predicted, baselines)
+    predicted = np.concatenate(parts) if parts else np.zeros((0, *windows.targets.shape[1:], 3), np.float32)
+    return ForecastComparison(windows, predicted, baseline_forecasts(train, windows))
 
 
-def _forecast_scores(
-    predicted: npt.NDArray[np.float64], targets: npt.NDArray[np.float32]
-) -> dict[str, object]:
-    scores: dict[str, object] = {}
-    for minute in FORECAST_EVAL_MINUTES:
-        k = HORIZONS_MIN.index(minute)
-        error = predicted[:, k] - targets[:, k]
-        scores[f"rmse_{minute}min_mg_dl"] = float(np.sqrt(np.mean(error**2)))
-        scores[f"mae_{minute}min_mg_dl"] = float(np.mean(np.abs(error)))
-        scores[f"clarke_{minute}min_percent"] = zone_percentages(targets[:, k], predicted[:, k])
-    return scores
-
-
-def forecast_metrics(forecasts: ForecastSet) -> dict[str, object]:
-    median = forecasts.predicted[..., 1].astype(np.float64)
-    out: dict[str, object] = {
-        "windows": int(forecasts.targets.shape[0]),
-        "model": _forecast_scores(median, forecasts.targets),
-    }
-    for name, values in forecasts.baselines.items():
-        out[name] = _forecast_scores(values, forecasts.targets)
-    model = out["model"]
-    assert isinstance(model, dict)
-    for name in forecasts.baselines:
-        other = out[name]
-        assert isinstance(other, dict)
-        for minute in FORECAST_EVAL_MINUTES:
-            key = f"rmse_{minute}min_mg_dl"
-            out[f"skill_vs_{name}_{minute}min"] = 1.0 - float(model[key]) / float(other[key])
-    inside = (forecasts.targets >= forecasts.predicted[..., 0]) & (
-        forecasts.targets <= forecasts.predicted[..., 2]
-    )
-    out["band_10_90_coverage_by_horizon"] = {
-        str(h): float(inside[:, k].mean()) for k, h in enumerate(HORIZONS_MIN)
-    }
-    out["model_does_not_beat"] = _losses(out)
-    return out
+def forecast_training_windows(recordings: Sequence[Recording], metadata: dict[str, str]) -> WindowSet:
+    """The windows of the people the forecast model was trained on (its `trained_people`), to fit
+    the baselines on the same data; every LOCO_STRIDE_STEPS-th origin."""
+    trained = {t.split("/")[-1] for t in _json_list(metadata, "trained_people")}
+    mine = [r for r in recordings if r.person_id in trained and r.cohort in FORECAST_COHORTS]
+    return forecast_windows(mine, LOCO_STRIDE_STEPS)
 
 
 # ---- the command ---------------------------------------------------------------------------------
@@ -440,8 +411,9 @@ class Evaluation:
     forecasts: dict[str, ForecastSet] = field(default_factory=dict)
 
 
-def evaluate(recordings: Sequence[Recording], models_dir: Path) -> Evaluation:
-    """Both models on the unseen people of each cohort in `recordings`."""
+def evaluate(recordings: Sequence[Recording], models_dir: Path, loco: bool = True) -> Evaluation:
+    """Both models on the unseen people of each cohort in `recordings`; with `loco`, also the forecast
+    recipe leave-one-cohort-out over the real cohorts present."""
     figures: dict[str, Any] = {"references": REFERENCES, "models": {}, "response": {}, "forecast": {}}
     evaluation = Evaluation(figures)
     response = load_onnx(models_dir, RESPONSE_MODEL)
@@ -452,6 +424,13 @@ def evaluate(recordings: Sequence[Recording], models_dir: Path) -> Evaluation:
         figures["models"][name] = (
             None if model is None else {"version": model.version, "sha256": model.sha256}
         )
+    forecast_train: WindowSet | None = None
+    previous = None
+    if response is not None:
+        from training.glucose_history_evaluation import load_previous_response
+
+        loaded = load_previous_response(models_dir, RESPONSE_MODEL, response.version)
+        previous = None if loaded is None else ResponsePredictor(*loaded)
     for cohort, group in sorted(_by_cohort(recordings).items()):
         if response is not None:
             predictor = ResponsePredictor(response.metadata, response.infer)
@@ -460,16 +439,49 @@ def evaluate(recordings: Sequence[Recording], models_dir: Path) -> Evaluation:
             if any(meals.eligible):
                 evaluation.meals[cohort] = meals
                 figures["response"][cohort] = response_metrics(meals)
-        if forecast is not None:
+            if predictor.personal:
+                _history_figures(figures, cohort, group, people, predictor, previous)
+        if forecast is not None and cohort in FORECAST_COHORTS:
+            if forecast_train is None:
+                forecast_train = forecast_training_windows(recordings, forecast.metadata)
             eligible = unseen(group, forecast.metadata)
             forecaster = Forecaster(forecast.metadata, forecast.infer)
-            forecasts = collect_forecasts(eligible, forecaster)
-            if forecasts.targets.shape[0]:
-                evaluation.forecasts[cohort] = forecasts
-                scores = forecast_metrics(forecasts)
-                scores["people"] = len({r.person_id for r in eligible})
-                figures["forecast"][cohort] = scores
+            comparison = collect_forecasts(eligible, forecaster, forecast_train)
+            if len(comparison.test):
+                evaluation.forecasts[cohort] = ForecastSet(
+                    comparison.test.targets, comparison.quantiles, comparison.baselines
+                )
+                figures["forecast"][cohort] = comparison_figures(comparison)
+    if forecast is not None and loco:
+        # The recipe the shipped model was trained with, retrained without each cohort in turn.
+        windows = cohort_windows(recordings, LOCO_STRIDE_STEPS)
+        figures["forecast_loco"] = leave_one_cohort_out(windows, ForecastTrainConfig())
     return evaluation
+
+
+def _history_figures(
+    figures: dict[str, Any],
+    cohort: str,
+    group: Sequence[Recording],
+    people: set[str],
+    predictor: ResponsePredictor,
+    previous: ResponsePredictor | None,
+) -> None:
+    """The person part (training/glucose_history_evaluation.py) of one cohort into `figures`.
+
+    A cohort none of whose people is unseen (D1NAMO: its people are Dubosson's, trained on) is still
+    scored, on everyone, and marked `people_seen_in_training`.
+    """
+    from training.glucose_history_evaluation import evaluate_history, target_verdict
+
+    everyone = {r.person_id for r in group}
+    scores = evaluate_history(group, people or everyone, predictor, previous)
+    scores["people_seen_in_training"] = not people
+    if scores.get("meals"):
+        figures.setdefault("response_history", {})[cohort] = scores
+        verdict = target_verdict(figures["response_history"])
+        if verdict is not None:
+            figures["response_history_target"] = verdict
 
 
 def format_table(figures: dict[str, object]) -> str:
@@ -492,26 +504,29 @@ def format_table(figures: dict[str, object]) -> str:
                 f"  {name:<34}" + "".join(f"{c:8.2f}" if c is not None else "     n/a" for c in cells)
             )
         lines.append(f"  10-90 % band coverage {scores['band_10_90_coverage']:.2f}")
-    forecast = figures.get("forecast", {})
-    assert isinstance(forecast, dict)
-    if forecast:
-        lines.append("forecast (unseen people)            RMSE30   MAE30  RMSE60   MAE60  ClarkeA30 A+B30")
-    for cohort, scores in forecast.items():
-        lines.append(f"{cohort} ({scores['windows']} origins, {scores['people']} people)")
-        for name in ("model", *FORECAST_BASELINES):
-            s = scores[name]
-            zones = s["clarke_30min_percent"]
-            cells = [s["rmse_30min_mg_dl"], s["mae_30min_mg_dl"], s["rmse_60min_mg_dl"], s["mae_60min_mg_dl"]]
+    for key, title in (("forecast", "unseen people"), ("forecast_loco", "leave-one-cohort-out")):
+        forecast = figures.get(key, {})
+        assert isinstance(forecast, dict)
+        if forecast:
             lines.append(
-                f"  {name:<32}"
-                + "".join(f"{c:8.2f}" for c in cells)
-                + f"{zones['A']:10.1f}{zones['A'] + zones['B']:7.1f}"
+                f"forecast ({title}){'':<{26 - len(title)}}RMSE30   MAE30  RMSE60   MAE60  A+B30  A+B60"
             )
-        lines.append(
-            f"  skill vs persistence 30/60 min: {scores['skill_vs_persistence_30min']:.3f} / "
-            f"{scores['skill_vs_persistence_60min']:.3f}; vs linear: {scores['skill_vs_linear_30min']:.3f} / "
-            f"{scores['skill_vs_linear_60min']:.3f}"
-        )
+        for cohort, scores in forecast.items():
+            coverage = " ".join(f"{v:.2f}" for v in scores["band_10_90_coverage_by_horizon"].values())
+            lines.append(
+                f"{cohort} ({scores['windows']} origins, {scores['people']} people; band coverage {coverage})"
+            )
+            for name in ("model", *FORECAST_BASELINES):
+                s = scores.get(name)
+                if s is None:
+                    continue
+                cells = [s[f"{m}_{h}min_mg_dl"] for h in (30, 60) for m in ("rmse", "mae")]
+                zones = [s[f"clarke_ab_{h}min_percent"] for h in (30, 60)]
+                lines.append(
+                    f"  {name:<32}"
+                    + "".join(f"{c:8.2f}" for c in cells)
+                    + "".join(f"{z:7.1f}" for z in zones)
+                )
     return "\n".join(lines)
 
 
@@ -524,6 +539,7 @@ def run_evaluation(
     max_meals_plotted: int = 6,
     write_model_cards: bool = False,
     command: str = "mealimpact evaluate glucose",
+    forecast_loco: bool = True,
 ) -> tuple[dict[str, object], list[Path]]:
     """Evaluate, write the JSON and the report (and EVALUATION.md beside each model when asked).
 
@@ -535,7 +551,7 @@ def run_evaluation(
         raise EvaluationError(f"unknown format {layout!r}")
     recordings = load_recordings(data, layout)
     try:
-        evaluation = evaluate(recordings, models_dir)
+        evaluation = evaluate(recordings, models_dir, loco=forecast_loco)
     except ModelRepositoryError as error:
         raise EvaluationError(f"a shipped model is unusable: {error}") from error
     if not evaluation.meals and not evaluation.forecasts:

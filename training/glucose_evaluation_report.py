@@ -12,6 +12,7 @@ import numpy as np
 from glucose_model.clarke import ZONES
 from glucose_model.features import CURVE_MINUTES
 from glucose_model.forecast import HORIZONS_MIN
+from training.glucose_history_evaluation import history_tables
 
 if TYPE_CHECKING:
     from training.glucose_evaluate import Evaluation, ForecastSet, MealSet
@@ -71,40 +72,128 @@ def response_tables(figures: dict[str, Any]) -> list[str]:
     return lines
 
 
+FORECAST_PREDICTORS = ("model", "persistence", "linear", "damped_trend", "ridge_3h")
+
+
+def _forecast_cohort_table(scores: dict[str, Any]) -> list[str]:
+    lines = [
+        "| predictor | "
+        + " | ".join(t for _, t in FORECAST_COLUMNS)
+        + " | Clarke 30 min A/B/C/D/E % | Clarke 60 min A/B/C/D/E % |",
+        "|---" * (len(FORECAST_COLUMNS) + 3) + "|",
+    ]
+    for name in FORECAST_PREDICTORS:
+        s = scores.get(name)
+        if s is None:
+            continue
+        zones = ["/".join(f"{s[f'clarke_{m}min_percent'][z]:.1f}" for z in ZONES) for m in (30, 60)]
+        lines.append(
+            f"| {name} | "
+            + " | ".join(_cell(s[k]) for k, _ in FORECAST_COLUMNS)
+            + f" | {zones[0]} | {zones[1]} |"
+        )
+    return lines
+
+
+def _alert_table(scores: dict[str, Any]) -> list[str]:
+    lines = [
+        "| alert (within 30 min) | from | origins | events | alerts | precision | recall | lead time (min) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    labels = {"low": "below 70 mg/dL", "high": "above 180 mg/dL"}
+    for alert, by_source in scores.get("alerts", {}).items():
+        for source, a in by_source.items():
+            lines.append(
+                f"| {labels.get(alert, alert)} | {source} | {a['origins']} | {a['events']} | {a['alerts']} | "
+                f"{_cell(a['precision'])} | {_cell(a['recall'])} | {_cell(a['lead_time_min'])} |"
+            )
+    return lines
+
+
+def _summary_table(figures: dict[str, Any]) -> list[str]:
+    """One row per cohort and way: model vs persistence vs ridge at 30 and 60 min, band, Clarke A+B."""
+    lines = [
+        "| cohort | way | people | RMSE 30 model / persistence / ridge 3 h | RMSE 60 model / persistence / ridge 3 h "
+        "| MAE 30 model / persistence | MAE 60 model / persistence | Clarke A+B 30 / 60 % | band 10-90 % at +30 / +60 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, way in (("forecast", "unseen people"), ("forecast_loco", "unseen cohort")):
+        for cohort, s in figures.get(key, {}).items():
+            m, p, r = s["model"], s["persistence"], s.get("ridge_3h")
+
+            def trio(metric: str, m: dict[str, Any] = m, p: dict[str, Any] = p, r: Any = r) -> str:
+                ridge = f"{r[metric]:.2f}" if r else "n/a"
+                return f"{m[metric]:.2f} / {p[metric]:.2f} / {ridge}"
+
+            band = s["band_10_90_coverage_by_horizon"]
+            lines.append(
+                f"| {cohort} | {way} | {s['people']} | {trio('rmse_30min_mg_dl')} | {trio('rmse_60min_mg_dl')} | "
+                f"{m['mae_30min_mg_dl']:.2f} / {p['mae_30min_mg_dl']:.2f} | "
+                f"{m['mae_60min_mg_dl']:.2f} / {p['mae_60min_mg_dl']:.2f} | "
+                f"{m['clarke_ab_30min_percent']:.1f} / {m['clarke_ab_60min_percent']:.1f} | "
+                f"{band['30']:.2f} / {band['60']:.2f} |"
+            )
+    return lines
+
+
+def forecast_verdicts(figures: dict[str, Any]) -> list[str]:
+    """Where "below persistence and ridge at 30 and 60 min (RMSE), Clarke A+B >= 99 %, band 0.75-0.85"
+    does not hold, one line each with the numbers."""
+    misses = []
+    for key, way in (("forecast", "unseen people"), ("forecast_loco", "unseen cohort")):
+        for cohort, s in figures.get(key, {}).items():
+            for line in s.get("model_does_not_beat", []):
+                misses.append(f"{cohort} ({way}): {line}")
+            for minute in (30, 60):
+                ab = s["model"][f"clarke_ab_{minute}min_percent"]
+                if ab < 99.0:
+                    misses.append(f"{cohort} ({way}): Clarke A+B at {minute} min {ab:.1f} % (< 99 %)")
+            for h, v in s["band_10_90_coverage_by_horizon"].items():
+                if not 0.75 <= v <= 0.85:
+                    misses.append(f"{cohort} ({way}): band coverage at +{h} min {v:.2f} (outside 0.75-0.85)")
+    return misses
+
+
 def forecast_tables(figures: dict[str, Any]) -> list[str]:
     lines: list[str] = []
-    forecast = figures.get("forecast", {})
-    assert isinstance(forecast, dict)
-    for cohort, scores in forecast.items():
-        coverage = ", ".join(
-            f"+{h}: {100 * v:.0f} %" for h, v in scores["band_10_90_coverage_by_horizon"].items()
-        )
+    if figures.get("forecast") or figures.get("forecast_loco"):
         lines += [
-            f"**{cohort}**: {scores['windows']} forecast origins of {scores['people']} unseen people; "
-            f"10-90 % band holds {coverage} of measured values.",
+            "Both ways at a glance (unseen people: the shipped model on people it never saw, baselines fitted "
+            "on its training people; unseen cohort: the same recipe retrained without that cohort, baselines "
+            "fitted on the same other cohorts):",
             "",
-            "| predictor | "
-            + " | ".join(t for _, t in FORECAST_COLUMNS)
-            + " | Clarke 30 min A/B/C/D/E % | Clarke 60 min A/B/C/D/E % |",
-            "|---" * (len(FORECAST_COLUMNS) + 3) + "|",
+            *_summary_table(figures),
+            "",
+            "Where the claim (below persistence and below the 3-h ridge in RMSE and MAE at 30 and 60 min, "
+            "Clarke A+B >= 99 %, 10-90 % band coverage within 0.75-0.85) does not hold:",
+            "",
+            *([f"- {m}" for m in forecast_verdicts(figures)] or ["- nowhere."]),
+            "",
         ]
-        for name in ("model", "persistence", "linear"):
-            s = scores[name]
-            zones = ["/".join(f"{s[f'clarke_{m}min_percent'][z]:.1f}" for z in ZONES) for m in (30, 60)]
-            lines.append(
-                f"| {name} | "
-                + " | ".join(_cell(s[k]) for k, _ in FORECAST_COLUMNS)
-                + f" | {zones[0]} | {zones[1]} |"
+    for key, title in (("forecast", "unseen people"), ("forecast_loco", "leave-one-cohort-out")):
+        forecast = figures.get(key, {})
+        assert isinstance(forecast, dict)
+        if forecast:
+            lines += [f"### {title}", ""]
+        for cohort, scores in forecast.items():
+            coverage = ", ".join(
+                f"+{h}: {100 * v:.0f} %" for h, v in scores["band_10_90_coverage_by_horizon"].items()
             )
-        lines += [
-            "",
-            f"Skill (1 - RMSE model / RMSE baseline) against persistence: "
-            f"{scores['skill_vs_persistence_30min']:.3f} at 30 min, {scores['skill_vs_persistence_60min']:.3f} at 60 min; "
-            f"against linear extrapolation: {scores['skill_vs_linear_30min']:.3f} and {scores['skill_vs_linear_60min']:.3f}.",
-            "Where the model does not beat a baseline: "
-            + ("; ".join(scores["model_does_not_beat"]) or "nowhere."),
-            "",
-        ]
+            who = "unseen people" if key == "forecast" else "people of a cohort left out of training"
+            lines += [
+                f"**{cohort}**: {scores['windows']} forecast origins of {scores['people']} {who}; "
+                f"10-90 % band holds {coverage} of measured values.",
+                "",
+                *_forecast_cohort_table(scores),
+                "",
+                *_alert_table(scores),
+                "",
+                f"Skill (1 - RMSE model / RMSE baseline) against persistence: "
+                f"{scores['skill_vs_persistence_30min']:.3f} at 30 min, {scores['skill_vs_persistence_60min']:.3f} at 60 min.",
+                "Where the model does not beat a baseline: "
+                + ("; ".join(scores["model_does_not_beat"]) or "nowhere."),
+                "",
+            ]
     return lines
 
 
@@ -310,7 +399,7 @@ def write_report(evaluation: Evaluation, report_dir: Path, max_meals_plotted: in
         lines += [f"Produced by `{figures['command']}`.", ""]
     lines += ["Published references: " + "; ".join(f"{k}: {v}" for k, v in figures["references"].items()), ""]
     if evaluation.meals:
-        lines += ["## Post-meal response model", "", *response_tables(figures)]
+        lines += ["## Post-meal response model", "", *response_tables(figures), *history_tables(figures)]
         if plot_meal_curves(evaluation.meals, report_dir / "response_curves.png", max_meals_plotted):
             lines += ["![predicted vs measured curves](response_curves.png)", ""]
         if plot_explanations(evaluation.meals, report_dir / "explanations.png"):
@@ -320,9 +409,9 @@ def write_report(evaluation: Evaluation, report_dir: Path, max_meals_plotted: in
                 "![explanations](explanations.png)",
                 "",
             ]
-    if evaluation.forecasts:
+    if evaluation.forecasts or figures.get("forecast_loco"):
         lines += ["## Forecast (+15..+60 min)", "", *forecast_tables(figures)]
-        for minute in (30, 60):
+        for minute in (30, 60) if evaluation.forecasts else ():
             plot_clarke(evaluation.forecasts, report_dir / f"clarke_{minute}min.png", minute)
             lines += [f"![Clarke grid {minute} min](clarke_{minute}min.png)", ""]
     if figures.get("response") or figures.get("forecast"):
@@ -338,10 +427,10 @@ def write_model_summaries(figures: dict[str, Any], models_dir: Path, command: st
     written = []
     header = ["", f"Produced by `{command}`; every figure is in the JSON it wrote.", ""]
     for name, key, tables in (
-        ("glucose_response", "response", response_tables),
+        ("glucose_response", "response", lambda f: [*response_tables(f), *history_tables(f)]),
         ("glucose_forecast", "forecast", forecast_tables),
     ):
-        if not figures.get(key) or not (models_dir / name).is_dir():
+        if not (figures.get(key) or figures.get(f"{key}_loco")) or not (models_dir / name).is_dir():
             continue
         path = models_dir / name / "EVALUATION.md"
         title = f"# {name}: evaluation on unseen people (generated; do not edit by hand)"

@@ -11,11 +11,17 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from glucose_model.explanation import reference_meal_metadata
+from glucose_model.explanation import (
+    HISTORY_SLOT,
+    NO_HISTORY_SLOT,
+    PERSONAL_FACTOR_GROUPS,
+    reference_meal_metadata,
+)
 from glucose_model.features import (
     CGM_POINTS,
     CURVE_MINUTES,
@@ -32,7 +38,20 @@ from glucose_model.features import (
     metadata_inputs,
 )
 from glucose_model.impact import OUTPUT_RISE, OUTPUT_SPIKE, OUTPUT_SPIKE_SLOPE
-from glucose_model.response_network import ResponseNetwork, parameter_count
+from glucose_model.personal import (
+    INPUT_HISTORY_CGM,
+    INPUT_HISTORY_CGM_MASK,
+    INPUT_HISTORY_FEATURES,
+    INPUT_HISTORY_RISE,
+    INPUT_HISTORY_SLOT,
+    INPUT_PERSON,
+    MAX_HISTORY_MEALS,
+    N_PERSON_FIELDS,
+    PERSON_FIELD_NAMES,
+    PERSON_FIELDS,
+    metadata_person_inputs,
+)
+from glucose_model.response_network import PersonEncoder, ResponseNetwork, parameter_count
 
 logger = logging.getLogger(__name__)
 
@@ -198,4 +217,121 @@ def export_response(
         )
     logger.info("exported %s; max |ORT - torch| = %.2e mg/dL", out, worst_rise)
     (model_dir / "config.pbtxt").write_text(config_pbtxt())
+    return out
+
+
+PERSONAL_INPUT_NAMES = (
+    INPUT_CGM,
+    INPUT_CGM_MASK,
+    INPUT_FEATURES,
+    INPUT_PERSON,
+    INPUT_HISTORY_SLOT,
+    INPUT_HISTORY_CGM,
+    INPUT_HISTORY_CGM_MASK,
+    INPUT_HISTORY_FEATURES,
+    INPUT_HISTORY_RISE,
+)
+
+
+def personal_config_pbtxt() -> str:
+    """Triton/KServe configuration of the personal graph: the history inputs have their own first
+    axis (history sets), so the batch axis is explicit (max_batch_size 0; one request = one call)."""
+    n_t, n_q = CURVE_MINUTES.shape[0], len(QUANTILES)
+    return f"""name: "{MODEL_NAME}"
+platform: "onnxruntime_onnx"
+max_batch_size: 0
+input [
+  {{ name: "{INPUT_CGM}" data_type: TYPE_FP32 dims: [ -1, {CGM_POINTS} ] }},
+  {{ name: "{INPUT_CGM_MASK}" data_type: TYPE_FP32 dims: [ -1, {CGM_POINTS} ] }},
+  {{ name: "{INPUT_FEATURES}" data_type: TYPE_FP32 dims: [ -1, {N_FEATURES} ] }},
+  {{ name: "{INPUT_PERSON}" data_type: TYPE_FP32 dims: [ -1, {N_PERSON_FIELDS} ] }},
+  {{ name: "{INPUT_HISTORY_SLOT}" data_type: TYPE_INT64 dims: [ -1 ] }},
+  {{ name: "{INPUT_HISTORY_CGM}" data_type: TYPE_FP32 dims: [ -1, -1, {CGM_POINTS} ] }},
+  {{ name: "{INPUT_HISTORY_CGM_MASK}" data_type: TYPE_FP32 dims: [ -1, -1, {CGM_POINTS} ] }},
+  {{ name: "{INPUT_HISTORY_FEATURES}" data_type: TYPE_FP32 dims: [ -1, -1, {N_FEATURES} ] }},
+  {{ name: "{INPUT_HISTORY_RISE}" data_type: TYPE_FP32 dims: [ -1, -1, {n_t} ] }}
+]
+output [
+  {{ name: "{OUTPUT_RISE}" data_type: TYPE_FP32 dims: [ -1, {n_t}, {n_q} ] }},
+  {{ name: "{OUTPUT_SPIKE}" data_type: TYPE_FP32 dims: [ -1, 1 ] }},
+  {{ name: "{OUTPUT_SPIKE_SLOPE}" data_type: TYPE_FP32 dims: [ -1, 1 ] }}
+]
+"""
+
+
+def personal_metadata_extra(encoder: PersonEncoder) -> dict[str, str]:
+    """The metadata keys a personal graph adds (the ResponsePredictor switches on `person_fields`)."""
+    used = [n for n, u in zip(PERSON_FIELD_NAMES, encoder.field_used.tolist(), strict=True) if u > 0]
+    values: dict[str, object] = {
+        "person_fields": list(PERSON_FIELD_NAMES),
+        "person_fields_units": {f.name: f.unit for f in PERSON_FIELDS},
+        "person_fields_trained": used,
+        "personal_inputs": metadata_person_inputs(),
+        "factor_groups": list(PERSONAL_FACTOR_GROUPS),
+        "history": {
+            "max_meals": MAX_HISTORY_MEALS,
+            "slots": {"with_history": HISTORY_SLOT, "without": NO_HISTORY_SLOT},
+            "what": "past meals of the same person: their model inputs and the measured rise after them",
+        },
+    }
+    return {key: json.dumps(value) for key, value in values.items()}
+
+
+def export_personal_response(
+    network: torch.nn.Module, metadata: Mapping[str, str], model_dir: Path, check: Mapping[str, Any]
+) -> Path:
+    """Write the personal graph (one file, opset OPSET) and its config; check ORT against torch on `check`."""
+    import onnx
+    import onnxruntime as ort
+
+    out = model_dir / json.loads(metadata["version"]) / "model.onnx"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    network.eval()
+    example = tuple(torch.from_numpy(np.ascontiguousarray(check[name])) for name in PERSONAL_INPUT_NAMES)
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    sets = torch.export.Dim("sets", min=1, max=4096)
+    meals = torch.export.Dim("meals", min=1, max=1024)
+    dynamic = {
+        INPUT_CGM: {0: batch},
+        INPUT_CGM_MASK: {0: batch},
+        INPUT_FEATURES: {0: batch},
+        INPUT_PERSON: {0: batch},
+        INPUT_HISTORY_SLOT: {0: batch},
+        INPUT_HISTORY_CGM: {0: sets, 1: meals},
+        INPUT_HISTORY_CGM_MASK: {0: sets, 1: meals},
+        INPUT_HISTORY_FEATURES: {0: sets, 1: meals},
+        INPUT_HISTORY_RISE: {0: sets, 1: meals},
+    }
+    program = torch.onnx.export(
+        network,
+        example,
+        dynamo=True,
+        input_names=list(PERSONAL_INPUT_NAMES),
+        output_names=list(OUTPUT_NAMES),
+        dynamic_shapes=dynamic,
+        opset_version=OPSET,
+        external_data=False,
+    )
+    if program is None:
+        raise ResponseExportError("torch.onnx.export returned no program")
+    model = program.model_proto
+    for key, value in metadata.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save_model(model, str(out))
+    onnx.checker.check_model(str(out))
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    feed = {name: np.ascontiguousarray(check[name]) for name in PERSONAL_INPUT_NAMES}
+    got = session.run(list(OUTPUT_NAMES), feed)
+    with torch.no_grad():
+        want = [t.numpy() for t in network(*example)]
+    worst_rise = float(np.max(np.abs(got[0] - want[0])))
+    worst_p = float(max(np.max(np.abs(g - w)) for g, w in zip(got[1:], want[1:], strict=True)))
+    if worst_rise > EXPORT_TOLERANCE_MG_DL or worst_p > EXPORT_TOLERANCE_PROBABILITY:
+        out.unlink()
+        raise ResponseExportError(
+            f"ONNX Runtime differs from torch by {worst_rise:.4g} mg/dL and {worst_p:.3g} in the spike outputs "
+            f"(tolerances {EXPORT_TOLERANCE_MG_DL}, {EXPORT_TOLERANCE_PROBABILITY}); the file was not kept"
+        )
+    logger.info("exported %s; max |ORT - torch| = %.2e mg/dL, %.2e spike", out, worst_rise, worst_p)
+    (model_dir / "config.pbtxt").write_text(personal_config_pbtxt())
     return out

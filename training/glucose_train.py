@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -27,6 +27,7 @@ from glucose_model.features import (
     context_from_window,
 )
 from glucose_model.impact import iauc_2h, peak_rise
+from glucose_model.personal import N_PERSON_FIELDS, person_row, recording_medication
 from glucose_model.records import InsufficientCgmError, Recording
 from glucose_model.response_network import NetworkConfig, ResponseNetwork
 from glucose_model.windows import meal_windows
@@ -66,17 +67,30 @@ class MealExamples:
     rise_mg_dl: npt.NDArray[np.float32]  # (N, 37) measured minus baseline, NaN = not measured
     spiked: npt.NDArray[np.float32]  # (N,) 1 when the measured peak crossed the kind's threshold
     person: npt.NDArray[np.str_]  # (N,) "<cohort>/<person_id>"
+    # (N,) meal time, UTC epoch seconds (orders a person's meals for history episodes); -1 = unknown
+    time_s: npt.NDArray[np.int64] | None = None
+    person_fields: npt.NDArray[np.float32] | None = None  # (N, P) personal.PERSON_FIELDS, NaN = unknown
 
     def __len__(self) -> int:
         return int(self.rise_mg_dl.shape[0])
 
-    def subset(self, keep: npt.NDArray[np.bool_]) -> MealExamples:
+    def _times(self) -> npt.NDArray[np.int64]:
+        return self.time_s if self.time_s is not None else np.full(len(self), -1, np.int64)
+
+    def _fields(self) -> npt.NDArray[np.float32]:
+        if self.person_fields is not None:
+            return self.person_fields
+        return np.full((len(self), N_PERSON_FIELDS), np.nan, np.float32)
+
+    def subset(self, keep: npt.NDArray[np.bool_] | npt.NDArray[np.int64]) -> MealExamples:
         i = keep
         return MealExamples(
             ModelInputs(self.inputs.cgm_rel_mg_dl[i], self.inputs.cgm_mask[i], self.inputs.features[i]),
             self.rise_mg_dl[i],
             self.spiked[i],
             self.person[i],
+            self._times()[i],
+            self._fields()[i],
         )
 
     @staticmethod
@@ -86,6 +100,8 @@ class MealExamples:
             np.concatenate([p.rise_mg_dl for p in parts]),
             np.concatenate([p.spiked for p in parts]),
             np.concatenate([p.person for p in parts]),
+            np.concatenate([p._times() for p in parts]),
+            np.concatenate([p._fields() for p in parts]),
         )
 
 
@@ -94,9 +110,13 @@ def meal_examples(recordings: Sequence[Recording]) -> MealExamples:
     rows: list[ModelInputs] = []
     rises: list[npt.NDArray[np.float64]] = []
     people: list[str] = []
+    times: list[int] = []
+    fields: list[npt.NDArray[np.float32]] = []
     skipped_carbs = skipped_cgm = 0
     for recording in recordings:
         insulin_recorded = len(recording.insulin) > 0
+        medication = recording_medication(recording)
+        person = person_row(medication=medication)
         for window in meal_windows(recording):
             if window.meal.carbs_confidence == 0.0:  # the food text matched nothing: carbs unknown
                 skipped_carbs += 1
@@ -109,6 +129,8 @@ def meal_examples(recordings: Sequence[Recording]) -> MealExamples:
             rows.append(row)
             rises.append(window.post_meal_glucose_mg_dl - float(row.features[0, BASELINE]))
             people.append(f"{recording.cohort}/{recording.person_id}")
+            times.append(int(window.meal.time.timestamp()))
+            fields.append(person)
     logger.info(
         "%d meals kept; %d without known carbohydrate, %d without enough CGM before them",
         len(rows),
@@ -119,7 +141,14 @@ def meal_examples(recordings: Sequence[Recording]) -> MealExamples:
     rise = np.asarray(rises, np.float32).reshape(len(rows), CURVE_MINUTES.shape[0])  # (N, 37)
     peak = measured_peak_rise(rise) if len(rows) else np.zeros(0, np.float32)
     spiked = inputs.features[:, BASELINE] + peak > inputs.features[:, FEATURE_INDEX["spike_threshold_mg_dl"]]
-    return MealExamples(inputs, rise, spiked.astype(np.float32), np.asarray(people, np.str_))
+    return MealExamples(
+        inputs,
+        rise,
+        spiked.astype(np.float32),
+        np.asarray(people, np.str_),
+        np.asarray(times, np.int64),
+        np.asarray(fields, np.float32).reshape(len(rows), N_PERSON_FIELDS),
+    )
 
 
 def split_people(people: npt.NDArray[np.str_], held_out_fraction: float, seed: int) -> npt.NDArray[np.bool_]:
@@ -424,15 +453,28 @@ def train_glucose(
     return train_on_examples(sim, rec, config)
 
 
-def train_on_examples(sim: MealExamples | None, rec: MealExamples | None, config: TrainConfig) -> TrainResult:
-    """`train_glucose` once the recordings are examples (None = that stage is skipped)."""
+def train_on_examples(
+    sim: MealExamples | None,
+    rec: MealExamples | None,
+    config: TrainConfig,
+    held_out_people: Collection[str] | None = None,
+) -> TrainResult:
+    """`train_glucose` once the recordings are examples (None = that stage is skipped).
+
+    `held_out_people` ("cohort/person") fixes the held-out side instead of `split_people` (to keep
+    the people an earlier version never saw unseen by the next one).
+    """
     torch.manual_seed(config.seed)
     network = ResponseNetwork(config.network)
     if sim is None and rec is None:
         raise ValueError("no recordings to train on: give a cohort folder or --simulated N")
     evaluated = rec if rec is not None else sim
     assert evaluated is not None
-    held = split_people(evaluated.person, config.held_out_fraction, config.seed)
+    held = (
+        split_people(evaluated.person, config.held_out_fraction, config.seed)
+        if held_out_people is None
+        else np.isin(evaluated.person, list(held_out_people))
+    )
     train, test = evaluated.subset(~held), evaluated.subset(held)
     # Early stopping looks at people of the training side only; the test people stay unseen.
     in_validation = split_people(train.person, config.validation_fraction, config.seed + 1)
