@@ -6,6 +6,7 @@ Both are synchronous and thread-safe; `ModelExecutor` runs them off the event lo
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -16,6 +17,7 @@ import httpx
 import numpy as np
 import onnxruntime as ort
 
+from serving.deadline import check_deadline
 from serving.metrics import ServingMetrics
 from serving.model_repository import RepositoryModel
 from serving.v2_protocol import HEADER_LENGTH, InferenceProtocolError, decode_response, encode_request
@@ -117,6 +119,13 @@ class RemoteV2Backend:
             if local != served:
                 raise ModelBackendError(f"model server's {model.name} {section} {served} differ from {local}")
 
+    def server_ready(self, timeout_s: float) -> bool:
+        """Whether the remote server answers its readiness probe now (for /readyz)."""
+        try:
+            return self._client.get("/v2/health/ready", timeout=timeout_s).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     def close(self) -> None:
         self._client.close()
 
@@ -133,6 +142,7 @@ class ModelExecutor:
         self, model_name: str, inputs: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None
     ) -> dict[str, np.ndarray]:
         """Synchronous, for code already on a pool thread (e.g. the glucose predictors)."""
+        check_deadline()  # each model call is a point where a timed-out request's work stops
         started = time.perf_counter()
         outputs = self.backend.infer(model_name, inputs, output_names)
         self._metrics.inference_seconds.labels(model_name).observe(time.perf_counter() - started)
@@ -145,8 +155,18 @@ class ModelExecutor:
         return lambda inputs: self.infer(model_name, inputs)
 
     async def run(self, work: Callable[[], _T]) -> _T:
-        """Run blocking work on the pool without holding the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool, work)
+        """Run blocking work on the pool without holding the event loop.
+
+        The request's deadline travels with the work (a copied context): work still queued when its
+        request has timed out does not start, and running work stops at its next model call.
+        """
+        context = contextvars.copy_context()
+
+        def guarded() -> _T:
+            check_deadline()
+            return work()
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, context.run, guarded)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

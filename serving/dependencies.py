@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -10,12 +9,12 @@ from fastapi.security import APIKeyHeader
 
 from glucose_model.forecast import Forecaster
 from glucose_model.impact import ResponsePredictor
+from serving.auth import API_KEY_HEADER, WWW_AUTHENTICATE
 from serving.problems import MODEL_UNAVAILABLE, UNAUTHORIZED, RequestRefusedError
 from serving.runtime import ServingRuntime
 from serving.settings import Settings
 from vision.metadata import RecognizerMetadata
 
-API_KEY_HEADER = "X-API-Key"
 _api_key = APIKeyHeader(
     name=API_KEY_HEADER, auto_error=False, description="Required when the server has API keys"
 )
@@ -36,16 +35,17 @@ def get_settings(runtime: RuntimeDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def require_api_key(settings: SettingsDep, key: Annotated[str | None, Security(_api_key)] = None) -> None:
-    """No-op without configured keys; otherwise the header must equal one of them (constant time)."""
-    if not settings.api_keys:
-        return
-    given = (key or "").encode("utf-8")
-    matched = False
-    for allowed in settings.api_keys:  # compare with every key: the time does not say which one was close
-        matched |= hmac.compare_digest(given, allowed.encode("utf-8"))
-    if not matched:
-        raise RequestRefusedError(UNAUTHORIZED, f"Send a valid API key in the {API_KEY_HEADER} header.")
+def require_api_key(
+    request: Request, settings: SettingsDep, key: Annotated[str | None, Security(_api_key)] = None
+) -> None:
+    """The key is checked before the body is read, by `serving.admission.Admission`; this dependency
+    documents the header in the OpenAPI description and refuses anything that reached a route unchecked."""
+    if settings.api_keys and not request.scope.get("state", {}).get("api_key"):
+        raise RequestRefusedError(
+            UNAUTHORIZED,
+            f"Send a valid API key in the {API_KEY_HEADER} header.",
+            headers={"WWW-Authenticate": WWW_AUTHENTICATE},
+        )
 
 
 def get_forecaster(runtime: RuntimeDep) -> Forecaster:

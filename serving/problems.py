@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 
 from glucose_model.records import InsufficientCgmError, RecordError
 from serving.backends import ModelBackendError
+from serving.deadline import DeadlineExceededError
 from serving.metrics import ServingMetrics
 from serving.v2_protocol import InferenceProtocolError
 from vision.decode import ImageDecodeError, ImageTooLargeError, UnsupportedImageFormatError
@@ -99,6 +100,33 @@ METHOD_NOT_ALLOWED = ProblemType(
     "method-not-allowed", "Method not allowed", 405, "Check the method against /openapi.json."
 )
 TIMEOUT = ProblemType("request-timeout", "Request took too long", 504, "Retry later; the server is busy.")
+BODY_TIMEOUT = ProblemType(
+    "body-read-timeout",
+    "Request body arrived too slowly",
+    408,
+    "Send the whole body at once (see MEALIMPACT_BODY_READ_TIMEOUT_S).",
+)
+RATE_LIMITED = ProblemType(
+    "rate-limited", "Too many requests", 429, "Wait the seconds in Retry-After, then retry."
+)
+OVERLOADED = ProblemType(
+    "server-overloaded",
+    "Server at its memory budget",
+    503,
+    "Retry after the seconds in Retry-After; the server refuses new work above MEALIMPACT_MAX_RSS_MB.",
+)
+STALE_CGM = ProblemType(
+    "stale-cgm",
+    "CGM readings too old for a forecast",
+    422,
+    "Send the latest readings; the last one must be recent (see MEALIMPACT_MAX_CGM_AGE_MIN).",
+)
+PREDICTION_OUT_OF_RANGE = ProblemType(
+    "prediction-out-of-range",
+    "Prediction outside the physiological range",
+    422,
+    "The inputs drive the model beyond what a body can reach; check the amounts and units sent.",
+)
 MODEL_UNAVAILABLE = ProblemType(
     "model-unavailable", "Model call failed", 503, "Retry later; the model tier is unavailable."
 )
@@ -108,17 +136,27 @@ INTERNAL = ProblemType(
 PROBLEMS = {p.slug: p for p in (
     BODY_TOO_LARGE, IMAGE_TOO_LARGE, NOT_AN_IMAGE, UNSUPPORTED_FORMAT, TOO_FEW_READINGS, OUT_OF_RANGE,
     TIMESTAMP_ORDER, TIMESTAMP_FUTURE, BAD_UNIT, INVALID_RECORD, PERSONAL_CLASSES, VALIDATION, UNAUTHORIZED,
-    NOT_FOUND, METHOD_NOT_ALLOWED, TIMEOUT, MODEL_UNAVAILABLE, INTERNAL,
+    NOT_FOUND, METHOD_NOT_ALLOWED, TIMEOUT, MODEL_UNAVAILABLE, INTERNAL, BODY_TIMEOUT, RATE_LIMITED,
+    OVERLOADED, STALE_CGM, PREDICTION_OUT_OF_RANGE,
 )}  # fmt: skip
 
 
 class RequestRefusedError(ValueError):
     """Raised at the edge when a request is refused for a reason that has no domain error of its own."""
 
-    def __init__(self, problem: ProblemType, detail: str) -> None:
+    def __init__(self, problem: ProblemType, detail: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.problem = problem
         self.detail = detail
+        self.headers = headers or {}
+
+
+class StaleCgmError(RecordError):
+    """The last CGM reading is older than a forecast may start from."""
+
+
+class PredictionRangeError(ValueError):
+    """A model output is non-finite or beyond the hard physiological cap (the message names the field)."""
 
 
 class GlucoseUnitError(RecordError):
@@ -145,11 +183,14 @@ _DOMAIN_PROBLEMS: tuple[tuple[type[Exception], ProblemType], ...] = (
     (GlucoseUnitError, BAD_UNIT),
     (GlucoseRangeError, OUT_OF_RANGE),
     (TimestampOrderError, TIMESTAMP_ORDER),
+    (StaleCgmError, STALE_CGM),
+    (PredictionRangeError, PREDICTION_OUT_OF_RANGE),
     (FutureTimestampError, TIMESTAMP_FUTURE),
     (RecordError, INVALID_RECORD),
     (FewShotError, PERSONAL_CLASSES),
     (ModelBackendError, MODEL_UNAVAILABLE),
     (InferenceProtocolError, VALIDATION),
+    (DeadlineExceededError, TIMEOUT),
 )
 
 
@@ -169,7 +210,7 @@ def problem_for(error: Exception) -> tuple[ProblemType, str]:
         )
     for kind, problem in _DOMAIN_PROBLEMS:
         if isinstance(error, kind):
-            detail = str(error) if problem is not MODEL_UNAVAILABLE else problem.description
+            detail = str(error) if problem not in (MODEL_UNAVAILABLE, TIMEOUT) else problem.description
             return problem, detail
     return INTERNAL, INTERNAL.description
 
@@ -201,6 +242,8 @@ def v2_status(error: Exception) -> int:
         return error.status_code
     if isinstance(error, RequestRefusedError):
         return error.problem.status
+    if isinstance(error, DeadlineExceededError):
+        return 504
     return 503 if isinstance(error, ModelBackendError) else 500
 
 
@@ -219,7 +262,7 @@ def install_problem_handlers(app: FastAPI, metrics: ServingMetrics) -> None:
     async def answer(request: Request, error: Exception) -> Response:
         problem, detail = problem_for(error)
         metrics.rejected.labels(problem.slug).inc()
-        headers = dict(error.headers or {}) if isinstance(error, HTTPException) else {}
+        headers = dict(error.headers or {}) if isinstance(error, HTTPException | RequestRefusedError) else {}
         if request.url.path.startswith("/v2"):
             return Response(v2_error_body(_v2_detail(error)), v2_status(error), headers, "application/json")
         extensions = {"errors": validation_errors(error)} if isinstance(error, RequestValidationError) else {}
@@ -231,9 +274,11 @@ def install_problem_handlers(app: FastAPI, metrics: ServingMetrics) -> None:
         HTTPException,
         RequestRefusedError,
         RecordError,
+        PredictionRangeError,
         ImageDecodeError,
         FewShotError,
         ModelBackendError,
         InferenceProtocolError,
+        DeadlineExceededError,
     ):
         app.add_exception_handler(kind, answer)

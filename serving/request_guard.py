@@ -1,7 +1,8 @@
 """The outermost layer of every request: id, body-size limit, timeout, last-resort errors, metrics, log line.
 
-The one log line per request carries the request id, route template, model versions, latency and
-status, and nothing from the request itself: no body, no query string, no path values but the model name.
+The one log line per request (the audit trail, logger `serving.access`) carries the request id, route
+template, model versions, the API key's name, latency and status, and nothing from the request itself:
+no body, no query string, no path values but the model name.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serving.deadline import reset_deadline, set_deadline
 from serving.metrics import ServingMetrics
 from serving.problems import (
     BODY_TOO_LARGE,
@@ -30,13 +34,22 @@ from serving.problems import (
 logger = logging.getLogger("serving.access")
 REQUEST_ID_HEADER = "x-request-id"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_BYTE_COUNT = re.compile(r"^[0-9]{1,18}$")
 
 
 class RequestGuard:
     """Pure ASGI middleware (streams bodies untouched, unlike BaseHTTPMiddleware)."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, timeout_s: float, metrics: ServingMetrics) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        timeout_s: float,
+        metrics: ServingMetrics,
+        routes: Sequence[BaseRoute] = (),
+    ) -> None:
         self.app = app
+        self.routes = routes  # to name the route of a request refused before routing (401, 429, 503)
         self.max_body_bytes = max_body_bytes
         self.timeout_s = timeout_s
         self.metrics = metrics
@@ -84,11 +97,17 @@ class RequestGuard:
 
         declared = headers.get("content-length")
         try:
-            if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+            if declared is not None and (
+                not _BYTE_COUNT.match(declared) or int(declared) > self.max_body_bytes
+            ):
                 await refuse(BODY_TOO_LARGE, f"The body may be at most {self.max_body_bytes:,} bytes.")
             else:
-                async with asyncio.timeout(self.timeout_s):
-                    await self.app(scope, guarded_receive, guarded_send)
+                deadline = set_deadline(self.timeout_s)  # pool threads stop this request's work at it
+                try:
+                    async with asyncio.timeout(self.timeout_s):
+                        await self.app(scope, guarded_receive, guarded_send)
+                finally:
+                    reset_deadline(deadline)
                 if outcome["too_large"]:
                     await refuse(BODY_TOO_LARGE, f"The body may be at most {self.max_body_bytes:,} bytes.")
         except TimeoutError:
@@ -126,7 +145,7 @@ class RequestGuard:
         route = getattr(scope.get("route"), "path", None)
         if route is None:
             # FastAPI's own fixed-path pages (/openapi.json, /docs, /redoc) set an endpoint but no route.
-            route = scope["path"] if "endpoint" in scope else "unmatched"
+            route = scope["path"] if "endpoint" in scope else self._route_template(scope)
         method = scope.get("method", "")
         self.metrics.requests.labels(route, method, str(status)).inc()
         self.metrics.request_seconds.labels(route, method).observe(latency_s)
@@ -137,8 +156,22 @@ class RequestGuard:
             "status": status,
             "latency_ms": round(latency_s * 1000.0, 2),
             "models": scope.get("state", {}).get("models", ""),
+            "key": scope.get("state", {}).get("api_key", ""),  # the key's configured name, never the key
         }
         logger.info(json.dumps(line, separators=(",", ":")))
+
+    def _route_template(self, scope: Scope) -> str:
+        for candidate in _flat(self.routes):
+            if candidate.matches(scope)[0] is Match.FULL:
+                return str(getattr(candidate, "path", "unmatched"))
+        return "unmatched"
+
+
+def _flat(routes: Sequence[BaseRoute]) -> Iterator[BaseRoute]:
+    # FastAPI wraps each included router; its routes carry their full paths (no include prefix here).
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        yield from _flat(inner.routes) if inner is not None else (route,)
 
 
 def _header(name: str, value: str) -> tuple[bytes, bytes]:

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mealimpact.model_repository_path import default_models_dir
+from serving.auth import ApiKeys
 from vision.decode import MAX_ASPECT_RATIO, MAX_DECODED_PIXELS, MAX_IMAGE_PIXELS
 from vision.metadata import MODEL_NAME as FOOD_RECOGNIZER
 
@@ -48,10 +49,29 @@ class Settings(BaseSettings):
     max_decoded_pixels: int = Field(default=MAX_DECODED_PIXELS, ge=1)
     max_image_aspect_ratio: float = Field(default=MAX_ASPECT_RATIO, ge=1.0, le=100.0)
     request_timeout_s: float = Field(default=30.0, gt=0)
+    # Connection hygiene (see serving/README.md, "Limits"): a client has this long to send its request
+    # headers, then its body; idle keep-alive connections close; beyond max_connections new ones are shut.
+    header_read_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    body_read_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    keep_alive_timeout_s: float = Field(default=5.0, gt=0, le=600)
+    max_connections: int = Field(default=256, ge=1, le=100_000)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    http_parser: Literal["auto", "httptools", "h11"] = "auto"  # auto: httptools where installed
+    # Refuse new work (503 + Retry-After) while the process's resident memory is above this; 0 = no budget.
+    max_rss_mb: int = Field(default=0, ge=0)
+    # Requests a minute per API key (per client address without keys); 0 = no limit. Bursts up to `burst`.
+    rate_limit_per_min: int = Field(default=0, ge=0)
+    rate_limit_burst: int = Field(default=20, ge=1)
+    # A forecast refuses CGM whose last reading is older than this (a stale trace is not "now").
+    max_cgm_age_min: float = Field(default=20.0, gt=0, le=24 * 60)
+    # Serve /metrics on its own port (bound to metrics_host) instead of the API port; 0 = API port.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
     batcher_enabled: bool = False
     batcher_max_batch: int = Field(default=8, ge=1, le=256)
     # 0: a lone photo never waits for company; batches still form while the model is busy (batcher.py).
     batcher_max_wait_ms: float = Field(default=0.0, ge=0, le=1000)
+    # NAME:SHA256-HEX entries (`mealimpact api-key NAME` prints a key and its entry); empty = no keys.
     api_keys: Annotated[tuple[str, ...], NoDecode] = ()
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -60,6 +80,12 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split_commas(value)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _hashed_named_keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        ApiKeys.from_entries(value)  # raises ValueError naming the rule, never the entry
+        return value
 
     @field_validator("model_backend")
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,8 @@ from serving.model_repository import TensorSpec
 HEADER_LENGTH = "Inference-Header-Content-Length"
 BINARY_CONTENT_TYPE = "application/octet-stream"
 JSON_CONTENT_TYPE = "application/json"
+# A byte count of at most 18 digits: longer strings are no length (and int() of 5000 digits raises).
+_BYTE_COUNT = re.compile(r"^[0-9]{1,18}$")
 _NUMPY_TO_V2 = {
     "bool": "BOOL",
     "uint8": "UINT8",
@@ -48,6 +51,7 @@ class InferenceProtocolError(ValueError):
 class TensorMessage(BaseModel):
     """One tensor of a request or response; `data` is absent when the tensor travels as binary."""
 
+    model_config = ConfigDict(strict=True)  # a shape of ["1"] or [true] is refused, not coerced
     name: str = Field(min_length=1)
     shape: list[int]
     datatype: str
@@ -56,12 +60,15 @@ class TensorMessage(BaseModel):
 
 
 class RequestedOutput(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     name: str = Field(min_length=1)
     parameters: dict[str, Any] = Field(default_factory=dict)
 
 
 class InferRequestMessage(BaseModel):
     model_config = ConfigDict(
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
@@ -72,7 +79,7 @@ class InferRequestMessage(BaseModel):
                     "outputs": [{"name": "probabilities", "parameters": {"binary_data": False}}],
                 }
             ]
-        }
+        },
     )
 
     id: str | None = None
@@ -199,14 +206,27 @@ def tensor_from_json(message: TensorMessage) -> np.ndarray:
     if not all(isinstance(v, kinds) and (dtype.kind == "b" or not isinstance(v, bool)) for v in flat):
         raise InferenceProtocolError(f"tensor {message.name}: data must all be {message.datatype} values")
     try:
-        return flat.astype(dtype).reshape(message.shape)
-    except OverflowError as err:
+        with np.errstate(over="raise", invalid="raise"):
+            array = flat.astype(dtype).reshape(message.shape)
+    except (OverflowError, FloatingPointError) as err:
         raise InferenceProtocolError(
             f"tensor {message.name}: a value does not fit {message.datatype}"
         ) from err
+    if dtype.kind == "f" and not np.isfinite(array).all():
+        # JSON has no NaN or Infinity (a value like 1e39 overflows FP32 to Infinity); binary data may.
+        raise InferenceProtocolError(
+            f"tensor {message.name}: JSON data must be finite numbers within {message.datatype}"
+        )
+    return array
 
 
-def tensor_to_json(array: np.ndarray) -> list[Any]:
+def tensor_to_json(array: np.ndarray, name: str = "tensor") -> list[Any]:
+    """Flat JSON values; refuses non-finite floats, which JSON cannot carry (binary data can)."""
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise InferenceProtocolError(
+            f"output {name} holds NaN or infinite values, which JSON cannot carry; "
+            "ask for it with binary_data"
+        )
     if v2_datatype(array) == "BYTES":
         return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in array.reshape(-1)]
     return array.reshape(-1).tolist()
@@ -216,7 +236,7 @@ def split_body(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     """The JSON header and the binary tail of a message."""
     if header_length is None:
         return body, b""
-    if not header_length.isdigit() or int(header_length) > len(body):
+    if not _BYTE_COUNT.match(header_length) or int(header_length) > len(body):
         raise InferenceProtocolError(
             f"{HEADER_LENGTH} must be a byte count no larger than the body ({len(body)} bytes)"
         )
@@ -313,12 +333,12 @@ def encode_response(
             message["parameters"] = {"binary_data_size": len(raw)}
             tail.append(raw)
         else:
-            message["data"] = tensor_to_json(array)
+            message["data"] = tensor_to_json(array, name)
         messages.append(message)
     response = {"model_name": model_name, "model_version": model_version, "outputs": messages}
     if request.id is not None:
         response["id"] = request.id
-    header = json.dumps(response, separators=(",", ":")).encode("utf-8")
+    header = json.dumps(response, separators=(",", ":"), allow_nan=False).encode("utf-8")
     if not tail:
         return header, {"content-type": JSON_CONTENT_TYPE}
     return header + b"".join(tail), {"content-type": BINARY_CONTENT_TYPE, HEADER_LENGTH: str(len(header))}

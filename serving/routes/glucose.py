@@ -9,6 +9,8 @@ from fastapi import APIRouter, Request
 from glucose_model.forecast import ForecastResult
 from serving.answers import AcceptLanguage, forecast_answer, wording_for
 from serving.dependencies import ForecasterDep, RuntimeDep
+from serving.output_bounds import check_outputs
+from serving.problems import StaleCgmError
 from serving.request_records import (
     activity_samples,
     check_not_future,
@@ -17,11 +19,21 @@ from serving.request_records import (
     kind_of,
     meal_events,
 )
-from serving.schemas.glucose import AlertOut, ForecastPointOut, ForecastRequest, ForecastResponse
+from serving.schemas.glucose import AlertOut, Cgm, ForecastPointOut, ForecastRequest, ForecastResponse
 from serving.schemas.system import ModelRef, problem_responses
 from serving.settings import GLUCOSE_FORECAST
 
 router = APIRouter(prefix="/v1/glucose", tags=["glucose"])
+
+
+def check_fresh(cgm: Cgm, now: datetime, max_age_min: float) -> None:
+    """A forecast starts from the last reading: one older than `max_age_min` is not "now"."""
+    age_min = (now - max(r.time for r in cgm.readings)).total_seconds() / 60.0
+    if age_min > max_age_min:
+        raise StaleCgmError(
+            f"The last CGM reading is {age_min:,.0f} min old; a forecast needs one from the last "
+            f"{max_age_min:g} min. Send the latest readings."
+        )
 
 
 def forecast_response(result: ForecastResult) -> ForecastResponse:
@@ -62,8 +74,11 @@ async def forecast(
     request.state.models = runtime.model_versions(GLUCOSE_FORECAST)
     now = datetime.now(UTC)
 
+    max_age_min = runtime.settings.max_cgm_age_min
+
     def work() -> ForecastResult:
         series = glucose_series(body.cgm, now)
+        check_fresh(body.cgm, now, max_age_min)
         check_not_future([m.time for m in body.meals], now, "meals")
         check_not_future([d.time for d in body.insulin], now, "insulin")
         return forecaster.forecast(
@@ -75,4 +90,6 @@ async def forecast(
         )
 
     wording = wording_for(accept_language, body.cgm.unit)
-    return forecast_answer(forecast_response(await runtime.executor.run(work)), wording)
+    answer = forecast_answer(forecast_response(await runtime.executor.run(work)), wording)
+    check_outputs(answer)
+    return answer

@@ -17,6 +17,7 @@ from glucose_model.impact import ImpactResult
 from serving.answers import AcceptLanguage, impact_answer, recognize_answer, wording_for
 from serving.dependencies import RecognizerDep, ResponsePredictorDep, RuntimeDep
 from serving.metrics import StageClock
+from serving.output_bounds import check_outputs
 from serving.request_records import check_not_future, meal_context, meal_record, past_meals
 from serving.runtime import ServingRuntime
 from serving.schemas.meals import (
@@ -50,12 +51,13 @@ router = APIRouter(prefix="/v1/meals", tags=["meals"])
 MultiPartParser.spool_max_size = 32 * 1024 * 1024
 ImageUpload = Annotated[
     UploadFile,
-    File(description="the meal photo: JPEG, PNG, WebP or HEIC", examples=["(the bytes of lunch.jpg)"]),
+    File(description="the meal photo: JPEG, PNG, WebP or HEIC"),
 ]
 PersonalClassesForm = Annotated[
     str | None,
     Form(
         alias="personal_classes",
+        examples=["[]"],  # a real prototype has one float per embedding dimension (1280 here)
         description=(
             "optional JSON list of the person's own dishes, taught on the phone from 1-10 photos: "
             '[{"name": str, "prototype": [embedding floats], "carbs_g": [p10, median, p90], '
@@ -142,7 +144,9 @@ async def impact(
         return predictor.impact(context, past_meals(body, now))
 
     wording = wording_for(accept_language, body.cgm.unit)
-    return impact_answer(impact_response(await runtime.executor.run(work)), wording)
+    answer = impact_answer(impact_response(await runtime.executor.run(work)), wording)
+    check_outputs(answer)
+    return answer
 
 
 def personal_classes(text: str | None, runtime: ServingRuntime) -> list[PersonalClass]:
@@ -213,6 +217,7 @@ async def recognize(
     clock.lap("receive")
     recognition = await _recognize(runtime, metadata, photo, personal, clock)
     answer = recognize_answer(recognition, metadata.version, wording_for(accept_language))
+    check_outputs(answer)
     clock.lap("postprocess")
     # Serialised here rather than by FastAPI, which would validate the finished model once more.
     body = answer.__pydantic_serializer__.to_json(answer, by_alias=True)
@@ -264,7 +269,8 @@ async def analyze(
     if not recognition.is_food:
         return AnalyzeResponse(recognition=recognized, impact=None)
     carbs = recognition.carbs_g
-    meal = MealIn.model_construct(**dict(parsed.meal), carbs_g=carbs.estimate)
+    check_outputs(recognized)  # the photo's carbohydrate is within the meal cap before it becomes an input
+    meal = MealIn.model_validate({**parsed.meal.model_dump(), "carbs_g": carbs.estimate})
 
     def work() -> ImpactResult:
         check_not_future(meal.time, now, "context.meal.time")
@@ -272,4 +278,6 @@ async def analyze(
         return predictor.impact(meal_context(parsed, record, now), past_meals(parsed, now))
 
     impact = impact_answer(impact_response(await runtime.executor.run(work)), wording)
-    return AnalyzeResponse(recognition=recognized, impact=impact)
+    answer = AnalyzeResponse(recognition=recognized, impact=impact)
+    check_outputs(answer)
+    return answer

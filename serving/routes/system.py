@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from serving.dependencies import RuntimeDep
+from serving.dependencies import RuntimeDep, require_api_key
 from serving.problems import NOT_FOUND, PROBLEM_PATH, PROBLEMS, RequestRefusedError
+from serving.readiness import waiting_for
 from serving.schemas.system import HealthResponse, ProblemDescription, ReadinessResponse
 
 router = APIRouter(tags=["operations"])
@@ -21,22 +24,27 @@ async def healthz() -> HealthResponse:
 @router.get(
     "/readyz",
     response_model=ReadinessResponse,
-    summary="Readiness: every model loaded and answered a warm-up call",
-    responses={503: {"model": ReadinessResponse, "description": "still starting"}},
+    summary="Readiness: every model loaded and answered a warm-up call; a remote model tier answers",
+    responses={503: {"model": ReadinessResponse, "description": "still starting, or the model tier is down"}},
 )
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
-    waiting = sorted(set(runtime.models) - runtime.warmed_up)
-    body = ReadinessResponse(status="ready" if runtime.ready else "starting", waiting_for=waiting)
-    return JSONResponse(body.model_dump(), status_code=200 if runtime.ready else 503)
+    waiting = await waiting_for(runtime)
+    status = (
+        "ready" if not waiting else "starting" if set(runtime.models) - runtime.warmed_up else "unavailable"
+    )
+    body = ReadinessResponse(status=status, waiting_for=waiting)
+    return JSONResponse(body.model_dump(), status_code=503 if waiting else 200)
 
 
 @router.get(
     "/metrics",
-    summary="Prometheus metrics",
+    summary="Prometheus metrics (process CPU, memory and open files included; a key when keys are set)",
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
 )
-async def metrics(runtime: RuntimeDep) -> Response:
+async def metrics(runtime: RuntimeDep, _: Annotated[None, Depends(require_api_key)]) -> Response:
+    if runtime.settings.metrics_port:  # served on its own port instead (MEALIMPACT_METRICS_PORT)
+        raise RequestRefusedError(NOT_FOUND, f"Metrics are served on port {runtime.settings.metrics_port}.")
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -11,9 +11,10 @@ from fastapi.responses import JSONResponse
 from serving.dependencies import RuntimeDep
 from serving.model_repository import RepositoryModel
 from serving.problems import NOT_FOUND, RequestRefusedError
+from serving.readiness import runtime_ready
 from serving.routes.models import tensor_metadata
 from serving.runtime import ServingRuntime
-from serving.schemas.system import ModelMetadata, ServerMetadata, V2Error
+from serving.schemas.system import ModelMetadata, ServerLive, ServerMetadata, ServerReady, V2Error
 from serving.v2_protocol import (
     HEADER_LENGTH,
     InferenceProtocolError,
@@ -29,6 +30,8 @@ router = APIRouter(
     tags=["open inference protocol"],
     responses={400: {"model": V2Error}, 404: {"model": V2Error}},
 )
+# The protocol's health probes: open even when the server has API keys (probes send none).
+health_router = APIRouter(prefix="/v2/health", tags=["open inference protocol"])
 SERVER_NAME = "mealimpact"
 EXTENSIONS = ["binary_tensor_data"]
 
@@ -80,14 +83,20 @@ async def server_metadata() -> ServerMetadata:
     return ServerMetadata(name=SERVER_NAME, version=server_version, extensions=EXTENSIONS)
 
 
-@router.get("/health/live", summary="Server liveness")
-async def server_live() -> Response:
-    return Response(status_code=200)
+@health_router.get("/live", response_model=ServerLive, summary="Server liveness")
+async def server_live() -> ServerLive:
+    return ServerLive(live=True)
 
 
-@router.get("/health/ready", summary="Server readiness (every model warmed up)")
-async def server_ready(runtime: RuntimeDep) -> Response:
-    return Response(status_code=200 if runtime.ready else 503)
+@health_router.get(
+    "/ready",
+    response_model=ServerReady,
+    summary="Server readiness (every model warmed up, the remote model tier answering)",
+    responses={503: {"model": ServerReady, "description": "not ready"}},
+)
+async def server_ready(runtime: RuntimeDep) -> JSONResponse:
+    ready = await runtime_ready(runtime)
+    return JSONResponse(ServerReady(ready=ready).model_dump(), status_code=200 if ready else 503)
 
 
 async def _metadata(runtime: ServingRuntime, name: str, model_version: str | None) -> ModelMetadata:

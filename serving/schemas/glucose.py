@@ -10,6 +10,7 @@ from pydantic import (
     AliasChoices,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     model_validator,
@@ -33,7 +34,26 @@ def _plausible(time: datetime) -> datetime:
     return time
 
 
-Timestamp = Annotated[AwareDatetime, AfterValidator(_plausible)]
+def _iso_text(value: object) -> object:
+    # Strict models would refuse the ISO string itself; numbers (epoch seconds) and booleans are refused here.
+    if not isinstance(value, str | datetime):
+        raise ValueError("time must be an ISO 8601 date-time string with its UTC offset")
+    return value
+
+
+Timestamp = Annotated[
+    AwareDatetime, Field(strict=False), BeforeValidator(_iso_text), AfterValidator(_plausible)
+]
+
+
+class StrictInput(BaseModel):
+    """Base of every request body: a number is a JSON number ("60" and false are refused, not coerced).
+
+    Strict in Python mode, which is how FastAPI validates: a date-time goes through `Timestamp` and an
+    Enum field needs `Field(strict=False)` (a JSON string is not yet the Enum member).
+    """
+
+    model_config = ConfigDict(strict=True)
 
 
 def example_readings(count: int = 36, start_mg_dl: float = 104.0) -> list[Any]:
@@ -44,12 +64,12 @@ def example_readings(count: int = 36, start_mg_dl: float = 104.0) -> list[Any]:
     ]
 
 
-class Reading(BaseModel):
+class Reading(StrictInput):
     time: Timestamp = Field(description="ISO 8601 with UTC offset")
     value: float = Field(description="glucose in the unit given by `cgm.unit`")
 
 
-class Cgm(BaseModel):
+class Cgm(StrictInput):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"unit": "mg/dL", "readings": example_readings(3)}]}
     )
@@ -70,19 +90,19 @@ class Cgm(BaseModel):
         return localize_readings(data)
 
 
-class Profile(BaseModel):
+class Profile(StrictInput):
     diabetes: Literal["none", "prediabetes", "type2", "type1"] | None = Field(
         default=None, description="who the person is; sets the spike threshold (140 or 180 mg/dL)"
     )
 
 
-class InsulinIn(BaseModel):
+class InsulinIn(StrictInput):
     time: Timestamp
     units: float = Field(ge=0, le=200)
     kind: Literal["rapid", "basal"] = "rapid"
 
 
-class ActivityIn(BaseModel):
+class ActivityIn(StrictInput):
     """Activity over [time, time + duration_min)."""
 
     time: Timestamp
@@ -93,14 +113,14 @@ class ActivityIn(BaseModel):
     )
 
 
-class MealEvent(BaseModel):
+class MealEvent(StrictInput):
     """A meal eaten before the one being asked about (its carbohydrate still acts)."""
 
     time: Timestamp
     carbs_g: float = Field(ge=0, le=1000)
 
 
-class ForecastRequest(BaseModel):
+class ForecastRequest(StrictInput):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [

@@ -6,7 +6,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from serving.schemas.glucose import Cgm, InsulinIn, MealEvent, Profile, Timestamp, example_readings
+from serving.schemas.glucose import (
+    Cgm,
+    InsulinIn,
+    MealEvent,
+    Profile,
+    StrictInput,
+    Timestamp,
+    example_readings,
+)
 from serving.schemas.system import ModelRef
 from serving.wording import FACTORS, SCENARIOS
 from vision.taxonomy import CATEGORIES
@@ -100,7 +108,7 @@ class RecognizeResponse(BaseModel):
     model: ModelRef
 
 
-class MealComposition(BaseModel):
+class MealComposition(StrictInput):
     """The meal without its carbohydrate (that comes from the photo in /v1/meals/analyze)."""
 
     time: Timestamp = Field(description="when the meal starts, ISO 8601 with offset")
@@ -114,7 +122,7 @@ class MealIn(MealComposition):
     carbs_g: float = Field(ge=0, le=1000)
 
 
-class ActivitySummary(BaseModel):
+class ActivitySummary(StrictInput):
     steps: float | None = Field(
         default=None, ge=0, le=50_000, description="steps in the hour before the meal"
     )
@@ -126,14 +134,14 @@ class ActivitySummary(BaseModel):
     )
 
 
-class PastMealIn(BaseModel):
+class PastMealIn(StrictInput):
     """A past meal and the CGM around it (from 1 h before to 3 h after), for personal calibration."""
 
     meal: MealIn
     cgm: Cgm
 
 
-class ContextIn(BaseModel):
+class ContextIn(StrictInput):
     """Everything about the person around the meal, except the meal itself."""
 
     cgm: Cgm = Field(description="recent CGM: at least the hour before the meal")

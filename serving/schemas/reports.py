@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from serving.schemas.glucose import ActivityIn, Cgm, GlucoseUnit, Profile, Reading
+from serving.schemas.glucose import ActivityIn, Cgm, GlucoseUnit, Profile, Reading, StrictInput, Timestamp
 
 # 90 days at 5 min: the longest period a clinician reviews at once (the AGP itself wants 14 days).
 MAX_REPORT_READINGS = 90 * 288
@@ -18,10 +18,10 @@ class ReportCgm(Cgm):
     readings: list[Reading] = Field(min_length=2, max_length=MAX_REPORT_READINGS, description="oldest first")
 
 
-class LoggedMeal(BaseModel):
+class LoggedMeal(StrictInput):
     """A meal from the person's log; composition fields are optional (unknown, never zero)."""
 
-    time: AwareDatetime
+    time: Timestamp  # 2000-2100: a meal in year 1 overflowed the report's date arithmetic (500)
     carbs_g: float = Field(ge=0, le=1000)
     description: str | None = Field(default=None, max_length=200)
     sugars_g: float | None = Field(default=None, ge=0, le=1000)
@@ -54,7 +54,9 @@ _EXAMPLE: dict[str, Any] = {
 class PeriodChoice(BaseModel):
     """Which days the report covers: the consensus period (the latest 14 days) unless asked."""
 
-    days: int = Field(default=14, ge=1, le=90, description="the latest N days before the last reading")
+    days: int = Field(
+        default=14, ge=1, le=90, strict=True, description="the latest N days before the last reading"
+    )
     first_day: date | None = Field(
         default=None, description="first local calendar day (YYYY-MM-DD); with last_day replaces `days`"
     )

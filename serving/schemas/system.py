@@ -65,8 +65,12 @@ class ReadinessResponse(BaseModel):
         }
     )
 
-    status: str = Field(description="'ready' or 'starting'")
-    waiting_for: list[str] = Field(description="models not yet loaded or warmed up")
+    status: str = Field(
+        description="'ready', 'starting' (models warming up) or 'unavailable' (model tier down)"
+    )
+    waiting_for: list[str] = Field(
+        description="models not yet warmed up, and 'remote model tier' when it is down"
+    )
 
 
 class ProblemDescription(BaseModel):
@@ -121,6 +125,22 @@ class ModelMetadata(BaseModel):
     platform: str
     inputs: list[TensorMetadata]
     outputs: list[TensorMetadata]
+
+
+class ServerLive(BaseModel):
+    """`GET /v2/health/live` of the Open Inference Protocol."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"live": True}]})
+
+    live: bool
+
+
+class ServerReady(BaseModel):
+    """`GET /v2/health/ready` of the Open Inference Protocol."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"ready": True}]})
+
+    ready: bool
 
 
 class V2Error(BaseModel):

@@ -152,3 +152,28 @@ def test_check_inputs_names_dtypes_shapes_and_batch() -> None:
         check_inputs("m", specs, {"image": np.zeros((1, 5, 4, 3), np.uint8)}, 8)
     with pytest.raises(InferenceProtocolError, match="batch of 9"):
         check_inputs("m", specs, {"image": np.zeros((9, 4, 4, 3), np.uint8)}, 8)
+
+
+@pytest.mark.parametrize("header_length", ["9" * 5000, "1" * 19, "²", "-1", "1e3", " 12"])
+def test_absurd_header_lengths_are_protocol_errors(header_length: str) -> None:
+    # int() of 5000 digits raised ValueError (a 500); non-ASCII digits passed str.isdigit().
+    with pytest.raises(InferenceProtocolError, match=HEADER_LENGTH):
+        decode_request(b'{"inputs": []}', header_length)
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e39"])
+def test_json_inputs_must_be_finite_within_their_datatype(value: str) -> None:
+    body = f'{{"inputs":[{{"name":"x","shape":[1],"datatype":"FP32","data":[{value}]}}]}}'.encode()
+    with pytest.raises(InferenceProtocolError, match=r"finite|does not fit"):
+        decode_request(body, None)
+
+
+def test_non_finite_outputs_go_binary_never_as_json_literals() -> None:
+    outputs = {"y": np.array([np.nan, np.inf], np.float32)}
+    as_json = decode_request(b'{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}]}', None)
+    with pytest.raises(InferenceProtocolError, match="binary_data"):
+        encode_response("m", "1", as_json, outputs)
+    body, headers = encode_request({"x": np.ones(1, np.float32)}, ["y"])
+    binary = decode_request(body, headers[HEADER_LENGTH])
+    raw, raw_headers = encode_response("m", "1", binary, outputs)
+    np.testing.assert_array_equal(decode_response(raw, raw_headers[HEADER_LENGTH])["y"], outputs["y"])
