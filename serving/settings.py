@@ -62,8 +62,9 @@ class Settings(BaseSettings):
     # Requests a minute per API key (per client address without keys); 0 = no limit. Bursts up to `burst`.
     rate_limit_per_min: int = Field(default=0, ge=0)
     rate_limit_burst: int = Field(default=20, ge=1)
-    # A forecast refuses CGM whose last reading is older than this (a stale trace is not "now").
-    max_cgm_age_min: float = Field(default=20.0, gt=0, le=24 * 60)
+    # A forecast refuses CGM whose last reading is older than this (a stale trace is not "now");
+    # 0 turns the check off, for replaying recorded traces (the README examples) only.
+    max_cgm_age_min: float = Field(default=20.0, ge=0, le=24 * 60)
     # Serve /metrics on its own port (bound to metrics_host) instead of the API port; 0 = API port.
     metrics_port: int = Field(default=0, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"

@@ -29,7 +29,7 @@ router = APIRouter(prefix="/v1/glucose", tags=["glucose"])
 def check_fresh(cgm: Cgm, now: datetime, max_age_min: float) -> None:
     """A forecast starts from the last reading: one older than `max_age_min` is not "now"."""
     age_min = (now - max(r.time for r in cgm.readings)).total_seconds() / 60.0
-    if age_min > max_age_min:
+    if max_age_min and age_min > max_age_min:
         raise StaleCgmError(
             f"The last CGM reading is {age_min:,.0f} min old; a forecast needs one from the last "
             f"{max_age_min:g} min. Send the latest readings."
