@@ -13,6 +13,7 @@ from prometheus_client import ProcessCollector, start_http_server
 from serving.admission import Admission
 from serving.dependencies import require_api_key
 from serving.metrics import ServingMetrics
+from serving.openapi_examples import with_error_examples
 from serving.problems import install_problem_handlers
 from serving.request_guard import RequestGuard
 from serving.routes import docs, glucose, meals, models, reports, system, v2
@@ -77,4 +78,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics=metrics,
         routes=app.router.routes,
     )
-    return app
+    return with_error_examples(app)
