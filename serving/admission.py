@@ -26,6 +26,7 @@ from serving.problems import (
     problem_body,
     v2_error_body,
 )
+from serving.routes.docs import ASSET_PREFIX
 from serving.settings import Settings
 
 # Liveness and readiness probes, the API description and the problem pages: no key, no budget.
@@ -48,7 +49,8 @@ def resident_bytes() -> int | None:
 
 
 def is_open(path: str) -> bool:
-    return path in OPEN_PATHS or path.startswith(PROBLEM_PATH)
+    # The documentation pages' own scripts and styles (serving/routes/docs.py) load without a key too.
+    return path in OPEN_PATHS or path.startswith((PROBLEM_PATH, ASSET_PREFIX + "/"))
 
 
 class _BodyReadTimeoutError(Exception):

@@ -5,17 +5,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from serving.auth import API_KEY_HEADER, new_key_entry
 from serving.main import create_app
 from serving.openapi_examples import PROBLEM_JSON
-from tests.integration.test_serving_app import shipped_settings
+from serving.settings import REQUIRED_MODELS, Settings
 
 REFERENCE = re.compile(
     r"""(?:src|href)=["']([^"']+)["']|url:\s*["']([^"']+)["']|\.init\(\s*["']([^"']+)["']"""
 )
+
+
+def shipped_settings(**overrides: Any) -> Settings:
+    settings = Settings(**overrides)
+    missing = [m for m in REQUIRED_MODELS if not (settings.models_dir / m / "config.pbtxt").is_file()]
+    if missing:
+        pytest.skip(f"models {missing} not exported into {settings.models_dir} yet")
+    return settings
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +79,14 @@ def test_each_route_has_its_own_error_examples(client: TestClient) -> None:
     details = {e["detail"] for (path, status), e in examples.items() if status == "422"}
     assert len(details) >= 5  # recognize, analyze, impact, forecast, reports: each its own problem
     assert examples[("/v1/meals/recognize", "422")]["type"] == "/problems/not-an-image"
+
+
+def test_docs_need_no_api_key_when_keys_are_set() -> None:
+    key, entry = new_key_entry("docs-test")
+    with TestClient(create_app(shipped_settings(api_keys=(entry,)))) as keyed:
+        page = keyed.get("/docs")
+        assert page.status_code == 200
+        for url in references(page.text):
+            assert keyed.get(url).status_code == 200, url
+        assert keyed.get("/v1/models").status_code == 401
+        assert keyed.get("/v1/models", headers={API_KEY_HEADER: key}).status_code == 200
