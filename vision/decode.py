@@ -40,6 +40,10 @@ _DAMAGED = "The image data is damaged; export the photo again."
 # Huffman-coded JPEG spends at least one bit per 8x8 block of its first component (the DC code), so a
 # file smaller than that cannot hold the size its header claims: libjpeg would fill the rest with grey.
 _JPEG_HUFFMAN_TABLES = b"\xff\xc4"
+# Deflate compresses at most ~1032:1, so a PNG whose image data (IDAT) is smaller than its scanlines
+# over this cannot hold the size its header declares (Pillow would decode the missing rows as black).
+_DEFLATE_MAX_RATIO = 1100
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by IHDR colour type
 # Formats a person might send that we recognise but refuse, by their leading bytes.
 _KNOWN_SIGNATURES = {
     b"GIF8": "GIF",
@@ -148,11 +152,27 @@ def _check_pixels(
             )
 
 
-def _check_jpeg_holds_its_size(data: bytes, image_format: str | None, width_px: int, height_px: int) -> None:
-    if image_format not in ("JPEG", "MPO") or _JPEG_HUFFMAN_TABLES not in data:
-        return  # arithmetic-coded JPEG (no Huffman tables) can spend less than a bit per block
-    least_bytes = -(-width_px // 8) * -(-height_px // 8) // 8
-    if len(data) < least_bytes:
+def _png_least_bytes(data: bytes, width_px: int, height_px: int) -> tuple[int, int]:
+    """(bytes of IDAT data in the file, the fewest that can hold the declared scanlines)."""
+    bit_depth, colour_type = data[24], data[25]
+    row_bytes = 1 + -(-width_px * _PNG_CHANNELS.get(colour_type, 1) * bit_depth // 8)
+    idat_bytes, at = 0, 8
+    while at + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[at : at + 8])
+        idat_bytes += min(length, len(data) - at - 8) if kind == b"IDAT" else 0  # a cut file holds less
+        at += 12 + length
+    return idat_bytes, height_px * row_bytes // _DEFLATE_MAX_RATIO
+
+
+def _check_data_holds_its_size(data: bytes, image_format: str | None, width_px: int, height_px: int) -> None:
+    if image_format == "PNG" and len(data) > 26:
+        held, least_bytes = _png_least_bytes(data, width_px, height_px)
+    elif image_format in ("JPEG", "MPO") and _JPEG_HUFFMAN_TABLES in data:
+        # (Arithmetic-coded JPEG, without Huffman tables, can spend less than a bit per block.)
+        held, least_bytes = len(data), -(-width_px // 8) * -(-height_px // 8) // 8
+    else:
+        return
+    if held < least_bytes:
         raise TruncatedImageError(
             f"The file ({len(data):,} bytes) is too short for the {width_px}x{height_px} pixels its "
             "header declares: cut off or damaged; send the photo again."
@@ -193,7 +213,6 @@ def decode_image(
     if min_size_px is not None and image.format in ("JPEG", "MPO"):
         # Square request: after EXIF rotation either side may become the short one.
         image.draft(image.mode, (min_size_px, min_size_px))
-    _check_jpeg_holds_its_size(data, image.format, width_px, height_px)
     decoded_pixels = image.size[0] * image.size[1]  # after draft, the size the decoder produces
     if decoded_pixels > max_decoded_pixels:
         raise ImageTooLargeError(
@@ -201,6 +220,7 @@ def decode_image(
             f"decoded whole ({decoded_pixels:,} pixels, more than the {max_decoded_pixels:,} allowed); "
             "send it as a JPEG or resize it (a 1600-pixel long side is plenty)."
         )
+    _check_data_holds_its_size(data, image.format, width_px, height_px)
     try:
         image.load()
         upright = ImageOps.exif_transpose(image)

@@ -298,3 +298,19 @@ def test_decode_errors_never_quote_the_decoder(base: bytes, position: int, patch
         message = str(err)
         for internal in ("position", "DOS", "bomb", "limit exceeded", "broken data stream", "Errno"):
             assert internal not in message, message
+
+
+def test_a_png_whose_data_cannot_hold_its_declared_size_is_refused() -> None:
+    # 5000x5000 declared, one scanline of data: Pillow decoded the other 4999 rows as black (200).
+    lying = _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 5_000, 5_000, 8, 0, 0, 0, 0))
+    lying = (
+        b"\x89PNG\r\n\x1a\n"
+        + lying
+        + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 5_001))
+        + _png_chunk(b"IEND", b"")
+    )
+    with pytest.raises(TruncatedImageError, match="too short"):
+        decode_image(lying, min_size_px=256)
+    # A real PNG of flat colour (the most compressible photo there is) still decodes.
+    flat = _encode(Image.new("RGB", (2_000, 1_500), (90, 90, 90)), "PNG", optimize=True)
+    assert decode_image(flat, min_size_px=256).size == (2_000, 1_500)
