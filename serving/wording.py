@@ -130,23 +130,29 @@ def _round_value(value: Any, decimals: int | None) -> Any:
     return value
 
 
-def rounded(model: Model, food_probabilities: bool = False) -> Model:
-    """A copy of `model` with every float rounded by its field name (see _DECIMALS), nested models too."""
+def rounded(model: Model, food_probabilities: bool = False, inherited: int | None = None) -> Model:
+    """A copy of `model` with every float rounded by its field name (see _DECIMALS), nested models too.
+
+    A field whose name says nothing (`estimate`, `low`, `high` of an interval) takes the decimals of
+    the field holding its model (`carbs_g`, `kcal`).
+    """
     update: dict[str, Any] = {}
     for name, value in model:
+        decimals = _decimals(name)
+        if decimals is None:
+            decimals = inherited
+        if food_probabilities and name == "probability":
+            decimals = _FOOD_PROBABILITY_DECIMALS
         if isinstance(value, BaseModel):
-            update[name] = rounded(value, food_probabilities)
+            update[name] = rounded(value, food_probabilities, decimals)
         elif isinstance(value, list):
             update[name] = [
-                rounded(v, food_probabilities)
+                rounded(v, food_probabilities, decimals)
                 if isinstance(v, BaseModel)
-                else _round_value(v, _decimals(name))
+                else _round_value(v, decimals)
                 for v in value
             ]
         else:
-            decimals = _decimals(name)
-            if food_probabilities and name == "probability":
-                decimals = _FOOD_PROBABILITY_DECIMALS
             update[name] = _round_value(value, decimals)
     return model.model_copy(update=update)
 

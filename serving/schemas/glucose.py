@@ -169,15 +169,24 @@ class ForecastResponse(BaseModel):
         json_schema_extra={
             "examples": [
                 {
+                    # The answer to serving/examples/forecast.json (the README's curl call).
                     "origin": _T0,
                     "current_glucose_mg_dl": 106.0,
-                    "trend_mg_dl_per_min": 0.1,
+                    "trend_mg_dl_per_min": 0.0,
                     "forecast": [
-                        {"horizon_min": h, "glucose_mg_dl": 110.0, "low_mg_dl": 95.0, "high_mg_dl": 128.0}
-                        for h in (15, 30, 45, 60)
+                        {"horizon_min": h, "glucose_mg_dl": g, "low_mg_dl": lo, "high_mg_dl": hi}
+                        | {"glucose_mmol_l": None, "low_mmol_l": None, "high_mmol_l": None}
+                        for h, g, lo, hi in (
+                            (15, 117.0, 108.0, 131.0),
+                            (30, 124.0, 108.0, 150.0),
+                            (45, 127.0, 106.0, 162.0),
+                            (60, 129.0, 102.0, 171.0),
+                        )
                     ],
                     "alerts": [],
                     "model": {"name": "glucose_forecast", "version": "1"},
+                    "unit": "mg/dL",
+                    "current_glucose_mmol_l": None,
                 }
             ]
         }

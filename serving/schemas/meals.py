@@ -56,30 +56,30 @@ class RecognizeResponse(BaseModel):
             "examples": [
                 {
                     "is_food": True,
-                    "food_probability": 0.97,
+                    "food_probability": 0.994,
                     "foods": [
                         {
                             "name": "carbonara",
                             "category": "noodles_pasta",
                             "category_label": "noodles and pasta",
                             "role": "food",
-                            "probability": 0.6312,
+                            "probability": 0.6317,
                         },
                         {
                             "name": "broccoli",
                             "category": "vegetables_salads",
                             "category_label": "vegetables and salads",
                             "role": "food",
-                            "probability": 0.0391,
+                            "probability": 0.0272,
                         },
                     ],
-                    "settings": [{"name": "plate", "role": "setting", "probability": 0.1288}],
+                    "settings": [{"name": "plate", "role": "setting", "probability": 0.1307}],
                     "dish": "carbonara",
                     "dish_named": True,
                     "summary": "This looks like carbonara (63 %): about 69 g of carbohydrate, likely between 29 "
                     "and 133 g.",
                     "carbs_g": {"estimate": 69.3, "low": 29.4, "high": 133.2},
-                    "kcal": {"estimate": 598.0, "low": 318.0, "high": 1073.0},
+                    "kcal": {"estimate": 910.0, "low": 333.0, "high": 1708.0},
                     "model": {"name": "food_recognizer", "version": "1"},
                 }
             ]
@@ -264,38 +264,90 @@ class CalibrationOut(BaseModel):
     loo_peak_rise_mae_after_mg_dl: float | None
 
 
+_IMPACT_SUMMARY = (
+    "Your glucose is expected to peak at about 149 mg/dL 70 minutes after the meal (a rise of 44 mg/dL); the "
+    "chance of going above 180 mg/dL is 33 %. What raises the peak most is your glucose level and trend before "
+    "the meal (+11 mg/dL)."
+)
+
+
 class ImpactResponse(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {
+                    # The answer to serving/examples/impact.json (the README's curl call), curve cut to 3 points.
                     "curve": [
-                        {"minute": m, "glucose_mg_dl": 110.0, "low_mg_dl": 100.0, "high_mg_dl": 125.0}
-                        for m in (0, 5, 10)
+                        {"minute": m, "glucose_mg_dl": g, "low_mg_dl": lo, "high_mg_dl": hi}
+                        | {"glucose_mmol_l": None, "low_mmol_l": None, "high_mmol_l": None}
+                        for m, g, lo, hi in (
+                            (0, 105.0, 105.0, 105.0),
+                            (5, 109.0, 104.0, 114.0),
+                            (10, 110.0, 101.0, 121.0),
+                        )
                     ],
-                    "peak": {"glucose_mg_dl": 168.0, "minute": 55, "rise_mg_dl": 62.0},
-                    "spike": {"probability": 0.22, "threshold_mg_dl": 180.0},
+                    "peak": {
+                        "glucose_mg_dl": 149.0,
+                        "minute": 70,
+                        "rise_mg_dl": 44.0,
+                        "glucose_mmol_l": None,
+                        "rise_mmol_l": None,
+                    },
+                    "spike": {"probability": 0.329, "threshold_mg_dl": 180.0, "threshold_mmol_l": None},
                     "explanation": {
                         "contributions": [
-                            {"factor": "carbs", "peak_rise_mg_dl": 18.0, "iauc_2h_mg_dl_min": 1500.0}
+                            {
+                                "factor": "carbohydrate amount",
+                                "label": "the amount of carbohydrate",
+                                "peak_rise_mg_dl": 4.0,
+                                "iauc_2h_mg_dl_min": 410.0,
+                            },
+                            {
+                                "factor": "pre-meal glucose level and trend",
+                                "label": "your glucose level and trend before the meal",
+                                "peak_rise_mg_dl": 11.0,
+                                "iauc_2h_mg_dl_min": 1071.0,
+                            },
+                            {
+                                "factor": "activity",
+                                "label": "activity",
+                                "peak_rise_mg_dl": -5.0,
+                                "iauc_2h_mg_dl_min": -489.0,
+                            },
                         ],
-                        "reference_peak_rise_mg_dl": 44.0,
-                        "predicted_peak_rise_mg_dl": 62.0,
-                        "reference_iauc_2h_mg_dl_min": 2900.0,
-                        "predicted_iauc_2h_mg_dl_min": 4400.0,
-                        "reference": "reference_meal in the model metadata",
+                        "reference_peak_rise_mg_dl": 33.0,
+                        "predicted_peak_rise_mg_dl": 44.0,
+                        "reference_iauc_2h_mg_dl_min": 2579.0,
+                        "predicted_iauc_2h_mg_dl_min": 3658.0,
+                        "reference": "reference_meal in the model metadata (see MODEL_CARD.md), eaten by the same "
+                        "kind of person",
+                        "summary": _IMPACT_SUMMARY,
                     },
                     "what_if": [
                         {
-                            "scenario": "walk_after",
-                            "description": "a 15-minute walk after the meal",
+                            "scenario": "half_portion",
+                            "description": "eat half of this meal",
                             "available": True,
-                            "peak_glucose_mg_dl": 158.0,
-                            "spike_probability": 0.15,
-                        }
+                            "peak_glucose_mg_dl": 136.0,
+                            "spike_probability": 0.221,
+                            "peak_glucose_mmol_l": None,
+                            "summary": "Eat half of this meal: the peak would be about 136 mg/dL (as eaten: 149 mg/dL).",
+                        },
+                        {
+                            "scenario": "protein_or_vegetables_first",
+                            "description": "eat the protein or vegetables before the carbohydrate",
+                            "available": False,
+                            "peak_glucose_mg_dl": None,
+                            "spike_probability": None,
+                            "peak_glucose_mmol_l": None,
+                            "summary": "Eat the protein or vegetables before the carbohydrate: the model has no input "
+                            "for this change, so it cannot say.",
+                        },
                     ],
                     "calibration": None,
                     "model": {"name": "glucose_response", "version": "1"},
+                    "unit": "mg/dL",
+                    "summary": _IMPACT_SUMMARY,
                 }
             ]
         }

@@ -3,6 +3,7 @@ unnamed dish, sentences in English and Korean, mmol/L when asked in mmol/L, roun
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ from fastapi.testclient import TestClient
 
 from glucose_model.records import MG_DL_PER_MMOL_L
 from serving.main import create_app
+from serving.schemas.glucose import ForecastResponse
+from serving.schemas.meals import ImpactResponse, RecognizeResponse
 from serving.settings import REQUIRED_MODELS, Settings
 from serving.wording import ALERTS, FACTORS, SCENARIOS
 from vision.taxonomy import CATEGORIES
@@ -24,6 +27,7 @@ HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PHOTOS = REPO_ROOT / ".." / "shared" / "data" / "d1namo"
+EXAMPLES = REPO_ROOT / "serving" / "examples"
 
 
 def shipped_settings(**overrides: Any) -> Settings:
@@ -69,7 +73,8 @@ def impact_body(unit: str = "mg/dL", scale: float = 1.0) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[TestClient]:
-    with TestClient(create_app(shipped_settings())) as test_client:
+    # The README's forecast example carries fixed times: the freshness check is tested elsewhere.
+    with TestClient(create_app(shipped_settings(max_cgm_age_min=0))) as test_client:
         wait_ready(test_client)
         yield test_client
 
@@ -152,3 +157,35 @@ def test_vocabularies_are_enums_in_the_openapi(client: TestClient) -> None:
     assert set(schemas["WhatIfOut"]["properties"]["scenario"]["enum"]) == set(SCENARIOS)
     assert set(schemas["AlertOut"]["properties"]["kind"]["enum"]) == set(ALERTS)
     assert set(schemas["FoodOut"]["properties"]["category"]["enum"]) == set(CATEGORIES)
+
+
+def _keys(value: Any) -> Any:
+    """The shape of a JSON value: its keys, nested (a list by its first element)."""
+    if isinstance(value, dict):
+        return {k: _keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_keys(value[0])] if value else []
+    return None
+
+
+@pytest.mark.parametrize(
+    ("model", "route"),
+    [
+        (RecognizeResponse, "/v1/meals/recognize"),
+        (ImpactResponse, "/v1/meals/impact"),
+        (ForecastResponse, "/v1/glucose/forecast"),
+    ],
+)
+def test_openapi_examples_have_the_fields_the_server_returns(
+    client: TestClient, model: Any, route: str
+) -> None:
+    example = model.model_config["json_schema_extra"]["examples"][0]
+    model.model_validate(example)
+    if route == "/v1/meals/recognize":
+        path = next(p for p in photo_paths() if p.as_posix().endswith("002/food_pictures/005.jpg"))
+        response = client.post(route, files={"image": (path.name, path.read_bytes())})
+    else:
+        body = json.loads((EXAMPLES / f"{route.rsplit('/', 1)[1]}.json").read_text())
+        response = client.post(route, json=body)
+    assert response.status_code == 200, response.text
+    assert _keys(example) == _keys(response.json())

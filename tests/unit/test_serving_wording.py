@@ -37,9 +37,16 @@ class _Point(BaseModel):
     carbs_g: float
 
 
+class _Interval(BaseModel):
+    estimate: float
+    low: float
+
+
 class _Answer(BaseModel):
     points: list[_Point]
     trend_mg_dl_per_min: float
+    carbs_g: _Interval
+    kcal: _Interval
 
 
 def test_rounding_by_field_name() -> None:
@@ -54,11 +61,16 @@ def test_rounding_by_field_name() -> None:
             )
         ],
         trend_mg_dl_per_min=-0.04,
+        carbs_g=_Interval(estimate=69.31350708007812, low=29.42192268371582),
+        kcal=_Interval(estimate=910.3737182617188, low=332.60174560546875),
     )
     point = rounded(answer).points[0]
     assert (point.glucose_mg_dl, point.glucose_mmol_l, point.iauc_2h_mg_dl_min) == (168.0, 9.4, 4401.0)
     assert (point.probability, point.carbs_g) == (0.02, 62.0)
     assert str(rounded(answer).trend_mg_dl_per_min) == "0.0"  # not -0.0
+    # An interval's fields take the decimals of the field that holds it.
+    assert rounded(answer).carbs_g == _Interval(estimate=69.3, low=29.4)
+    assert rounded(answer).kcal == _Interval(estimate=910.0, low=333.0)
 
 
 def test_vocabularies_cover_what_the_models_say() -> None:
