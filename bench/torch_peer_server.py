@@ -1,8 +1,8 @@
 """The peer the serving bench measures against: a plain FastAPI server around the torch eager recognizer.
 
 What a careful engineer would write first: one sync route (FastAPI runs it on its thread pool), Pillow
-with JPEG draft decoding, EXIF rotation, the project's preprocessing, the same EfficientNet-Lite0 recognizer
-as a torch module with one torch thread, the top 5 classes and the carbohydrate and energy intervals as
+with JPEG draft decoding, EXIF rotation, torchvision's Resize + CenterCrop, the same EfficientNet-Lite0
+recognizer as a torch module with one torch thread, the top 5 classes and the carbohydrate and energy intervals as
 JSON. Start it with `python -m bench.torch_peer_server --port PORT` (needs torch: the train extra).
 """
 
@@ -17,10 +17,11 @@ import torch
 import uvicorn
 from fastapi import FastAPI, File, UploadFile
 from PIL import Image, ImageOps
+from torchvision import transforms
+from torchvision.transforms import InterpolationMode
 
 from bench.recognizer import recognizer_metadata
 from vision.efficientnet_lite import load_pretrained
-from vision.preprocess import preprocess_image
 from vision.recognizer_model import FoodRecognizer, RecognizerCalibration
 from vision.taxonomy import load_food_classes
 
@@ -33,6 +34,13 @@ def create_peer_app() -> FastAPI:
     calibration = RecognizerCalibration.from_dict(metadata.training_data["calibration"])
     model = FoodRecognizer(load_pretrained(), load_food_classes(), metadata.preprocess, calibration).eval()
     spec = metadata.preprocess
+    resize_and_crop = transforms.Compose(
+        [
+            transforms.Resize(spec.resize_short_side_px, interpolation=InterpolationMode.BICUBIC),
+            transforms.CenterCrop(spec.crop_px),
+            transforms.PILToTensor(),  # (3, crop, crop) uint8
+        ]
+    )
     app = FastAPI(title="torch eager peer")
 
     @app.get("/readyz")
@@ -43,9 +51,9 @@ def create_peer_app() -> FastAPI:
     def recognize(image: UploadFile = File()) -> dict[str, Any]:  # noqa: B008 (FastAPI's idiom)
         photo = Image.open(io.BytesIO(image.file.read()))
         photo.draft("RGB", (spec.resize_short_side_px, spec.resize_short_side_px))
-        pixels = preprocess_image(ImageOps.exif_transpose(photo).convert("RGB"), spec)  # (224, 224, 3)
+        pixels = resize_and_crop(ImageOps.exif_transpose(photo).convert("RGB"))
         with torch.inference_mode():
-            outputs = model(torch.from_numpy(np.array(pixels[None])))
+            outputs = model(pixels.permute(1, 2, 0)[None])  # the recognizer takes (N, crop, crop, 3) uint8
         probabilities, food_probability, carbs_g, kcal = (outputs[k][0].tolist() for k in range(4))
         order = np.argsort(-np.asarray(probabilities))[:TOP_K]
         return {

@@ -11,7 +11,14 @@ from PIL import Image
 from torchvision import transforms
 from torchvision.transforms import InterpolationMode
 
-from vision.preprocess import PreprocessSpec, PreprocessSpecError, normalize, preprocess_image, resized_size
+from vision.preprocess import (
+    PreprocessSpec,
+    PreprocessSpecError,
+    centre_crop_box,
+    normalize,
+    preprocess_image,
+    resized_size,
+)
 
 
 def _photo(width: int, height: int, seed: int = 0) -> Image.Image:
@@ -50,10 +57,28 @@ def test_output_is_uint8_crop() -> None:
     assert out.dtype == np.uint8 and out.shape == (224, 224, 3)
 
 
-@pytest.mark.parametrize(("width", "height"), [(640, 480), (480, 641), (300, 300), (1600, 900)])
+def _smooth_photo(width: int, height: int, seed: int = 0) -> Image.Image:
+    """Gradients and waves: varies like a photo does, unlike noise."""
+    y, x = np.mgrid[0:height, 0:width]
+    f = np.random.default_rng(seed).uniform(0.005, 0.05, 3)
+    rgb = np.stack(
+        [
+            127 + 120 * np.sin(x * f[0] + y * f[1]),
+            127 + 120 * np.cos(y * f[2]),
+            (x + y) * 255 / (width + height),
+        ],
+        axis=-1,
+    )  # (H, W, 3)
+    return Image.fromarray(rgb.clip(0, 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize(("width", "height"), [(640, 480), (480, 641), (300, 300), (1600, 900), (300, 1000)])
 def test_equals_torchvision_resize_and_centre_crop(width: int, height: int) -> None:
+    """Within rounding: the crop is resampled alone, so Pillow rounds between its two passes over other
+    rows (on noise, whose bicubic overshoot is clipped between the passes, the difference is larger; on
+    the D1NAMO photos it is at most 2, mean 0.2)."""
     spec = PreprocessSpec()
-    image = _photo(width, height, seed=width)
+    image = _smooth_photo(width, height, seed=width)
     torch_path = transforms.Compose(
         [
             transforms.Resize(spec.resize_short_side_px, interpolation=InterpolationMode.BICUBIC),
@@ -62,7 +87,25 @@ def test_equals_torchvision_resize_and_centre_crop(width: int, height: int) -> N
         ]
     )
     expected = torch_path(image).permute(1, 2, 0).numpy()  # (H, W, 3)
-    np.testing.assert_array_equal(preprocess_image(image, spec), expected)
+    difference = np.abs(preprocess_image(image, spec).astype(np.int16) - expected)
+    assert difference.max() <= 2 and difference.mean() < 0.25
+
+
+def test_centre_crop_box_is_torchvisions_crop_in_the_photos_pixels() -> None:
+    spec = PreprocessSpec()
+    left, top, right, bottom = centre_crop_box(1600, 902, spec)  # resized to 454 x 256, crop at (115, 16)
+    assert (left, top) == pytest.approx((115 * 1600 / 454, 16 * 902 / 256))
+    assert (right - left, bottom - top) == pytest.approx((224 * 1600 / 454, 224 * 902 / 256))
+
+
+def test_a_reduced_decode_is_cropped_as_the_full_photo() -> None:
+    spec = PreprocessSpec()
+    full = _smooth_photo(1600, 902, seed=3)
+    reduced = full.resize((600, 339), Image.Resampling.BOX)  # what a 3/8 JPEG DCT scaling gives
+    want = preprocess_image(full, spec).astype(np.int16)
+    placed = np.abs(preprocess_image(reduced, spec, source_size_px=(1600, 902)) - want).mean()
+    from_decoded_size = np.abs(preprocess_image(reduced, spec) - want).mean()  # 453 px wide, not 454
+    assert placed < 0.5 < from_decoded_size
 
 
 def test_numpy_normalisation_equals_the_graph_and_torchvision() -> None:
