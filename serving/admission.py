@@ -53,10 +53,6 @@ def is_open(path: str) -> bool:
     return path in OPEN_PATHS or path.startswith((PROBLEM_PATH, ASSET_PREFIX + "/"))
 
 
-class _BodyReadTimeoutError(Exception):
-    """The client stopped sending its body (internal: answered 408 below)."""
-
-
 class Admission:
     def __init__(self, app: ASGIApp, settings: Settings, metrics: ServingMetrics) -> None:
         self.app = app
@@ -115,34 +111,38 @@ class Admission:
         await self._serve(scope, receive, send)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
+        timed_out = False
         body_done = False
         # The whole body, not each chunk, must arrive in time: a byte every few seconds is no upload.
         body_deadline_s = asyncio.get_running_loop().time() + self.body_read_timeout_s
 
         async def timed_receive() -> Message:
-            nonlocal body_done
+            nonlocal body_done, timed_out
             if body_done:  # later calls wait for a disconnect; no body deadline applies to them
                 return await receive()
             try:
                 async with asyncio.timeout_at(body_deadline_s):
                     message = await receive()
-            except TimeoutError as err:
-                raise _BodyReadTimeoutError from err
+            except TimeoutError:
+                # The app sees the client gone (as with an oversized body); its answer is replaced below.
+                timed_out = body_done = True
+                return {"type": "http.disconnect"}
             body_done = message["type"] != "http.request" or not message.get("more_body", False)
             return message
 
-        async def noting_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        async def guarded_send(message: Message) -> None:
+            if not timed_out:
+                await send(message)
 
         try:
-            await self.app(scope, timed_receive, noting_send)
-        except _BodyReadTimeoutError:
-            if not started:
-                detail = f"The body did not arrive within {self.body_read_timeout_s:g} s."
-                await self._refuse(scope, send, BODY_TIMEOUT, detail, [_CLOSE])
+            await self.app(scope, timed_receive, guarded_send)
+        except Exception:
+            if not timed_out:
+                raise
+            # else: the app's reaction to the "disconnect" (e.g. ClientDisconnect) is replaced by the 408
+        if timed_out:
+            detail = f"The body did not arrive within {self.body_read_timeout_s:g} s."
+            await self._refuse(scope, send, BODY_TIMEOUT, detail, [_CLOSE])
 
     async def _refuse(
         self,

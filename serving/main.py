@@ -18,6 +18,7 @@ from serving.problems import install_problem_handlers
 from serving.request_guard import RequestGuard
 from serving.routes import docs, glucose, meals, models, reports, system, v2
 from serving.runtime import open_runtime
+from serving.schemas.system import V2Error, problem_responses
 from serving.settings import Settings
 
 # Libraries that log what they parse (Pillow: EXIF DateTime, Make, Model, ImageDescription at DEBUG;
@@ -59,8 +60,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    for router in (meals.router, glucose.router, reports.router, models.router, v2.router):
-        app.include_router(router, dependencies=[Depends(require_api_key)])
+    # Refused before routing (serving.admission): no key, over the rate limit, over the memory budget.
+    refusals = (401, 429, 503)
+    for router in (meals.router, glucose.router, reports.router, models.router):
+        app.include_router(
+            router, dependencies=[Depends(require_api_key)], responses=problem_responses(*refusals)
+        )
+    app.include_router(
+        v2.router,
+        dependencies=[Depends(require_api_key)],
+        responses={s: {"model": V2Error} for s in refusals},
+    )
     app.include_router(system.router)
     app.include_router(docs.router)
     app.include_router(v2.health_router)

@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from serving.dependencies import RuntimeDep, require_api_key
 from serving.problems import NOT_FOUND, PROBLEM_PATH, PROBLEMS, RequestRefusedError
 from serving.readiness import waiting_for
-from serving.schemas.system import HealthResponse, ProblemDescription, ReadinessResponse
+from serving.schemas.system import HealthResponse, ProblemDescription, ReadinessResponse, problem_responses
 
 router = APIRouter(tags=["operations"])
 
@@ -40,7 +40,10 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     "/metrics",
     summary="Prometheus metrics (process CPU, memory and open files included; a key when keys are set)",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}},
+        **problem_responses(401, 404),
+    },
 )
 async def metrics(runtime: RuntimeDep, _: Annotated[None, Depends(require_api_key)]) -> Response:
     if runtime.settings.metrics_port:  # served on its own port instead (MEALIMPACT_METRICS_PORT)
@@ -48,11 +51,16 @@ async def metrics(runtime: RuntimeDep, _: Annotated[None, Depends(require_api_ke
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get(PROBLEM_PATH + "{slug}", response_model=ProblemDescription, summary="What a problem type means")
+@router.get(
+    PROBLEM_PATH + "{slug}",
+    response_model=ProblemDescription,
+    summary="What a problem type means",
+    responses=problem_responses(404),
+)
 async def problem_type(slug: str) -> ProblemDescription:
     problem = PROBLEMS.get(slug)
     if problem is None:
-        raise RequestRefusedError(NOT_FOUND, f"No problem type {slug!r}; known: {sorted(PROBLEMS)}.")
+        raise RequestRefusedError(NOT_FOUND, f"No such problem type; known: {sorted(PROBLEMS)}.")
     return ProblemDescription(
         type=problem.uri, title=problem.title, status=problem.status, description=problem.description
     )
