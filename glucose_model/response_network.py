@@ -173,6 +173,31 @@ def parameter_count(network: nn.Module) -> int:
 HISTORY_RESIDUAL_WINDOWS = ((1, 13), (13, 25), (25, 37))  # curve indices: 5-60, 65-120, 125-180 min
 HISTORY_SHRINK_MEALS = 3.0  # the plain mean residual is shrunk as if 3 meals had matched exactly
 PERSON_SCALE_LIMIT = 1.5  # |log scale| of the curve, so the person can multiply it by 0.22-4.5
+# What a past meal is described by: the inputs the app can send for it (`PastMealIn`: the meal's
+# carbohydrate and composition, its time, the CGM before it, the person's kind). The graph sets every
+# other column of `history_features` to "unknown" (0, known bit 0), so the caller cannot make the
+# history mean something the encoder was not trained on.
+HISTORY_FEATURES_KEPT = (
+    "baseline_glucose_mg_dl",
+    "trend_mg_dl_per_min",
+    "carbs_g",
+    "sugars_g",
+    "sugars_known",
+    "fiber_g",
+    "fiber_known",
+    "fat_g",
+    "fat_known",
+    "protein_g",
+    "protein_known",
+    "time_of_day_sin",
+    "time_of_day_cos",
+    "kind_none",
+    "kind_prediabetes",
+    "kind_type2",
+    "kind_type1",
+    "kind_known",
+    "spike_threshold_mg_dl",
+)
 
 
 @dataclass(frozen=True)
@@ -201,6 +226,7 @@ class PersonEncoder(nn.Module):
     context_mask: torch.Tensor
     curve_basis: torch.Tensor
     ramp: torch.Tensor
+    history_keep: torch.Tensor
 
     def __init__(self, base: ResponseNetwork, config: PersonConfig = PersonConfig()) -> None:
         super().__init__()
@@ -213,6 +239,9 @@ class PersonEncoder(nn.Module):
         self.register_buffer("field_used", torch.zeros(N_PERSON_FIELDS))
         for name in ("feature_center", "feature_scale", "context_mask", "curve_basis", "ramp"):
             self.register_buffer(name, getattr(base, name).clone())
+        keep = torch.zeros(N_FEATURES)
+        keep[[FEATURE_INDEX[n] for n in HISTORY_FEATURES_KEPT]] = 1.0
+        self.register_buffer("history_keep", keep)
         n_f = N_FEATURES
         n_resid = 4 + 2 * len(HISTORY_RESIDUAL_WINDOWS)
         self.n_resid = n_resid
@@ -346,6 +375,7 @@ class PersonalResponseNetwork(nn.Module):
         history_rise_mg_dl: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         rise, logit, slope = self.base.forward_logits(cgm_rel_mg_dl, cgm_mask, features)
+        history_features = history_features * self.encoder.history_keep
         s, h = history_features.shape[0], history_features.shape[1]
         past_rise, _, _ = self.base.forward_logits(
             history_cgm_rel_mg_dl.reshape(s * h, CGM_POINTS),

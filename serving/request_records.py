@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
+import numpy.typing as npt
 
 from glucose_model.features import MealContext
 from glucose_model.impact import PastMeal
@@ -73,6 +74,20 @@ def check_not_future(times: Sequence[datetime] | datetime, now: datetime, what: 
 
 def kind_of(profile: Profile) -> DiabetesKind | None:
     return None if profile.diabetes is None else DiabetesKind(profile.diabetes)
+
+
+def person_fields(profile: Profile) -> npt.NDArray[np.float32]:
+    """The response model's `person` input (glucose_model.personal): NaN where the profile says nothing."""
+    from glucose_model.personal import person_row
+
+    return person_row(
+        age_years=profile.age_years,
+        sex=profile.sex,
+        bmi_kg_m2=profile.bmi_kg_m2,
+        hba1c_percent=profile.hba1c_percent,
+        fasting_glucose_mg_dl=profile.fasting_glucose_mg_dl,
+        medication=profile.medication,
+    )
 
 
 def insulin_doses(insulin: Sequence[InsulinIn]) -> tuple[InsulinDose, ...]:

@@ -22,7 +22,7 @@ from glucose_model.food_text import normalize_food_name
 from glucose_model.impact import PastMeal, ResponsePredictor
 from glucose_model.metrics import meal_response
 from glucose_model.personal import person_row, recording_medication
-from glucose_model.records import GlucoseSeries, RecordError, Recording
+from glucose_model.records import GlucoseSeries, Meal, RecordError, Recording
 from glucose_model.windows import MealWindow, meal_windows
 from training.glucose_train import pearson_r
 
@@ -87,12 +87,24 @@ def person_meals(recordings: Sequence[Recording]) -> list[PersonMeal]:
             except RecordError:
                 continue
             change = window.post_meal_glucose_mg_dl - measured.baseline_mg_dl
+            # As history, the meal is what an app sends for it (serving.request_records.past_meals):
+            # its numbers, and its CGM split at the meal time into before (context) and after.
+            series = _measured_series(window)
+            before = series.times_utc_s < int(window.meal.time.timestamp())
+            parts = [
+                GlucoseSeries(
+                    series.times_utc_s[m], series.utc_offset_min[m], series.glucose_mg_dl[m], "window"
+                )
+                for m in (before, ~before)
+            ]
+            meal = window.meal
+            as_sent = Meal(meal.time, meal.carbs_g, meal.sugars_g, meal.fiber_g, meal.fat_g, meal.protein_g)
             out.append(
                 PersonMeal(
                     person=recording.person_id,
                     time_s=int(window.meal.time.timestamp()),
                     context=context,
-                    past=PastMeal(context, _measured_series(window)),
+                    past=PastMeal(MealContext(meal=as_sent, glucose=parts[0], kind=context.kind), parts[1]),
                     person_fields=fields,
                     carbs_g=window.meal.carbs_g,
                     description=window.meal.description or "",

@@ -53,7 +53,7 @@ class PopulationOutputs:
     rise: torch.Tensor  # (N, 37, 3)
     logit: torch.Tensor  # (N,)
     slope: torch.Tensor  # (N,)
-    x: torch.Tensor  # (N, F) normalised inputs
+    x: torch.Tensor  # (N, F) normalised inputs of the meal as a past meal (HISTORY_FEATURES_KEPT)
     residuals: torch.Tensor  # (N, R) the meal as a past meal: measured vs population
     valid: torch.Tensor  # (N,) 1 when enough of its response was measured to serve as history
     features: torch.Tensor  # (N, F)
@@ -67,18 +67,19 @@ def population_outputs(
 ) -> PopulationOutputs:
     i = examples.inputs
     base.eval()
-    with torch.no_grad():
-        rise, logit, slope = base.forward_logits(
-            torch.from_numpy(i.cgm_rel_mg_dl), torch.from_numpy(i.cgm_mask), torch.from_numpy(i.features)
-        )
-        measured = torch.from_numpy(examples.rise_mg_dl.astype(np.float32))
-        residuals, valid = encoder.residuals(rise[:, :, 1], measured)
     features = torch.from_numpy(i.features)
+    cgm, mask = torch.from_numpy(i.cgm_rel_mg_dl), torch.from_numpy(i.cgm_mask)
+    as_past = features * encoder.history_keep  # a past meal is seen as the app describes it
+    with torch.no_grad():
+        rise, logit, slope = base.forward_logits(cgm, mask, features)
+        past_rise, _, _ = base.forward_logits(cgm, mask, as_past)
+        measured = torch.from_numpy(examples.rise_mg_dl.astype(np.float32))
+        residuals, valid = encoder.residuals(past_rise[:, :, 1], measured)
     return PopulationOutputs(
         rise,
         logit,
         slope,
-        (features - encoder.feature_center) / encoder.feature_scale,
+        (as_past - encoder.feature_center) / encoder.feature_scale,
         residuals,
         valid,
         features,

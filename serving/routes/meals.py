@@ -18,7 +18,7 @@ from serving.answers import AcceptLanguage, impact_answer, recognize_answer, wor
 from serving.dependencies import RecognizerDep, ResponsePredictorDep, RuntimeDep
 from serving.metrics import StageClock
 from serving.output_bounds import check_outputs
-from serving.request_records import check_not_future, meal_context, meal_record, past_meals
+from serving.request_records import check_not_future, meal_context, meal_record, past_meals, person_fields
 from serving.runtime import ServingRuntime
 from serving.schemas.meals import (
     ANALYZE_CONTEXT_EXAMPLE,
@@ -141,7 +141,7 @@ async def impact(
     def work() -> ImpactResult:
         check_not_future(body.meal.time, now, "meal.time")
         context = meal_context(body, meal_record(body.meal), now)
-        return predictor.impact(context, past_meals(body, now))
+        return predictor.impact(context, past_meals(body, now), person_fields(body.profile))
 
     wording = wording_for(accept_language, body.cgm.unit)
     answer = impact_answer(impact_response(await runtime.executor.run(work)), wording)
@@ -275,7 +275,9 @@ async def analyze(
     def work() -> ImpactResult:
         check_not_future(meal.time, now, "context.meal.time")
         record = meal_record(meal, carbs_p10_g=carbs.low, carbs_p90_g=carbs.high, source="photo")
-        return predictor.impact(meal_context(parsed, record, now), past_meals(parsed, now))
+        return predictor.impact(
+            meal_context(parsed, record, now), past_meals(parsed, now), person_fields(parsed.profile)
+        )
 
     impact = impact_answer(impact_response(await runtime.executor.run(work)), wording)
     answer = AnalyzeResponse(recognition=recognized, impact=impact)

@@ -91,8 +91,23 @@ class Cgm(StrictInput):
 
 
 class Profile(StrictInput):
+    """What the app knows about the person; every field is optional and unknown when absent."""
+
     diabetes: Literal["none", "prediabetes", "type2", "type1"] | None = Field(
         default=None, description="who the person is; sets the spike threshold (140 or 180 mg/dL)"
+    )
+    age_years: float | None = Field(default=None, ge=1, le=120, description="age in years")
+    sex: Literal["female", "male"] | None = Field(default=None, description="sex")
+    bmi_kg_m2: float | None = Field(default=None, ge=10, le=80, description="body-mass index, kg/m^2")
+    hba1c_percent: float | None = Field(default=None, ge=3, le=20, description="HbA1c, % (NGSP)")
+    fasting_glucose_mg_dl: float | None = Field(
+        default=None, ge=40, le=500, description="typical fasting glucose, mg/dL"
+    )
+    medication: list[Literal["none", "oral", "basal_insulin", "rapid_insulin"]] | None = Field(
+        default=None,
+        max_length=4,
+        description="glucose-lowering drugs taken: oral = metformin or another oral / non-insulin drug; "
+        "[] or ['none'] = none; absent = unknown",
     )
 
 

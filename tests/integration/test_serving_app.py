@@ -149,7 +149,9 @@ def test_impact_curve_peak_explanation_and_what_ifs(client: TestClient) -> None:
     explanation = body["explanation"]
     total = sum(c["peak_rise_mg_dl"] for c in explanation["contributions"])
     delta = explanation["predicted_peak_rise_mg_dl"] - explanation["reference_peak_rise_mg_dl"]
-    assert total == pytest.approx(delta, abs=0.05)
+    # Every mg/dL figure is rounded to a whole number (serving/wording.py): each of the contributions
+    # and the two peaks may be off by up to 0.5.
+    assert total == pytest.approx(delta, abs=0.5 * (len(explanation["contributions"]) + 2))
     assert {w["scenario"] for w in body["what_if"]} and body["calibration"] is None
 
 
