@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup setup-serve serve test lint unit bench models clean setup-federated federated-demo test-federated
+.PHONY: setup setup-serve serve test lint unit bench soak models clean setup-federated federated-demo test-federated
 
 # The serving environment alone (no torch): what `make serve` needs.
 $(VENV)/.serve-installed: pyproject.toml
@@ -38,6 +38,13 @@ test: lint
 
 bench: setup
 	$(BIN)/python -m bench
+
+# A bounded soak on loopback: a fresh server under a steady request mix; prints requests, errors,
+# p50/p99 and the server's RSS per minute, then checks /metrics counted every request.
+SOAK_MINUTES ?= 2
+SOAK_CONCURRENCY ?= 8
+soak: setup-serve
+	$(BIN)/python scripts/soak.py --minutes $(SOAK_MINUTES) --concurrency $(SOAK_CONCURRENCY)
 
 # Federated training (Flower) in its own environment: flwr pins an older FastAPI than `serve`,
 # so it never shares .venv. No serve extra here; pytest and hypothesis for its tests.
