@@ -25,6 +25,7 @@ from glucose_model.explanation import (
     shapley_values,
 )
 from glucose_model.features import (
+    CGM_POINTS,
     CURVE_MINUTES,
     FACTOR_GROUPS,
     FEATURE_INDEX,
@@ -32,11 +33,14 @@ from glucose_model.features import (
     INPUT_CGM,
     INPUT_CGM_MASK,
     INPUT_FEATURES,
+    N_FEATURES,
     QUANTILES,
     MealContext,
     ModelInputs,
     build_inputs,
-    measured_rise_mg_dl,
+    feature_row,
+    glucose_window,
+    pre_meal_from_grid,
 )
 from glucose_model.metrics import IAUC_WINDOW_MIN, positive_incremental_aucs
 from glucose_model.personal import (
@@ -220,17 +224,7 @@ class ResponsePredictor:
         photo = meal.carbs_p10_g is not None and meal.carbs_p90_g is not None
         interval = [_with_carbs(actual, c) for c in (meal.carbs_p10_g, meal.carbs_p90_g) if c is not None]
         history = tuple(history)[-MAX_HISTORY_MEALS:] if self.personal else tuple(history)
-        past = build_inputs([p.context for p in history]) if history else None
-        measured = (
-            np.stack(
-                [
-                    _measured(p, float(past.features[i, FEATURE_INDEX["baseline_glucose_mg_dl"]]))
-                    for i, p in enumerate(history)
-                ]
-            )
-            if past is not None
-            else None
-        )
+        past, measured = past_meal_inputs(history) if history else (None, None)
         scenario_rows = [r for s in scenarios for r in (s.changed, s.base) if r is not None]
         if self.personal:
             coalitions, slots = personal_coalition_inputs(actual, self.reference)
@@ -435,8 +429,39 @@ def _what_if_inputs(actual: ModelInputs, reference: ReferenceMeal) -> list[_Scen
     return out
 
 
-def _measured(past: PastMeal, baseline_mg_dl: float) -> npt.NDArray[np.float64]:
-    rise = measured_rise_mg_dl(past.measured, past.context.meal.time, baseline_mg_dl)  # (37,)
+def _joined(before: GlucoseSeries, after: GlucoseSeries) -> GlucoseSeries:
+    """One series of a past meal's CGM before and after it (a reading in both is kept once)."""
+    times = np.concatenate([before.times_utc_s, after.times_utc_s])
+    order = np.argsort(times, kind="stable")
+    keep = np.ones(order.shape[0], bool)
+    keep[1:] = np.diff(times[order]) > 0
+    take = order[keep]
+    offsets = np.concatenate([before.utc_offset_min, after.utc_offset_min])
+    values = np.concatenate([before.glucose_mg_dl, after.glucose_mg_dl])
+    return GlucoseSeries(times[take], offsets[take], values[take], "past meal")
+
+
+def past_meal_inputs(history: Sequence[PastMeal]) -> tuple[ModelInputs, npt.NDArray[np.float64]]:
+    """The past meals' model inputs and measured rises (M, 37), from ONE grid of each meal's CGM
+    before and after it (the app sends it as one list; resampling it once is both faster and what
+    training saw: `windows.MealWindow` grids the whole -180..180 min)."""
+    n = len(history)
+    cgm = np.zeros((n, CGM_POINTS), np.float32)
+    mask = np.zeros((n, CGM_POINTS), np.float32)
+    features = np.zeros((n, N_FEATURES), np.float32)
+    rises = np.zeros((n, CURVE_MINUTES.shape[0]))
+    for i, past in enumerate(history):
+        window = glucose_window(_joined(past.context.glucose, past.measured), past.context.meal.time)  # (73,)
+        pre = pre_meal_from_grid(window[:CGM_POINTS])
+        valid = np.isfinite(pre.glucose_mg_dl)
+        cgm[i, valid] = pre.glucose_mg_dl[valid] - pre.baseline_mg_dl
+        mask[i] = valid
+        features[i] = feature_row(past.context, pre)
+        rises[i] = _measured(past, window[CGM_POINTS - 1 :] - pre.baseline_mg_dl)
+    return ModelInputs(cgm, mask, features), rises
+
+
+def _measured(past: PastMeal, rise: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     if np.isfinite(rise).mean() < MIN_MEASURED_SHARE:
         raise InsufficientCgmError(
             f"a past meal at {past.context.meal.time.isoformat()} has CGM for only "

@@ -164,3 +164,16 @@ def metadata_person_inputs() -> dict[str, object]:
             "max_meals_trained": MAX_HISTORY_MEALS,
         },
     }
+
+
+def no_history_feed(n_rows: int) -> dict[str, npt.NDArray[np.float32] | npt.NDArray[np.int64]]:
+    """The person and history inputs for `n_rows` rows that know nothing of the person (for callers
+    that feed the graph directly: benches, the mobile bundle)."""
+    from glucose_model.features import build_inputs
+
+    empty = history_arrays([(build_inputs([]), np.zeros((0, CURVE_MINUTES.shape[0])))])
+    return {
+        INPUT_PERSON: np.full((n_rows, N_PERSON_FIELDS), np.nan, np.float32),
+        INPUT_HISTORY_SLOT: np.zeros(n_rows, np.int64),
+        **empty.as_feed(),
+    }
