@@ -7,13 +7,16 @@ from __future__ import annotations
 import io
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -24,6 +27,7 @@ from serving.deadline import remaining_s
 from serving.main import REQUEST_CONTENT_LOGGERS, create_app
 from serving.settings import GLUCOSE_FORECAST, GLUCOSE_RESPONSE, Settings
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PROBLEM_JSON = "application/problem+json"
 KEY = "test-key-for-ward-7"
 KEYS = (f"ward-7:{key_digest(KEY)}", f"lab:{key_digest('another-key')}")
@@ -346,3 +350,20 @@ def test_concurrent_requests_each_keep_their_own_deadline(client: TestClient) ->
     for thread in threads:
         thread.join()
     assert results == [200] * 4
+
+
+def test_metrics_on_their_own_port() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    with ready_client(shipped_settings(metrics_port=port)) as separate:
+        assert_problem(separate.get("/metrics"), 404, "not-found")  # not on the API port
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        assert "process_resident_memory_bytes" in text and "mealimpact_requests_total" in text
+
+
+def test_an_agp_meal_in_year_1_is_a_422_not_a_500(client: TestClient) -> None:
+    body = json.loads((REPO_ROOT / "serving" / "examples" / "agp_report.json").read_text())
+    body["meals"] = [{"time": "0001-01-01T00:00:00+00:00", "carbs_g": 40}]
+    problem = assert_problem(client.post("/v1/reports/agp", json=body), 422, "validation-error")
+    assert any(e["loc"][-1] == "time" for e in problem["errors"])
