@@ -39,8 +39,16 @@ def bench_response() -> list[str]:
         glucose = _trace(37, i)
         meal_time = glucose.datetime_at(len(glucose) - 1)
         contexts.append(MealContext(Meal(meal_time, carbs_g=20.0 + i), glucose, DiabetesKind.TYPE2))
-    rows = [build_inputs([c]).as_feed() for c in contexts]
-    batched = build_inputs(contexts).as_feed()
+    from glucose_model.personal import no_history_feed
+
+    def feed(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        # A personal graph (version 2) also takes the person and history inputs: here, none known.
+        if "person_fields" not in model.metadata:
+            return inputs
+        return {**inputs, **no_history_feed(next(iter(inputs.values())).shape[0])}
+
+    rows = [feed(build_inputs([c]).as_feed()) for c in contexts]
+    batched = feed(build_inputs(contexts).as_feed())
     one_s = median_s(lambda: [model.infer(r) for r in rows])
     batch_s = median_s(lambda: model.infer(batched))
     predictor = ResponsePredictor(model.metadata, model.infer)
@@ -51,10 +59,10 @@ def bench_response() -> list[str]:
     actual = build_inputs([contexts[0]])
     coalitions = coalition_inputs(actual, predictor.reference)
     single_rows = [
-        {k: v[i : i + 1] for k, v in coalitions.as_feed().items()}
+        feed({k: v[i : i + 1] for k, v in coalitions.as_feed().items()})
         for i in range(coalitions.features.shape[0])
     ]
-    coalition_feed = coalitions.as_feed()
+    coalition_feed = feed(coalitions.as_feed())
     coalition_batch_s = median_s(lambda: model.infer(coalition_feed))
     coalition_single_s = median_s(lambda: [model.infer(r) for r in single_rows], repeats=10)
     return [
