@@ -13,11 +13,16 @@ from fastapi import FastAPI
 
 from serving.problems import (
     BAD_UNIT,
+    BODY_TIMEOUT,
     BODY_TOO_LARGE,
     INTERNAL,
+    METHOD_NOT_ALLOWED,
     MODEL_UNAVAILABLE,
     NOT_AN_IMAGE,
+    NOT_FOUND,
     PERSONAL_CLASSES,
+    RATE_LIMITED,
+    STALE_CGM,
     TIMEOUT,
     TOO_FEW_READINGS,
     UNAUTHORIZED,
@@ -29,10 +34,17 @@ from serving.problems import (
 PROBLEM_JSON = "application/problem+json"
 # What each status usually means on any route, with the detail the server writes.
 BY_STATUS: dict[int, tuple[ProblemType, str]] = {
-    401: (UNAUTHORIZED, "Send the API key in the Authorization header: Bearer <key>."),
+    401: (UNAUTHORIZED, "No API key in the X-API-Key header."),
+    404: (NOT_FOUND, "No such page."),
+    405: (METHOD_NOT_ALLOWED, "This route answers POST."),
+    408: (BODY_TIMEOUT, "The request body did not arrive within MEALIMPACT_BODY_READ_TIMEOUT_S."),
     413: (BODY_TOO_LARGE, "The request body is larger than the server accepts (MEALIMPACT_MAX_BODY_BYTES)."),
     415: (UNSUPPORTED_FORMAT, "This file is a GIF; send JPEG, PNG, WebP or HEIC."),
     422: (VALIDATION, "body.cgm.readings: Field required"),
+    429: (
+        RATE_LIMITED,
+        "This key has used its requests for this minute; retry after the Retry-After seconds.",
+    ),
     500: (INTERNAL, "The server failed; the request id in the log says where."),
     503: (MODEL_UNAVAILABLE, "The food_recognizer model is not loaded yet; retry in a few seconds."),
     504: (TIMEOUT, "The request took longer than MEALIMPACT_REQUEST_TIMEOUT_S."),
@@ -52,9 +64,10 @@ BY_ROUTE: dict[tuple[str, int], tuple[ProblemType, str]] = {
         "cgm covers 20 min before the meal; the model needs readings over the hour before it.",
     ),
     ("/v1/glucose/forecast", 422): (
-        TOO_FEW_READINGS,
-        "cgm has 3 readings over the last hour; the forecast needs at least 6.",
+        STALE_CGM,
+        "The last CGM reading is 95 min old; a forecast needs one from the last 20 min. Send the latest readings.",
     ),
+    ("/problems/{slug}", 404): (NOT_FOUND, "No problem type 'no-such-problem'; see /openapi.json."),
     ("/v1/reports/agp", 422): (
         TOO_FEW_READINGS,
         "an AGP report needs at least 24 h of CGM readings, got 5.0 h (20 valid readings, one every 15 min) "
