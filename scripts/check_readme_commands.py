@@ -153,15 +153,15 @@ def start_server(copy: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
     return process, port
 
 
-def run(command: Command, copy: Path, port: int | None) -> tuple[bool, str]:
-    """(passed, why) for one command."""
+def run(command: Command, copy: Path, port: int | None) -> tuple[bool | None, str]:
+    """(passed, why) for one command; passed is None when it could not be run here."""
     if command.kind == "external":
         if shutil.which("tritonserver") is None:
-            return False, "not run: tritonserver is not installed"
+            return None, "tritonserver is not installed"
     text = command.text
     if command.needs_server:
         if port is None:
-            return False, "not run: no server"
+            return None, "no server"
         text = text.replace("127.0.0.1:8000", f"127.0.0.1:{port}").replace("curl -s", "curl -s --fail", 1)
     if command.kind == "server":
         return run_server_command(text, copy)
@@ -216,7 +216,7 @@ def main() -> int:
         for c in commands:
             print(f"{c.kind:8s} {c.readme:17s} {c.text}")
         return 0
-    failed = 0
+    failed = not_run = 0
     with tempfile.TemporaryDirectory(prefix="readme-check-") as scratch:
         copy = scratch_copy(Path(scratch), args.ref)
         server, port = None, None
@@ -226,8 +226,9 @@ def main() -> int:
             for command in commands:
                 started = time.monotonic()
                 passed, why = run(command, copy, port)
-                failed += not passed
-                mark = "PASS" if passed else "FAIL"
+                failed += passed is False
+                not_run += passed is None
+                mark = {True: "PASS", False: "FAIL", None: "NOT RUN"}[passed]
                 print(
                     f"{mark} {time.monotonic() - started:7.1f}s {command.readme}: {command.text}\n       {why}",
                     flush=True,
@@ -236,7 +237,9 @@ def main() -> int:
             if server is not None:
                 server.terminate()
                 server.wait(timeout=30)
-    print(f"{len(commands) - failed} of {len(commands)} commands passed")
+    print(
+        f"{len(commands) - failed - not_run} of {len(commands)} commands passed, {failed} failed, {not_run} not run"
+    )
     return 1 if failed else 0
 
 
