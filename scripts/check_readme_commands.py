@@ -155,9 +155,8 @@ def start_server(copy: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
 
 def run(command: Command, copy: Path, port: int | None) -> tuple[bool | None, str]:
     """(passed, why) for one command; passed is None when it could not be run here."""
-    if command.kind == "external":
-        if shutil.which("tritonserver") is None:
-            return None, "tritonserver is not installed"
+    if command.kind == "external" and shutil.which("tritonserver") is None:
+        return None, "tritonserver is not installed"
     text = command.text
     if command.needs_server:
         if port is None:
