@@ -472,12 +472,12 @@ def _history_figures(
     A cohort none of whose people is unseen (D1NAMO: its people are Dubosson's, trained on) is still
     scored, on everyone, and marked `people_seen_in_training`.
     """
-    from training.glucose_history_evaluation import evaluate_history, target_verdict
+    from training.glucose_history_evaluation import HISTORY_SIZES, evaluate_history, target_verdict
 
     everyone = {r.person_id for r in group}
     scores = evaluate_history(group, people or everyone, predictor, previous)
     scores["people_seen_in_training"] = not people
-    if scores.get("meals"):
+    if any(str(k) in scores for k in HISTORY_SIZES):  # at least one history size had 3 meals
         figures.setdefault("response_history", {})[cohort] = scores
         verdict = target_verdict(figures["response_history"])
         if verdict is not None:
