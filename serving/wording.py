@@ -157,6 +157,15 @@ def rounded(model: Model, food_probabilities: bool = False, inherited: int | Non
     return model.model_copy(update=update)
 
 
+def _ro(word: str) -> str:
+    """The Korean particle 'as' after `word`: 로 after a vowel or ㄹ, else 으로 (Latin text: 로)."""
+    last = word[-1:]
+    if not "\uac00" <= last <= "\ud7a3":
+        return "로"
+    final = (ord(last) - 0xAC00) % 28
+    return "로" if final in (0, 8) else "으로"  # 8: ㄹ
+
+
 @cache
 def _food_names(language: Language) -> dict[str, str]:
     return load_food_names(language)
@@ -208,17 +217,14 @@ class Wording:
         low, mid, high = carbs_g
         if self.language == "ko":
             if dish is None:
-                seen = (
-                    f" ({self.food_name(setting)}은(는) 보이지만 음식 이름은 알 수 없습니다)"
-                    if setting
-                    else ""
-                )
+                seen = f" (보이는 것: {self.food_name(setting)}, 음식 이름은 알 수 없음)" if setting else ""
                 return (
                     f"{UNNAMED_DISH['ko']}{seen}: 탄수화물 약 {mid:.0f} g, "
                     f"범위가 넓어 {low:.0f}-{high:.0f} g 사이일 수 있습니다."
                 )
+            name = self.food_name(dish)
             return (
-                f"{self.food_name(dish)}(으)로 보입니다({100 * (probability or 0):.0f}%): 탄수화물 약 {mid:.0f} g, "
+                f"{name}{_ro(name)} 보입니다({100 * (probability or 0):.0f}%): 탄수화물 약 {mid:.0f} g, "
                 f"아마 {low:.0f}-{high:.0f} g 사이입니다."
             )
         if dish is None:
@@ -251,7 +257,7 @@ class Wording:
         if self.language == "ko":
             text = (
                 f"식후 약 {peak_minute}분에 혈당이 약 {peak}까지 오를 것으로 예상됩니다({rise} 상승). "
-                f"{threshold}을(를) 넘을 확률은 {chance}%입니다."
+                f"{threshold} 초과 확률은 {chance}%입니다."
             )
             if top_factor is not None:
                 name, effect = top_factor
@@ -292,12 +298,9 @@ class Wording:
             below = kind in ("very_low", "low")
             if self.language == "ko":
                 side = "미만" if below else "초과"
-                when = "지금" if lead_time_min == 0 else f"약 {lead_time_min:.0f}분 후"
-                return (
-                    f"혈당이 {when} {value}(으)로 {level} {side}입니다."
-                    if lead_time_min == 0
-                    else (f"혈당이 {when} {value}(으)로 {level} {side}일 것으로 예상됩니다.")
-                )
+                if lead_time_min == 0:
+                    return f"혈당이 지금 {value}입니다({level} {side})."
+                return f"약 {lead_time_min:.0f}분 후 혈당 예상치는 {value}입니다({level} {side})."
             side = "below" if below else "above"
             if lead_time_min == 0:
                 return f"Glucose is {value} now, {side} {level}."
@@ -306,12 +309,15 @@ class Wording:
         per_min = f"{rate / MG_DL_PER_MMOL_L:.2f} mmol/L" if self.mmol else f"{rate:.1f} mg/dL"
         rising = kind == "rising_fast"
         if self.language == "ko":
-            word = "오르고" if rising else "내려가고"
-            when = "지금" if lead_time_min == 0 else f"약 {lead_time_min:.0f}분 후부터"
-            return f"혈당이 {when} 분당 {per_min}씩 빠르게 {word} 있습니다."
-        word = "rising" if rising else "falling"
-        when = "now" if lead_time_min == 0 else f"from about {lead_time_min:.0f} minutes from now"
-        return f"Glucose is {word} fast, {per_min} per minute {when}."
+            if lead_time_min == 0:
+                word = "오르고" if rising else "내려가고"
+                return f"혈당이 지금 분당 {per_min}씩 빠르게 {word} 있습니다."
+            word = "오를" if rising else "내려갈"
+            return f"약 {lead_time_min:.0f}분 후부터 혈당이 분당 {per_min}씩 빠르게 {word} 것으로 예상됩니다."
+        if lead_time_min == 0:
+            return f"Glucose is {'rising' if rising else 'falling'} fast now, {per_min} per minute."
+        word = "rise" if rising else "fall"
+        return f"Glucose is forecast to {word} fast, {per_min} per minute, from about {lead_time_min:.0f} minutes from now."
 
     def _signed(self, mg_dl: float) -> str:
         sign = "+" if mg_dl >= 0 else "-"

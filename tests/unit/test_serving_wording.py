@@ -100,3 +100,20 @@ def test_glucose_in_the_persons_unit() -> None:
     assert Wording("ko", "mg/dL").glucose(180.4) == "180 mg/dL"
     assert Wording("en", "mg/dL").mmol_l(180.0) is None
     assert Wording("en", "mmol/L").mmol_l(180.16) == pytest.approx(10.0, abs=0.001)
+
+
+def test_korean_sentences_need_no_guessed_particles() -> None:
+    ko = Wording("ko", "mmol/L")
+    assert ko.dish_sentence("pizza", 0.84, None, (51, 106, 204)).startswith("피자로 보입니다(84%)")
+    assert ko.dish_sentence("mushroom", 0.5, None, (1, 2, 3)).startswith("버섯으로 보입니다")
+    assert "(보이는 것: 접시," in ko.dish_sentence(None, None, "plate", (31, 84, 200))
+    assert ko.alert_sentence("low", 0, 65, None) == "혈당이 지금 3.6 mmol/L입니다(3.9 mmol/L 미만)."
+    assert ko.alert_sentence("rising_fast", 15, 150, 2.5).startswith(
+        "약 15분 후부터 혈당이 분당 0.14 mmol/L씩"
+    )
+    en = Wording("en", "mg/dL")
+    assert (
+        en.alert_sentence("high", 30, 200, None)
+        == "Glucose is forecast to be 200 mg/dL in about 30 minutes, above 180 mg/dL."
+    )
+    assert "(+12 mg/dL)" in en.impact_sentence(161, 75, 51, 0.48, 180, ("carbohydrate amount", 12))
