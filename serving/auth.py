@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 API_KEY_HEADER = "X-API-Key"
 # RFC 9110 11.6.1: a 401 names the scheme the client should use.
 WWW_AUTHENTICATE = f'ApiKey header="{API_KEY_HEADER}"'
+# Callers remembered by the rate limiter; past this, idle (refilled) buckets are forgotten.
+_MAX_TRACKED_CALLERS = 10_000
 _ENTRY = re.compile(r"^(?P<name>[A-Za-z0-9._-]{1,64}):(?P<digest>[0-9a-f]{64})$")
 
 
@@ -87,6 +89,8 @@ class RateLimiter:
         rate_per_s = self.per_minute / 60.0
         now_s = time.monotonic()
         with self._lock:
+            if len(self._buckets) > _MAX_TRACKED_CALLERS:
+                self._forget_idle(now_s, rate_per_s)
             tokens, at_s = self._buckets.get(caller, (float(self.burst), now_s))
             tokens = min(float(self.burst), tokens + (now_s - at_s) * rate_per_s)
             if tokens >= 1.0:
@@ -94,6 +98,16 @@ class RateLimiter:
                 return 0.0
             self._buckets[caller] = (tokens, now_s)
             return (1.0 - tokens) / rate_per_s
+
+    def _forget_idle(self, now_s: float, rate_per_s: float) -> None:
+        # A bucket that has refilled is the same as no bucket: dropping it changes no answer.
+        full = [
+            c
+            for c, (tokens, at_s) in self._buckets.items()
+            if tokens + (now_s - at_s) * rate_per_s >= self.burst
+        ]
+        for caller in full:
+            del self._buckets[caller]
 
 
 def retry_after_header(seconds: float) -> str:

@@ -30,8 +30,11 @@ def _serve(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
+    import uvicorn
     from pydantic import ValidationError
 
+    from serving.connections import uvicorn_options
+    from serving.main import create_app
     from serving.settings import Settings
 
     try:
@@ -49,11 +52,6 @@ def _serve(args: argparse.Namespace) -> int:
         listener.bind((args.host, args.port))
     except OSError as err:
         return _cannot_start(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}")
-    import uvicorn
-
-    from serving.connections import uvicorn_options
-    from serving.main import create_app
-
     app = create_app(settings)
     config = uvicorn.Config(
         app,
