@@ -36,6 +36,13 @@ MAX_CONNECTIONS = 12
 # Peak resident memory the hostile corpus may add to a warmed-up server. Before issue 18 one 102-byte
 # strip cost 2.3 GB and a 60 KB 7000x7000 PNG +280 MB; every image here is refused from its header.
 CORPUS_PEAK_RSS_GROWTH_MB = 120
+EXIF_MARKERS = (
+    "MarkerDescription-dinner",
+    "MarkerMake",
+    "MarkerModel-X9",
+    "secret-filename-lunch",
+    "2026:11:28",
+)
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +60,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         MEALIMPACT_HEADER_READ_TIMEOUT_S=str(HEADER_READ_TIMEOUT_S),
         MEALIMPACT_BODY_READ_TIMEOUT_S=str(BODY_READ_TIMEOUT_S),
         MEALIMPACT_MAX_CONNECTIONS=str(MAX_CONNECTIONS),
+        MEALIMPACT_LOG_LEVEL="DEBUG",  # the most a log can say: still nothing a request carried
     )
     yield started
     stop_server(started)
     log = started.log()
     assert '"key":"ward-7"' in log  # the audit line names the key...
     assert KEY not in log  # ...never the key itself
+    leaked = [marker for marker in EXIF_MARKERS if marker in log]
+    assert not leaked, f"request content in the DEBUG log: {leaked}"
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -128,6 +138,22 @@ def hostile_corpus() -> dict[str, bytes]:
         for fraction in (0.1, 0.5, 0.9):
             corpus[f"truncated {name} at {fraction:.0%}"] = data[: int(len(data) * fraction)]
     return corpus
+
+
+def test_a_photo_with_exif_goes_through_a_debug_logging_server(server: Server) -> None:
+    # The fixture's teardown reads the whole DEBUG log for these markers.
+    pixels = np.random.default_rng(5).integers(0, 255, (300, 400, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x010E], exif[0x010F], exif[0x0110] = EXIF_MARKERS[:3]  # ImageDescription, Make, Model
+    exif[0x0132] = "2026:11:28 12:34:56"  # DateTime
+    photo = encode(Image.fromarray(pixels), "JPEG", exif=exif.tobytes())
+    response = httpx.post(
+        f"{server.base_url}/v1/meals/recognize",
+        files={"image": (f"{EXIF_MARKERS[3]}.jpg", photo, "image/jpeg")},
+        headers=HEADERS,
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
 
 
 def test_hostile_images_are_refused_under_a_memory_ceiling(server: Server) -> None:
