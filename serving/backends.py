@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 import onnxruntime as ort
 
-from serving.deadline import check_deadline
+from serving.deadline import DeadlineExceededError, at_deadline, check_deadline
 from serving.metrics import ServingMetrics
 from serving.model_repository import RepositoryModel
 from serving.v2_protocol import HEADER_LENGTH, InferenceProtocolError, decode_response, encode_request
@@ -51,9 +51,14 @@ class LocalOnnxBackend:
     ) -> dict[str, np.ndarray]:
         session = self._sessions[model_name]
         names = list(output_names) if output_names is not None else [o.name for o in session.get_outputs()]
+        options = ort.RunOptions()
         try:
-            values = session.run(names, dict(inputs))
+            # At the request's deadline ONNX Runtime stops between nodes instead of finishing the call.
+            with at_deadline(lambda: setattr(options, "terminate", True)):
+                values = session.run(names, dict(inputs), options)
         except Exception as err:  # ORT's errors (bad shapes, kernel failures) share no public base class
+            if options.terminate:
+                raise DeadlineExceededError(f"model {model_name} stopped at the request's deadline") from err
             raise ModelBackendError(f"model {model_name} failed: {type(err).__name__}") from err
         return {name: np.asarray(value) for name, value in zip(names, values, strict=True)}
 

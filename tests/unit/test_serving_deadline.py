@@ -7,10 +7,18 @@ import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 
-from serving.backends import ModelExecutor
-from serving.deadline import DeadlineExceededError, check_deadline, remaining_s, reset_deadline, set_deadline
+from serving.backends import LocalOnnxBackend, ModelExecutor
+from serving.deadline import (
+    DeadlineExceededError,
+    at_deadline,
+    check_deadline,
+    remaining_s,
+    reset_deadline,
+    set_deadline,
+)
 from serving.metrics import ServingMetrics
 
 
@@ -90,3 +98,51 @@ def test_each_request_keeps_its_own_deadline_on_the_pool() -> None:
     short, long = asyncio.run(both())
     executor.close()
     assert 90 < short < 100 < 990 < long
+
+
+def _slow_session(size: int = 1000, layers: int = 30) -> ort.InferenceSession:
+    """A chain of `layers` (size x size) matrix products: seconds of work at one thread."""
+    onnx = pytest.importorskip("onnx")
+    helper = onnx.helper
+    weight = onnx.numpy_helper.from_array(np.eye(size, dtype=np.float32), name="w")
+    nodes = [
+        helper.make_node("MatMul", ["x" if k == 0 else f"h{k}", "w"], [f"h{k + 1}"]) for k in range(layers)
+    ]
+    nodes.append(helper.make_node("Identity", [f"h{layers}"], ["y"]))
+    graph = helper.make_graph(
+        nodes,
+        "slow",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [size, size])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [size, size])],
+        [weight],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every product
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def test_a_model_call_running_at_the_deadline_is_stopped_not_finished() -> None:
+    backend = LocalOnnxBackend({"slow": _slow_session()})
+    x = np.ones((1000, 1000), np.float32)
+    token = set_deadline(0.2)
+    try:
+        with pytest.raises(DeadlineExceededError, match="stopped at the request's deadline"):
+            backend.infer("slow", {"x": x})
+    finally:
+        reset_deadline(token)
+    # Outside a request nothing is scheduled and the same call runs to its end.
+    small = LocalOnnxBackend({"slow": _slow_session(size=8, layers=3)})
+    np.testing.assert_allclose(small.infer("slow", {"x": np.ones((8, 8), np.float32)})["y"], 1.0)
+
+
+def test_the_watchdog_calls_back_once_when_the_deadline_passes_inside_the_block() -> None:
+    fired: list[str] = []
+    token = set_deadline(0.05)
+    try:
+        with at_deadline(lambda: fired.append("stop")):
+            time.sleep(0.5)
+    finally:
+        reset_deadline(token)
+    assert fired == ["stop"]
