@@ -75,6 +75,9 @@ def register(groups: CommandGroups) -> None:
         "--label", help="who the report is about, printed in its header (default: the person id)"
     )
     report.add_argument("--out", type=Path, required=True, help="report.pdf, report.png or report.html")
+    report.add_argument(
+        "--language", choices=("en", "ko"), default="en", help="words of the AGP page (meal pages: English)"
+    )
     report.set_defaults(handler=run_report)
 
     fhir = groups.export.add_parser("fhir", help="HL7 FHIR R4 transaction Bundle (CGM implementation guide)")
@@ -238,7 +241,8 @@ def write_agp_report(args: argparse.Namespace) -> int:
     meals = (
         summarize_with_model(recording, None if args.no_model else args.model) if recording.meals else None
     )
-    rendered = render_report(profile, meals, unit, args.label or describe_person(recording), report_format)
+    label = args.label or describe_person(recording)
+    rendered = render_report(profile, meals, unit, label, report_format, args.language)
     for path in write_report(rendered, args.out):
         print(f"wrote {path}")
     for key in ("period", "mean_glucose", "gmi_percent", "cv_percent", "time_in_range_70_180_percent"):

@@ -29,6 +29,7 @@ from glucose_model.metrics import (
     CgmSummary,
 )
 from glucose_model.records import CENSORED_HIGH_MG_DL, CENSORED_LOW_MG_DL
+from glucose_model.report.labels import date_format, t
 from glucose_model.report.units import DisplayUnit
 
 PAGE_SIZE_IN = (8.27, 11.69)  # A4 portrait
@@ -65,7 +66,9 @@ def format_percent(value: float) -> str:
 def format_duration_per_day(percent: float) -> str:
     """A share of the day as hours and minutes: 12.5 % -> '3 h 0 min'."""
     minutes = round(percent / 100.0 * MINUTES_PER_DAY)
-    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+    if minutes >= 60:
+        return t("{hours} h {minutes} min", hours=minutes // 60, minutes=minutes % 60)
+    return t("{minutes} min", minutes=minutes)
 
 
 def range_labels(unit: DisplayUnit) -> tuple[str, str, str, str, str]:
@@ -73,11 +76,11 @@ def range_labels(unit: DisplayUnit) -> tuple[str, str, str, str, str]:
     very_low, low = unit.text(VERY_LOW_BELOW_MG_DL, False), unit.text(LOW_BELOW_MG_DL, False)
     high, very_high = unit.text(HIGH_ABOVE_MG_DL, False), unit.text(VERY_HIGH_ABOVE_MG_DL, False)
     return (
-        f"Very low <{very_low}",
-        f"Low {very_low}-<{low}",
-        f"Target {low}-{high}",
-        f"High >{high}-{very_high}",
-        f"Very high >{very_high}",
+        t("Very low <{level}", level=very_low),
+        t("Low {low}-<{high}", low=very_low, high=low),
+        t("Target {low}-{high}", low=low, high=high),
+        t("High >{low}-{high}", low=high, high=very_high),
+        t("Very high >{level}", level=very_high),
     )
 
 
@@ -87,13 +90,13 @@ def target_label(check: TargetCheck, unit: DisplayUnit) -> str:
 
     return {
         "time_in_range_70_180_percent": (
-            f"Time in range {unit.text(LOW_BELOW_MG_DL, False)}-{at(HIGH_ABOVE_MG_DL)}"
+            t("Time in range {low}-{high}", low=unit.text(LOW_BELOW_MG_DL, False), high=at(HIGH_ABOVE_MG_DL))
         ),
-        "time_below_70_percent": f"Time below {at(LOW_BELOW_MG_DL)}",
-        "time_below_54_percent": f"Time below {at(VERY_LOW_BELOW_MG_DL)}",
-        "time_above_180_percent": f"Time above {at(HIGH_ABOVE_MG_DL)}",
-        "time_above_250_percent": f"Time above {at(VERY_HIGH_ABOVE_MG_DL)}",
-        "cv_percent": "Glucose variability (CV)",
+        "time_below_70_percent": t("Time below {level}", level=at(LOW_BELOW_MG_DL)),
+        "time_below_54_percent": t("Time below {level}", level=at(VERY_LOW_BELOW_MG_DL)),
+        "time_above_180_percent": t("Time above {level}", level=at(HIGH_ABOVE_MG_DL)),
+        "time_above_250_percent": t("Time above {level}", level=at(VERY_HIGH_ABOVE_MG_DL)),
+        "cv_percent": t("Glucose variability (CV)"),
     }[check.metric]
 
 
@@ -121,9 +124,18 @@ def draw_header(
 ) -> tuple[Printed, float]:
     """Title, person, period and the data notes in red; returns what was printed and the notes' bottom."""
     s = profile.summary
-    period = f"{profile.start:%d %b %Y} - {profile.end:%d %b %Y} ({s.days_covered:.1f} days{period_choice(profile)})"
-    fig.text(0.08, 0.975, "AGP Report: Continuous Glucose Monitoring", fontsize=15, weight="bold", va="top")
-    fig.text(0.08, 0.952, f"Period: {period}", fontsize=9, va="top")
+    dates = date_format("period")
+    period = t(
+        "{start} - {end} ({days:.1f} days{choice})",
+        start=profile.start.strftime(dates),
+        end=profile.end.strftime(dates),
+        days=s.days_covered,
+        choice=period_choice(profile),
+    )
+    fig.text(
+        0.08, 0.975, t("AGP Report: Continuous Glucose Monitoring"), fontsize=15, weight="bold", va="top"
+    )
+    fig.text(0.08, 0.952, t("Period: {period}", period=period), fontsize=9, va="top")
     # Beside the period, not the title: room for about 45 characters at 9 pt.
     label = textwrap.shorten(plain_text(person_label), PERSON_LABEL_CHARS, placeholder="...")
     fig.text(0.97, 0.952, label, fontsize=9, ha="right", va="top")
@@ -131,20 +143,33 @@ def draw_header(
     notes = []
     if profile.shorter_than_recommended:
         notes.append(
-            f"This report covers {s.days_covered:.1f} days; at least {RECOMMENDED_DAYS} days are recommended "
-            "for a reliable profile, so read the patterns with care."
+            t(
+                "This report covers {days:.1f} days; at least {recommended} days are recommended for a reliable "
+                "profile, so read the patterns with care.",
+                days=s.days_covered,
+                recommended=RECOMMENDED_DAYS,
+            )
         )
     if profile.wear_below_recommended:
         notes.append(
-            f"The sensor was active {s.sensor_wear_percent:.1f} % of the period "
-            f"(recommended > {RECOMMENDED_SENSOR_WEAR_PERCENT:g} %)."
+            t(
+                "The sensor was active {wear:.1f} % of the period (recommended > {recommended:g} %).",
+                wear=s.sensor_wear_percent,
+                recommended=RECOMMENDED_SENSOR_WEAR_PERCENT,
+            )
         )
     if profile.censored_low_readings or profile.censored_high_readings:
         notes.append(
-            f"{profile.censored_low_readings} readings were below the sensor's range (LOW) and "
-            f"{profile.censored_high_readings} above it (HIGH); they count as below "
-            f"{unit.text(VERY_LOW_BELOW_MG_DL)} and above {unit.text(VERY_HIGH_ABOVE_MG_DL)}, at "
-            f"{unit.text(CENSORED_LOW_MG_DL)} and {unit.text(CENSORED_HIGH_MG_DL)} in the mean."
+            t(
+                "{low} readings were below the sensor's range (LOW) and {high} above it (HIGH); they count as "
+                "below {very_low} and above {very_high}, at {low_value} and {high_value} in the mean.",
+                low=profile.censored_low_readings,
+                high=profile.censored_high_readings,
+                very_low=unit.text(VERY_LOW_BELOW_MG_DL),
+                very_high=unit.text(VERY_HIGH_ABOVE_MG_DL),
+                low_value=unit.text(CENSORED_LOW_MG_DL),
+                high_value=unit.text(CENSORED_HIGH_MG_DL),
+            )
         )
     if not notes:
         return printed, 0.935
@@ -161,15 +186,17 @@ def period_choice(profile: AmbulatoryGlucoseProfile) -> str:
     if profile.record_days <= profile.summary.days_covered + 1.0 / 24:
         return ""
     if chosen.by_dates:
-        return f", chosen from {profile.record_days:.0f} days recorded"
-    return f", the latest {chosen.days} of {profile.record_days:.0f} days recorded"
+        return t(", chosen from {recorded:.0f} days recorded", recorded=profile.record_days)
+    return t(
+        ", the latest {days} of {recorded:.0f} days recorded", days=chosen.days, recorded=profile.record_days
+    )
 
 
 def draw_statistics(ax: Axes, profile: AmbulatoryGlucoseProfile, unit: DisplayUnit) -> Printed:
     """The 'glucose statistics and targets' table, drawn as text so it prints at any size."""
     s = profile.summary
     ax.axis("off")
-    ax.set_title("Glucose statistics and targets", loc="left", fontsize=10, weight="bold")
+    ax.set_title(t("Glucose statistics and targets"), loc="left", fontsize=10, weight="bold")
     printed = {
         "mean_glucose": unit.text(s.mean_mg_dl),
         "gmi_percent": format_percent(s.gmi_percent),
@@ -177,25 +204,34 @@ def draw_statistics(ax: Axes, profile: AmbulatoryGlucoseProfile, unit: DisplayUn
         "sensor_wear_percent": format_percent(s.sensor_wear_percent),
         "readings": str(s.readings),
     }
-    rows: list[tuple[str, str, str]] = [
-        ("Days of data", f"{s.days_covered:.1f}", f">= {RECOMMENDED_DAYS} recommended"),
-        ("Sensor active", printed["sensor_wear_percent"], f"> {RECOMMENDED_SENSOR_WEAR_PERCENT:g} %"),
-        ("Readings", printed["readings"], f"every {profile.interval_min:.0f} min"),
-        ("Mean glucose", printed["mean_glucose"], ""),
-        ("Glucose management indicator (GMI)", printed["gmi_percent"], ""),
+    rows: list[tuple[str, str, str, bool]] = [
+        (t("Days of data"), f"{s.days_covered:.1f}", t(">= {days} recommended", days=RECOMMENDED_DAYS), True),
+        (
+            t("Sensor active"),
+            printed["sensor_wear_percent"],
+            f"> {RECOMMENDED_SENSOR_WEAR_PERCENT:g} %",
+            True,
+        ),
+        (
+            t("Readings"),
+            printed["readings"],
+            t("every {minutes:.0f} min", minutes=profile.interval_min),
+            True,
+        ),
+        (t("Mean glucose"), printed["mean_glucose"], "", True),
+        (t("Glucose management indicator (GMI)"), printed["gmi_percent"], "", True),
     ]
     for check in profile.targets:
-        mark = "met" if check.met else "NOT met"
-        rows.append(
-            (target_label(check, unit), format_percent(check.value_percent), f"goal {check.target}, {mark}")
-        )
+        mark = t("met") if check.met else t("NOT met")
+        note = t("goal {target}, {mark}", target=check.target, mark=mark)
+        rows.append((target_label(check, unit), format_percent(check.value_percent), note, check.met))
         printed[f"target_{check.metric}"] = f"{format_percent(check.value_percent)} ({mark})"
     line_h = 1.0 / (len(rows) + 0.5)
-    for i, (label, value, note) in enumerate(rows):
+    for i, (label, value, note, met) in enumerate(rows):
         y = 1.0 - (i + 0.7) * line_h
         ax.text(0.0, y, label, fontsize=7.5, transform=ax.transAxes, va="center")
         ax.text(0.66, y, value, fontsize=7.5, weight="bold", transform=ax.transAxes, va="center", ha="right")
-        colour = "#b30000" if "NOT" in note else "#444444"
+        colour = "#444444" if met else "#b30000"
         ax.text(0.69, y, note, fontsize=6.5, color=colour, transform=ax.transAxes, va="center")
     return printed
 
@@ -210,7 +246,7 @@ def draw_time_in_ranges(ax: Axes, summary: CgmSummary, unit: DisplayUnit) -> Pri
         "time_above_250_percent",
     )
     values = [float(getattr(summary, k)) for k in keys]
-    ax.set_title(f"Time in ranges ({unit.value})", loc="left", fontsize=10, weight="bold")
+    ax.set_title(t("Time in ranges ({unit})", unit=unit.value), loc="left", fontsize=10, weight="bold")
     bottom = 0.0
     for value, colour in zip(values, RANGE_COLOURS, strict=True):
         # A sliver stays visible even at 0.2 %, as on the AGP, without hiding its neighbours.
@@ -223,7 +259,12 @@ def draw_time_in_ranges(ax: Axes, summary: CgmSummary, unit: DisplayUnit) -> Pri
     # Labels are evenly spaced from bottom to top (not at the segment centres) so small ranges never overlap.
     for i, (key, value, label) in enumerate(zip(keys, values, range_labels(unit), strict=True)):
         y = bottom * (0.08 + 0.21 * i)
-        text = f"{label}: {format_percent(value)} ({format_duration_per_day(value)}/day)"
+        text = t(
+            "{label}: {percent} ({duration}/day)",
+            label=label,
+            percent=format_percent(value),
+            duration=format_duration_per_day(value),
+        )
         ax.text(
             0.32, y, text, fontsize=7.5, va="center", color="black", weight="bold" if i == 2 else "normal"
         )
@@ -247,13 +288,16 @@ def draw_modal_day(ax: Axes, profile: AmbulatoryGlucoseProfile, unit: DisplayUni
     # No target fill here (as on the consensus AGP): under the opaque bands it showed only as stray slivers.
     ax.fill_between(hours, curve(5.0), curve(95.0), color=BAND_OUTER, label="5-95 %", zorder=1)
     ax.fill_between(hours, curve(25.0), curve(75.0), color=BAND_INNER, label="25-75 %", zorder=2)
-    ax.plot(hours, curve(50.0), color=MEDIAN_LINE, linewidth=2.0, label="median", zorder=3)
+    ax.plot(hours, curve(50.0), color=MEDIAN_LINE, linewidth=2.0, label=t("median"), zorder=3)
     for mg_dl, colour in ((LOW_BELOW_MG_DL, "#e2231a"), (HIGH_ABOVE_MG_DL, "#3a9a3e")):
         ax.axhline(float(unit.convert(mg_dl)), color=colour, linewidth=0.8, zorder=4)
     style_day_axis(ax, unit, y_max_mg_dl, 0.0, label_every_h=3)
     ax.set_ylabel(unit.value, fontsize=8)
     ax.set_title(
-        f"Ambulatory glucose profile ({profile.summary.days_covered:.1f} days, all days on one 24-h clock)",
+        t(
+            "Ambulatory glucose profile ({days:.1f} days, all days on one 24-h clock)",
+            days=profile.summary.days_covered,
+        ),
         loc="left",
         fontsize=10,
         weight="bold",
@@ -294,14 +338,22 @@ def draw_daily_profiles(
     """One small panel per day (the last 14), readings against the target range, day's time in range."""
     shown = list(days)[-DAILY_PANELS_PER_ROW * DAILY_PANEL_ROWS :]
     sub = cell.subgridspec(DAILY_PANEL_ROWS, DAILY_PANELS_PER_ROW, wspace=0.08, hspace=0.55)
-    title = "Daily glucose profiles"
+    title = t("Daily glucose profiles")
     calendar_days = (days[-1].day - days[0].day).days + 1 if days else 0
     if len(days) < calendar_days:
         # Panels are the days that have readings; say so, or a reader takes them for consecutive days.
-        which = f"last {len(shown)} of the {len(days)}" if len(shown) < len(days) else f"the {len(days)}"
-        title += f" ({which} days with readings; {calendar_days - len(days)} days had none)"
+        which = (
+            t("last {shown} of the {days}", shown=len(shown), days=len(days))
+            if len(shown) < len(days)
+            else t("the {days}", days=len(days))
+        )
+        title += t(
+            " ({which} days with readings; {missing} days had none)",
+            which=which,
+            missing=calendar_days - len(days),
+        )
     elif len(shown) < len(days):
-        title += f" (last {len(shown)} of {len(days)} days)"
+        title += t(" (last {shown} of {days} days)", shown=len(shown), days=len(days))
     printed: Printed = {"daily_profiles_shown": str(len(shown))}
     y_max = max(AGP_Y_MAX_MG_DL, max(float(np.nanmax(d.glucose_mg_dl)) for d in shown) + 10.0)
     for i, day in enumerate(shown):
@@ -319,7 +371,7 @@ def draw_daily_profiles(
             )
         ax.set_xticklabels(["", "12:00", ""], fontsize=5.5)
         tir = format_percent(day.time_in_range_percent)
-        ax.set_title(f"{day.day:%a %d %b}\nTIR {tir}", fontsize=6, pad=2)
+        ax.set_title(f"{day.day.strftime(date_format('day'))}\nTIR {tir}", fontsize=6, pad=2)
         printed[f"day_{day.day.isoformat()}_time_in_range"] = tir
     if shown:
         fig.text(0.08, cell.get_position(fig).y1 + 0.025, title, fontsize=10, weight="bold")

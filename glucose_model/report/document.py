@@ -9,6 +9,7 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # Figures are drawn on Agg canvases directly, never through pyplot: no display, no global figure state,
 # safe in a server handling requests on several threads.
@@ -21,6 +22,7 @@ from glucose_model.agp import AmbulatoryGlucoseProfile
 from glucose_model.meal_summary import MealOutcome, MealSummary
 from glucose_model.records import RecordError
 from glucose_model.report.agp_page import PAGE_SIZE_IN, Printed, draw_agp_page
+from glucose_model.report.labels import report_language
 from glucose_model.report.meal_pages import (
     TABLE_ROWS_PER_PAGE,
     draw_meal_summary_page,
@@ -104,12 +106,19 @@ def render_report(
     unit: DisplayUnit = DisplayUnit.MG_DL,
     person_label: str = "",
     report_format: ReportFormat = ReportFormat.PDF,
+    language: str = "en",
 ) -> RenderedReport:
-    """Draw every page and encode it as `report_format`, all in memory (nothing is written to disk)."""
+    """Draw every page and encode it as `report_format`, all in memory (nothing is written to disk).
+
+    language: "en" or "ko" for the AGP page's words (glucose_model/report/labels.py); the meal pages
+    are in English.
+    """
     # Meal descriptions and labels are the person's own text: a "$" in them must print as a dollar sign,
     # not start matplotlib's math mode (which would fail on ordinary text).
-    with matplotlib.rc_context({"text.parse_math": False}):
-        return draw_and_encode(profile, meals, unit, person_label, report_format)
+    with report_language(language) as fonts:
+        settings: dict[Any, Any] = {"text.parse_math": False, **fonts}
+        with matplotlib.rc_context(settings):
+            return draw_and_encode(profile, meals, unit, person_label, report_format)
 
 
 def draw_and_encode(

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from glucose_model.agp import ReportPeriod
 from glucose_model.impact import ResponsePredictor
 from glucose_model.records import Meal, Recording
+from serving.answers import AcceptLanguage
 from serving.dependencies import OptionalPredictorDep, RuntimeDep
 from serving.request_records import activity_samples, check_not_future, glucose_series, kind_of
 from serving.schemas.reports import (
@@ -26,6 +27,7 @@ from serving.schemas.reports import (
 )
 from serving.schemas.system import problem_responses
 from serving.settings import GLUCOSE_RESPONSE
+from serving.wording import preferred_language
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 FHIR_JSON = "application/fhir+json"
@@ -79,7 +81,10 @@ def logged_meals(meals: list[LoggedMeal], now: datetime) -> tuple[Meal, ...]:
 
 
 def render_agp(
-    body: AgpReportRequest, predictor: ResponsePredictor | None, report_format: ReportFormatName
+    body: AgpReportRequest,
+    predictor: ResponsePredictor | None,
+    report_format: ReportFormatName,
+    language: str = "en",
 ) -> bytes:
     from glucose_model.agp import build_profile
     from glucose_model.meal_summary import impact_predictor, summarize_meals
@@ -108,7 +113,7 @@ def render_agp(
             meals = summarize_meals(recording, None, f"Predicted curves are not shown: {reason}.")
     with _render_lock:
         report = render_report(
-            profile, meals, DisplayUnit(body.unit), body.label or "", ReportFormat(report_format)
+            profile, meals, DisplayUnit(body.unit), body.label or "", ReportFormat(report_format), language
         )
     return report.pages[0]
 
@@ -128,10 +133,12 @@ async def agp_report(
     runtime: RuntimeDep,
     predictor: OptionalPredictorDep,
     accept: Annotated[str | None, Header()] = None,
+    accept_language: AcceptLanguage = None,
 ) -> Response:
     request.state.models = runtime.model_versions(GLUCOSE_RESPONSE) if predictor is not None else ""
     report_format = negotiate_format(body.format, accept)
-    content = await run_in_threadpool(render_agp, body, predictor, report_format)
+    language = preferred_language(accept_language)  # the AGP page's words; meal pages stay English
+    content = await run_in_threadpool(render_agp, body, predictor, report_format, language)
     media = "application/pdf" if report_format == "pdf" else "text/html; charset=utf-8"
     disposition = f'inline; filename="agp-report.{report_format}"'
     return Response(

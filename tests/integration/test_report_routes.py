@@ -149,3 +149,12 @@ def test_fhir_period_and_device_local_times(client: TestClient) -> None:
     assert client.post("/v1/reports/agp", json={**local, "format": "html"}).status_code == 200
     local["cgm"]["tz"] = "Mars/Olympus"
     assert "IANA" in client.post("/v1/reports/agp", json=local).text
+
+
+def test_agp_page_in_korean_by_accept_language(client: TestClient) -> None:
+    body = {**two_days(), "format": "html"}
+    korean = client.post("/v1/reports/agp", json=body, headers={"Accept-Language": "ko-KR,ko;q=0.9"})
+    assert korean.status_code == 200, korean.text
+    assert "이 보고서는" in korean.text  # the short-record note, in Korean
+    english = client.post("/v1/reports/agp", json=body, headers={"Accept-Language": "en"})
+    assert "This report covers" in english.text and "이 보고서는" not in english.text
