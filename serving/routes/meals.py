@@ -15,6 +15,7 @@ from starlette.formparsers import MultiPartParser
 
 from glucose_model.impact import ImpactResult
 from serving.answers import AcceptLanguage, impact_answer, recognize_answer, wording_for
+from serving.deadline import check_deadline
 from serving.dependencies import RecognizerDep, ResponsePredictorDep, RuntimeDep
 from serving.metrics import StageClock
 from serving.output_bounds import check_outputs
@@ -184,6 +185,7 @@ async def _recognize(
             max_aspect_ratio=settings.max_image_aspect_ratio,
         )
         clock.lap("decode")
+        check_deadline()  # a request that timed out during the decode is not resized and run
         pixels = preprocess_image(image, spec)[None]  # (1, crop, crop, 3)
         clock.lap("resize")
         return pixels
