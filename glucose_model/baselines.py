@@ -127,3 +127,87 @@ class PopulationAverageResponse:
             np.asarray(baseline_mg_dl, np.float64)[:, None]
             + carbs[:, None] * self.change_per_g_mg_dl_[None, :]
         )
+
+
+def fill_toward_now(history_mg_dl: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """(N, T) with every gap filled by the next later reading (the last column must be a reading)."""
+    filled = np.array(history_mg_dl, np.float64)
+    for j in range(filled.shape[1] - 2, -1, -1):
+        gap = ~np.isfinite(filled[:, j])
+        filled[gap, j] = filled[gap, j + 1]
+    return filled
+
+
+class DampedTrend:
+    """Forecast baseline: the recent slope continued with damping phi per 5-min step (phi fitted).
+
+    change(h) = slope * step_min * (phi + phi^2 + ... + phi^(h/step_min)); phi = 1 is the linear
+    extrapolation, phi = 0 persistence. phi is the grid value with the least squared error on the
+    training windows (weighted, e.g. so every cohort counts alike).
+    """
+
+    def __init__(self, step_min: float, phis: tuple[float, ...] = tuple(np.arange(0.0, 1.0, 0.02))) -> None:
+        self.step_min = step_min
+        self.phis = phis
+
+    def _change(
+        self, slope: npt.NDArray[np.float64], phi: float, horizons_min: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
+        steps = np.round(np.asarray(horizons_min) / self.step_min).astype(int)
+        gain = np.array([self.step_min * sum(phi**i for i in range(1, k + 1)) for k in steps])
+        return slope[:, None] * gain[None, :]
+
+    def fit(
+        self,
+        history_mg_dl: npt.NDArray[np.float64],
+        future_mg_dl: npt.NDArray[np.float64],
+        horizons_min: npt.NDArray[np.float64],
+        weight: npt.NDArray[np.float64] | None = None,
+    ) -> DampedTrend:
+        """history (N, T) ending now with NaN gaps; future (N, K) measured at horizons_min (K,)."""
+        history = np.asarray(history_mg_dl, np.float64)
+        slope = trend_slope_mg_dl_per_min(history, self.step_min)
+        change = np.asarray(future_mg_dl, np.float64) - history[:, -1:]
+        w = np.ones(history.shape[0]) if weight is None else np.asarray(weight, np.float64)
+        errors = [
+            float(w @ ((self._change(slope, p, horizons_min) - change) ** 2).mean(1)) for p in self.phis
+        ]
+        self.phi_ = float(self.phis[int(np.argmin(errors))])
+        return self
+
+    def predict(
+        self, history_mg_dl: npt.NDArray[np.float64], horizons_min: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
+        if not hasattr(self, "phi_"):
+            raise BaselineNotFittedError("DampedTrend.predict called before fit")
+        history = np.asarray(history_mg_dl, np.float64)
+        slope = trend_slope_mg_dl_per_min(history, self.step_min)
+        line = history[:, -1:] + self._change(slope, self.phi_, horizons_min)
+        return np.clip(line, SENSOR_MIN_MG_DL, SENSOR_MAX_MG_DL)
+
+
+class RecentRidge:
+    """Forecast baseline: ridge regression of future glucose on the last readings (gaps filled toward
+    now), standardised inputs, one output per horizon; fitted on training people only."""
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        self.alpha = alpha
+
+    def fit(
+        self, history_mg_dl: npt.NDArray[np.float64], future_mg_dl: npt.NDArray[np.float64]
+    ) -> RecentRidge:
+        x = fill_toward_now(np.asarray(history_mg_dl, np.float64))
+        y = np.asarray(future_mg_dl, np.float64)
+        self.mean_ = x.mean(0)
+        self.std_ = x.std(0) + 1e-6
+        z = (x - self.mean_) / self.std_
+        self.intercept_ = y.mean(0)
+        gram = z.T @ z + self.alpha * np.eye(z.shape[1])
+        self.coef_ = np.linalg.solve(gram, z.T @ (y - self.intercept_))
+        return self
+
+    def predict(self, history_mg_dl: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        if not hasattr(self, "coef_"):
+            raise BaselineNotFittedError("RecentRidge.predict called before fit")
+        z = (fill_toward_now(np.asarray(history_mg_dl, np.float64)) - self.mean_) / self.std_
+        return np.clip(z @ self.coef_ + self.intercept_, SENSOR_MIN_MG_DL, SENSOR_MAX_MG_DL)

@@ -1,7 +1,8 @@
 """Short-horizon glucose forecast (+15..+60 min) and the real-time alerts built on it.
 
-Numpy only: serving imports this module. The input building here is the one definition used by
-training (`training/forecast_train.py`), evaluation and serving.
+Numpy only: serving imports this module. The model takes the raw CGM on the 5-min grid (NaN for
+gaps) and computes every feature inside its graph (`glucose_model/forecast_network.py`), so
+training, evaluation, serving and a phone feed it the same array built by `build_forecast_inputs`.
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ from glucose_model.records import (
     GlucoseSeries,
     InsufficientCgmError,
     InsulinDose,
-    InsulinKind,
     Meal,
 )
 from glucose_model.resample import GRID_STEP_MIN, ResampledGlucose, resample_to_grid
 
-HISTORY_STEPS = 36  # 3 h of CGM on the 5-min grid, ending at the forecast origin
+HISTORY_STEPS = 36  # 3 h of CGM on the 5-min grid, ending at the forecast origin: what the trend uses
+CGM_STEPS = 288  # 24 h: the model input; readings older than the request sent are NaN
 HORIZONS_MIN = (15, 30, 45, 60)
 QUANTILES = (0.1, 0.5, 0.9)
 # The forecast needs a mostly covered last hour: half of its 12 grid points (a 15-min sensor
@@ -44,26 +45,7 @@ TREND_WINDOW_MIN = 15
 LOW_ALERT_WITHIN_MIN = 30
 FAST_RATE_MG_DL_PER_MIN = 2.0
 
-SERIES_CHANNELS = (
-    "glucose_mg_dl",
-    "glucose_observed",
-    "carbs_g",
-    "rapid_insulin_units",
-    "steps",
-    "heart_rate_bpm",
-)
-KIND_ORDER = (DiabetesKind.NONE, DiabetesKind.PREDIABETES, DiabetesKind.TYPE2, DiabetesKind.TYPE1)
-CONTEXT_FEATURES = (
-    "meals_known",
-    "insulin_known",
-    "activity_known",
-    *(f"kind_{k.value}" for k in KIND_ORDER),
-    "kind_unknown",
-    "time_of_day_sin",
-    "time_of_day_cos",
-)
-INPUT_SERIES = "series"  # (B, len(SERIES_CHANNELS), HISTORY_STEPS) float32
-INPUT_CONTEXT = "context"  # (B, len(CONTEXT_FEATURES)) float32
+INPUT_CGM = "cgm_mg_dl"  # (B, CGM_STEPS) float32 mg/dL on the 5-min grid, origin last, NaN = no reading
 OUTPUT_GLUCOSE = "glucose_mg_dl"  # (B, len(HORIZONS_MIN), len(QUANTILES)) float32
 
 InferFn = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
@@ -75,79 +57,25 @@ class ForecastMetadataError(ValueError):
 
 @dataclass(frozen=True)
 class ForecastInputs:
-    """Model inputs for B forecast origins of one person.
+    """Model input for B forecast origins: the raw CGM, everything else is computed in the graph.
 
-    series: (B, C, HISTORY_STEPS) float32, channels SERIES_CHANNELS, oldest first, origin last;
-        glucose is 0 where not observed (the next channel says so), events are summed per slot.
-    context: (B, len(CONTEXT_FEATURES)) float32
+    cgm_mg_dl: (B, CGM_STEPS) float32, oldest first, the origin last (always a reading); NaN where
+        there was no reading or the request sent none (a 3-h request leaves the first 21 h NaN).
     """
 
-    series: npt.NDArray[np.float32]
-    context: npt.NDArray[np.float32]
+    cgm_mg_dl: npt.NDArray[np.float32]
 
     def as_feed(self) -> dict[str, np.ndarray]:
-        return {INPUT_SERIES: self.series, INPUT_CONTEXT: self.context}
+        return {INPUT_CGM: self.cgm_mg_dl}
 
 
 def _window_sums(
-    per_slot: npt.NDArray[np.float64], anchors: npt.NDArray[np.int64]
+    per_slot: npt.NDArray[np.float64], anchors: npt.NDArray[np.int64], steps: int = HISTORY_STEPS
 ) -> npt.NDArray[np.float64]:
-    """(B, HISTORY_STEPS) slices of a per-grid-slot array ending at each anchor (zeros before the start)."""
-    padded = np.concatenate([np.zeros(HISTORY_STEPS - 1), per_slot])  # (G + H - 1,)
-    windows = np.lib.stride_tricks.sliding_window_view(padded, HISTORY_STEPS)  # (G, H)
+    """(B, steps) slices of a per-grid-slot array ending at each anchor (zeros before the start)."""
+    padded = np.concatenate([np.zeros(steps - 1), per_slot])  # (G + steps - 1,)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, steps)  # (G, steps)
     return np.asarray(windows[anchors], dtype=np.float64)
-
-
-def _slot_of(grid: ResampledGlucose, times: Sequence[datetime]) -> npt.NDArray[np.int64]:
-    return np.array([grid.index_of(int(t.timestamp())) for t in times], dtype=np.int64)
-
-
-@dataclass(frozen=True)
-class _SlotEvents:
-    """Per grid slot (G,): carbs_g and rapid insulin units summed, steps spread, mean heart rate."""
-
-    carbs_g: npt.NDArray[np.float64]
-    rapid_units: npt.NDArray[np.float64]
-    steps: npt.NDArray[np.float64]
-    heart_rate_bpm: npt.NDArray[np.float64]  # 0 where no heart rate was recorded
-    activity_seen: npt.NDArray[np.float64]  # 1 where steps or heart rate were recorded
-
-
-def _events_per_slot(
-    grid: ResampledGlucose,
-    meals: Sequence[Meal],
-    insulin: Sequence[InsulinDose],
-    activity: Sequence[ActivitySample],
-) -> _SlotEvents:
-    n = len(grid.series)
-    carbs, rapid, steps = np.zeros(n), np.zeros(n), np.zeros(n)
-    hr_sum, hr_count, seen = np.zeros(n), np.zeros(n), np.zeros(n)
-    if meals:
-        slots = _slot_of(grid, [m.time for m in meals])
-        ok = (slots >= 0) & (slots < n)
-        np.add.at(carbs, slots[ok], np.array([m.carbs_g for m in meals])[ok])
-    doses = [d for d in insulin if d.kind == InsulinKind.RAPID]
-    if doses:
-        slots = _slot_of(grid, [d.time for d in doses])
-        ok = (slots >= 0) & (slots < n)
-        np.add.at(rapid, slots[ok], np.array([d.units for d in doses])[ok])
-    recorded = [a for a in activity if a.steps is not None or a.heart_rate_bpm is not None]
-    if recorded:
-        # A sample is spread evenly over the grid slots it covers, so hourly step totals
-        # (Apple Health) and per-minute counts land on the same per-slot scale.
-        first = _slot_of(grid, [a.time for a in recorded])
-        n_slots = np.array([max(1, round(a.duration_min / GRID_STEP_MIN)) for a in recorded])
-        slots = np.repeat(first, n_slots) + np.concatenate([np.arange(k) for k in n_slots])
-        step_rate = np.repeat(np.array([a.steps or 0.0 for a in recorded]) / n_slots, n_slots)
-        hr = np.repeat(np.array([a.heart_rate_bpm or 0.0 for a in recorded]), n_slots)
-        has_hr = np.repeat(np.array([a.heart_rate_bpm is not None for a in recorded], float), n_slots)
-        ok = (slots >= 0) & (slots < n)
-        np.add.at(steps, slots[ok], step_rate[ok])
-        np.add.at(hr_sum, slots[ok], hr[ok])
-        np.add.at(hr_count, slots[ok], has_hr[ok])
-        np.add.at(seen, slots[ok], 1.0)
-    heart_rate = np.where(hr_count > 0, hr_sum / np.maximum(hr_count, 1.0), 0.0)
-    return _SlotEvents(carbs, rapid, steps, heart_rate, np.minimum(seen, 1.0))
 
 
 def usable_origins(grid: ResampledGlucose) -> npt.NDArray[np.bool_]:
@@ -157,39 +85,15 @@ def usable_origins(grid: ResampledGlucose) -> npt.NDArray[np.bool_]:
     return grid.valid & (last_hour >= MIN_VALID_LAST_HOUR)
 
 
-def build_forecast_inputs(
-    grid: ResampledGlucose,
-    anchors: npt.NDArray[np.int64],
-    meals: Sequence[Meal] = (),
-    insulin: Sequence[InsulinDose] = (),
-    activity: Sequence[ActivitySample] = (),
-    kind: DiabetesKind | None = None,
-) -> ForecastInputs:
-    """Model inputs for forecasts made at grid indices `anchors` (B,) of one person's resampled CGM.
+def build_forecast_inputs(grid: ResampledGlucose, anchors: npt.NDArray[np.int64]) -> ForecastInputs:
+    """The model input for forecasts made at grid indices `anchors` (B,) of one person's resampled CGM.
 
-    Only what happened at or before each origin enters its window. An event type counts as known
-    for a window when at least one event of that type lies in it: serving cannot tell "none
-    eaten" from "not logged", so training makes the same call from the same rule.
+    Only readings at or before each origin enter its row; older than CGM_STEPS are dropped.
     """
-    glucose = np.nan_to_num(grid.glucose_mg_dl, nan=0.0)
-    observed = grid.valid.astype(np.float64)
-    events = _events_per_slot(grid, meals, insulin, activity)
-    channels = [glucose, observed, events.carbs_g, events.rapid_units, events.steps, events.heart_rate_bpm]
-    windows = [_window_sums(c, anchors) for c in channels]  # each (B, H)
-    series = np.stack(windows, axis=1).astype(np.float32)  # (B, C, H)
-    c_w, i_w = windows[2], windows[3]
-    seen_w = _window_sums(events.activity_seen, anchors)
-
-    b = anchors.shape[0]
-    kind_onehot = np.zeros((b, len(KIND_ORDER) + 1), np.float64)
-    kind_onehot[:, KIND_ORDER.index(kind) if kind is not None else len(KIND_ORDER)] = 1.0
-    minute_of_day = grid.series.local_minute_of_day()[anchors].astype(np.float64)  # (B,)
-    angle = 2.0 * np.pi * minute_of_day / 1440.0
-    known = np.stack([c_w.sum(1) > 0, i_w.sum(1) > 0, seen_w.sum(1) > 0], axis=1).astype(np.float64)
-    context = np.concatenate(
-        [known, kind_onehot, np.sin(angle)[:, None], np.cos(angle)[:, None]], axis=1
-    ).astype(np.float32)  # (B, len(CONTEXT_FEATURES))
-    return ForecastInputs(series=series, context=context)
+    glucose = np.where(grid.valid, grid.glucose_mg_dl, np.nan).astype(np.float64)
+    padded = np.concatenate([np.full(CGM_STEPS - 1, np.nan), glucose])  # (G + CGM_STEPS - 1,)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, CGM_STEPS)  # (G, CGM_STEPS)
+    return ForecastInputs(np.ascontiguousarray(windows[anchors], dtype=np.float32))
 
 
 def forecast_targets(grid: ResampledGlucose, anchors: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
@@ -201,15 +105,15 @@ def forecast_targets(grid: ResampledGlucose, anchors: npt.NDArray[np.int64]) -> 
     return np.where(idx < n, values, np.nan)
 
 
-def recent_trend_mg_dl_per_min(window_glucose: npt.ArrayLike, window_observed: npt.ArrayLike) -> float | None:
-    """Least-squares slope over the last TREND_WINDOW_MIN of one window; None with < 2 points."""
+def recent_trend_mg_dl_per_min(window_glucose: npt.ArrayLike) -> float | None:
+    """Least-squares slope over the last TREND_WINDOW_MIN of one row (NaN = gap); None with < 2 points."""
     k = TREND_WINDOW_MIN // GRID_STEP_MIN + 1
     minutes = np.arange(-(k - 1), 1) * GRID_STEP_MIN
-    ok = np.asarray(window_observed, dtype=bool)[-k:]
+    recent = np.asarray(window_glucose, np.float64)[-k:]
+    ok = np.isfinite(recent)
     if ok.sum() < 2:
         return None
-    t, g = minutes[ok].astype(np.float64), np.asarray(window_glucose, np.float64)[-k:][ok]
-    return float(np.polyfit(t, g, 1)[0])
+    return float(np.polyfit(minutes[ok].astype(np.float64), recent[ok], 1)[0])
 
 
 class AlertKind(enum.StrEnum):
@@ -346,10 +250,9 @@ def contract_metadata() -> dict[str, object]:
     return {
         "horizons_min": list(HORIZONS_MIN),
         "quantiles": list(QUANTILES),
-        "history_steps": HISTORY_STEPS,
+        "cgm_steps": CGM_STEPS,
         "grid_step_min": GRID_STEP_MIN,
-        "series_channels": list(SERIES_CHANNELS),
-        "context_features": list(CONTEXT_FEATURES),
+        "inputs": [INPUT_CGM],
     }
 
 
@@ -386,7 +289,12 @@ class Forecaster:
         activity: Sequence[ActivitySample] = (),
         kind: DiabetesKind | None = None,
     ) -> ForecastResult:
-        """Forecast from the last CGM reading. Raises InsufficientCgmError when the last hour is too sparse."""
+        """Forecast from the last CGM reading. Raises InsufficientCgmError when the last hour is too sparse.
+
+        Up to the last 24 h of `glucose` are used. Meals, insulin, activity and the person's kind are
+        accepted for the API's sake; the current model is fitted on the CGM alone (two of the five real
+        cohorts log no events; see models/glucose_forecast/MODEL_CARD.md).
+        """
         grid = resample_to_grid(glucose)
         if len(grid.series) == 0 or not usable_origins(grid)[-1]:
             raise InsufficientCgmError(
@@ -394,11 +302,10 @@ class Forecaster:
                 "of the last 60 minutes, up to the latest reading; send the last 2-3 hours of CGM"
             )
         anchor = np.array([len(grid.series) - 1], dtype=np.int64)
-        inputs = build_forecast_inputs(grid, anchor, meals, insulin, activity, kind)
+        inputs = build_forecast_inputs(grid, anchor)
         quantiles = self.predict(inputs)[0].astype(np.float64)  # (K, Q)
-        window_g, window_ok = inputs.series[0, 0].astype(np.float64), inputs.series[0, 1] > 0
         current = float(grid.glucose_mg_dl[anchor[0]])
-        trend = recent_trend_mg_dl_per_min(window_g, window_ok)
+        trend = recent_trend_mg_dl_per_min(inputs.cgm_mg_dl[0])
         lo, mid, hi = (QUANTILES.index(q) for q in (0.1, 0.5, 0.9))
         points = tuple(
             ForecastPoint(h, float(quantiles[k, mid]), float(quantiles[k, lo]), float(quantiles[k, hi]))

@@ -1,7 +1,14 @@
-"""The forecast network (torch): 3 h of CGM and events -> glucose quantiles at +15..+60 min.
+"""The forecast graph (torch): raw CGM on the 5-min grid (NaN = gap) -> glucose quantiles at +15..+60 min.
 
-Inputs and outputs are those of `glucose_model.forecast`; scaling lives inside the network so
-the exported ONNX file takes and returns plain mg/dL, grams, units and steps.
+Everything a phone would otherwise re-implement lives here, in nan-safe tensor ops that export to
+ONNX: the gap masks, the recent slopes, the trace's own short-term noise and smoothness (how far
+its trend can be trusted), its level against the last 3 h and 24 h, and the person's own
+variability. The model predicts the change from the last reading as a linear function of those
+trust-weighted features with no constant term (fitted in closed form, `training/forecast_train.py`):
+every feature is 0 on a flat trace, so a flat trace is forecast flat, and an untrusted trend
+(noisy, gappy) moves the forecast less. The band is that change plus quantiles of the residual scaled
+by the trace's own recent variability (conformal, per window), so a flat sensor gets a narrow
+band and a noisy one a wide band without knowing which cohort it came from.
 """
 
 from __future__ import annotations
@@ -11,79 +18,183 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from glucose_model.forecast import CONTEXT_FEATURES, HISTORY_STEPS, HORIZONS_MIN, QUANTILES, SERIES_CHANNELS
+from glucose_model.forecast import CGM_STEPS, HISTORY_STEPS, HORIZONS_MIN, QUANTILES
+from glucose_model.resample import GRID_STEP_MIN
 
-# Input scaling (written into the model metadata by the exporter): typical magnitudes, so every
-# channel enters the network at order 1.
-GLUCOSE_CENTER_MG_DL = 140.0
-GLUCOSE_SCALE_MG_DL = 50.0
-CARBS_SCALE_G = 50.0
-INSULIN_SCALE_UNITS = 5.0
-STEPS_SCALE = 500.0
-HEART_RATE_SCALE_BPM = 100.0
-# The network predicts changes from the latest reading in units of this many mg/dL.
-CHANGE_SCALE_MG_DL = 30.0
+# Fewer than this many valid readings in the 24 h input and its long-context features fall back to
+# the 3-h ones (a request with 3 h of CGM is the common case).
+LONG_CONTEXT_MIN_READINGS = 72
+# Below this size a second difference (mg/dL per 5 min^2) is what interpolating a 15-min sensor
+# onto the 5-min grid, or a sensor's own smoothing, leaves: the fraction of such steps says how
+# smooth the sensor is.
+SMOOTH_STEP_MG_DL = 0.25
+# Scales that bring the trust factors to order 1 (and clip them, so an odd trace cannot push the
+# linear model far outside the range it was fitted on).
+NOISE_SCALE_MG_DL = 3.0
+SD_SCALE_MG_DL = 30.0
+STEP_SCALE_MG_DL = 5.0
+TRUST_CLIP = 5.0
+# Band scale floor: the median 30-min change of a flat, smooth trace is a few mg/dL, never zero.
+MIN_SCALE_MG_DL = 2.0
+
+FEATURES = (
+    "slope_15min",
+    "slope_15min_x_noise",
+    "slope_15min_x_smooth",
+    "slope_15min_x_valid_1h",
+    "slope_15min_x_sd_3h",
+    "slope_30min",
+    "slope_30min_x_noise",
+    "slope_30min_x_smooth",
+    "slope_30min_x_valid_1h",
+    "slope_30min_x_sd_3h",
+    "acceleration",
+    "acceleration_x_noise",
+    "acceleration_x_smooth",
+    "acceleration_x_valid_1h",
+    "acceleration_x_sd_3h",
+    "level_vs_3h",
+    "level_vs_3h_x_smooth",
+    "level_vs_3h_x_noise",
+    "level_vs_24h",
+    "level_vs_24h_x_has_24h",
+    "slope_30min_x_step_rms_24h",
+    *(f"relative_{-GRID_STEP_MIN * k}min" for k in range(HISTORY_STEPS - 1, -1, -1)),
+)
+SCALE_FEATURES = ("one", "noise_1h", "abs_slope_15min", "abs_slope_30min", "sd_3h", "step_rms_24h")
 
 
 @dataclass(frozen=True)
 class ForecastNetworkConfig:
-    hidden: int = 192  # width of the two hidden layers
-    dropout: float = 0.1  # between hidden layers, training only
+    ridge: float = 10.0  # L2 penalty of the closed-form fit on standardised features
+    sensor_noise_mg_dl: tuple[float, ...] = (0.0, 2.0, 4.0, 6.0)  # training copies with added sensor noise
+    # Power mean over held-out training cohorts that the change shrinkage minimises (inf: the worst).
+    shrinkage_power: float = float("inf")
 
-    def as_dict(self) -> dict[str, float]:
-        return {k: float(v) for k, v in asdict(self).items()}
+    def as_dict(self) -> dict[str, object]:
+        return dict(asdict(self))
 
 
-def input_scaling() -> dict[str, float]:
-    """The scaling constants, for the model metadata."""
-    return {
-        "glucose_center_mg_dl": GLUCOSE_CENTER_MG_DL,
-        "glucose_scale_mg_dl": GLUCOSE_SCALE_MG_DL,
-        "carbs_scale_g": CARBS_SCALE_G,
-        "insulin_scale_units": INSULIN_SCALE_UNITS,
-        "steps_scale": STEPS_SCALE,
-        "heart_rate_scale_bpm": HEART_RATE_SCALE_BPM,
-        "change_scale_mg_dl": CHANGE_SCALE_MG_DL,
-    }
+def _masked_mean(x: torch.Tensor, ok: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean over the last axis of x where ok; (mean, count). Rows with no ok values give 0."""
+    n = ok.sum(-1)
+    total = torch.where(ok, x, torch.zeros_like(x)).sum(-1)
+    return total / n.clamp(min=1), n
+
+
+def _slope(recent: torch.Tensor) -> torch.Tensor:
+    """Least-squares slope in mg/dL/min of (B, k) readings ending now (NaN = gap); 0 with < 2."""
+    k = recent.shape[-1]
+    t = torch.arange(-(k - 1), 1, dtype=recent.dtype) * GRID_STEP_MIN  # (k,)
+    ok = ~torch.isnan(recent)
+    tt = torch.where(ok, t.expand_as(recent), torch.zeros_like(recent))
+    mean_t, n = _masked_mean(tt, ok)
+    mean_g, _ = _masked_mean(recent, ok)
+    dt = torch.where(ok, tt - mean_t[:, None], torch.zeros_like(recent))
+    dg = torch.where(ok, recent - mean_g[:, None], torch.zeros_like(recent))
+    var = (dt * dt).sum(-1)
+    slope = (dt * dg).sum(-1) / var.clamp(min=1e-6)
+    return torch.where((n >= 2) & (var > 0), slope, torch.zeros_like(slope))
+
+
+def _rms(x: torch.Tensor) -> torch.Tensor:
+    ok = ~torch.isnan(x)
+    mean_sq, _ = _masked_mean(x * x, ok)
+    return torch.sqrt(mean_sq)
+
+
+class ForecastFeatures(nn.Module):
+    """(B, CGM_STEPS) mg/dL, NaN = no reading, last column = the origin (always a reading) ->
+    (B, len(FEATURES)) and (B, len(SCALE_FEATURES))."""
+
+    def forward(self, cgm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        recent = cgm[:, -HISTORY_STEPS:]  # (B, H) the last 3 h
+        latest = recent[:, -1:]  # (B, 1)
+        valid = ~torch.isnan(recent)
+        s15, s30 = _slope(recent[:, -4:]), _slope(recent[:, -7:])
+        acc = s15 - s30
+        hour = recent[:, -13:]  # (B, 13) the last hour and the reading before it
+        d2 = hour[:, 2:] - 2.0 * hour[:, 1:-1] + hour[:, :-2]  # (B, 11) NaN where any is a gap
+        noise = _rms(d2)
+        d2_ok = ~torch.isnan(d2)
+        smooth, _ = _masked_mean((d2.abs() < SMOOTH_STEP_MG_DL).to(cgm.dtype), d2_ok)
+        valid_1h = valid[:, -12:].to(cgm.dtype).mean(-1)
+        mean_3h, _ = _masked_mean(recent, valid)
+        var_3h, _ = _masked_mean((recent - mean_3h[:, None]) ** 2, valid)
+        sd_3h = torch.sqrt(var_3h)
+        level_3h = latest[:, 0] - mean_3h
+        g0 = latest[:, 0]
+
+        day_ok = ~torch.isnan(cgm)
+        mean_24h, n_24h = _masked_mean(cgm, day_ok)
+        has_24h = (n_24h >= LONG_CONTEXT_MIN_READINGS).to(cgm.dtype)
+        level_24h = torch.where(has_24h > 0, g0 - mean_24h, level_3h)
+        step_rms = _rms(cgm[:, 1:] - cgm[:, :-1])
+        step_rms = torch.where(torch.isnan(step_rms), torch.zeros_like(step_rms), step_rms)
+
+        trust_noise = (noise / NOISE_SCALE_MG_DL).clamp(0.0, TRUST_CLIP)
+        trust_sd = (sd_3h / SD_SCALE_MG_DL).clamp(0.0, TRUST_CLIP)
+        columns = []
+        for x in (s15, s30, acc):
+            columns += [x, x * trust_noise, x * smooth, x * valid_1h, x * trust_sd]
+        columns += [level_3h, level_3h * smooth, level_3h * trust_noise]
+        columns += [
+            level_24h,
+            level_24h * has_24h,
+            s30 * (step_rms / STEP_SCALE_MG_DL).clamp(0.0, TRUST_CLIP),
+        ]
+        relative = recent - latest
+        relative = torch.where(torch.isnan(relative), torch.zeros_like(relative), relative)  # (B, H)
+        features = torch.cat([torch.stack(columns, dim=1), relative], dim=1)  # (B, F)
+        scale = torch.stack(
+            [torch.ones_like(g0), noise, s15.abs(), s30.abs(), sd_3h, step_rms], dim=1
+        )  # (B, len(SCALE_FEATURES))
+        return features, scale
 
 
 class ForecastNetwork(nn.Module):
-    """MLP over the scaled window; outputs non-crossing quantiles around a median change."""
+    """Features -> change from the last reading (linear, no bias: every feature is 0 on a flat trace,
+    so a flat trace is forecast flat), band = change + residual quantiles x scale.
 
-    channel_scale: torch.Tensor  # (1, C, 1) divisor of each input channel
+    `change` acts on features divided by `feature_scale` (a buffer, so the exported graph takes
+    plain mg/dL); `scale` is linear in SCALE_FEATURES. `residual_quantiles` (K, Q) are quantiles
+    of residual / scale on the training windows, the median column 0.
+    """
+
+    feature_scale: torch.Tensor
+    residual_quantiles: torch.Tensor
+    change_shrinkage: list[float] | None = None  # set by the closed-form fit, written to the metadata
 
     def __init__(self, config: ForecastNetworkConfig = ForecastNetworkConfig()) -> None:
         super().__init__()
-        n_in = len(SERIES_CHANNELS) * HISTORY_STEPS + len(CONTEXT_FEATURES)
-        self.n_horizons = len(HORIZONS_MIN)
-        self.n_quantiles = len(QUANTILES)
-        self.body = nn.Sequential(
-            nn.Linear(n_in, config.hidden),
-            nn.GELU(),
-            nn.Dropout(config.dropout),
-            nn.Linear(config.hidden, config.hidden),
-            nn.GELU(),
-            nn.Dropout(config.dropout),
-            nn.Linear(config.hidden, self.n_horizons * self.n_quantiles),
-        )
-        scale = torch.tensor(
-            [GLUCOSE_SCALE_MG_DL, 1.0, CARBS_SCALE_G, INSULIN_SCALE_UNITS, STEPS_SCALE, HEART_RATE_SCALE_BPM]
-        )
-        self.register_buffer("channel_scale", scale.view(1, -1, 1), persistent=False)
+        self.config = config
+        self.features = ForecastFeatures()
+        k, q = len(HORIZONS_MIN), len(QUANTILES)
+        self.change = nn.Linear(len(FEATURES), k, bias=False)
+        self.scale = nn.Linear(len(SCALE_FEATURES), k)
+        nn.init.zeros_(self.change.weight)
+        nn.init.zeros_(self.scale.weight)
+        nn.init.constant_(self.scale.bias, 10.0)
+        self.register_buffer("feature_scale", torch.ones(len(FEATURES)))
+        spread = torch.tensor([-1.3, 0.0, 1.3])[:q]  # about N(0, 1)'s p10/p50/p90 until fitted
+        self.register_buffer("residual_quantiles", spread.repeat(k, 1))
 
-    def forward(self, series: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        # series: (B, C, H); context: (B, F) -> (B, K horizons, Q quantiles) in mg/dL
-        observed = series[:, 1:2, :]  # (B, 1, H)
-        glucose = (series[:, 0:1, :] - GLUCOSE_CENTER_MG_DL) * observed  # unobserved -> 0 after centring
-        scaled = torch.cat([glucose, series[:, 1:, :]], dim=1) / self.channel_scale  # (B, C, H)
-        x = torch.cat([scaled.flatten(1), context], dim=1)  # (B, C*H + F)
-        raw = self.body(x).view(-1, self.n_horizons, self.n_quantiles)  # (B, K, Q)
-        # The median is raw[..., middle]; the other quantiles are softplus-spaced below and above
-        # it (cumulatively), so the band never crosses.
-        middle = self.n_quantiles // 2
-        median = raw[..., middle : middle + 1]
-        below = torch.cumsum(nn.functional.softplus(raw[..., :middle]).flip(-1), dim=-1).flip(-1)
-        above = torch.cumsum(nn.functional.softplus(raw[..., middle + 1 :]), dim=-1)
-        change = torch.cat([median - below, median, median + above], dim=-1) * CHANGE_SCALE_MG_DL
-        latest = series[:, 0, -1].view(-1, 1, 1)  # (B, 1, 1) the origin reading, always observed
-        return latest + change
+    def forward(self, cgm: torch.Tensor) -> torch.Tensor:
+        # cgm: (B, CGM_STEPS) mg/dL with NaN gaps -> (B, K horizons, Q quantiles) mg/dL
+        features, scale_features = self.features(cgm)
+        z = features / self.feature_scale  # (B, F)
+        change = self.change(z)  # (B, K)
+        scale = self.scale(scale_features).clamp(min=MIN_SCALE_MG_DL)  # (B, K)
+        latest = cgm[:, -1:]  # (B, 1)
+        median = latest + change  # (B, K)
+        return median.unsqueeze(-1) + scale.unsqueeze(-1) * self.residual_quantiles  # (B, K, Q)
+
+
+__all__ = [
+    "CGM_STEPS",
+    "FEATURES",
+    "SCALE_FEATURES",
+    "ForecastFeatures",
+    "ForecastNetwork",
+    "ForecastNetworkConfig",
+]

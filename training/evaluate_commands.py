@@ -33,8 +33,7 @@ def register(groups: CommandGroups) -> None:
     train.add_argument(
         "--out", type=Path, default=default_models_dir() / "glucose_forecast", help="model folder"
     )
-    train.add_argument("--version", default="1", help="model version sub-folder")
-    train.add_argument("--epochs", type=int, default=12)
+    train.add_argument("--version", default="2", help="model version sub-folder")
     train.add_argument(
         "--stride-steps", type=int, default=2, help="one forecast origin per this many 5-min steps"
     )
@@ -57,6 +56,11 @@ def register(groups: CommandGroups) -> None:
         "--report", type=Path, required=True, help="folder for the Markdown report and PNGs"
     )
     evaluate.add_argument("--max-meals-plotted", type=int, default=6)
+    evaluate.add_argument(
+        "--skip-forecast-loco",
+        action="store_true",
+        help="skip retraining the forecast recipe without each cohort in turn (leave-one-cohort-out, minutes)",
+    )
     evaluate.add_argument(
         "--write-model-cards",
         action="store_true",
@@ -87,7 +91,6 @@ def train_forecast_command(args: argparse.Namespace) -> int:
         cohort = simulate_cohort(CohortConfig(people=people, days=args.simulated_days, seed=args.seed))
         recordings += cohort.recordings()
     config = ForecastTrainConfig(
-        epochs=args.epochs,
         stride_steps=args.stride_steps,
         held_out_fraction=args.held_out_fraction,
         seed=args.seed,
@@ -111,10 +114,12 @@ def evaluate_glucose_command(args: argparse.Namespace) -> int:
             report_dir=args.report,
             max_meals_plotted=args.max_meals_plotted,
             write_model_cards=args.write_model_cards,
+            forecast_loco=not args.skip_forecast_loco,
             command=" ".join(
                 ["mealimpact evaluate glucose", f"--data {args.data}", f"--format {args.format}"]
                 + [f"--models-dir {args.models_dir}", f"--json {args.json}", f"--report {args.report}"]
                 + (["--write-model-cards"] if args.write_model_cards else [])
+                + (["--skip-forecast-loco"] if args.skip_forecast_loco else [])
             ),
         )
     except (EvaluationError, RecordError) as error:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from glucose_model.cohorts.canonical import load_canonical
+from glucose_model.cohorts.colas import load_colas
 from glucose_model.cohorts.d1namo import (
     CARB_ENERGY_SHARE,
     KCAL_ESTIMATE_CONFIDENCE,
@@ -35,8 +36,9 @@ COHORT_FOLDERS = {
     "dubosson": "dubosson2018",
     "shanghai": "shanghai",
     "weinstock": "weinstock2016",
+    "colas": "colas2019",
 }
-LAYOUTS = ("d1namo", "dubosson", "shanghai", "weinstock", "canonical", "exports")
+LAYOUTS = ("d1namo", "dubosson", "shanghai", "weinstock", "colas", "canonical", "exports")
 
 
 def detect_layout(folder: Path) -> str:
@@ -58,6 +60,8 @@ def detect_layout(folder: Path) -> str:
         return "shanghai"
     if any(folder.glob("Weinstock*.zip")):
         return "weinstock"
+    if any(folder.glob("colas2019*.csv")):
+        return "colas"
     # Last, so every folder another layout claims keeps its layout: people.csv beside device exports.
     if (folder / "people.csv").exists():
         return "exports"
@@ -71,6 +75,7 @@ _LOADERS = {
     "dubosson": load_dubosson,
     "shanghai": load_shanghai,
     "weinstock": load_weinstock,
+    "colas": load_colas,
     "canonical": load_canonical,
     "exports": load_exports,
 }
@@ -106,6 +111,7 @@ __all__ = [
     "detect_layout",
     "load_canonical",
     "load_cohort",
+    "load_colas",
     "load_d1namo",
     "load_d1namo_person",
     "load_dubosson",

@@ -77,6 +77,9 @@ class CohortConfig:
         2025, 3, 3, tzinfo=timezone(timedelta(hours=1))
     )  # a Monday, local midnight
     cgm_interval_min: int = CGM_INTERVAL_MIN
+    # False: every person wears the default sensor. True: people cycle through sensor.SENSOR_VARIETY
+    # (raw, smoothed, filtered, noisy), so a forecast trained on them sees several sensors.
+    sensor_variety: bool = False
 
     def __post_init__(self) -> None:
         if self.days < 1:
@@ -228,7 +231,10 @@ def simulate_cohort(
     people = fit_carb_ratios(draw_people(config.kinds, rng), rng)
     schedule = daily_life.draw_schedule(people, config.days, rng)
     trajectory = simulate_schedule(people, schedule, config.cgm_interval_min, on_chunk=on_progress)
-    cgm = sensor.cgm_readings(trajectory.interstitial_glucose_mg_dl, rng)
+    if config.sensor_variety:
+        cgm = sensor.varied_cgm_readings(trajectory.interstitial_glucose_mg_dl, rng)
+    else:
+        cgm = sensor.cgm_readings(trajectory.interstitial_glucose_mg_dl, rng)
     counters: dict[DiabetesKind, int] = {}
     ids = []
     for kind in people.kind:

@@ -20,6 +20,7 @@ EXPECTED = {
     "dubosson": (7, 30, DiabetesKind.TYPE1),
     "shanghai": (58, 1500, None),
     "weinstock": (200, 0, DiabetesKind.TYPE1),
+    "colas": (104, 0, DiabetesKind.NONE),
 }
 
 

@@ -341,7 +341,7 @@ def test_request_ids_are_echoed_when_safe_and_generated_otherwise(client: TestCl
 def test_v2_infer_json_and_binary(client: TestClient) -> None:
     meta = client.get("/v2/models/glucose_forecast").json()
     feeds = {
-        t["name"]: np.full([2, *t["shape"][1:]], 100.0 if t["name"] == "series" else 0.0, np.float32)
+        t["name"]: np.full([2, *t["shape"][1:]], 100.0 if t["name"] == "cgm_mg_dl" else 0.0, np.float32)
         for t in meta["inputs"]
     }
     body, headers = encode_request(feeds)
@@ -360,7 +360,8 @@ def test_v2_infer_json_and_binary(client: TestClient) -> None:
     np.testing.assert_allclose(
         np.array(output["data"]).reshape(output["shape"]), outputs[output["name"]], rtol=1e-6
     )
-    wrong = client.post("/v2/models/glucose_forecast/infer", json={"inputs": as_json["inputs"][:1]})
+    misnamed = [{**as_json["inputs"][0], "name": "series"}]  # the old contract's input name
+    wrong = client.post("/v2/models/glucose_forecast/infer", json={"inputs": misnamed})
     assert wrong.status_code == 400 and "takes inputs" in wrong.json()["error"]
     assert client.post("/v2/models/nope/infer", json=as_json).json() == {
         "error": "model nope version any not found"

@@ -60,3 +60,32 @@ def test_population_average_is_a_ratio_of_sums_and_skips_gaps() -> None:
 def test_unfitted_baselines_refuse_to_predict(model: CarbsOnlyRegression | PopulationAverageResponse) -> None:
     with pytest.raises(BaselineNotFittedError):
         model.predict(np.array([50.0]), np.array([100.0]))
+
+
+def test_damped_trend_fits_phi_between_persistence_and_the_line() -> None:
+    from glucose_model.baselines import DampedTrend
+
+    minutes = np.array([15.0, 30.0])
+    history = 100 + np.arange(36, dtype=np.float64)[None, :].repeat(50, 0)  # +1 mg/dL per 5 min
+    on_the_line = history[:, -1:] + minutes[None, :] / 5.0
+    fitted = DampedTrend(5.0).fit(history, on_the_line, minutes)
+    assert fitted.phi_ > 0.9  # the trend carried on: little damping
+    flat = DampedTrend(5.0).fit(history, np.repeat(history[:, -1:], 2, axis=1), minutes)
+    assert flat.phi_ == 0.0  # it stopped: persistence
+    np.testing.assert_allclose(flat.predict(history, minutes), history[:, -1:].repeat(2, 1))
+    with pytest.raises(BaselineNotFittedError):
+        DampedTrend(5.0).predict(history, minutes)
+
+
+def test_recent_ridge_fills_gaps_toward_now_and_learns_a_linear_rule() -> None:
+    from glucose_model.baselines import RecentRidge, fill_toward_now
+
+    gappy = np.array([[np.nan, 100.0, np.nan, np.nan, 110.0]])
+    np.testing.assert_array_equal(fill_toward_now(gappy), [[100.0, 100.0, 110.0, 110.0, 110.0]])
+    rng = np.random.default_rng(0)
+    history = 150 + rng.normal(0, 15, (400, 6))
+    future = 2 * history[:, -1:] - history[:, -2:-1]  # one step of the last difference
+    model = RecentRidge(alpha=1e-3).fit(history, future)
+    assert np.abs(model.predict(history) - future).max() < 1.0
+    with pytest.raises(BaselineNotFittedError):
+        RecentRidge().predict(history)

@@ -11,12 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from glucose_model.forecast import (
-    CONTEXT_FEATURES,
+    CGM_STEPS,
     HISTORY_STEPS,
     HORIZONS_MIN,
+    INPUT_CGM,
     OUTPUT_GLUCOSE,
     QUANTILES,
-    SERIES_CHANNELS,
     Alert,
     AlertKind,
     Forecaster,
@@ -25,7 +25,7 @@ from glucose_model.forecast import (
     decide_alerts,
     recent_trend_mg_dl_per_min,
 )
-from glucose_model.records import DiabetesKind, GlucoseSeries, InsufficientCgmError, InsulinDose, Meal
+from glucose_model.records import DiabetesKind, GlucoseSeries, InsufficientCgmError
 from glucose_model.resample import GRID_STEP_MIN, resample_to_grid
 
 START = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
@@ -41,10 +41,9 @@ def metadata() -> dict[str, str]:
         "version": "test",
         "horizons_min": list(HORIZONS_MIN),
         "quantiles": list(QUANTILES),
-        "history_steps": HISTORY_STEPS,
+        "cgm_steps": CGM_STEPS,
         "grid_step_min": GRID_STEP_MIN,
-        "series_channels": list(SERIES_CHANNELS),
-        "context_features": list(CONTEXT_FEATURES),
+        "inputs": [INPUT_CGM],
     }
     return {k: json.dumps(v) for k, v in values.items()}
 
@@ -54,7 +53,7 @@ def constant_model(p50: list[float]) -> Forecaster:
 
     def infer(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         seen.append(feed)
-        b = feed["series"].shape[0]
+        b = feed[INPUT_CGM].shape[0]
         mid = np.array(p50, np.float32)[None, :, None]
         quantiles = np.concatenate([mid - 10, mid, mid + 10], axis=2)  # (1, K, Q)
         return {OUTPUT_GLUCOSE: np.repeat(quantiles, b, axis=0)}
@@ -122,29 +121,28 @@ def test_exactly_two_per_minute_is_not_fast() -> None:
 
 def test_trend_is_the_slope_of_the_last_15_min() -> None:
     g = 100 + 3.0 * np.arange(HISTORY_STEPS) * GRID_STEP_MIN / 5.0  # 3 mg/dL per 5 min
-    assert recent_trend_mg_dl_per_min(g, np.ones(HISTORY_STEPS, bool)) == pytest.approx(0.6)
-    assert recent_trend_mg_dl_per_min(g, np.eye(HISTORY_STEPS, dtype=bool)[-1]) is None
+    assert recent_trend_mg_dl_per_min(g) == pytest.approx(0.6)
+    gaps = np.full(HISTORY_STEPS, np.nan)
+    gaps[-1] = 120.0
+    assert recent_trend_mg_dl_per_min(gaps) is None
 
 
-def test_inputs_place_events_in_their_slot_and_mark_them_known() -> None:
-    grid = resample_to_grid(series(np.full(48, 110.0)))
-    meal = Meal(START + timedelta(minutes=5 * 40), carbs_g=45.0)
-    late_meal = Meal(START + timedelta(minutes=5 * 47 + 1), carbs_g=99.0)  # after the origin at 46
-    dose = InsulinDose(START + timedelta(minutes=5 * 44), units=3.0)
-    inputs = build_forecast_inputs(grid, np.array([46]), [meal, late_meal], [dose], (), DiabetesKind.TYPE1)
-    s, c = inputs.series[0], inputs.context[0]
-    assert s.shape == (len(SERIES_CHANNELS), HISTORY_STEPS)
-    assert s[2, HISTORY_STEPS - 1 - 6] == 45.0 and s[2].sum() == 45.0
-    assert s[3, HISTORY_STEPS - 1 - 2] == 3.0
-    named = dict(zip(CONTEXT_FEATURES, c, strict=True))
-    assert named["meals_known"] == 1 and named["insulin_known"] == 1 and named["activity_known"] == 0
-    assert named["kind_type1"] == 1 and named["kind_unknown"] == 0
+def test_inputs_are_the_raw_cgm_with_nan_gaps_origin_last() -> None:
+    values = 100.0 + np.arange(60)
+    grid = resample_to_grid(series(values))
+    cgm = build_forecast_inputs(grid, np.array([46, 59])).cgm_mg_dl
+    assert cgm.shape == (2, CGM_STEPS) and cgm.dtype == np.float32
+    assert cgm[0, -1] == 146.0 and cgm[1, -1] == 159.0  # nothing after the origin enters
+    assert np.isnan(cgm[0, :-47]).all() and np.isfinite(cgm[0, -47:]).all()
 
 
-def test_history_shorter_than_3_h_is_padded_as_unobserved() -> None:
-    grid = resample_to_grid(series(np.full(20, 110.0)))
-    s = build_forecast_inputs(grid, np.array([19])).series[0]
-    assert s[1, :-20].sum() == 0 and s[1, -20:].sum() == 20 and s[0, :-20].sum() == 0
+def test_a_long_gap_stays_nan_and_is_never_bridged() -> None:
+    times = [START + timedelta(minutes=5 * i) for i in range(20)]
+    times += [START + timedelta(minutes=5 * 19 + 60 + 5 * i) for i in range(1, 21)]
+    grid = resample_to_grid(GlucoseSeries.from_datetimes(times, np.full(40, 110.0)))
+    row = build_forecast_inputs(grid, np.array([len(grid.series) - 1])).cgm_mg_dl[0]
+    assert np.isnan(row).sum() == CGM_STEPS - 40  # the unsent hours and the 55-min hole
+    assert np.isnan(row[-31:-20]).all()
 
 
 # ---- the Forecaster -------------------------------------------------------------------------

@@ -36,3 +36,17 @@ def test_readings_are_whole_and_within_what_sensors_report() -> None:
     assert np.all((readings >= low) & (readings <= high))
     assert np.array_equal(readings, np.round(readings))
     assert readings[0, 0] == low and readings[0, -1] == high
+
+
+def test_sensor_variety_spans_smooth_to_noisy_traces() -> None:
+    """Each profile's short-term roughness (RMS of second differences) orders as its noise and
+    smoothing say: filtered < smoothed < raw < noisy; all within the sensor range, whole mg/dL."""
+    from glucose_model.simulator.sensor import SENSOR_VARIETY, varied_cgm_readings
+
+    truth = np.tile(130.0 + 30.0 * np.sin(np.linspace(0, 6, 288)), (4 * len(SENSOR_VARIETY), 1))
+    readings = varied_cgm_readings(truth, np.random.default_rng(3))
+    rough = np.sqrt((np.diff(readings, 2, axis=1) ** 2).mean(axis=1))  # (P,)
+    by_profile = {p.name: rough[i :: len(SENSOR_VARIETY)].mean() for i, p in enumerate(SENSOR_VARIETY)}
+    assert by_profile["filtered"] < by_profile["smoothed"] < by_profile["raw"] < by_profile["noisy"]
+    low, high = SENSOR_RANGE_MG_DL
+    assert np.all((readings >= low) & (readings <= high)) and np.array_equal(readings, np.round(readings))

@@ -365,8 +365,8 @@ def export_model(
     from training.forecast_train import MODEL_NAME as FORECAST_NAME
     from training.forecast_train import ForecastTrainConfig, export_forecast, forecast_metadata
 
-    metadata = forecast_metadata(network, ForecastTrainConfig(), "1", [provenance], [], metrics)  # type: ignore[arg-type]
-    return export_forecast(network, metadata, models_dir / FORECAST_NAME)  # type: ignore[arg-type]
+    metadata = forecast_metadata(network, ForecastTrainConfig(), "1", [provenance], [], metrics)
+    return export_forecast(network, metadata, models_dir / FORECAST_NAME)
 
 
 def privacy_summary(config: FederationConfig, log: RunLog) -> dict[str, Any]:

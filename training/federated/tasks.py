@@ -256,7 +256,7 @@ class ForecastTask:
         test = self.test_windows
         if len(test) == 0:
             return 0, {}
-        predicted = predict_windows(network, test)  # type: ignore[arg-type]
+        predicted = predict_windows(network, test)
         return len(test), point_metrics(predicted[..., predicted.shape[-1] // 2], test.targets)
 
 
