@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup setup-serve serve test lint unit bench soak models clean setup-federated federated-demo test-federated
+.PHONY: setup setup-serve serve test lint unit bench soak models clean setup-federated federated-demo test-federated test-mobile mobile-golden
 
 # The serving environment alone (no torch): what `make serve` needs.
 $(VENV)/.serve-installed: pyproject.toml
@@ -35,6 +35,21 @@ unit: setup
 
 test: lint
 	$(BIN)/pytest -q
+	$(MAKE) test-mobile
+
+# The TypeScript reference client (mobile/) against the golden cases: skipped where node and npm are absent.
+# onnxruntime-node ships its CPU binaries; ONNXRUNTIME_NODE_INSTALL=skip stops its install script fetching
+# CUDA ones from NuGet (only the npm registry needs to be reachable).
+test-mobile:
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+		cd mobile && { [ node_modules/.installed -nt package-lock.json ] || \
+			{ ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund && touch node_modules/.installed; }; } && \
+		npm test; \
+	else echo "test-mobile: skipped, node and npm not found (Debian: apt-get install nodejs npm)"; fi
+
+# Re-run after any model in models/ changes: the golden cases the JavaScript client must reproduce.
+mobile-golden: setup
+	$(BIN)/mealimpact export mobile-golden --out mobile/golden
 
 bench: setup
 	$(BIN)/python -m bench

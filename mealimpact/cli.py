@@ -48,9 +48,12 @@ def _registrars() -> list[Callable[[CommandGroups], None]]:
     from glucose_model import cgm_commands  # cgm-import, cohort-summary
 
     registrars.append(cgm_commands.register)
-    from training import vision_commands as retrain_commands  # train/evaluate vision, export mobile
+    from training import vision_commands as retrain_commands  # train/evaluate vision, evaluate fewshot
 
     registrars.append(retrain_commands.register)
+    from training import mobile_commands  # export mobile, export mobile-golden
+
+    registrars.append(mobile_commands.register)
     from training import federated_commands  # federated demo (flwr imported in the handler)
 
     registrars.append(federated_commands.register)

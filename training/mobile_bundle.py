@@ -1,7 +1,8 @@
-"""The mobile bundle: per model fp32 and int8 ONNX, ORT format, metadata JSON, a batch-1 variant, checksums.
+"""The mobile bundle: per model the ONNX reference, ORT-format files for phones, metadata, checksums, a README.
 
-int8 is static QDQ quantisation calibrated on real photos, made for the image model only, and written
-only if it agrees with fp32 on real photos (INT8_* thresholds); otherwise building the bundle fails.
+The recognizer also gets a full-integer int8 ORT file (training/vision_quantize.py), shipped only if it
+agrees with fp32 on real photos of people it was not calibrated on (INT8_* thresholds) and fits
+INT8_MAX_BYTES; otherwise the bundle says so and the fp32 file is the one to ship.
 """
 
 from __future__ import annotations
@@ -17,58 +18,62 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from training.vision_quantize import IMAGE_INPUT, RealPhotos, quantize_recognizer
+
 logger = logging.getLogger(__name__)
 
-IMAGE_INPUT = "image"  # the recognizer's input; models with it get an int8 variant
-INT8_TOP1_AGREEMENT_MIN = 0.97  # share of real photos whose top-1 class is unchanged
-INT8_CARBS_TOLERANCE = 0.05  # relative change of the carbohydrate median counted as "unchanged"
-INT8_CARBS_SHARE_MIN = 0.95  # share of real photos whose carbohydrate median is unchanged
-# The first convolutions carry the int8 error that matters (their per-channel weights quantise worst) but
-# few of the weights; the last 9 of the recognizer's 49 hold half of them. Kept in fp32, the first 40
-# let int8 pass the thresholds on the D1NAMO photos where 20 and 30 did not (measured: model card).
-FLOAT_LEADING_CONVS = 40
+INT8_TOP1_AGREEMENT_MIN = 0.97  # share of held-out real photos whose top-1 class is unchanged
+INT8_CARBS_TOLERANCE = 0.05  # p10, p50 and p90 each within this share of the fp32 median: "same interval"
+INT8_CARBS_SHARE_MIN = 0.95  # share of held-out real photos whose carbohydrate interval is unchanged
+INT8_MAX_BYTES = 5_000_000  # the int8 file a phone downloads
 MANIFEST_NAME = "manifest.json"
+REFERENCE_FILE = "model.fp32.onnx"  # what the server runs; the golden cases' reference
+FP32_ORT_FILE = "model.fp32.ort"
+INT8_ORT_FILE = "model.int8.ort"
 
 
 class BundleError(RuntimeError):
     """A model folder cannot be bundled (missing model, unreadable metadata, a failed conversion)."""
 
 
-class Int8AcceptanceError(BundleError):
-    """The int8 model disagrees with fp32 on real photos more than the thresholds allow."""
-
-
 @dataclass(frozen=True)
 class Int8Agreement:
     """How the int8 recognizer compares with fp32 on real photos.
 
-    `reference` figures run the QDQ graph exactly as written (ONNX Runtime graph optimisations off),
-    which is the arithmetic a phone's int8 kernels implement; `this_cpu` runs the fused int8 kernels
-    of this machine (x86 AVX2 kernels without VNNI can saturate, so they may differ).
+    held_out_*: each person's photos run through an int8 model calibrated on the other people's photos
+    only (the photos a phone will see are not the calibration photos). in_sample_*: the shipped int8
+    model, calibrated on every person, on the same photos. Reference figures run the QDQ graph as
+    written (graph optimisations off: the arithmetic every int8 kernel implements); this_cpu_* runs
+    ONNX Runtime's fused int8 kernels of this machine.
     """
 
     photos: int
-    calibration_photos: int
-    top1_agreement: float
-    carbs_within_share: float
-    held_out_top1_agreement: float  # photos not used for calibration
-    held_out_carbs_within_share: float
+    people: int
+    calibration_views: int  # augmented views the shipped model was calibrated on
+    held_out_top1_agreement: float
+    held_out_carbs_interval_share: float
+    in_sample_top1_agreement: float
+    in_sample_carbs_interval_share: float
     this_cpu_top1_agreement: float
-    this_cpu_carbs_within_share: float
-    float_leading_convs: int
+    this_cpu_carbs_interval_share: float
+    size_bytes: int
 
     def failures(self) -> list[str]:
         problems = []
-        if self.top1_agreement < INT8_TOP1_AGREEMENT_MIN:
+        if not self.held_out_top1_agreement >= INT8_TOP1_AGREEMENT_MIN:
             problems.append(
-                f"top-1 agreement {self.top1_agreement:.1%} < {INT8_TOP1_AGREEMENT_MIN:.0%} "
-                f"(short by {INT8_TOP1_AGREEMENT_MIN - self.top1_agreement:.1%} of {self.photos} photos)"
+                f"top-1 agreement on held-out people's photos {self.held_out_top1_agreement:.1%} < "
+                f"{INT8_TOP1_AGREEMENT_MIN:.0%} (short by {INT8_TOP1_AGREEMENT_MIN - self.held_out_top1_agreement:.1%} "
+                f"of {self.photos} photos)"
             )
-        if self.carbs_within_share < INT8_CARBS_SHARE_MIN:
+        if not self.held_out_carbs_interval_share >= INT8_CARBS_SHARE_MIN:
             problems.append(
-                f"carbohydrate median within {INT8_CARBS_TOLERANCE:.0%} on {self.carbs_within_share:.1%} of "
-                f"photos < {INT8_CARBS_SHARE_MIN:.0%} (short by {INT8_CARBS_SHARE_MIN - self.carbs_within_share:.1%})"
+                f"carbohydrate interval (p10, p50, p90 within {INT8_CARBS_TOLERANCE:.0%} of the median) unchanged on "
+                f"{self.held_out_carbs_interval_share:.1%} of held-out photos < {INT8_CARBS_SHARE_MIN:.0%} "
+                f"(short by {INT8_CARBS_SHARE_MIN - self.held_out_carbs_interval_share:.1%})"
             )
+        if self.size_bytes > INT8_MAX_BYTES:
+            problems.append(f"size {self.size_bytes / 1e6:.2f} MB > {INT8_MAX_BYTES / 1e6:.1f} MB")
         return problems
 
 
@@ -84,7 +89,14 @@ class ModelBundle:
     name: str
     version: int
     files: tuple[BundledFile, ...]
-    int8: Int8Agreement | None  # None: no int8 variant for this model
+    int8: Int8Agreement | None  # None: no int8 variant was tried for this model
+    int8_problems: tuple[str, ...] = ()  # why the int8 file was left out; empty when it ships
+
+    @property
+    def ship(self) -> str:
+        """The file a phone app should embed."""
+        shipped = {Path(f.path).name for f in self.files}
+        return INT8_ORT_FILE if INT8_ORT_FILE in shipped else FP32_ORT_FILE
 
 
 def latest_version(model_dir: Path) -> tuple[int, Path]:
@@ -139,158 +151,145 @@ def convert_to_ort(onnx_paths: Sequence[Path], out_dir: Path) -> list[Path]:
             single = Path(tmp) / path.name
             shutil.copyfile(path, single)
             convert_onnx_models_to_ort(single, out_dir, optimization_styles=[OptimizationStyle.Runtime])
-        produced = sorted(out_dir.glob(f"{path.stem}*.ort"))
-        if not produced:
-            raise BundleError(f"ORT format conversion of {path.name} wrote no .ort file.")
-        written += produced
+        produced = sorted(out_dir.glob(f"{path.stem}.*.ort"))
+        if len(produced) != 1:
+            raise BundleError(
+                f"ORT format conversion of {path.name} wrote {len(produced)} .ort files, not one."
+            )
+        # The converter names it <stem>.with_runtime_opt.ort; the bundle's names say precision and format only.
+        written.append(produced[0].rename(out_dir / f"{path.stem}.ort"))
     for leftover in out_dir.glob("*.config"):
         leftover.unlink()  # operator lists for custom minimal builds; not part of the bundle
     return written
 
 
-def _downstream_of_pooling(model_path: Path) -> list[str]:
-    """Names of the global pooling node and everything computed from it (the heads): kept in fp32."""
-    import onnx
-
-    graph = onnx.load(str(model_path), load_external_data=False).graph
-    pools = [n for n in graph.node if n.op_type in ("ReduceMean", "GlobalAveragePool")]
-    if not pools:
-        return []
-    live = set(pools[-1].output)
-    names = [pools[-1].name]
-    for node in graph.node:  # nodes are topologically sorted in a valid ONNX graph
-        if any(i in live for i in node.input):
-            names.append(node.name)
-            live.update(node.output)
-    return names
-
-
-def quantize_image_model(
-    fp32_path: Path,
-    int8_path: Path,
-    calibration_images: npt.NDArray[np.uint8],  # (N, H, W, 3)
-    float_leading_convs: int = FLOAT_LEADING_CONVS,
-) -> None:
-    """Static int8 QDQ: per-channel weights, activations calibrated (min/max) on the given photos."""
-    import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    class _Photos(CalibrationDataReader):
-        def __init__(self) -> None:
-            self._batches = iter(
-                [{IMAGE_INPUT: calibration_images[i : i + 1]} for i in range(len(calibration_images))]
-            )
-
-        def get_next(self) -> dict[str, npt.NDArray[np.uint8]] | None:
-            return next(self._batches, None)
-
-    prepared = int8_path.with_suffix(".prep.onnx")
-    # Symbolic shape inference chokes on the exported quantile head; ONNX shape inference suffices.
-    quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
-    convs = [n.name for n in onnx.load(str(prepared)).graph.node if n.op_type == "Conv"]
-    excluded = _downstream_of_pooling(prepared) + convs[:float_leading_convs]
-    try:
-        quantize_static(
-            str(prepared),
-            str(int8_path),
-            _Photos(),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            nodes_to_exclude=excluded,
-        )
-    finally:
-        prepared.unlink(missing_ok=True)
-
-
 def _run(path: Path, images: npt.NDArray[np.uint8], *, reference: bool) -> list[npt.NDArray[np.float32]]:
+    """(probabilities, carbs_g) of `images`, one photo per call (the batch-1 files take no more)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     if reference:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    names = [o.name for o in session.get_outputs()]
-    outputs = [session.run(None, {IMAGE_INPUT: images[i : i + 8]}) for i in range(0, len(images), 8)]
-    by_name = {name: np.concatenate([o[k] for o in outputs]) for k, name in enumerate(names)}
-    return [by_name["probabilities"], by_name["carbs_g"]]
+    outputs = [
+        session.run(["probabilities", "carbs_g"], {IMAGE_INPUT: images[i : i + 1]})
+        for i in range(len(images))
+    ]
+    return [np.concatenate([o[0] for o in outputs]), np.concatenate([o[1] for o in outputs])]
 
 
 def _agreement(
     fp32: list[npt.NDArray[np.float32]], int8: list[npt.NDArray[np.float32]]
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Per photo: same top-1 class; carbohydrate p10, p50 and p90 each within tolerance of the fp32 median."""
     same_top1 = fp32[0].argmax(axis=1) == int8[0].argmax(axis=1)
-    median_fp32, median_int8 = fp32[1][:, 1], int8[1][:, 1]
-    within = np.abs(median_int8 - median_fp32) <= INT8_CARBS_TOLERANCE * np.abs(median_fp32)
-    return same_top1, within
+    median = np.abs(fp32[1][:, 1:2])  # (N, 1)
+    same_interval = (np.abs(int8[1] - fp32[1]) <= INT8_CARBS_TOLERANCE * median).all(axis=1)
+    return same_top1, same_interval
 
 
-def measure_int8_agreement(
-    fp32_path: Path,
-    int8_path: Path,
-    images: npt.NDArray[np.uint8],  # (N, H, W, 3) real photos
-    calibration_mask: npt.NDArray[np.bool_],  # (N,) True for photos used to calibrate
-    float_leading_convs: int,
-) -> Int8Agreement:
+def int8_recognizer(fp32_path: Path, int8_path: Path, photos: RealPhotos) -> Int8Agreement:
+    """Quantise on every person's photos into `int8_path`; judge the recipe person by person."""
+    images, people = photos.images, np.asarray(photos.people)
     fp32 = _run(fp32_path, images, reference=False)
-    top1, carbs = _agreement(fp32, _run(int8_path, images, reference=True))
-    cpu_top1, cpu_carbs = _agreement(fp32, _run(int8_path, images, reference=False))
-    held = ~calibration_mask
+    top1 = np.zeros(len(images), bool)
+    interval = np.zeros(len(images), bool)
+    with tempfile.TemporaryDirectory() as tmp:
+        for person in sorted(set(photos.people)):
+            held = people == person
+            others = np.asarray(photos.calibration_people) != person
+            if not others.any():
+                raise BundleError(
+                    "int8 needs photos of at least two people to judge it on photos it was not calibrated on."
+                )
+            candidate = Path(tmp) / f"held_out_{len(top1)}.onnx"
+            quantize_recognizer(fp32_path, candidate, photos.calibration[others])
+            got = _run(candidate, images[held], reference=True)
+            top1[held], interval[held] = _agreement([fp32[0][held], fp32[1][held]], got)
+            logger.info(
+                "int8 calibrated without %s: top-1 agreement %.3f on its %d photos",
+                person,
+                top1[held].mean(),
+                held.sum(),
+            )
+    quantize_recognizer(fp32_path, int8_path, photos.calibration)
+    in_top1, in_interval = _agreement(fp32, _run(int8_path, images, reference=True))
+    cpu_top1, cpu_interval = _agreement(fp32, _run(int8_path, images, reference=False))
     return Int8Agreement(
         photos=len(images),
-        calibration_photos=int(calibration_mask.sum()),
-        top1_agreement=float(top1.mean()),
-        carbs_within_share=float(carbs.mean()),
-        held_out_top1_agreement=float(top1[held].mean()) if held.any() else float("nan"),
-        held_out_carbs_within_share=float(carbs[held].mean()) if held.any() else float("nan"),
+        people=len(set(photos.people)),
+        calibration_views=len(photos.calibration),
+        held_out_top1_agreement=float(top1.mean()),
+        held_out_carbs_interval_share=float(interval.mean()),
+        in_sample_top1_agreement=float(in_top1.mean()),
+        in_sample_carbs_interval_share=float(in_interval.mean()),
         this_cpu_top1_agreement=float(cpu_top1.mean()),
-        this_cpu_carbs_within_share=float(cpu_carbs.mean()),
-        float_leading_convs=float_leading_convs,
+        this_cpu_carbs_interval_share=float(cpu_interval.mean()),
+        size_bytes=int8_path.stat().st_size,
     )
 
 
-def bundle_model(
-    model_dir: Path,
-    out_dir: Path,
-    photos: npt.NDArray[np.uint8] | None,
-    *,
-    float_leading_convs: int = FLOAT_LEADING_CONVS,
-) -> ModelBundle:
-    """One model's folder of the bundle. `photos`: real photos, preprocessed, for the int8 variant.
+def phone_metadata(onnx_path: Path) -> dict[str, object]:
+    """The model's metadata for an app: its graph contract first, and no mean/std to apply twice.
 
-    Raises Int8AcceptanceError, writing no int8 file, when int8 disagrees with fp32 too much.
+    The recognizer normalises inside the graph; its `preprocess` mean/std describe that in-graph step,
+    so here they are replaced by a sentence saying the input is raw uint8 RGB HWC.
+    """
+    import onnx
+
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+
+    def tensors(values: Sequence[onnx.ValueInfoProto]) -> dict[str, object]:
+        return {
+            v.name: {
+                "dtype": onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type).name,
+                "shape": [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim],
+            }
+            for v in values
+        }
+
+    metadata = read_metadata(onnx_path)
+    preprocess = metadata.get("preprocess")
+    if isinstance(preprocess, dict):
+        preprocess = {k: v for k, v in preprocess.items() if k not in ("mean", "std")}
+        preprocess["normalisation"] = (
+            "inside the graph: feed uint8 RGB pixels 0..255 in HWC order; do not subtract a mean or divide by a std"
+        )
+        metadata["preprocess"] = preprocess
+    return {"graph_inputs": tensors(graph.input), "graph_outputs": tensors(graph.output), **metadata}
+
+
+def bundle_model(model_dir: Path, out_dir: Path, photos: RealPhotos | None) -> ModelBundle:
+    """One model's folder of the bundle. `photos`: real photos for the recognizer's int8 file.
+
+    The recognizer's ORT files have batch 1 fixed (what Core ML and NNAPI need; a phone sends one
+    photo); the glucose models keep a dynamic batch (the explanation runs coalitions as one batch).
     """
     version, source = latest_version(model_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    fp32 = out_dir / "model.fp32.onnx"
-    shutil.copyfile(source, fp32)
-    metadata = read_metadata(source)
-    (out_dir / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
-    onnx_files = [fp32]
-    agreement = None
-    if photos is not None and _has_image_input(source):
-        int8 = out_dir / "model.int8.onnx"
-        # Every other photo calibrates; the rest show how the int8 model does on photos it never saw.
-        calibration = np.zeros(len(photos), dtype=bool)
-        calibration[::2] = True
-        with tempfile.TemporaryDirectory() as tmp:
-            # Checked before it is written: a rejected int8 model never lands in the bundle.
-            candidate = Path(tmp) / int8.name
-            quantize_image_model(fp32, candidate, photos[calibration], float_leading_convs)
-            agreement = measure_int8_agreement(fp32, candidate, photos, calibration, float_leading_convs)
-            problems = agreement.failures()
+    reference = out_dir / REFERENCE_FILE
+    shutil.copyfile(source, reference)
+    (out_dir / "metadata.json").write_text(json.dumps(phone_metadata(source), indent=2) + "\n")
+    agreement: Int8Agreement | None = None
+    problems: tuple[str, ...] = ()
+    with tempfile.TemporaryDirectory() as tmp:
+        to_convert = [Path(tmp) / "model.fp32.onnx"]
+        image_model = _has_image_input(source)
+        if image_model:
+            write_fixed_batch(reference, to_convert[0])
+        else:
+            shutil.copyfile(reference, to_convert[0])
+        if photos is not None and image_model:
+            int8 = Path(tmp) / "model.int8.onnx"
+            any_batch = Path(tmp) / "any_batch.int8.onnx"  # calibration runs photos in batches
+            agreement = int8_recognizer(reference, any_batch, photos)
+            write_fixed_batch(any_batch, int8)
+            problems = tuple(agreement.failures())
             if problems:
-                raise Int8AcceptanceError(
-                    f"{model_dir.name}: the int8 model was rejected: {'; '.join(problems)}. Keep more leading "
-                    "convolutions in fp32 (--float-convs) or bundle without int8 (--no-int8)."
-                )
-            shutil.copyfile(candidate, int8)
-        onnx_files.append(int8)
-    for path in list(onnx_files):
-        fixed = path.with_name(path.name.replace(".onnx", ".batch1.onnx"))
-        write_fixed_batch(path, fixed)
-        onnx_files.append(fixed)
-    convert_to_ort(onnx_files, out_dir)
+                logger.warning("%s: int8 left out of the bundle: %s", model_dir.name, "; ".join(problems))
+            else:
+                to_convert.append(int8)
+        convert_to_ort(to_convert, out_dir)
     from serving.model_repository import file_sha256  # the digest GET /v1/models reports
 
     files = tuple(
@@ -298,7 +297,7 @@ def bundle_model(
         for p in sorted(out_dir.iterdir())
         if p.is_file()
     )
-    return ModelBundle(model_dir.name, version, files, agreement)
+    return ModelBundle(model_dir.name, version, files, agreement, problems)
 
 
 def _has_image_input(onnx_path: Path) -> bool:
@@ -310,7 +309,12 @@ def _has_image_input(onnx_path: Path) -> bool:
 
 def write_manifest(bundles: Sequence[ModelBundle], out: Path) -> Path:
     """manifest.json (files with sizes and sha256, int8 agreement) and SHA256SUMS (for `sha256sum -c`)."""
-    manifest = {"models": [asdict(b) for b in bundles]}
+    from glucose_model.resample import GRID_STEP_MIN, MAX_INTERPOLATED_GAP_MIN
+
+    manifest = {
+        "models": [{**asdict(b), "ship": b.ship} for b in bundles],
+        "cgm_grid": {"step_min": GRID_STEP_MIN, "max_interpolated_gap_min": MAX_INTERPOLATED_GAP_MIN},
+    }
     path = out / MANIFEST_NAME
     path.write_text(json.dumps(manifest, indent=2) + "\n")
     lines = [f"{f.sha256}  {f.path}" for b in bundles for f in b.files]
@@ -318,13 +322,7 @@ def write_manifest(bundles: Sequence[ModelBundle], out: Path) -> Path:
     return path
 
 
-def build_mobile_bundle(
-    models_dir: Path,
-    out: Path,
-    photos: npt.NDArray[np.uint8] | None,
-    *,
-    float_leading_convs: int = FLOAT_LEADING_CONVS,
-) -> list[ModelBundle]:
+def build_mobile_bundle(models_dir: Path, out: Path, photos: RealPhotos | None) -> list[ModelBundle]:
     """Bundle every model folder (one with config.pbtxt) of the repository into `out/<name>/`."""
     if not models_dir.is_dir():
         raise BundleError(f"{models_dir} is not a folder; pass --models-dir with the model repository.")
@@ -334,8 +332,6 @@ def build_mobile_bundle(
     bundles = []
     for model_dir in model_dirs:
         logger.info("bundling %s", model_dir.name)
-        bundles.append(
-            bundle_model(model_dir, out / model_dir.name, photos, float_leading_convs=float_leading_convs)
-        )
+        bundles.append(bundle_model(model_dir, out / model_dir.name, photos))
     write_manifest(bundles, out)
     return bundles

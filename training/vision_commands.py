@@ -1,4 +1,4 @@
-"""`mealimpact train vision`, `evaluate vision`, `export mobile`: argparse here, the work in the handlers."""
+"""`mealimpact train vision`, `evaluate vision`, `evaluate fewshot`: argparse here, the work in the handlers."""
 
 from __future__ import annotations
 
@@ -67,39 +67,6 @@ def _evaluate_vision(args: argparse.Namespace) -> int:
         f"version {args.model}: top-1 {report.top1_accuracy:.3f}, top-5 {report.top5_accuracy:.3f} "
         f"on {report.photos} photos; wrote {args.json}"
     )
-    return 0
-
-
-def _export_mobile(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from training.mobile_bundle import FLOAT_LEADING_CONVS, Int8AcceptanceError, build_mobile_bundle
-    from vision.preprocess import PreprocessSpec
-    from vision.recognition import preprocess_photo
-
-    photos = None
-    if not args.no_int8:
-        # D1NAMO's full_resolution/ repeats three photos; food_pictures/ alone avoids counting them twice.
-        paths = sorted(args.photos.glob("*/food_pictures/*.jpg")) or sorted(args.photos.glob("**/*.jpg"))
-        if not paths:
-            print(
-                f"no real photos (*.jpg) under {args.photos} to calibrate int8; pass --photos DIR or --no-int8"
-            )
-            return 2
-        spec = PreprocessSpec()
-        photos = np.stack([preprocess_photo(p.read_bytes(), spec) for p in paths])
-    float_convs = FLOAT_LEADING_CONVS if args.float_convs is None else args.float_convs
-    try:
-        bundles = build_mobile_bundle(args.models_dir, args.out, photos, float_leading_convs=float_convs)
-    except Int8AcceptanceError as err:
-        print(f"FAILED: {err}")
-        return 1
-    for bundle in bundles:
-        sizes = ", ".join(f"{Path(f.path).name} {f.size_bytes / 1e6:.1f} MB" for f in bundle.files)
-        print(f"{bundle.name} v{bundle.version}: {sizes}")
-        if bundle.int8 is not None:
-            print(f"  int8 vs fp32 on {bundle.int8.photos} real photos: {json.dumps(bundle.int8.__dict__)}")
-    print(f"wrote {args.out / 'manifest.json'}")
     return 0
 
 
@@ -221,13 +188,3 @@ def register(groups: CommandGroups) -> None:
     fewshot.add_argument("--json", type=Path, required=True)
     fewshot.add_argument("--models-dir", type=Path, default=default_models_dir(), help=models_help)
     fewshot.set_defaults(handler=_with_clear_errors(_evaluate_fewshot))
-
-    mobile = groups.export.add_parser(
-        "mobile", help="fp32/int8/ORT/batch-1 bundle of every model, checksummed"
-    )
-    mobile.add_argument("--out", type=Path, required=True, help="bundle folder")
-    mobile.add_argument("--models-dir", type=Path, default=default_models_dir(), help=models_help)
-    mobile.add_argument("--photos", type=Path, default=_DEFAULT_PHOTOS, help="real photos to calibrate int8")
-    mobile.add_argument("--float-convs", type=int, default=None, help="leading convolutions kept in fp32")
-    mobile.add_argument("--no-int8", action="store_true", help="bundle without the int8 variant")
-    mobile.set_defaults(handler=_with_clear_errors(_export_mobile))

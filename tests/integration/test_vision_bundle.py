@@ -1,10 +1,11 @@
-"""The mobile bundle over a small image model: every file loads in ONNX Runtime and matches fp32."""
+"""The mobile bundle over a small image model: every file loads in ONNX Runtime and matches fp32; a\nrejected int8 model stays out and the bundle says why."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,10 @@ import torch
 from torch import nn
 
 from training import mobile_bundle
-from training.mobile_bundle import Int8AcceptanceError, build_mobile_bundle
+from training.mobile_bundle import build_mobile_bundle
+from training.mobile_readme import write_readme
+from training.vision_quantize import RealPhotos
+from vision.preprocess import PreprocessSpec
 
 CROP_PX = 32
 
@@ -59,17 +63,22 @@ def _model_repository(root: Path) -> Path:
     import onnx
 
     proto = onnx.load(str(model_dir / "1" / "model.onnx"))
-    onnx.helper.set_model_props(proto, {"version": '"1"', "labels": '["a", "b", "c", "d"]'})
+    preprocess = json.dumps(asdict(PreprocessSpec(resize_short_side_px=36, crop_px=CROP_PX)))
+    onnx.helper.set_model_props(
+        proto, {"version": '"1"', "labels": '["a", "b", "c", "d"]', "preprocess": preprocess}
+    )
     onnx.save(proto, str(model_dir / "1" / "model.onnx"))
     (model_dir / "config.pbtxt").write_text('name: "tiny_recognizer"\n')
     return root / "models"
 
 
-def _photos(n: int) -> np.ndarray:
-    # Smooth random images: like photos, neighbouring pixels are correlated.
+def _photos(n: int) -> RealPhotos:
+    # Smooth random images: like photos, neighbouring pixels are correlated. Two people, alternating.
     rng = np.random.default_rng(0)
     small = rng.integers(0, 256, size=(n, 4, 4, 3)).astype(np.float32)
-    return np.repeat(np.repeat(small, CROP_PX // 4, axis=1), CROP_PX // 4, axis=2).astype(np.uint8)
+    images = np.repeat(np.repeat(small, CROP_PX // 4, axis=1), CROP_PX // 4, axis=2).astype(np.uint8)
+    people = tuple("ab"[i % 2] for i in range(n))
+    return RealPhotos(images=images, people=people, calibration=images, calibration_people=people)
 
 
 def _outputs(path: Path, images: np.ndarray) -> list[np.ndarray]:
@@ -77,40 +86,62 @@ def _outputs(path: Path, images: np.ndarray) -> list[np.ndarray]:
     return session.run(None, {"image": images})
 
 
-def test_every_bundled_file_loads_and_matches_fp32(tmp_path: Path) -> None:
+def test_an_accepted_int8_model_ships_and_every_file_matches_fp32(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        mobile_bundle, "INT8_TOP1_AGREEMENT_MIN", 0.0
+    )  # the tiny model's agreement is not the point
+    monkeypatch.setattr(mobile_bundle, "INT8_CARBS_SHARE_MIN", 0.0)
     models = _model_repository(tmp_path)
     photos = _photos(16)
-    (bundle,) = build_mobile_bundle(models, tmp_path / "bundle", photos, float_leading_convs=0)
+    (bundle,) = build_mobile_bundle(models, tmp_path / "bundle", photos)
     folder = tmp_path / "bundle" / "tiny_recognizer"
-    names = {p.name for p in folder.iterdir()}
-    assert {"model.fp32.onnx", "model.int8.onnx", "model.fp32.batch1.onnx", "model.int8.batch1.onnx"} <= names
-    assert "metadata.json" in names and len([n for n in names if n.endswith(".ort")]) == 4
-    assert json.loads((folder / "metadata.json").read_text())["labels"] == ["a", "b", "c", "d"]
-    assert bundle.int8 is not None and bundle.int8.top1_agreement >= mobile_bundle.INT8_TOP1_AGREEMENT_MIN
+    assert {p.name for p in folder.iterdir()} == {
+        "model.fp32.onnx",
+        "model.fp32.ort",
+        "model.int8.ort",
+        "metadata.json",
+    }
+    assert bundle.ship == "model.int8.ort" and bundle.int8 is not None and bundle.int8_problems == ()
+    assert bundle.int8.people == 2 and bundle.int8.calibration_views == 16
 
-    want = _outputs(folder / "model.fp32.onnx", photos[:1])
-    for path in sorted(folder.iterdir()):
-        if path.suffix not in (".onnx", ".ort"):
-            continue
-        got = _outputs(path, photos[:1])
-        tolerance = 0.05 if "int8" in path.name else 1e-6
-        assert np.allclose(got[0], want[0], atol=tolerance), path.name
-        assert np.abs(got[1] - want[1]).max() <= tolerance * 60, path.name
-    batch1 = ort.InferenceSession(str(folder / "model.fp32.batch1.onnx"), providers=["CPUExecutionProvider"])
+    want = _outputs(folder / "model.fp32.onnx", photos.images[:1])
+    for name, tolerance in (("model.fp32.ort", 1e-6), ("model.int8.ort", 0.05)):
+        got = _outputs(folder / name, photos.images[:1])
+        assert np.allclose(got[0], want[0], atol=tolerance), name
+        assert np.abs(got[1] - want[1]).max() <= tolerance * 60, name
+    batch1 = ort.InferenceSession(str(folder / "model.fp32.ort"), providers=["CPUExecutionProvider"])
     assert batch1.get_inputs()[0].shape == [1, CROP_PX, CROP_PX, 3]
 
+    metadata = json.loads((folder / "metadata.json").read_text())
+    assert metadata["labels"] == ["a", "b", "c", "d"]
+    assert (
+        metadata["graph_inputs"]["image"] == {"dtype": "uint8", "shape": [1, CROP_PX, CROP_PX, 3]}
+        or metadata["graph_inputs"]["image"]["dtype"] == "uint8"
+    )
+    assert "mean" not in metadata["preprocess"] and "std" not in metadata["preprocess"]
+    assert "inside the graph" in metadata["preprocess"]["normalisation"]
+
     manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
+    assert manifest["models"][0]["ship"] == "model.int8.ort" and manifest["cgm_grid"]["step_min"] == 5
     for entry in manifest["models"][0]["files"]:
         data = (tmp_path / "bundle" / entry["path"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == entry["sha256"] and len(data) == entry["size_bytes"]
     assert (tmp_path / "bundle" / "SHA256SUMS").read_text().count("\n") == len(manifest["models"][0]["files"])
 
+    readme = write_readme([bundle], tmp_path / "bundle", ["golden.json"]).read_text()
+    assert "`tiny_recognizer/model.int8.ort`" in readme and "Normalisation is inside the graph" in readme
 
-def test_an_int8_model_that_disagrees_fails_the_bundle_and_says_by_how_much(
+
+def test_an_int8_model_that_disagrees_is_left_out_and_the_bundle_says_by_how_much(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(mobile_bundle, "INT8_CARBS_TOLERANCE", 0.0)  # no int8 model is that exact
     models = _model_repository(tmp_path)
-    with pytest.raises(Int8AcceptanceError, match=r"carbohydrate median within 0% on .*short by"):
-        build_mobile_bundle(models, tmp_path / "bundle", _photos(16), float_leading_convs=0)
-    assert not (tmp_path / "bundle" / "tiny_recognizer" / "model.int8.onnx").exists()
+    (bundle,) = build_mobile_bundle(models, tmp_path / "bundle", _photos(16))
+    assert not (tmp_path / "bundle" / "tiny_recognizer" / "model.int8.ort").exists()
+    assert bundle.ship == "model.fp32.ort"
+    assert any("carbohydrate interval" in p and "short by" in p for p in bundle.int8_problems)
+    readme = write_readme([bundle], tmp_path / "bundle", []).read_text()
+    assert "The int8 file is not in this bundle" in readme and "`tiny_recognizer/model.fp32.ort`" in readme

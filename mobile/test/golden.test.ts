@@ -1,0 +1,162 @@
+// The JavaScript client against the Python serving path's golden cases (mobile/golden, written by
+// `mealimpact export mobile-golden`). Models come from the repository's models/ folder, or from a
+// bundle when MEALIMPACT_BUNDLE names one (then the ORT files a phone ships are checked).
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import * as ort from "onnxruntime-node";
+
+import { gridWindow, resampleToGrid } from "../src/cgm.ts";
+import { decodeJpeg, preprocessJpeg, type PreprocessSpec } from "../src/photo.ts";
+import { testPattern } from "../src/pattern.ts";
+import { resize } from "../src/resize.ts";
+import { fromJson, maxAbsDiff, toNumbers, type JsonTensor } from "../src/tensors.ts";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, "..", "..");
+const GOLDEN = process.env.MEALIMPACT_GOLDEN ?? path.join(HERE, "..", "golden");
+const BUNDLE = process.env.MEALIMPACT_BUNDLE;
+const MODELS = process.env.MEALIMPACT_MODELS_DIR ?? path.join(REPO, "models");
+const DATA = process.env.MEALIMPACT_DATA ?? path.join(REPO, "..", "shared", "data");
+// Decoded photos: jpeg-js is not libjpeg, so pixels differ by a few levels; measured on the golden
+// photos (mobile/README.md) and bounded here: same top class, probabilities and carbohydrate close.
+const PHOTO_PROBABILITY_TOLERANCE = 0.05;
+const PHOTO_CARBS_RELATIVE_TOLERANCE = 0.1;
+
+interface ModelRef {
+  name: string;
+  version: number;
+  sha256: string;
+}
+
+const golden = (name: string) => JSON.parse(readFileSync(path.join(GOLDEN, name), "utf8"));
+const sessions = new Map<string, Promise<ort.InferenceSession>>();
+
+/** The model file the golden case names: its ORT file in a bundle, else the repository's ONNX file. */
+function modelFile(ref: ModelRef): string {
+  if (BUNDLE !== undefined) return path.join(BUNDLE, ref.name, "model.fp32.ort");
+  const file = path.join(MODELS, ref.name, String(ref.version), "model.onnx");
+  const digest = createHash("sha256").update(readFileSync(file)).digest("hex");
+  assert.equal(
+    digest,
+    ref.sha256,
+    `${file} is not the model the golden cases were made with: run \`make mobile-golden\` and commit mobile/golden`,
+  );
+  return file;
+}
+
+function session(ref: ModelRef): Promise<ort.InferenceSession> {
+  const file = modelFile(ref);
+  let s = sessions.get(file);
+  if (s === undefined) {
+    s = ort.InferenceSession.create(file, { executionProviders: ["cpu"] });
+    sessions.set(file, s);
+  }
+  return s;
+}
+
+function assertOutputsClose(
+  got: ort.InferenceSession.OnnxValueMapType,
+  want: Record<string, JsonTensor>,
+  tolerance: number,
+  label: string,
+): number {
+  let worst = 0;
+  for (const [name, expected] of Object.entries(want)) {
+    assert.ok(got[name] !== undefined, `${label}: no output ${name}`);
+    assert.deepEqual([...got[name].dims], expected.shape, `${label}: shape of ${name}`);
+    const diff = maxAbsDiff(toNumbers(got[name]), toNumbers(fromJson(expected)));
+    assert.ok(diff <= tolerance, `${label}: ${name} differs by ${diff} > ${tolerance}`);
+    worst = Math.max(worst, diff);
+  }
+  return worst;
+}
+
+describe("CGM onto the 5-min grid, as glucose_model/resample.py", () => {
+  const doc = golden("cgm_resample.json");
+  for (const c of doc.cases) {
+    test(c.name, () => {
+      const grid = resampleToGrid(
+        { timesUtcS: c.readings.times_utc_s, glucoseMgDl: c.readings.glucose_mg_dl.map((v: number | null) => v ?? NaN) },
+        doc.grid_step_min,
+        doc.max_interpolated_gap_min,
+      );
+      assert.deepEqual(grid.timesUtcS, c.grid.times_utc_s);
+      const want = c.grid.glucose_mg_dl.map((v: number | null) => v ?? NaN);
+      assert.ok(maxAbsDiff(grid.glucoseMgDl, want) <= 1e-9, `${c.name}: grid values differ`);
+    });
+  }
+});
+
+describe("glucose models: every model call of the Python server's requests", () => {
+  const doc = golden("glucose.json");
+  assert.ok(doc.cases.length > 0, "no glucose golden cases");
+  for (const c of doc.cases) {
+    test(c.name, async () => {
+      const grid = resampleToGrid({ timesUtcS: c.readings.times_utc_s, glucoseMgDl: c.readings.glucose_mg_dl });
+      for (const [i, call] of c.calls.entries()) {
+        const feeds: Record<string, ort.Tensor> = {};
+        for (const [name, tensor] of Object.entries(call.inputs as Record<string, JsonTensor>)) {
+          feeds[name] = fromJson(tensor);
+          const window = call.inputs_from_cgm_grid[name];
+          if (window !== undefined) {
+            // Built here from the raw readings, not copied from the case.
+            const row = gridWindow(grid, window.first_grid_time_utc_s, window.length);
+            const rows = tensor.shape[0];
+            const data = new Float32Array(rows * window.length);
+            for (let r = 0; r < rows; r++) data.set(row, r * window.length);
+            assert.ok(maxAbsDiff(data, toNumbers(feeds[name])) <= 1e-4, `${c.name}: ${name} from the CGM grid`);
+            feeds[name] = new ort.Tensor("float32", data, tensor.shape);
+          }
+        }
+        const out = await (await session(call.model)).run(feeds);
+        assertOutputsClose(out, call.outputs, doc.tolerance, `${c.name} call ${i} (${call.model.name})`);
+      }
+    });
+  }
+});
+
+describe("food recognizer", () => {
+  const doc = golden("recognizer.json");
+  const spec = doc.preprocess as PreprocessSpec;
+
+  test("resizing along one axis equals Pillow's pixel for pixel", () => {
+    assert.ok(doc.resize_cases.length > 0);
+    for (const c of doc.resize_cases) {
+      const image = testPattern(c.width, c.height);
+      const got = resize(image, c.size[0], c.size[1], spec.interpolation, c.box).data;
+      assert.equal(createHash("sha256").update(got).digest("hex"), c.sha256, `resize case ${c.name}`);
+    }
+  });
+
+  test("the preprocessed tensor gives the server's answers", async () => {
+    const withTensor = doc.photos.filter((p: { tensor: JsonTensor | null }) => p.tensor !== null);
+    assert.ok(withTensor.length > 0);
+    for (const photo of withTensor) {
+      const out = await (await session(doc.model)).run({ image: fromJson(photo.tensor) });
+      assertOutputsClose(out, photo.outputs, doc.tolerance, photo.photo);
+    }
+  });
+
+  test("decoded photos (jpeg-js) give the server's class and close numbers", { skip: !existsSync(DATA) && `no photos: ${DATA} is absent` }, async () => {
+    for (const photo of doc.photos) {
+      const file = path.join(DATA, photo.photo);
+      const bytes = readFileSync(file);
+      assert.equal(createHash("sha256").update(bytes).digest("hex"), photo.photo_sha256, `${file} changed`);
+      const pixels = preprocessJpeg(bytes, spec);
+      const out = await (await session(doc.model)).run({ image: new ort.Tensor("uint8", pixels, [1, spec.crop_px, spec.crop_px, 3]) });
+      const got = toNumbers(out.probabilities);
+      const want = toNumbers(fromJson(photo.outputs.probabilities));
+      const argmax = (v: number[]) => v.indexOf(Math.max(...v));
+      assert.equal(argmax(got), argmax(want), `${photo.photo}: top class`);
+      assert.ok(maxAbsDiff(got, want) <= PHOTO_PROBABILITY_TOLERANCE, `${photo.photo}: probabilities`);
+      const carbs = toNumbers(out.carbs_g);
+      const wantCarbs = toNumbers(fromJson(photo.outputs.carbs_g));
+      assert.ok(Math.abs(carbs[1] - wantCarbs[1]) <= PHOTO_CARBS_RELATIVE_TOLERANCE * wantCarbs[1], `${photo.photo}: carbs`);
+      decodeJpeg(bytes, spec); // decodes without the draft reduction too
+    }
+  });
+});

@@ -1,0 +1,97 @@
+"""`mealimpact export mobile` (the bundle, its golden cases and README) and `export mobile-golden`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mealimpact.model_repository_path import default_models_dir
+
+if TYPE_CHECKING:
+    from mealimpact.cli import CommandGroups
+
+_DEFAULT_DATA = Path("../shared/data")
+_GOLDEN_DIR = Path(__file__).resolve().parents[1] / "mobile" / "golden"
+
+
+def _export_mobile(args: argparse.Namespace) -> int:
+    from training.mobile_bundle import BundleError, build_mobile_bundle
+    from training.mobile_golden import write_golden
+    from training.mobile_readme import write_readme
+    from training.vision_quantize import AUGMENTED_COPIES, read_real_photos
+    from vision.preprocess import PreprocessSpec
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    photos = None
+    if not args.no_int8:
+        folder = args.data / "d1namo"
+        # D1NAMO's full_resolution/ repeats three photos; food_pictures/ alone avoids counting them twice.
+        paths = sorted(folder.glob("*/food_pictures/*.jpg"))
+        if not paths:
+            print(
+                f"no real photos under {folder}/*/food_pictures to calibrate int8; pass --data DIR or --no-int8"
+            )
+            return 2
+        photos = read_real_photos(paths, PreprocessSpec(), copies=AUGMENTED_COPIES)
+    try:
+        bundles = build_mobile_bundle(args.models_dir, args.out, photos)
+    except BundleError as err:
+        print(f"error: {err}")
+        return 2
+    golden = write_golden(args.models_dir, args.data, args.out / "golden")
+    readme = write_readme(bundles, args.out, [p.name for p in golden])
+    for bundle in bundles:
+        sizes = ", ".join(f"{Path(f.path).name} {f.size_bytes / 1e6:.2f} MB" for f in bundle.files)
+        print(f"{bundle.name} v{bundle.version}: ship {bundle.ship}; {sizes}")
+        if bundle.int8 is not None:
+            print(f"  int8 vs fp32: {json.dumps(bundle.int8.__dict__)}")
+            for problem in bundle.int8_problems:
+                print(f"  int8 NOT shipped: {problem}")
+    print(f"wrote {args.out / 'manifest.json'}, {readme} and {len(golden)} golden files")
+    return 0
+
+
+def _export_golden(args: argparse.Namespace) -> int:
+    from training.mobile_golden import GOLDEN_PHOTOS, recognizer_cases, write_golden
+
+    written = write_golden(args.models_dir, args.data, args.out)
+    if args.all_photos:
+        names = [
+            str(p.relative_to(args.data)) for p in sorted(args.data.glob("d1namo/*/food_pictures/*.jpg"))
+        ]
+        cases = recognizer_cases(args.models_dir, args.data, names or list(GOLDEN_PHOTOS), tensors=True)
+        (args.out / "recognizer.json").write_text(json.dumps(cases) + "\n")
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def register(groups: CommandGroups) -> None:
+    models_help = "model repository to read (default: $MEALIMPACT_MODELS_DIR or models/)"
+    mobile = groups.export.add_parser(
+        "mobile",
+        help="phone bundle: ORT files (int8 recognizer if it passes), metadata, golden cases, README",
+    )
+    mobile.add_argument("--out", type=Path, required=True, help="bundle folder")
+    mobile.add_argument("--models-dir", type=Path, default=default_models_dir(), help=models_help)
+    mobile.add_argument(
+        "--data",
+        type=Path,
+        default=_DEFAULT_DATA,
+        help="data folder: d1namo/ photos calibrate and check int8",
+    )
+    mobile.add_argument("--no-int8", action="store_true", help="bundle without trying an int8 recognizer")
+    mobile.set_defaults(handler=_export_mobile)
+
+    golden = groups.export.add_parser(
+        "mobile-golden", help="golden cases (inputs, Python answers) for the JavaScript reference client"
+    )
+    golden.add_argument("--out", type=Path, default=_GOLDEN_DIR, help="folder (default: mobile/golden)")
+    golden.add_argument("--models-dir", type=Path, default=default_models_dir(), help=models_help)
+    golden.add_argument("--data", type=Path, default=_DEFAULT_DATA, help="data folder with the D1NAMO photos")
+    golden.add_argument(
+        "--all-photos", action="store_true", help="recognizer cases for every D1NAMO photo, tensors included"
+    )
+    golden.set_defaults(handler=_export_golden)

@@ -1,0 +1,391 @@
+"""Golden cases for a client without Python: inputs and the Python serving path's answers, as JSON.
+
+`mealimpact export mobile-golden --out mobile/golden` writes them; mobile/ (TypeScript on
+onnxruntime-node) must reproduce every answer to GOLDEN_TOLERANCE. Nothing here knows the glucose
+graphs' inputs: the cases record what the server fed each model and what came back, so they follow
+whatever graphs the model repository holds when the command is re-run.
+
+- recognizer: a preprocessed photo tensor and its outputs (the exact path), and real photos by file
+  name with their preprocessed tensor's digest and outputs (the decoding path, compared more loosely).
+- cgm_resample: raw readings (irregular, gaps, missing values) and glucose_model.resample's grid.
+- glucose: the example requests of serving/examples sent through the real app (TestClient), every
+  model call it made, and the HTTP answer. A model input equal to a window of the request's
+  resampled CGM is marked so the client builds it from the raw readings itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from glucose_model.records import GlucoseSeries
+from glucose_model.resample import GRID_STEP_MIN, MAX_INTERPOLATED_GAP_MIN, resample_to_grid
+from vision.metadata import MODEL_NAME as RECOGNIZER
+
+logger = logging.getLogger(__name__)
+
+GOLDEN_TOLERANCE = 1e-3  # absolute, on every model output, JavaScript vs Python
+GOLDEN_PHOTOS = (  # relative to the data folder; D1NAMO photos of three people, two sizes
+    "d1namo/001/food_pictures/001.jpg",
+    "d1namo/002/food_pictures/006.jpg",
+    "d1namo/004/food_pictures/004.jpg",
+)
+EXAMPLES = Path(__file__).resolve().parents[1] / "serving" / "examples"
+GLUCOSE_REQUESTS = (
+    ("impact", "/v1/meals/impact", "impact.json"),
+    ("forecast", "/v1/glucose/forecast", "forecast.json"),
+)
+
+
+def encode_array(array: npt.NDArray[Any]) -> dict[str, object]:
+    """A tensor as JSON: dtype, shape, flat values (NaN as null); uint8 as base64 to stay small."""
+    if array.dtype == np.uint8:
+        return {
+            "dtype": "uint8",
+            "shape": list(array.shape),
+            "base64": base64.b64encode(array.tobytes()).decode(),
+        }
+    if array.dtype == np.float32:  # the shortest text that reads back as the same float32: half the bytes
+        flat: list[object] = [None if math.isnan(v) else float(str(v)) for v in array.ravel()]
+    else:
+        flat = [None if isinstance(v, float) and math.isnan(v) else v for v in array.ravel().tolist()]
+    return {"dtype": array.dtype.name, "shape": list(array.shape), "data": flat}
+
+
+def _digest(array: npt.NDArray[Any]) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def _model_file(models_dir: Path, name: str) -> tuple[Path, int]:
+    from training.mobile_bundle import latest_version
+
+    version, path = latest_version(models_dir / name)
+    return path, version
+
+
+def _model_ref(models_dir: Path, name: str) -> dict[str, object]:
+    from serving.model_repository import file_sha256
+
+    path, version = _model_file(models_dir, name)
+    return {"name": name, "version": version, "sha256": file_sha256(path)}
+
+
+# (name, width, height, output size, box): Pillow's resize along one axis, which a client reproduces bit
+# for bit. Resizing both axes is two such passes with uint8 rounding between them, and Pillow 13 picks
+# their order by a rule not documented (measured: either order occurs), so a client matches it within
+# rounding only; the photo cases compare that path with a stated tolerance.
+RESIZE_CASES = (
+    ("width_down", 173, 131, (61, 131), (0.0, 0.0, 173.0, 131.0)),
+    ("height_down", 131, 173, (131, 47), (0.0, 0.0, 131.0, 173.0)),
+    ("width_up", 97, 83, (130, 83), (0.0, 0.0, 97.0, 83.0)),
+    ("height_box", 120, 300, (120, 224), (0.0, 36.610169491525426, 120.0, 264.4067796610169)),
+    ("width_box", 300, 90, (224, 90), (16.25, 0.0, 243.75, 90.0)),
+)
+
+
+def pattern_image(width_px: int, height_px: int) -> npt.NDArray[np.uint8]:
+    """(H, W, 3) uint8 image both languages compute: mobile/src/pattern.ts is the same formula."""
+    y, x, c = np.meshgrid(np.arange(height_px), np.arange(width_px), np.arange(3), indexing="ij")
+    return ((x * 7 + y * 13 + c * 50 + (x * y % 17) * 5 + ((x // 9 + y // 7) % 2) * 90) % 256).astype(
+        np.uint8
+    )
+
+
+def resize_cases(spec: Any) -> list[dict[str, object]]:
+    """Pillow's resize on test patterns: digests the client must reproduce exactly."""
+    from PIL import Image
+
+    from vision.preprocess import _RESAMPLE
+
+    cases = []
+    for name, width, height, size, box in RESIZE_CASES:
+        image = Image.fromarray(pattern_image(width, height), "RGB")
+        pixels = np.asarray(image.resize(size, _RESAMPLE[spec.interpolation], box=box), dtype=np.uint8)
+        cases.append(
+            {
+                "name": name,
+                "width": width,
+                "height": height,
+                "size": list(size),
+                "box": list(box),
+                "sha256": _digest(pixels),
+            }
+        )
+    return cases
+
+
+def recognizer_cases(
+    models_dir: Path, data_dir: Path, photo_names: Sequence[str] = GOLDEN_PHOTOS, tensors: bool = False
+) -> dict[str, object]:
+    """The exact tensor path on the first photo and the decoding path on every photo of `photo_names`
+    (relative to `data_dir`); `tensors`: keep every photo's preprocessed tensor (for measuring)."""
+    import onnxruntime as ort
+
+    from training.mobile_bundle import read_metadata
+    from vision.preprocess import PreprocessSpec
+    from vision.recognition import preprocess_photo
+
+    path, _ = _model_file(models_dir, RECOGNIZER)
+    spec = PreprocessSpec.from_json(json.dumps(read_metadata(path)["preprocess"]))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    photos: list[dict[str, object]] = []
+    for relative in photo_names:
+        photo = data_dir / relative
+        if not photo.is_file():
+            logger.warning("golden photo %s missing; left out", photo)
+            continue
+        data = photo.read_bytes()
+        tensor = preprocess_photo(data, spec)[None]  # (1, crop, crop, 3)
+        outputs = dict(zip(names, session.run(names, {"image": tensor}), strict=True))
+        photos.append(
+            {
+                "photo": relative,
+                "photo_sha256": hashlib.sha256(data).hexdigest(),
+                "tensor_sha256": _digest(tensor),
+                "tensor": encode_array(tensor)
+                if tensors or not photos
+                else None,  # one is enough for the exact path
+                "outputs": {k: encode_array(v) for k, v in outputs.items()},
+            }
+        )
+    if not photos:
+        raise FileNotFoundError(f"none of the golden photos is under {data_dir}")
+    return {
+        "model": _model_ref(models_dir, RECOGNIZER),
+        "preprocess": json.loads(spec.to_json()),
+        "resize_cases": resize_cases(spec),
+        "photos": photos,
+    }
+
+
+def _trace(start_s: int, minutes: Sequence[float], values: Sequence[float]) -> dict[str, list[float]]:
+    return {"times_utc_s": [start_s + round(m * 60) for m in minutes], "glucose_mg_dl": list(values)}
+
+
+def resample_cases() -> list[dict[str, object]]:
+    """Raw traces with what resampling must handle, and glucose_model.resample's grid for each."""
+    start = 1_764_327_900  # 2025-11-28 11:05 UTC
+    rng = np.random.default_rng(7)
+    irregular = np.cumsum(rng.uniform(3.0, 7.0, 60))
+    cases = {
+        "on_grid": _trace(start, [5.0 * i for i in range(12)], [100 + 2 * i for i in range(12)]),
+        "off_grid_jitter": _trace(start + 37, list(irregular), list(110 + 30 * np.sin(irregular / 40))),
+        "short_and_long_gaps": _trace(
+            start,
+            [0, 5, 10, 30, 35, 40, 41.5, 90, 95, 100],  # a 20-min gap (joined) and a 49-min gap (not)
+            [120, 121, 125, 140, 142, 141, 139, 180, 175, 170],
+        ),
+        "fifteen_minute_sensor": _trace(
+            start + 120, [15.0 * i for i in range(10)], [95, 97, 110, 130, 128, 120, 111, 104, 100, 99]
+        ),
+        "missing_values": _trace(
+            start, [0, 5, 10, 15, 20, 25], [100, math.nan, 104, math.nan, math.nan, 110]
+        ),
+    }
+    out: list[dict[str, object]] = []
+    for name, trace in cases.items():
+        series = GlucoseSeries(
+            np.asarray(trace["times_utc_s"], np.int64),
+            np.zeros(len(trace["times_utc_s"]), np.int16),
+            np.asarray(trace["glucose_mg_dl"], np.float64),
+            "golden",
+        )
+        grid = resample_to_grid(series)
+        out.append(
+            {
+                "name": name,
+                "readings": {
+                    "times_utc_s": trace["times_utc_s"],
+                    "glucose_mg_dl": [None if math.isnan(v) else v for v in trace["glucose_mg_dl"]],
+                },
+                "grid": {
+                    "times_utc_s": grid.times_utc_s.tolist(),
+                    "glucose_mg_dl": [None if math.isnan(v) else v for v in grid.glucose_mg_dl.tolist()],
+                },
+            }
+        )
+    return out
+
+
+@dataclass
+class _RecordingBackend:
+    """Wraps the app's backend and keeps every model call (inputs and outputs) of one request."""
+
+    inner: Any
+    calls: list[dict[str, object]] = field(default_factory=list)
+
+    def infer(
+        self, model_name: str, inputs: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        outputs = self.inner.infer(model_name, inputs, output_names)
+        self.calls.append({"model": model_name, "inputs": dict(inputs), "outputs": dict(outputs)})
+        return outputs
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _readings(request: Mapping[str, Any]) -> tuple[list[int], list[float]]:
+    from datetime import datetime
+
+    readings = request["cgm"]["readings"]
+    unit = request["cgm"].get("unit", "mg/dL")
+    factor = 18.0 if unit == "mmol/L" else 1.0
+    times = [int(datetime.fromisoformat(r["time"]).timestamp()) for r in readings]
+    return times, [float(r["value"]) * factor for r in readings]
+
+
+def _grid_window(
+    feed: npt.NDArray[Any], grid_times: npt.NDArray[np.int64], grid_values: npt.NDArray[np.float64]
+) -> dict[str, object] | None:
+    """Where a (B, T) input equals T consecutive grid values in every row (NaN matching NaN), if anywhere."""
+    if feed.ndim != 2 or feed.dtype.kind != "f" or feed.shape[1] > len(grid_values):
+        return None
+    rows = feed.astype(np.float64)
+    if not np.array_equal(rows, np.broadcast_to(rows[:1], rows.shape), equal_nan=True):
+        return None
+    width = feed.shape[1]
+    for start in range(len(grid_values) - width + 1):
+        window = grid_values[start : start + width]
+        if np.allclose(rows[0], window, atol=1e-4, equal_nan=True):
+            return {"first_grid_time_utc_s": int(grid_times[start]), "length": width}
+    return None
+
+
+def glucose_cases(models_dir: Path) -> list[dict[str, object]]:
+    """Each example request through the real app; the model calls it made and its answer."""
+    from fastapi.testclient import TestClient
+
+    from serving.main import create_app
+    from serving.settings import Settings
+
+    settings = Settings(models_dir=models_dir, api_keys=(), batcher_enabled=False)
+    cases = []
+    with TestClient(create_app(settings)) as client:
+        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+        for _ in range(600):  # the warm-up calls run in the background; they are not part of any case
+            if runtime.ready:
+                break
+            time.sleep(0.05)
+        for name, route, example in GLUCOSE_REQUESTS:
+            base = json.loads((EXAMPLES / example).read_text())
+            if name == "forecast":
+                base = _recent(base)  # the server forecasts only from readings of the last minutes
+            for variant, request in (("example", base), ("irregular_cgm", _irregular(base))):
+                recorder = _RecordingBackend(runtime.executor.backend)
+                runtime.executor.backend = recorder
+                try:
+                    response = client.post(route, json=request)
+                finally:
+                    runtime.executor.backend = recorder.inner
+                if response.status_code != 200:
+                    logger.warning(
+                        "%s %s: the app answered %d; case left out", name, variant, response.status_code
+                    )
+                    continue
+                times, values = _readings(request)
+                series = GlucoseSeries(
+                    np.asarray(times, np.int64), np.zeros(len(times), np.int16), np.asarray(values), "golden"
+                )
+                grid = resample_to_grid(series)
+                calls = []
+                for call in recorder.calls:
+                    inputs = call["inputs"]
+                    assert isinstance(inputs, dict)
+                    outputs = call["outputs"]
+                    assert isinstance(outputs, dict)
+                    from_cgm = {
+                        k: w
+                        for k, v in inputs.items()
+                        if (w := _grid_window(np.asarray(v), grid.times_utc_s, grid.glucose_mg_dl))
+                        is not None
+                    }
+                    calls.append(
+                        {
+                            "model": _model_ref(models_dir, str(call["model"])),
+                            "inputs": {k: encode_array(np.asarray(v)) for k, v in inputs.items()},
+                            "inputs_from_cgm_grid": from_cgm,
+                            "outputs": {k: encode_array(np.asarray(v)) for k, v in outputs.items()},
+                        }
+                    )
+                cases.append(
+                    {
+                        "name": f"{name}_{variant}",
+                        "route": route,
+                        "request": request,
+                        "readings": {"times_utc_s": times, "glucose_mg_dl": values},
+                        "calls": calls,
+                        "response": response.json(),
+                    }
+                )
+    return cases
+
+
+def _recent(request: Mapping[str, Any]) -> dict[str, Any]:
+    """The request moved by whole 5-minute steps so its last reading is 3-8 minutes old."""
+    from datetime import UTC, datetime, timedelta
+
+    changed = copy.deepcopy(dict(request))
+    times = [datetime.fromisoformat(r["time"]) for r in changed["cgm"]["readings"]]
+    step = timedelta(minutes=GRID_STEP_MIN)
+    shift = ((datetime.now(UTC) - timedelta(minutes=3) - max(times)) // step) * step
+    for section in ("cgm", "meals", "insulin", "activity"):
+        value = changed.get(section)
+        entries = value.get("readings", []) if isinstance(value, dict) else value or []
+        for entry in entries:
+            if isinstance(entry, dict) and "time" in entry:
+                entry["time"] = (datetime.fromisoformat(entry["time"]) + shift).isoformat()
+    return changed
+
+
+def _irregular(request: Mapping[str, Any]) -> dict[str, Any]:
+    """The same request with readings off the grid by seconds and a 15- and a 30-min hole."""
+    from datetime import datetime, timedelta
+
+    changed = copy.deepcopy(dict(request))
+    readings = changed["cgm"]["readings"]
+    kept = [r for i, r in enumerate(readings) if i % 13 not in (3, 4) and i % 29 not in (7, 8, 9, 10, 11)]
+    for i, reading in enumerate(kept):
+        shifted = datetime.fromisoformat(reading["time"]) + timedelta(seconds=(17 * i) % 60 - 30)
+        reading["time"] = shifted.isoformat()
+    changed["cgm"]["readings"] = kept
+    return changed
+
+
+def write_golden(models_dir: Path, data_dir: Path, out: Path) -> list[Path]:
+    """recognizer.json, cgm_resample.json, glucose.json under `out`; returns the paths written."""
+    out.mkdir(parents=True, exist_ok=True)
+    documents: dict[str, object] = {
+        "cgm_resample.json": {
+            "grid_step_min": GRID_STEP_MIN,
+            "max_interpolated_gap_min": MAX_INTERPOLATED_GAP_MIN,
+            "cases": resample_cases(),
+        },
+        "glucose.json": {"tolerance": GOLDEN_TOLERANCE, "cases": glucose_cases(models_dir)},
+    }
+    try:
+        documents["recognizer.json"] = {
+            "tolerance": GOLDEN_TOLERANCE,
+            **recognizer_cases(models_dir, data_dir),
+        }
+    except FileNotFoundError as err:
+        logger.warning("recognizer golden cases not written: %s", err)
+    written = []
+    for name, document in documents.items():
+        path = out / name
+        path.write_text(json.dumps(document, separators=(",", ":"), allow_nan=False) + "\n")
+        written.append(path)
+    return written

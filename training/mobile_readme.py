@@ -1,0 +1,183 @@
+"""README.md of a mobile bundle: what to ship, the input contracts, golden cases, checksums, versions.
+
+Written from the bundle itself (manifest, metadata), so it cannot disagree with the files beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from glucose_model.resample import GRID_STEP_MIN, MAX_INTERPOLATED_GAP_MIN
+from training.mobile_bundle import (
+    FP32_ORT_FILE,
+    INT8_CARBS_SHARE_MIN,
+    INT8_CARBS_TOLERANCE,
+    INT8_MAX_BYTES,
+    INT8_ORT_FILE,
+    INT8_TOP1_AGREEMENT_MIN,
+    REFERENCE_FILE,
+    ModelBundle,
+)
+from training.mobile_golden import GOLDEN_TOLERANCE
+
+README_NAME = "README.md"
+
+
+def _contract(metadata: dict[str, object]) -> list[str]:
+    lines = ["| tensor | dtype | shape |", "| --- | --- | --- |"]
+    for section in ("graph_inputs", "graph_outputs"):
+        tensors = metadata.get(section, {})
+        assert isinstance(tensors, dict)
+        for name, spec in tensors.items():
+            direction = "in" if section == "graph_inputs" else "out"
+            lines.append(f"| {direction}: `{name}` | {spec['dtype']} | {spec['shape']} |")
+    return lines
+
+
+def _described(metadata: dict[str, object]) -> list[str]:
+    """The model's own words on units and inputs (metadata `inputs` / `units`), verbatim."""
+    lines = []
+    for key in ("inputs", "units", "feature_names", "series_channels", "context_features", "input_scaling"):
+        value = metadata.get(key)
+        if value:
+            lines.append(f"- `{key}`: `{json.dumps(value)[:1500]}`")
+    return lines
+
+
+def _int8_section(bundle: ModelBundle) -> list[str]:
+    agreement = bundle.int8
+    if agreement is None:
+        return ["No int8 variant was tried (`--no-int8`)."]
+    lines = [
+        f"int8 (full-integer QDQ, per-channel weights, bias-corrected, calibrated on {agreement.calibration_views} "
+        f"augmented views of {agreement.photos} real D1NAMO photos of {agreement.people} people) against fp32:",
+        "",
+        "| figure | held-out people | in-sample | this CPU's fused kernels | needed |",
+        "| --- | --- | --- | --- | --- |",
+        f"| top-1 class unchanged | {agreement.held_out_top1_agreement:.1%} | {agreement.in_sample_top1_agreement:.1%} "
+        f"| {agreement.this_cpu_top1_agreement:.1%} | >= {INT8_TOP1_AGREEMENT_MIN:.0%} |",
+        f"| carbohydrate p10/p50/p90 each within {INT8_CARBS_TOLERANCE:.0%} of the median | "
+        f"{agreement.held_out_carbs_interval_share:.1%} | {agreement.in_sample_carbs_interval_share:.1%} | "
+        f"{agreement.this_cpu_carbs_interval_share:.1%} | >= {INT8_CARBS_SHARE_MIN:.0%} |",
+        f"| size | {agreement.size_bytes / 1e6:.2f} MB | | | <= {INT8_MAX_BYTES / 1e6:.1f} MB |",
+        "",
+        "Held-out: each person's photos through an int8 model calibrated without that person's photos.",
+    ]
+    if bundle.int8_problems:
+        lines += [
+            "",
+            f"**The int8 file is not in this bundle**: {'; '.join(bundle.int8_problems)}. Ship `{FP32_ORT_FILE}`.",
+        ]
+    else:
+        lines += [
+            "",
+            f"The int8 file passed every check: ship `{INT8_ORT_FILE}`; `{FP32_ORT_FILE}` is the fallback.",
+        ]
+    return lines
+
+
+def write_readme(bundles: Sequence[ModelBundle], out: Path, golden_files: Sequence[str]) -> Path:
+    """Write README.md into the bundle folder `out`; returns its path."""
+    lines = [
+        "# mealimpact mobile bundle",
+        "",
+        "Everything a phone app needs to run the three models without Python: ONNX Runtime files, each model's",
+        "metadata, golden cases with the Python server's answers, and checksums. Written by",
+        "`mealimpact export mobile --out DIR`; re-run it after any model changes.",
+        "",
+        "## What to ship",
+        "",
+        "| model | version | embed this file | size | sha256 |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for bundle in bundles:
+        shipped = next(f for f in bundle.files if Path(f.path).name == bundle.ship)
+        lines.append(
+            f"| {bundle.name} | {bundle.version} | `{shipped.path}` | {shipped.size_bytes / 1e6:.2f} MB | `{shipped.sha256[:16]}...` |"
+        )
+    lines += [
+        "",
+        "- iOS and Android: the `.ort` files (ONNX Runtime format) load in `onnxruntime-react-native`,",
+        "  `onnxruntime-objc` / `onnxruntime-c` (CocoaPods `onnxruntime-mobile-*` or `onnxruntime-*`) and",
+        "  `com.microsoft.onnxruntime:onnxruntime-android`, full or mobile (reduced) packages. They are saved with",
+        "  ONNX Runtime's *runtime* optimisation style: the CPU kernels, NNAPI (Android) and Core ML (iOS) all",
+        "  take them. The recognizer's files have batch 1 fixed (what NNAPI and Core ML need; a phone sends one",
+        "  photo); the glucose files keep a dynamic batch (the explanation runs its coalitions as one batch).",
+        f"- `{REFERENCE_FILE}` in each folder is the exact file the server runs: for checking, not for the app.",
+        "- `metadata.json`: the model's own metadata (labels, units, versions, metrics, training data) plus its",
+        "  graph contract (`graph_inputs`, `graph_outputs`).",
+        "",
+        "## Input contracts",
+    ]
+    for bundle in bundles:
+        metadata = json.loads((out / bundle.name / "metadata.json").read_text())
+        lines += ["", f"### {bundle.name} (version {bundle.version})", "", *_contract(metadata), ""]
+        preprocess = metadata.get("preprocess")
+        if isinstance(preprocess, dict):
+            lines += [
+                "The photo: decode the JPEG, turn it upright by its EXIF orientation, resize the shorter side to "
+                f"{preprocess['resize_short_side_px']} px ({preprocess['interpolation']}, Pillow's filter), cut the centre "
+                f"{preprocess['crop_px']} x {preprocess['crop_px']} square, feed it as **uint8 RGB, HWC, 0..255**, shape "
+                f"[1, {preprocess['crop_px']}, {preprocess['crop_px']}, 3]. **Normalisation is inside the graph**: do not "
+                "subtract a mean or divide by a std (the metadata lists none for that reason).",
+                "",
+                "Outputs: `probabilities` per label (`labels` in metadata.json, in order), `food_probability` (compare "
+                "with `food_threshold`), `carbs_g` and `kcal` as p10, p50, p90, `embedding` (L2-normalised, for the "
+                "few-shot classes described in the recognizer's model card).",
+                "",
+                *_int8_section(bundle),
+            ]
+        else:
+            lines += _described(metadata)
+    lines += [
+        "",
+        "### CGM on the 5-minute grid",
+        "",
+        f"Glucose inputs are built from CGM readings put on a clock grid: grid times are multiples of {GRID_STEP_MIN * 60} s",
+        "since the Unix epoch (UTC); a grid time takes the reading at that exact second if there is one, else the",
+        f"straight line between the readings before and after it when they are at most {MAX_INTERPOLATED_GAP_MIN} min apart,",
+        "else NaN (a gap, never bridged). Readings that are NaN count as absent. `mobile/src/cgm.ts` is this rule",
+        "in TypeScript (glucose_model/resample.py in Python); the golden file `cgm_resample.json` checks it.",
+        "",
+        "## Golden cases",
+        "",
+        f"`golden/` ({', '.join(sorted(golden_files))}): inputs and the Python server's answers, tolerance {GOLDEN_TOLERANCE:g}",
+        "(absolute, every output):",
+        "",
+        "- `recognizer.json`: one photo's preprocessed tensor (base64 uint8) and every output; real D1NAMO photos",
+        "  by path (relative to the data folder) with their answers; Pillow resizes of test patterns (exact digests).",
+        "- `cgm_resample.json`: raw readings (irregular, gaps, missing values) and the grid they must give.",
+        "- `glucose.json`: the server's example requests (`serving/examples`), each with every model call it made",
+        "  (inputs, outputs, model version and sha256) and the HTTP answer. An input listed under",
+        "  `inputs_from_cgm_grid` equals a window of the request's resampled CGM and is rebuilt from the raw",
+        "  readings by the client.",
+        "",
+        "Tensors: `{dtype, shape, data}` with `null` for NaN, or `{dtype: uint8, shape, base64}`.",
+        "",
+        "## Reference client (TypeScript, no Python)",
+        "",
+        "`mobile/` in the repository: `onnxruntime-node` (the API of onnxruntime-react-native and onnxruntime-web),",
+        "`jpeg-js` to decode photos, a Pillow-exact resize, the CGM grid. To check this bundle's ORT files against",
+        "its golden cases:",
+        "",
+        "```",
+        "cd mobile && ONNXRUNTIME_NODE_INSTALL=skip npm ci",
+        f"MEALIMPACT_BUNDLE={out.resolve()} MEALIMPACT_GOLDEN={(out / 'golden').resolve()} npm test",
+        "```",
+        "",
+        "Decoded photos are not bit-identical to the server's (jpeg-js is not libjpeg; the server decodes large JPEGs",
+        "at reduced scale, which the client imitates by block averaging): on the 48 D1NAMO photos the top class was the",
+        "same for 47, probabilities within 0.03 (max), the carbohydrate interval within 6 % of the median for 90 % of",
+        "photos (`mobile/README.md` has the command). On the preprocessed tensor the answers agree to 1e-6.",
+        "",
+        "## Checksums",
+        "",
+        "`sha256sum -c SHA256SUMS` in this folder; `manifest.json` lists every file with size and sha256 (the digest",
+        "the server's `GET /v1/models` reports for the ONNX files).",
+        "",
+    ]
+    path = out / README_NAME
+    path.write_text("\n".join(lines))
+    return path
