@@ -12,6 +12,7 @@ from torchvision import transforms
 from torchvision.transforms import InterpolationMode
 
 from vision.preprocess import (
+    SOURCE_SIZE_KEY,
     PreprocessSpec,
     PreprocessSpecError,
     centre_crop_box,
@@ -106,6 +107,10 @@ def test_a_reduced_decode_is_cropped_as_the_full_photo() -> None:
     placed = np.abs(preprocess_image(reduced, spec, source_size_px=(1600, 902)) - want).mean()
     from_decoded_size = np.abs(preprocess_image(reduced, spec) - want).mean()  # 453 px wide, not 454
     assert placed < 0.5 < from_decoded_size
+    reduced.info[SOURCE_SIZE_KEY] = (1600, 902)  # as vision.decode records it
+    np.testing.assert_array_equal(
+        preprocess_image(reduced, spec), preprocess_image(reduced, spec, source_size_px=(1600, 902))
+    )
 
 
 def test_numpy_normalisation_equals_the_graph_and_torchvision() -> None:
