@@ -48,6 +48,9 @@ def register(groups: CommandGroups) -> None:
     personal.add_argument("--simulated-days", type=int, default=7)
     personal.add_argument("--folds", type=int, default=5)
     personal.add_argument("--epochs", type=int, default=None, help="encoder epochs")
+    personal.add_argument(
+        "--seeds", type=int, default=5, help="encoder seeds tried; the lowest validation loss is kept"
+    )
     personal.add_argument("--out", type=Path, default=default_models_dir(), help="model repository folder")
     personal.set_defaults(handler=train_personal_command)
 
@@ -118,7 +121,7 @@ def train_personal_command(args: argparse.Namespace) -> int:
     config = PersonTrainConfig()
     if args.epochs is not None:
         config = dataclasses.replace(config, epochs=args.epochs)
-    result = train_personal(base, sim, train, TrainConfig(), config, folds=args.folds)
+    result = train_personal(base, sim, train, TrainConfig(), config, folds=args.folds, seeds=args.seeds)
     print(
         f"encoder: validation loss {result.validation_loss[0]:.3f} (population model) -> "
         f"{min(result.validation_loss):.3f}; {result.fit_meals} fit / {result.validation_meals} validation meals"
@@ -132,7 +135,13 @@ def train_personal_command(args: argparse.Namespace) -> int:
         {"file": str(args.base), "weights_sha256": json.loads(base_metadata["weights_sha256"])}
     )
     metadata["person_training_config"] = json.dumps(
-        {**dataclasses.asdict(config), "crossfit_folds": args.folds, "simulated_people": args.simulated}
+        {
+            **dataclasses.asdict(config),
+            "seed": result.seed,
+            "seeds_tried": args.seeds,
+            "crossfit_folds": args.folds,
+            "simulated_people": args.simulated,
+        }
     )
     metadata["person_validation_loss"] = json.dumps(result.validation_loss)
     metadata["weights_sha256"] = json.dumps(weights_sha256(result.network))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -292,6 +292,7 @@ class PersonalResult:
     fit_meals: int
     validation_meals: int
     crossfit_folds: int
+    seed: int  # the encoder seed kept
 
 
 def train_personal(
@@ -301,22 +302,35 @@ def train_personal(
     base_config: TrainConfig,
     config: PersonTrainConfig,
     folds: int = 5,
+    seeds: int = 1,
 ) -> PersonalResult:
-    """Cross-fit population outputs on the training people, then train the encoder on episodes."""
+    """Cross-fit population outputs on the training people, then train the encoder on episodes.
+
+    With `seeds` > 1 the encoder is trained from that many seeds (config.seed, +1, ...) on the same
+    cross-fitted outputs and the one with the lowest validation loss is kept (the held-out people
+    play no part in the choice).
+    """
     ordered, outputs = crossfit_outputs(sim, train, base_config, folds, PersonEncoder(base, config.encoder))
     in_validation = split_people(ordered.person, base_config.validation_fraction, base_config.seed + 1)
-    encoder, losses = fit_encoder(
-        base,
-        ordered.subset(~in_validation),
-        ordered.subset(in_validation),
-        config,
-        subset_outputs(outputs, ~in_validation),
-        subset_outputs(outputs, in_validation),
-    )
+    best: tuple[float, PersonEncoder, list[float], int] | None = None
+    for seed in range(config.seed, config.seed + seeds):
+        encoder, losses = fit_encoder(
+            base,
+            ordered.subset(~in_validation),
+            ordered.subset(in_validation),
+            replace(config, seed=seed),
+            subset_outputs(outputs, ~in_validation),
+            subset_outputs(outputs, in_validation),
+        )
+        logger.info("encoder seed %d: validation loss %.3f -> %.3f", seed, losses[0], min(losses))
+        if best is None or min(losses) < best[0]:
+            best = (min(losses), encoder, losses, seed)
+    assert best is not None
     return PersonalResult(
-        PersonalResponseNetwork(base, encoder),
-        losses,
+        PersonalResponseNetwork(base, best[1]),
+        best[2],
         int((~in_validation).sum()),
         int(in_validation.sum()),
         folds,
+        best[3],
     )
