@@ -36,22 +36,24 @@ def _metadata() -> RecognizerMetadata:
     )
 
 
-def _infer(food_probability: float, probabilities: tuple[float, float] = (0.7, 0.2)):  # type: ignore[no-untyped-def]
-    seen: dict[str, npt.NDArray[np.generic]] = {}
+class _infer:  # noqa: N801  (used like the function it replaces: _infer(0.9))
+    """A model double that answers fixed outputs and keeps the feeds it was given in `seen`."""
 
-    def infer(feeds: dict[str, npt.NDArray[np.generic]]) -> dict[str, npt.NDArray[np.generic]]:
-        seen.update(feeds)
+    def __init__(self, food_probability: float, probabilities: tuple[float, float] = (0.7, 0.2)) -> None:
+        self.food_probability = food_probability
+        self.probabilities = probabilities
+        self.seen: dict[str, npt.NDArray[np.generic]] = {}
+
+    def __call__(self, feeds: dict[str, npt.NDArray[np.generic]]) -> dict[str, npt.NDArray[np.generic]]:
+        self.seen.update(feeds)
         n = feeds["image"].shape[0]
         return {
-            "probabilities": np.tile(np.array(probabilities, np.float32), (n, 1)),
-            "food_probability": np.full(n, food_probability, np.float32),
+            "probabilities": np.tile(np.array(self.probabilities, np.float32), (n, 1)),
+            "food_probability": np.full(n, self.food_probability, np.float32),
             "carbs_g": np.tile(np.array([10.0, 30.0, 80.0], np.float32), (n, 1)),
             "kcal": np.tile(np.array([100.0, 300.0, 900.0], np.float32), (n, 1)),
             "embedding": np.ones((n, 4), np.float32) / 2.0,
         }
-
-    infer.seen = seen  # type: ignore[attr-defined]
-    return infer
 
 
 def test_batch_results_are_typed_and_ordered() -> None:
@@ -84,7 +86,7 @@ def test_photo_bytes_are_decoded_and_preprocessed_for_the_model() -> None:
     Image.new("RGB", (640, 480), (200, 100, 50)).save(buffer, "JPEG")
     infer = _infer(0.9)
     result = recognize_photo(buffer.getvalue(), infer, _metadata())
-    fed = infer.seen["image"]  # type: ignore[attr-defined]
+    fed = infer.seen["image"]
     assert fed.shape == (1, 224, 224, 3) and fed.dtype == np.uint8
     assert abs(int(fed[0, 100, 100, 0]) - 200) < 5
     assert result.foods[0].name == "pizza"
