@@ -134,7 +134,8 @@ def recognizer_cases(
     import onnxruntime as ort
 
     from training.mobile_bundle import read_metadata
-    from vision.preprocess import PreprocessSpec
+    from vision.decode import decode_image
+    from vision.preprocess import SOURCE_SIZE_KEY, PreprocessSpec
     from vision.recognition import preprocess_photo
 
     path, _ = _model_file(models_dir, RECOGNIZER)
@@ -149,11 +150,14 @@ def recognizer_cases(
             continue
         data = photo.read_bytes()
         tensor = preprocess_photo(data, spec)[None]  # (1, crop, crop, 3)
+        decoded = decode_image(data, min_size_px=spec.resize_short_side_px)  # the server's decode geometry
         outputs = dict(zip(names, session.run(names, {"image": tensor}), strict=True))
         photos.append(
             {
                 "photo": relative,
                 "photo_sha256": hashlib.sha256(data).hexdigest(),
+                "decoded_size": list(decoded.size),
+                "crop_placed_on": "source" if SOURCE_SIZE_KEY in decoded.info else "decoded",
                 "tensor_sha256": _digest(tensor),
                 "tensor": encode_array(tensor)
                 if tensors or not photos

@@ -52,7 +52,10 @@ export class MobileBundle {
     const chosen = path.join(this.dir, name, file ?? model.ship);
     let session = this.sessions.get(chosen);
     if (session === undefined) {
-      session = ort.InferenceSession.create(chosen, { executionProviders: ["cpu"] });
+      // The ORT files carry ONNX Runtime's saved runtime optimisations (e.g. the int8 QDQ fusions), which it
+      // replays only when asked; the bundle is ours, so it is trusted.
+      const extra = chosen.endsWith(".ort") ? { session: { enable_saved_runtime_optimizations: "1" } } : undefined;
+      session = ort.InferenceSession.create(chosen, { executionProviders: ["cpu"], extra });
       this.sessions.set(chosen, session);
     }
     return session;

@@ -15,9 +15,33 @@ export interface PreprocessSpec {
 }
 
 export interface DecodeOptions {
-  /** Reduce large JPEGs by 2, 4 or 8 before resizing, as the Python server's decoder does (libjpeg
-   * DCT scaling, emulated here by block averaging). Default true: closer to the server's pixels. */
+  /** How a large JPEG is reduced before resizing, imitating the server's decoder (which scales in the
+   * DCT): "draft" by 1/2, 1/4 or 1/8 (Pillow's draft mode), "eighths" by the smallest n/8 keeping both
+   * sides >= the resize target (libjpeg-turbo through simplejpeg), "none" for a full decode.
+   * DEFAULT_DECODE says what the server does today; the golden test fails if the server changes. */
+  scaling?: "draft" | "eighths" | "none";
+  /** Place the centre crop as on the full photo ("source") or as on the reduced one ("decoded"). */
+  cropOn?: "source" | "decoded";
+  /** @deprecated use scaling: false is scaling "none". */
   draft?: boolean;
+}
+
+export const DEFAULT_DECODE: Required<Pick<DecodeOptions, "scaling" | "cropOn">> = { scaling: "draft", cropOn: "decoded" };
+
+/** The size the server's decoder produces for a (width, height) photo wanted at `size` px. */
+export function decodedSize(width: number, height: number, size: number, scaling: DecodeOptions["scaling"]): [number, number] {
+  if (scaling === "draft") {
+    const s = draftScale(width, height, size);
+    return [Math.ceil(width / s), Math.ceil(height / s)];
+  }
+  if (scaling === "eighths") {
+    for (let n = 1; n <= 8; n++) {
+      const w = Math.ceil((width * n) / 8);
+      const h = Math.ceil((height * n) / 8);
+      if (w >= size && h >= size) return [w, h];
+    }
+  }
+  return [width, height];
 }
 
 /** EXIF orientation (1-8) from a JPEG's APP1 segment; 1 when absent. */
@@ -109,14 +133,28 @@ export function reduce(image: RgbImage, scale: number): RgbImage {
   return { width, height, data: out };
 }
 
-/** JPEG bytes -> upright RGB (jpeg-js, pure JavaScript). */
-export function decodeJpeg(bytes: Uint8Array, spec: PreprocessSpec, options: DecodeOptions = {}): RgbImage {
+export interface DecodedPhoto {
+  image: RgbImage; // upright, possibly reduced
+  sourceSize: [number, number]; // upright full size
+}
+
+/** JPEG bytes -> upright RGB (jpeg-js, pure JavaScript), reduced as the server's decoder would. */
+export function decodeJpegPhoto(bytes: Uint8Array, spec: PreprocessSpec, options: DecodeOptions = {}): DecodedPhoto {
   const decoded = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, maxMemoryUsageInMB: 1024 });
   let image: RgbImage = { width: decoded.width, height: decoded.height, data: decoded.data };
-  if (options.draft ?? true) {
-    image = reduce(image, draftScale(image.width, image.height, spec.resize_short_side_px));
-  }
-  return orient(image, exifOrientation(bytes));
+  const scaling = options.draft === false ? "none" : (options.scaling ?? DEFAULT_DECODE.scaling);
+  const [w, h] = decodedSize(image.width, image.height, spec.resize_short_side_px, scaling);
+  if (scaling === "draft") image = reduce(image, draftScale(image.width, image.height, spec.resize_short_side_px));
+  else if (w !== image.width || h !== image.height) image = resize(image, w, h, "box");
+  const orientation = exifOrientation(bytes);
+  const upright = orient(image, orientation);
+  const sourceSize: [number, number] = orientation >= 5 ? [decoded.height, decoded.width] : [decoded.width, decoded.height];
+  return { image: upright, sourceSize };
+}
+
+/** JPEG bytes -> upright RGB (jpeg-js, pure JavaScript). */
+export function decodeJpeg(bytes: Uint8Array, spec: PreprocessSpec, options: DecodeOptions = {}): RgbImage {
+  return decodeJpegPhoto(bytes, spec, options).image;
 }
 
 function roundHalfEven(x: number): number {
@@ -157,5 +195,7 @@ export function preprocessImage(image: RgbImage, spec: PreprocessSpec, sourceSiz
 
 /** JPEG bytes -> the recognizer's input tensor data (1 x crop x crop x 3, uint8). */
 export function preprocessJpeg(bytes: Uint8Array, spec: PreprocessSpec, options: DecodeOptions = {}): Uint8Array {
-  return preprocessImage(decodeJpeg(bytes, spec, options), spec);
+  const { image, sourceSize } = decodeJpegPhoto(bytes, spec, options);
+  const cropOn = options.cropOn ?? DEFAULT_DECODE.cropOn;
+  return preprocessImage(image, spec, cropOn === "source" ? sourceSize : undefined);
 }

@@ -15,6 +15,7 @@ const ONE = 2 ** PRECISION_BITS;
 type Filter = { support: number; weight: (x: number) => number };
 
 const FILTERS: Record<string, Filter> = {
+  box: { support: 0.5, weight: (x: number) => (x > -0.5 && x <= 0.5 ? 1.0 : 0.0) },
   bicubic: {
     support: 2.0,
     weight: (x: number) => {

@@ -9,8 +9,16 @@ import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 
+import { MobileBundle } from "../src/bundle.ts";
 import { gridWindow, resampleToGrid } from "../src/cgm.ts";
-import { decodeJpeg, preprocessJpeg, type PreprocessSpec } from "../src/photo.ts";
+import {
+  DEFAULT_DECODE,
+  decodedSize,
+  decodeJpeg,
+  decodeJpegPhoto,
+  preprocessJpeg,
+  type PreprocessSpec,
+} from "../src/photo.ts";
 import { testPattern } from "../src/pattern.ts";
 import { resize } from "../src/resize.ts";
 import { fromJson, maxAbsDiff, toNumbers, type JsonTensor } from "../src/tensors.ts";
@@ -146,6 +154,14 @@ describe("food recognizer", () => {
       const file = path.join(DATA, photo.photo);
       const bytes = readFileSync(file);
       assert.equal(createHash("sha256").update(bytes).digest("hex"), photo.photo_sha256, `${file} changed`);
+      if (photo.decoded_size !== undefined) {
+        // The server's decode geometry must be the one this client's defaults imitate.
+        const { sourceSize } = decodeJpegPhoto(bytes, spec, { scaling: "none" });
+        const ours = decodedSize(sourceSize[0], sourceSize[1], spec.resize_short_side_px, DEFAULT_DECODE.scaling);
+        const hint = "the server decodes photos another way now: change DEFAULT_DECODE in src/photo.ts";
+        assert.deepEqual(ours, photo.decoded_size, `${photo.photo}: decoded size; ${hint}`);
+        assert.equal(DEFAULT_DECODE.cropOn, photo.crop_placed_on, `${photo.photo}: crop placement; ${hint}`);
+      }
       const pixels = preprocessJpeg(bytes, spec);
       const out = await (await session(doc.model)).run({ image: new ort.Tensor("uint8", pixels, [1, spec.crop_px, spec.crop_px, 3]) });
       const got = toNumbers(out.probabilities);
@@ -157,6 +173,20 @@ describe("food recognizer", () => {
       const wantCarbs = toNumbers(fromJson(photo.outputs.carbs_g));
       assert.ok(Math.abs(carbs[1] - wantCarbs[1]) <= PHOTO_CARBS_RELATIVE_TOLERANCE * wantCarbs[1], `${photo.photo}: carbs`);
       decodeJpeg(bytes, spec); // decodes without the draft reduction too
+    }
+  });
+});
+
+describe("the bundle as an app opens it", { skip: BUNDLE === undefined && "MEALIMPACT_BUNDLE not set" }, () => {
+  test("recognizeJpeg on the file to ship gives the server's top class", { skip: !existsSync(DATA) && `${DATA} is absent` }, async () => {
+    const bundle = await MobileBundle.open(BUNDLE ?? "");
+    const doc = golden("recognizer.json");
+    const labels = bundle.metadata.get("food_recognizer")?.labels as { name: string }[];
+    for (const photo of doc.photos) {
+      const got = await bundle.recognizeJpeg(readFileSync(path.join(DATA, photo.photo)));
+      const want = toNumbers(fromJson(photo.outputs.probabilities));
+      assert.equal(got.topClass, labels[want.indexOf(Math.max(...want))].name, photo.photo);
+      assert.ok(got.carbsG[0] <= got.carbsG[1] && got.carbsG[1] <= got.carbsG[2]);
     }
   });
 });
