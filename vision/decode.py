@@ -1,7 +1,8 @@
 """Photo bytes to an upright RGB image: the one decoder that training, evaluation and serving use.
 
 Accepts JPEG (EXIF orientation, progressive, CMYK, grayscale), PNG (alpha composited on white), WebP and
-HEIC/HEIF; large JPEGs are decoded at a reduced DCT scale when the caller only needs a small image.
+HEIC/HEIF; large JPEGs are decoded at a reduced DCT scale when the caller only needs a small image
+(libjpeg-turbo's n/8 scales through `vision.jpeg`; Pillow's 1/2, 1/4, 1/8 draft for what it leaves).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
-from vision.preprocess import resized_size
+from vision.jpeg import ORIENTATION_TAG, decode_jpeg_scaled
+from vision.preprocess import SOURCE_SIZE_KEY, resized_size
 
 Image.init()  # registers every Pillow plugin, so `formats=` below can name WEBP
 register_heif_opener()
@@ -191,7 +193,9 @@ def decode_image(
     """Decode uploaded bytes to an upright RGB image, refusing from the header what costs too much.
 
     `min_size_px`: the smallest side the caller needs (e.g. the preprocessing resize); a JPEG much
-    larger than that is decoded at 1/2, 1/4 or 1/8 scale with both sides still >= min_size_px.
+    larger than that is decoded at the smallest of libjpeg-turbo's n/8 scales with both sides still
+    >= min_size_px (Pillow's 1/2, 1/4 or 1/8 where `vision.jpeg` leaves it to Pillow). The returned
+    image's `info[SOURCE_SIZE_KEY]` is the upright full size, which `preprocess_image` places its crop by.
     Before any pixel is decoded, the declared size is checked against `max_pixels`, the aspect
     ratio against `max_aspect_ratio`, the size after resizing to `min_size_px` against
     `max_resized_pixels`, and the pixels the decoder will actually produce (after DCT scaling)
@@ -222,9 +226,11 @@ def decode_image(
         )
     _check_data_holds_its_size(data, image.format, width_px, height_px)
     try:
-        image.load()
-        upright = ImageOps.exif_transpose(image)
-        return _to_rgb(upright)
+        orientation = image.getexif().get(ORIENTATION_TAG, 1)
+        upright = None if min_size_px is None else decode_jpeg_scaled(data, image, min_size_px)
+        if upright is None:  # not a JPEG libjpeg-turbo decodes cleanly at a reduced scale: Pillow's turn
+            image.load()
+            upright = _to_rgb(ImageOps.exif_transpose(image))
     except OSError as err:
         if "truncated" in str(err) or "end of file" in str(err).lower():
             raise TruncatedImageError(
@@ -238,3 +244,7 @@ def decode_image(
         raise CorruptImageError(_DAMAGED) from err
     except (SyntaxError, ValueError, struct.error, IndexError, EOFError, zlib.error) as err:
         raise CorruptImageError(_DAMAGED) from err
+    # The upright full size, so that a reduced-scale decode is cropped as the full photo would be.
+    rotated = orientation in (5, 6, 7, 8)  # EXIF orientations that swap width and height
+    upright.info[SOURCE_SIZE_KEY] = (height_px, width_px) if rotated else (width_px, height_px)
+    return upright
