@@ -46,6 +46,9 @@ LOW_ALERT_WITHIN_MIN = 30
 FAST_RATE_MG_DL_PER_MIN = 2.0
 
 INPUT_CGM = "cgm_mg_dl"  # (B, CGM_STEPS) float32 mg/dL on the 5-min grid, origin last, NaN = no reading
+INPUT_KIND = "diabetes_kind"  # (B, 1) float32 code from KIND_CODES, UNKNOWN_KIND_CODE when not given
+KIND_CODES = {DiabetesKind.NONE: 0, DiabetesKind.PREDIABETES: 1, DiabetesKind.TYPE2: 2, DiabetesKind.TYPE1: 3}
+UNKNOWN_KIND_CODE = -1
 OUTPUT_GLUCOSE = "glucose_mg_dl"  # (B, len(HORIZONS_MIN), len(QUANTILES)) float32
 
 InferFn = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
@@ -61,12 +64,18 @@ class ForecastInputs:
 
     cgm_mg_dl: (B, CGM_STEPS) float32, oldest first, the origin last (always a reading); NaN where
         there was no reading or the request sent none (a 3-h request leaves the first 21 h NaN).
+    diabetes_kind: (B, 1) float32, KIND_CODES of the person's kind or UNKNOWN_KIND_CODE.
     """
 
     cgm_mg_dl: npt.NDArray[np.float32]
+    diabetes_kind: npt.NDArray[np.float32]
 
     def as_feed(self) -> dict[str, np.ndarray]:
-        return {INPUT_CGM: self.cgm_mg_dl}
+        return {INPUT_CGM: self.cgm_mg_dl, INPUT_KIND: self.diabetes_kind}
+
+
+def kind_code(kind: DiabetesKind | None) -> float:
+    return float(KIND_CODES.get(kind, UNKNOWN_KIND_CODE)) if kind is not None else float(UNKNOWN_KIND_CODE)
 
 
 def _window_sums(
@@ -85,7 +94,9 @@ def usable_origins(grid: ResampledGlucose) -> npt.NDArray[np.bool_]:
     return grid.valid & (last_hour >= MIN_VALID_LAST_HOUR)
 
 
-def build_forecast_inputs(grid: ResampledGlucose, anchors: npt.NDArray[np.int64]) -> ForecastInputs:
+def build_forecast_inputs(
+    grid: ResampledGlucose, anchors: npt.NDArray[np.int64], kind: DiabetesKind | None = None
+) -> ForecastInputs:
     """The model input for forecasts made at grid indices `anchors` (B,) of one person's resampled CGM.
 
     Only readings at or before each origin enter its row; older than CGM_STEPS are dropped.
@@ -93,7 +104,8 @@ def build_forecast_inputs(grid: ResampledGlucose, anchors: npt.NDArray[np.int64]
     glucose = np.where(grid.valid, grid.glucose_mg_dl, np.nan).astype(np.float64)
     padded = np.concatenate([np.full(CGM_STEPS - 1, np.nan), glucose])  # (G + CGM_STEPS - 1,)
     windows = np.lib.stride_tricks.sliding_window_view(padded, CGM_STEPS)  # (G, CGM_STEPS)
-    return ForecastInputs(np.ascontiguousarray(windows[anchors], dtype=np.float32))
+    codes = np.full((anchors.shape[0], 1), kind_code(kind), np.float32)
+    return ForecastInputs(np.ascontiguousarray(windows[anchors], dtype=np.float32), codes)
 
 
 def forecast_targets(grid: ResampledGlucose, anchors: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
@@ -252,7 +264,8 @@ def contract_metadata() -> dict[str, object]:
         "quantiles": list(QUANTILES),
         "cgm_steps": CGM_STEPS,
         "grid_step_min": GRID_STEP_MIN,
-        "inputs": [INPUT_CGM],
+        "inputs": [INPUT_CGM, INPUT_KIND],
+        "kind_codes": {str(k.value): v for k, v in KIND_CODES.items()} | {"unknown": UNKNOWN_KIND_CODE},
     }
 
 
@@ -291,9 +304,10 @@ class Forecaster:
     ) -> ForecastResult:
         """Forecast from the last CGM reading. Raises InsufficientCgmError when the last hour is too sparse.
 
-        Up to the last 24 h of `glucose` are used. Meals, insulin, activity and the person's kind are
-        accepted for the API's sake; the current model is fitted on the CGM alone (two of the five real
-        cohorts log no events; see models/glucose_forecast/MODEL_CARD.md).
+        Up to the last 24 h of `glucose` are used, and the person's kind (how far the recent trend is
+        carried forward differs with and without diabetes). Meals, insulin and activity are accepted
+        for the API's sake; the current model does not use them (two of the five real cohorts log
+        none; see models/glucose_forecast/MODEL_CARD.md).
         """
         grid = resample_to_grid(glucose)
         if len(grid.series) == 0 or not usable_origins(grid)[-1]:
@@ -302,7 +316,7 @@ class Forecaster:
                 "of the last 60 minutes, up to the latest reading; send the last 2-3 hours of CGM"
             )
         anchor = np.array([len(grid.series) - 1], dtype=np.int64)
-        inputs = build_forecast_inputs(grid, anchor)
+        inputs = build_forecast_inputs(grid, anchor, kind)
         quantiles = self.predict(inputs)[0].astype(np.float64)  # (K, Q)
         current = float(grid.glucose_mg_dl[anchor[0]])
         trend = recent_trend_mg_dl_per_min(inputs.cgm_mg_dl[0])

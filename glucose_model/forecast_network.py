@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from glucose_model.forecast import CGM_STEPS, HISTORY_STEPS, HORIZONS_MIN, QUANTILES
+from glucose_model.forecast import CGM_STEPS, HISTORY_STEPS, HORIZONS_MIN, KIND_CODES, QUANTILES
+from glucose_model.records import DiabetesKind
 from glucose_model.resample import GRID_STEP_MIN
 
 # Fewer than this many valid readings in the 24 h input and its long-context features fall back to
@@ -62,6 +63,19 @@ FEATURES = (
     *(f"relative_{-GRID_STEP_MIN * k}min" for k in range(HISTORY_STEPS - 1, -1, -1)),
 )
 SCALE_FEATURES = ("one", "noise_1h", "abs_slope_15min", "abs_slope_30min", "sd_3h", "step_rms_24h")
+# How far the fitted change is carried out is set per group of people (a row of `shrinkage`):
+# regulation differs with and without diabetes, and a request need not say which.
+SHRINKAGE_GROUPS = ("without_diabetes", "with_diabetes", "unknown")
+WITHOUT_DIABETES_CODES = (KIND_CODES[DiabetesKind.NONE], KIND_CODES[DiabetesKind.PREDIABETES])
+WITH_DIABETES_CODES = (KIND_CODES[DiabetesKind.TYPE2], KIND_CODES[DiabetesKind.TYPE1])
+
+
+def shrinkage_group(kind_code: torch.Tensor) -> torch.Tensor:
+    """(B, 1) kind codes -> (B, len(SHRINKAGE_GROUPS)) one-hot of the person's shrinkage group."""
+    without = (kind_code == WITHOUT_DIABETES_CODES[0]) | (kind_code == WITHOUT_DIABETES_CODES[1])
+    with_ = (kind_code == WITH_DIABETES_CODES[0]) | (kind_code == WITH_DIABETES_CODES[1])
+    unknown = ~(without | with_)
+    return torch.cat([without, with_, unknown], dim=1).to(torch.float32)
 
 
 @dataclass(frozen=True)
@@ -154,7 +168,8 @@ class ForecastFeatures(nn.Module):
 
 class ForecastNetwork(nn.Module):
     """Features -> change from the last reading (linear, no bias: every feature is 0 on a flat trace,
-    so a flat trace is forecast flat), band = change + residual quantiles x scale.
+    so a flat trace is forecast flat) times the shrinkage of the person's group (SHRINKAGE_GROUPS),
+    band = change + residual quantiles x scale.
 
     `change` acts on features divided by `feature_scale` (a buffer, so the exported graph takes
     plain mg/dL); `scale` is linear in SCALE_FEATURES. `residual_quantiles` (K, Q) are quantiles
@@ -163,7 +178,7 @@ class ForecastNetwork(nn.Module):
 
     feature_scale: torch.Tensor
     residual_quantiles: torch.Tensor
-    change_shrinkage: list[float] | None = None  # set by the closed-form fit, written to the metadata
+    shrinkage: torch.Tensor
 
     def __init__(self, config: ForecastNetworkConfig = ForecastNetworkConfig()) -> None:
         super().__init__()
@@ -178,12 +193,14 @@ class ForecastNetwork(nn.Module):
         self.register_buffer("feature_scale", torch.ones(len(FEATURES)))
         spread = torch.tensor([-1.3, 0.0, 1.3])[:q]  # about N(0, 1)'s p10/p50/p90 until fitted
         self.register_buffer("residual_quantiles", spread.repeat(k, 1))
+        self.register_buffer("shrinkage", torch.ones(len(SHRINKAGE_GROUPS), k))  # (G, K)
 
-    def forward(self, cgm: torch.Tensor) -> torch.Tensor:
-        # cgm: (B, CGM_STEPS) mg/dL with NaN gaps -> (B, K horizons, Q quantiles) mg/dL
+    def forward(self, cgm: torch.Tensor, diabetes_kind: torch.Tensor) -> torch.Tensor:
+        # cgm: (B, CGM_STEPS) mg/dL with NaN gaps; diabetes_kind: (B, 1) code
+        # -> (B, K horizons, Q quantiles) mg/dL
         features, scale_features = self.features(cgm)
         z = features / self.feature_scale  # (B, F)
-        change = self.change(z)  # (B, K)
+        change = self.change(z) * (shrinkage_group(diabetes_kind) @ self.shrinkage)  # (B, K)
         scale = self.scale(scale_features).clamp(min=MIN_SCALE_MG_DL)  # (B, K)
         latest = cgm[:, -1:]  # (B, 1)
         median = latest + change  # (B, K)
@@ -194,6 +211,7 @@ __all__ = [
     "CGM_STEPS",
     "FEATURES",
     "SCALE_FEATURES",
+    "SHRINKAGE_GROUPS",
     "ForecastFeatures",
     "ForecastNetwork",
     "ForecastNetworkConfig",

@@ -65,13 +65,13 @@ def local_epoch(task: ForecastTask, weights: Arrays, variant: Variant, seed: int
     )
     steps = -(-len(windows) // config.batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-    cgm = torch.from_numpy(windows.cgm)
+    cgm, kind = torch.from_numpy(windows.cgm), torch.from_numpy(windows.kind)
     targets = torch.from_numpy(windows.targets)
     order = torch.randperm(len(windows), generator=torch.Generator().manual_seed(seed))
     network.train()
     for k in range(steps):
         b = order[k * config.batch_size : (k + 1) * config.batch_size]
-        loss = pinball_loss(network(cgm[b]), targets[b])
+        loss = pinball_loss(network(cgm[b], kind[b]), targets[b])
         if variant.proximal_mu:
             drift = sum(((p - a) ** 2).sum() for p, a in zip(network.parameters(), anchor, strict=True))
             loss = loss + variant.proximal_mu / 2 * drift

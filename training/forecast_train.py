@@ -22,6 +22,7 @@ from glucose_model.forecast import (
     HISTORY_STEPS,
     HORIZONS_MIN,
     INPUT_CGM,
+    INPUT_KIND,
     OUTPUT_GLUCOSE,
     QUANTILES,
     build_forecast_inputs,
@@ -33,8 +34,10 @@ from glucose_model.forecast_network import (
     FEATURES,
     MIN_SCALE_MG_DL,
     SCALE_FEATURES,
+    SHRINKAGE_GROUPS,
     ForecastNetwork,
     ForecastNetworkConfig,
+    shrinkage_group,
 )
 from glucose_model.records import Recording
 from glucose_model.resample import GRID_STEP_MIN, resample_to_grid
@@ -69,9 +72,11 @@ class ForecastTrainConfig:
 
 @dataclass
 class WindowSet:
-    """Forecast examples: raw CGM (N, CGM_STEPS) with NaN gaps, targets (N, K) mg/dL, who and where from."""
+    """Forecast examples: raw CGM (N, CGM_STEPS) with NaN gaps, kind codes (N, 1), targets (N, K) mg/dL,
+    who and where from."""
 
     cgm: npt.NDArray[np.float32]
+    kind: npt.NDArray[np.float32]
     targets: npt.NDArray[np.float32]
     person: npt.NDArray[np.str_]  # (N,) person_id
     cohort: npt.NDArray[np.str_]  # (N,) cohort name
@@ -80,7 +85,9 @@ class WindowSet:
         return int(self.targets.shape[0])
 
     def subset(self, keep: npt.NDArray[np.bool_]) -> WindowSet:
-        return WindowSet(self.cgm[keep], self.targets[keep], self.person[keep], self.cohort[keep])
+        return WindowSet(
+            self.cgm[keep], self.kind[keep], self.targets[keep], self.person[keep], self.cohort[keep]
+        )
 
     @staticmethod
     def concatenate(parts: Sequence[WindowSet]) -> WindowSet:
@@ -88,6 +95,7 @@ class WindowSet:
             return empty_windows()
         return WindowSet(
             np.concatenate([p.cgm for p in parts]),
+            np.concatenate([p.kind for p in parts]),
             np.concatenate([p.targets for p in parts]),
             np.concatenate([p.person for p in parts]),
             np.concatenate([p.cohort for p in parts]),
@@ -97,6 +105,7 @@ class WindowSet:
 def empty_windows() -> WindowSet:
     return WindowSet(
         np.zeros((0, CGM_STEPS), np.float32),
+        np.zeros((0, 1), np.float32),
         np.zeros((0, len(HORIZONS_MIN)), np.float32),
         np.zeros(0, dtype=np.str_),
         np.zeros(0, dtype=np.str_),
@@ -123,9 +132,11 @@ def forecast_windows(recordings: Sequence[Recording], stride_steps: int = 1) -> 
         if anchors.shape[0] == 0:
             continue
         n = anchors.shape[0]
+        inputs = build_forecast_inputs(grid, anchors, recording.kind)
         parts.append(
             WindowSet(
-                build_forecast_inputs(grid, anchors).cgm_mg_dl,
+                inputs.cgm_mg_dl,
+                inputs.diabetes_kind,
                 y[anchors].astype(np.float32),
                 np.full(n, person_key(recording)),
                 np.full(n, recording.cohort),
@@ -164,7 +175,9 @@ def predict_windows(
     out = []
     with torch.no_grad():
         for start in range(0, len(windows), batch_size):
-            out.append(network(torch.from_numpy(windows.cgm[start : start + batch_size])).numpy())
+            cgm = torch.from_numpy(windows.cgm[start : start + batch_size])
+            kind = torch.from_numpy(windows.kind[start : start + batch_size])
+            out.append(network(cgm, kind).numpy())
     return np.concatenate(out) if out else np.zeros((0, len(HORIZONS_MIN), len(QUANTILES)), np.float32)
 
 
@@ -219,6 +232,7 @@ class TrainingCopies:
     weight: npt.NDArray[np.float64]  # (M,)
     cohort: npt.NDArray[np.str_]  # (M,)
     as_recorded: npt.NDArray[np.bool_]  # (M,) True for the copies without added sensor noise
+    group: npt.NDArray[np.int64]  # (M,) index into SHRINKAGE_GROUPS
 
     def subset(self, keep: npt.NDArray[np.bool_]) -> TrainingCopies:
         return TrainingCopies(
@@ -228,6 +242,7 @@ class TrainingCopies:
             self.weight[keep],
             self.cohort[keep],
             self.as_recorded[keep],
+            self.group[keep],
         )
 
 
@@ -238,7 +253,7 @@ def training_copies(
     rng = np.random.default_rng(config.seed)
     base_weight = cohort_weights(windows.cohort)
     sigmas = config.network.sensor_noise_mg_dl or (0.0,)
-    feats, scales, change, weight, cohort, clean = [], [], [], [], [], []
+    feats, scales, change, weight, cohort, clean, group = [], [], [], [], [], [], []
     for sigma in sigmas:
         for start in range(0, len(windows), batch_size):
             cgm = with_sensor_noise(windows.cgm[start : start + batch_size], sigma, rng)
@@ -252,6 +267,8 @@ def training_copies(
             weight.append(base_weight[start : start + batch_size] / len(sigmas))
             cohort.append(windows.cohort[start : start + batch_size])
             clean.append(np.full(cgm.shape[0], sigma <= 0))
+            kind = torch.from_numpy(windows.kind[start : start + batch_size])
+            group.append(shrinkage_group(kind).numpy().argmax(axis=1))
     return TrainingCopies(
         np.concatenate(feats),
         np.concatenate(scales),
@@ -259,6 +276,7 @@ def training_copies(
         np.concatenate(weight),
         np.concatenate(cohort),
         np.concatenate(clean),
+        np.concatenate(group).astype(np.int64),
     )
 
 
@@ -297,31 +315,46 @@ def weighted_ridge(
 def cohort_robust_shrinkage(
     copies: TrainingCopies, statistics: dict[str, RidgeStatistics], penalty: float, power: float = np.inf
 ) -> npt.NDArray[np.float64]:
-    """(K,) factor per horizon on the predicted change, chosen for cohorts the fit never saw.
+    """(len(SHRINKAGE_GROUPS), K) factors on the predicted change, chosen for cohorts the fit never saw.
 
-    For each training cohort, the ridge is fitted on the others and its change forecasts of that
-    cohort's recorded (noise-free) copies are scaled by alpha; alpha is the grid value whose
-    cohort errors, relative to each cohort's persistence error, have the smallest power mean
-    (`power` inf: the worst cohort's; 1: the plain mean). A cohort whose trends
-    mislead (another sensor, another physiology) pulls alpha below 1: toward no change.
-    Needs at least three cohorts; otherwise 1.
+    For each training cohort, the ridge is fitted on the other cohorts and its change forecasts of
+    that cohort's recorded (noise-free) copies are scaled by alpha; a group's alpha is the grid
+    value whose errors on the group's cohorts, each relative to that cohort's persistence error,
+    have the smallest power mean (`power` inf: the worst cohort's; 1: the plain mean). A cohort
+    whose trends mislead (another sensor, another physiology) pulls alpha below 1: toward no change.
+    A group without a training cohort takes the alpha over every cohort; "unknown" takes the
+    smallest of them all. Needs at least three cohorts; otherwise 1.
     """
     horizons = copies.change.shape[1]
+    n_groups = len(SHRINKAGE_GROUPS)
     if len(statistics) < 3:
-        return np.ones(horizons)
+        return np.ones((n_groups, horizons))
     grid = np.arange(0.0, 1.21, 0.02)  # (A,)
-    ratios = []
+    ratios, groups = [], []
     for cohort in statistics:
         rms, coef = weighted_ridge([s for c, s in statistics.items() if c != cohort], penalty)
         mine = (copies.cohort == cohort) & copies.as_recorded
         predicted = (copies.features[mine] / rms) @ coef  # (n, K)
         y, w = copies.change[mine], copies.weight[mine]
         pp, py, yy = w @ predicted**2, w @ (predicted * y), w @ y**2  # (K,) each
-        ratio = (yy - 2 * grid[:, None] * py + grid[:, None] ** 2 * pp) / np.maximum(yy, 1e-9)  # (A, K)
-        ratios.append(ratio)
-    stacked = np.stack(ratios)  # (C, A, K)
-    loss = stacked.max(axis=0) if np.isinf(power) else (np.maximum(stacked, 0.0) ** power).mean(axis=0)
-    return np.asarray(grid[np.argmin(loss, axis=0)], dtype=np.float64)
+        ratios.append(
+            (yy - 2 * grid[:, None] * py + grid[:, None] ** 2 * pp) / np.maximum(yy, 1e-9)
+        )  # (A, K)
+        groups.append(int(np.bincount(copies.group[mine], minlength=n_groups).argmax()))
+
+    def best(members: list[int]) -> npt.NDArray[np.float64]:
+        stacked = np.stack([ratios[i] for i in members])  # (C, A, K)
+        loss = stacked.max(axis=0) if np.isinf(power) else (np.maximum(stacked, 0.0) ** power).mean(axis=0)
+        return np.asarray(grid[np.argmin(loss, axis=0)], dtype=np.float64)
+
+    everyone = best(list(range(len(ratios))))
+    out = np.empty((n_groups, horizons))
+    for g in range(n_groups):
+        members = [i for i, group in enumerate(groups) if group == g]
+        out[g] = best(members) if members else everyone
+    unknown = SHRINKAGE_GROUPS.index("unknown")
+    out[unknown] = np.minimum(out.min(axis=0), everyone)
+    return out
 
 
 def weighted_quantile(values: npt.NDArray[np.float64], weights: npt.NDArray[np.float64], q: float) -> float:
@@ -360,10 +393,8 @@ def fit_from_copies(
     shrinkage = cohort_robust_shrinkage(
         copies, statistics, config.network.ridge, config.network.shrinkage_power
     )
-    logger.info("change shrinkage per horizon: %s", np.round(shrinkage, 2).tolist())
-    network.change_shrinkage = [float(a) for a in shrinkage]  # for the metadata
-    coef = coef * shrinkage[None, :]
-    residual = copies.change - (copies.features / rms) @ coef  # (M, K)
+    logger.info("change shrinkage per group and horizon: %s", np.round(shrinkage, 2).tolist())
+    residual = copies.change - (copies.features / rms) @ coef * shrinkage[copies.group]  # (M, K)
     s, w = copies.scale_features, copies.weight
     gram = (s * w[:, None]).T @ s + 1e-6 * np.eye(s.shape[1])
     scale_coef = np.linalg.solve(gram, (s * w[:, None]).T @ np.abs(residual))  # (S, K)
@@ -382,6 +413,7 @@ def fit_from_copies(
         network.scale.weight.copy_(torch.from_numpy(scale_coef.T))
         network.scale.bias.zero_()
         network.residual_quantiles.copy_(torch.from_numpy(quantiles))
+        network.shrinkage.copy_(torch.from_numpy(shrinkage))
     network.eval()
     return network
 
@@ -412,6 +444,7 @@ def fit_forecast(
     steps_per_epoch = max(1, -(-len(windows) // config.batch_size))
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
     cgm, targets = torch.from_numpy(windows.cgm), torch.from_numpy(windows.targets)
+    kind = torch.from_numpy(windows.kind)
     total = 0.0
     for _epoch in range(epochs):
         network.train()
@@ -419,7 +452,7 @@ def fit_forecast(
         total = 0.0
         for start in range(0, len(windows), config.batch_size):
             batch = order[start : start + config.batch_size]
-            loss = pinball_loss(network(cgm[batch]), targets[batch])
+            loss = pinball_loss(network(cgm[batch], kind[batch]), targets[batch])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -438,7 +471,8 @@ def config_pbtxt(max_batch_size: int = 256) -> str:
 backend: "onnxruntime"
 max_batch_size: {max_batch_size}
 input [
-  {{ name: "{INPUT_CGM}" data_type: TYPE_FP32 dims: [ {CGM_STEPS} ] }}
+  {{ name: "{INPUT_CGM}" data_type: TYPE_FP32 dims: [ {CGM_STEPS} ] }},
+  {{ name: "{INPUT_KIND}" data_type: TYPE_FP32 dims: [ 1 ] }}
 ]
 output [
   {{ name: "{OUTPUT_GLUCOSE}" data_type: TYPE_FP32 dims: [ {len(HORIZONS_MIN)}, {len(QUANTILES)} ] }}
@@ -463,13 +497,19 @@ def forecast_metadata(
         "units": {
             INPUT_CGM: "glucose mg/dL on the 5-min grid, oldest first, the forecast origin last; NaN where "
             "no reading (gaps, and hours the request did not send)",
+            INPUT_KIND: "the person's kind as a code (kind_codes); -1 when unknown",
             OUTPUT_GLUCOSE: "mg/dL at horizons_min x quantiles",
         },
         # Computed inside the graph from the raw CGM (glucose_model/forecast_network.py).
         "features": list(FEATURES),
         "scale_features": list(SCALE_FEATURES),
         "train_config": asdict(config),
-        "change_shrinkage_by_horizon": getattr(network, "change_shrinkage", None),
+        "change_shrinkage": {
+            group: [round(float(a), 4) for a in row]
+            for group, row in zip(
+                SHRINKAGE_GROUPS, getattr(network, "shrinkage", torch.ones(3, 4)).tolist(), strict=True
+            )
+        },
         "training_data": list(training_data),
         "held_out_people": list(held_out),
         # Every person whose CGM was trained on, so an evaluation never scores them (D1NAMO and
@@ -492,17 +532,18 @@ def export_forecast(
     out = model_dir / str(version) / "model.onnx"
     out.parent.mkdir(parents=True, exist_ok=True)
     network.eval()
-    example = torch.full((2, CGM_STEPS), 120.0)
+    example = torch.full((4, CGM_STEPS), 120.0)
     example[0, :100] = float("nan")
+    example_kind = torch.tensor([[0.0], [2.0], [3.0], [-1.0]])
     # The TorchScript exporter: 1 s instead of 30 s for this graph, and the same numbers (checked below).
     torch.onnx.export(
         network,
-        (example,),
+        (example, example_kind),
         str(out),
         dynamo=False,
-        input_names=[INPUT_CGM],
+        input_names=[INPUT_CGM, INPUT_KIND],
         output_names=[OUTPUT_GLUCOSE],
-        dynamic_axes={INPUT_CGM: {0: "batch"}, OUTPUT_GLUCOSE: {0: "batch"}},
+        dynamic_axes={INPUT_CGM: {0: "batch"}, INPUT_KIND: {0: "batch"}, OUTPUT_GLUCOSE: {0: "batch"}},
         opset_version=OPSET,
     )
     model = onnx.load(str(out))
@@ -511,11 +552,14 @@ def export_forecast(
     onnx.save_model(model, str(out))
     onnx.checker.check_model(str(out))
 
-    probe = check.cgm[:256] if check is not None and len(check) > 0 else example.numpy()
+    if check is not None and len(check) > 0:
+        probe, probe_kind = check.cgm[:256], check.kind[:256]
+    else:
+        probe, probe_kind = example.numpy(), example_kind.numpy()
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    got = session.run([OUTPUT_GLUCOSE], {INPUT_CGM: probe})[0]
+    got = session.run([OUTPUT_GLUCOSE], {INPUT_CGM: probe, INPUT_KIND: probe_kind})[0]
     with torch.no_grad():
-        want = network(torch.from_numpy(probe)).numpy()
+        want = network(torch.from_numpy(probe), torch.from_numpy(probe_kind)).numpy()
     worst = float(np.max(np.abs(got - want)))
     if not worst <= EXPORT_TOLERANCE_MG_DL:
         raise ForecastExportError(

@@ -365,7 +365,8 @@ def collect_forecasts(
     beside the baselines fitted on `train` (the model's own training people)."""
     windows = forecast_windows(recordings, stride_steps=1)
     parts = [
-        forecaster.predict(ForecastInputs(windows.cgm[i : i + batch])) for i in range(0, len(windows), batch)
+        forecaster.predict(ForecastInputs(windows.cgm[i : i + batch], windows.kind[i : i + batch]))
+        for i in range(0, len(windows), batch)
     ]
     predicted = np.concatenate(parts) if parts else np.zeros((0, *windows.targets.shape[1:], 3), np.float32)
     return ForecastComparison(windows, predicted, baseline_forecasts(train, windows))

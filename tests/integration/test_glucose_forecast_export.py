@@ -60,7 +60,7 @@ def test_tiny_training_exports_a_model_that_matches_torch(tmp_path: Path) -> Non
 
     assert path == tmp_path / "glucose_forecast" / "7" / "model.onnx"
     assert not list(path.parent.glob("*.data")), "weights must be inside the single ONNX file"
-    assert (tmp_path / "glucose_forecast" / "config.pbtxt").read_text().count("TYPE_FP32") == 2
+    assert (tmp_path / "glucose_forecast" / "config.pbtxt").read_text().count("TYPE_FP32") == 3
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     stored = dict(session.get_modelmeta().custom_metadata_map)
     assert json.loads(stored["held_out_people"]) == held_out
@@ -71,9 +71,9 @@ def test_tiny_training_exports_a_model_that_matches_torch(tmp_path: Path) -> Non
     forecaster = Forecaster(stored, ort_infer(session))
     result = forecaster.forecast(recording.glucose, recording.meals, kind=recording.kind)
     grid = resample_to_grid(recording.glucose)
-    inputs = build_forecast_inputs(grid, np.array([len(grid.series) - 1]))
+    inputs = build_forecast_inputs(grid, np.array([len(grid.series) - 1]), recording.kind)
     with torch.no_grad():
-        want = network(torch.from_numpy(inputs.cgm_mg_dl)).numpy()[0]
+        want = network(torch.from_numpy(inputs.cgm_mg_dl), torch.from_numpy(inputs.diabetes_kind)).numpy()[0]
     got = np.array([[p.low_mg_dl, p.glucose_mg_dl, p.high_mg_dl] for p in result.points])
     np.testing.assert_allclose(got, want, atol=1e-2)
     assert [p.horizon_min for p in result.points] == list(HORIZONS_MIN)
@@ -98,9 +98,10 @@ def test_gaps_and_missing_history_go_through_the_graph(tmp_path: Path) -> None:
     cgm[1, -20:-10] = np.nan  # a 50-min hole
     cgm[2, :-2] = np.nan  # only the last two readings
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = session.run([OUTPUT_GLUCOSE], {"cgm_mg_dl": cgm})[0]
+    kind = np.array([[0.0], [1.0], [2.0], [3.0], [-1.0], [7.0], [0.0], [3.0]], np.float32)  # 7: unknown too
+    got = session.run([OUTPUT_GLUCOSE], {"cgm_mg_dl": cgm, "diabetes_kind": kind})[0]
     with torch.no_grad():
-        want = network(torch.from_numpy(cgm)).numpy()
+        want = network(torch.from_numpy(cgm), torch.from_numpy(kind)).numpy()
     assert np.isfinite(got).all()
     np.testing.assert_allclose(got, want, atol=1e-2)
     assert (np.diff(got, axis=-1) >= 0).all()

@@ -69,9 +69,13 @@ def test_shrinkage_pulls_toward_no_change_when_a_held_out_cohort_is_misled() -> 
         np.full(1500, 1 / 500),
         np.repeat([n for n, _, _ in parts], 500),
         np.ones(1500, bool),
+        np.ones(1500, np.int64),  # everyone in the "with diabetes" group
     )
     statistics = {n: RidgeStatistics.of(copies.subset(copies.cohort == n)) for n in ("a", "b", "c")}
-    alpha = cohort_robust_shrinkage(copies, statistics, penalty=0.0)
-    assert alpha.shape == (4,) and (alpha < 0.95).all() and (alpha > 0.3).all()
+    alpha = cohort_robust_shrinkage(copies, statistics, penalty=0.0)  # (groups, horizons)
+    assert alpha.shape == (3, 4) and (alpha < 0.95).all() and (alpha > 0.3).all()
+    # A group with no cohort of its own takes the factor over every cohort; unknown the smallest.
+    np.testing.assert_array_equal(alpha[0], alpha[1])
+    np.testing.assert_array_equal(alpha[2], alpha.min(axis=0))
     two = {n: statistics[n] for n in ("a", "b")}
-    np.testing.assert_array_equal(cohort_robust_shrinkage(copies, two, penalty=0.0), np.ones(4))
+    np.testing.assert_array_equal(cohort_robust_shrinkage(copies, two, penalty=0.0), np.ones((3, 4)))

@@ -15,7 +15,10 @@ from glucose_model.forecast import (
     HISTORY_STEPS,
     HORIZONS_MIN,
     INPUT_CGM,
+    INPUT_KIND,
+    KIND_CODES,
     OUTPUT_GLUCOSE,
+    UNKNOWN_KIND_CODE,
     QUANTILES,
     Alert,
     AlertKind,
@@ -43,7 +46,8 @@ def metadata() -> dict[str, str]:
         "quantiles": list(QUANTILES),
         "cgm_steps": CGM_STEPS,
         "grid_step_min": GRID_STEP_MIN,
-        "inputs": [INPUT_CGM],
+        "inputs": [INPUT_CGM, INPUT_KIND],
+        "kind_codes": {str(k.value): v for k, v in KIND_CODES.items()} | {"unknown": UNKNOWN_KIND_CODE},
     }
     return {k: json.dumps(v) for k, v in values.items()}
 
@@ -130,8 +134,14 @@ def test_trend_is_the_slope_of_the_last_15_min() -> None:
 def test_inputs_are_the_raw_cgm_with_nan_gaps_origin_last() -> None:
     values = 100.0 + np.arange(60)
     grid = resample_to_grid(series(values))
-    cgm = build_forecast_inputs(grid, np.array([46, 59])).cgm_mg_dl
+    inputs = build_forecast_inputs(grid, np.array([46, 59]), DiabetesKind.TYPE1)
+    cgm = inputs.cgm_mg_dl
     assert cgm.shape == (2, CGM_STEPS) and cgm.dtype == np.float32
+    assert (
+        inputs.diabetes_kind.shape == (2, 1)
+        and (inputs.diabetes_kind == KIND_CODES[DiabetesKind.TYPE1]).all()
+    )
+    assert (build_forecast_inputs(grid, np.array([46])).diabetes_kind == UNKNOWN_KIND_CODE).all()
     assert cgm[0, -1] == 146.0 and cgm[1, -1] == 159.0  # nothing after the origin enters
     assert np.isnan(cgm[0, :-47]).all() and np.isfinite(cgm[0, -47:]).all()
 
