@@ -28,7 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PERSON = "shanghai-2004"  # held out of every training run of the shipped model
 HISTORY = 10
 # Pinned from the evaluation path on models/glucose_response version 2 (the person encoder's model).
-PINNED_PEAK_RISE_MG_DL: float | None = 4.69  # 25.94 without the history
+PINNED_PEAK_RISE_MG_DL: float | None = 5.20  # 25.94 without the history
 
 
 def _readings(series_times: np.ndarray, values: np.ndarray, offset_min: int) -> list[dict[str, Any]]:
