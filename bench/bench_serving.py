@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -57,10 +57,16 @@ class Cell:
     errors: int
     seconds: float
     latencies_s: tuple[float, ...]
+    server_cpu_s: float = float("nan")  # CPU the server process spent meanwhile (user + system)
 
     @property
     def per_s(self) -> float:
         return self.requests / self.seconds
+
+    @property
+    def cpu_ms(self) -> float:
+        """Server CPU per request: what a request costs the machine, whatever else runs on it."""
+        return self.server_cpu_s / self.requests * 1e3
 
     @property
     def p50_ms(self) -> float:
@@ -70,7 +76,7 @@ class Cell:
         p95 = float(np.percentile(self.latencies_s, 95)) * 1e3
         return (
             f"{label}: {self.per_s:6.1f} req/s, p50 {self.p50_ms:6.1f} ms, p95 {p95:6.1f} ms "
-            f"({self.requests} requests, {self.errors} errors)"
+            f"{self.cpu_ms:5.1f} ms server CPU each ({self.requests} requests, {self.errors} errors)"
         )
 
 
@@ -181,8 +187,19 @@ async def _load(port: int, requests: Sequence[bytes], concurrency: int, count: i
     return Cell(len(latencies), errors, elapsed, tuple(latencies))
 
 
-def run_cell(port: int, requests: Sequence[bytes], concurrency: int, count: int, seconds: float) -> Cell:
-    return asyncio.run(_load(port, requests, concurrency, count, seconds))
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_cell(server: Server, requests: Sequence[bytes], concurrency: int, count: int, seconds: float) -> Cell:
+    cpu_before_s = process_cpu_s(server.process.pid)
+    cell = asyncio.run(_load(server.port, requests, concurrency, count, seconds))
+    return replace(cell, server_cpu_s=process_cpu_s(server.process.pid) - cpu_before_s)
 
 
 def _free_port() -> int:
@@ -240,9 +257,9 @@ def stage_means_ms(
     ]
 
 
-def ort_per_image_ms(photos: list[bytes]) -> tuple[float, float]:
-    """ms per photo of one in-process ONNX Runtime call (1 thread) at batch 1 and at batch 8: what a
-    micro-batch can save per photo at best."""
+def ort_per_image_ms(photos: list[bytes]) -> dict[int, float]:
+    """CPU ms per photo of one in-process ONNX Runtime call (1 thread) by batch size: what a micro-batch
+    can save per photo at best (CPU time, so other work on the machine does not inflate it)."""
     import onnxruntime as ort
 
     from bench.recognizer import recognizer_path
@@ -255,17 +272,16 @@ def ort_per_image_ms(photos: list[bytes]) -> tuple[float, float]:
     session = ort.InferenceSession(str(recognizer_path()), options, providers=["CPUExecutionProvider"])
     spec = parse_metadata(session.get_modelmeta().custom_metadata_map).preprocess
     images = np.stack([preprocess_photo(photo, spec) for photo in photos[:8]])  # (8, crop, crop, 3)
-    per_image = []
-    for batch in (1, 8):
-        inputs = {INPUT_NAME: images[:batch]}
-        session.run(None, inputs)
-        times = []
-        for _ in range(max(5, 40 // batch)):
-            started = time.perf_counter()
+    per_image: dict[int, list[float]] = {1: [], 2: [], 8: []}
+    for _ in range(5):  # interleaved, the best of five: the least disturbed
+        for batch, times in per_image.items():
+            inputs = {INPUT_NAME: images[:batch]}
             session.run(None, inputs)
-            times.append(time.perf_counter() - started)
-        per_image.append(float(np.median(times)) / batch * 1e3)
-    return per_image[0], per_image[1]
+            started = time.process_time()
+            for _ in range(16 // batch):
+                session.run(None, inputs)
+            times.append((time.process_time() - started) / 16 * 1e3)
+    return {batch: min(times) for batch, times in per_image.items()}
 
 
 def _verdict(measured: float, goal: float, at_most: bool) -> str:
@@ -289,15 +305,14 @@ def main() -> None:
     finally:
         for server in servers.values():
             server.stop()
-    per_image_1, per_image_8 = ort_per_image_ms(photos)
-    _report(results, per_image_1, per_image_8)
+    _report(results, ort_per_image_ms(photos))
 
 
 @dataclass
 class Results:
     sequential: dict[tuple[str, str], Cell]  # (server, "1600" | "phone" | "impact")
     concurrent: dict[str, list[Cell]]  # server -> one cell per round
-    stages_ms: dict[str, list[float]]  # cell label -> mean ms per stage (real server, batcher on)
+    stages_ms: dict[str, list[float]]  # cell label -> mean ms per stage (real server, batcher off)
 
 
 def _measure(servers: dict[str, Server], photos: list[bytes], phone: bytes) -> Results:
@@ -307,14 +322,14 @@ def _measure(servers: dict[str, Server], photos: list[bytes], phone: bytes) -> R
         server = servers[key]
         for kind, payload in (("1600", photos), ("phone", [phone])):
             requests = [multipart_request(server.port, p) for p in payload]
-            before = stage_totals(server.port) if key == "on" else {}
-            cell = run_cell(server.port, requests, 1, SEQUENTIAL_REQUESTS, 60.0)
+            before = stage_totals(server.port) if key == "off" else {}
+            cell = run_cell(server, requests, 1, SEQUENTIAL_REQUESTS, 60.0)
             sequential[key, kind] = cell
-            if key == "on":
+            if key == "off":
                 stages[f"sequential, {kind}"] = stage_means_ms(before, stage_totals(server.port))
             print(f"[serving] {cell.line(f'{server.name:<17} sequential {kind:>5}')}", flush=True)
         if key != "peer":
-            cell = run_cell(server.port, [impact_request(server.port)], 1, SEQUENTIAL_REQUESTS, 60.0)
+            cell = run_cell(server, [impact_request(server.port)], 1, SEQUENTIAL_REQUESTS, 60.0)
             sequential[key, "impact"] = cell
             print(f"[serving] {cell.line(f'{server.name:<17} sequential impact')}", flush=True)
     concurrent: dict[str, list[Cell]] = {key: [] for key in servers}
@@ -322,10 +337,10 @@ def _measure(servers: dict[str, Server], photos: list[bytes], phone: bytes) -> R
         for key in ("peer", "off", "on"):
             server = servers[key]
             requests = [multipart_request(server.port, p) for p in photos]
-            before = stage_totals(server.port) if key == "on" else {}
-            cell = run_cell(server.port, requests, CONCURRENCY, 100_000, CELL_SECONDS)
+            before = stage_totals(server.port) if key == "off" else {}
+            cell = run_cell(server, requests, CONCURRENCY, 100_000, CELL_SECONDS)
             concurrent[key].append(cell)
-            if key == "on":
+            if key == "off":
                 stages[f"c={CONCURRENCY} round {round_index + 1}"] = stage_means_ms(
                     before, stage_totals(server.port)
                 )
@@ -334,9 +349,10 @@ def _measure(servers: dict[str, Server], photos: list[bytes], phone: bytes) -> R
     return Results(sequential, concurrent, stages)
 
 
-def _report(results: Results, per_image_1: float, per_image_8: float) -> None:
+def _report(results: Results, ort_ms: dict[int, float]) -> None:
     seq, conc = results.sequential, results.concurrent
     rate = {key: float(np.median([c.per_s for c in cells])) for key, cells in conc.items()}
+    cpu_ms = {key: float(np.median([c.cpu_ms for c in cells])) for key, cells in conc.items()}
     ratios = [
         max(on.per_s, off.per_s) / peer.per_s
         for on, off, peer in zip(conc["on"], conc["off"], conc["peer"], strict=True)
@@ -376,6 +392,13 @@ def _report(results: Results, per_image_1: float, per_image_8: float) -> None:
             _verdict(ratio, GOAL_RATIO, False),
         ),
         (
+            f"server CPU per photo at concurrency {CONCURRENCY} (batcher on / off); peer / ours",
+            "",
+            f"{cpu_ms['on']:.1f} / {cpu_ms['off']:.1f} ms; {cpu_ms['peer'] / cpu_ms['off']:.2f}x",
+            f"{cpu_ms['peer']:.1f} ms",
+            "",
+        ),
+        (
             "`/v1/meals/impact` p50 with explanation",
             f"<= {GOAL_IMPACT_P50_MS:.0f} ms",
             f"{impact:.1f} ms",
@@ -387,16 +410,14 @@ def _report(results: Results, per_image_1: float, per_image_8: float) -> None:
     for row in rows:
         print("| " + " | ".join(row) + " |")
     print(
-        "\nWhere the time goes in the real server (batcher on), mean ms per photo per stage, from its "
+        "\nWhere the time goes in the real server (batcher off), mean ms per photo per stage, from its "
         "mealimpact_recognize_stage_seconds histogram (wall time; model includes queue and batch wait):"
     )
     print("| cell | " + " | ".join(RECOGNIZE_STAGES) + " | sum |\n|" + " --- |" * (len(RECOGNIZE_STAGES) + 2))
     for label, means in results.stages_ms.items():
         print(f"| {label} | " + " | ".join(f"{m:.2f}" for m in means) + f" | {sum(means):.2f} |")
-    print(
-        f"\nONNX Runtime in-process, 1 thread: {per_image_1:.1f} ms/photo at batch 1, {per_image_8:.1f} at "
-        f"batch 8 ({per_image_8 / per_image_1:.2f}x per photo)"
-    )
+    per_batch = ", ".join(f"{ms:.2f} at batch {batch}" for batch, ms in ort_ms.items())
+    print(f"\nONNX Runtime in-process, 1 thread, CPU ms per photo: {per_batch}")
     # Other work on the machine skews every number above; say how busy it was.
     print(f"{os.cpu_count()} CPUs, load average over 1/5/15 min: {os.getloadavg()}")
 
