@@ -183,7 +183,14 @@ def describe(cohort: SimulatedCohort, counts: dict[str, int], command: str = "")
         "each halve it on their own); GI scales gut absorption",
         f"- CGM: interstitial lag 5-10 min, calibration gain sd {sensor.CALIBRATION_GAIN_SD:.0%}, AR(1) noise "
         f"{sensor.NOISE_RELATIVE_SD:.0%} (coefficient {sensor.NOISE_AR1_COEFFICIENT}), readings clipped to "
-        f"{sensor.SENSOR_RANGE_MG_DL[0]:.0f}-{sensor.SENSOR_RANGE_MG_DL[1]:.0f} mg/dL",
+        f"{sensor.SENSOR_RANGE_MG_DL[0]:.0f}-{sensor.SENSOR_RANGE_MG_DL[1]:.0f} mg/dL"
+        + (
+            "; people cycle through the sensor profiles "
+            + ", ".join(p.name for p in sensor.SENSOR_VARIETY)
+            + " (sensor.SENSOR_VARIETY: noise, its correlation and firmware smoothing differ)"
+            if config.sensor_variety
+            else ""
+        ),
         "",
         "## Glucose by kind (CGM)",
         "",
