@@ -104,3 +104,43 @@ def test_target_verdict_and_tables_say_met_or_not() -> None:
     text = "\n".join(history_tables({"response_history": history, "response_history_target": verdict}))
     assert "| 10 | 5 | model | 25.00 | 0.55 |" in text and "NOT met" in text
     assert target_verdict({}) is None
+
+
+def test_evaluate_history_scores_every_predictor_on_the_same_meals() -> None:
+    import json
+
+    from test_glucose_impact import StandInModel, metadata
+
+    from glucose_model.impact import ResponsePredictor
+    from glucose_model.personal import PERSON_FIELD_NAMES
+    from glucose_model.records import DiabetesKind
+    from glucose_model.simulator.cohort import CohortConfig, simulate_cohort
+    from training.glucose_history_evaluation import PERSONAL, PREVIOUS, evaluate_history
+
+    recordings = simulate_cohort(CohortConfig(people=((DiabetesKind.TYPE2, 3),), days=4, seed=1)).recordings()
+    personal = ResponsePredictor(
+        {**metadata(), "person_fields": json.dumps(list(PERSON_FIELD_NAMES))}, PersonalStandInForEval()
+    )
+    previous = ResponsePredictor(metadata(), StandInModel())
+    people = {r.person_id for r in recordings}
+    scores = evaluate_history(recordings, people, personal, previous, sizes=(0, 5))
+    assert scores["people"] == 3 and scores["meals"] > 10
+    for k in ("0", "5"):
+        row = scores[k]
+        assert {PERSONAL, PREVIOUS, "carbs_only", "population_average"} <= set(row)
+        assert row[PERSONAL]["peak_rise_mae_mg_dl"] >= 0
+    assert scores["5"]["meals"] < scores["0"]["meals"]  # only meals with 5 earlier ones
+    # At 0 history the personal stand-in ignores the (empty) history: it equals the previous model.
+    assert scores["0"][PERSONAL]["peak_rise_mae_mg_dl"] == scores["0"][PREVIOUS]["peak_rise_mae_mg_dl"]
+
+
+class PersonalStandInForEval:
+    """The StandInModel on the population inputs; the history inputs are accepted and ignored."""
+
+    def __init__(self) -> None:
+        from test_glucose_impact import StandInModel
+
+        self.model = StandInModel()
+
+    def __call__(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self.model(feed)
