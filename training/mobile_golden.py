@@ -255,17 +255,22 @@ def _readings(request: Mapping[str, Any]) -> tuple[list[int], list[float]]:
 def _grid_window(
     feed: npt.NDArray[Any], grid_times: npt.NDArray[np.int64], grid_values: npt.NDArray[np.float64]
 ) -> dict[str, object] | None:
-    """Where a (B, T) input equals T consecutive grid values in every row (NaN matching NaN), if anywhere."""
-    if feed.ndim != 2 or feed.dtype.kind != "f" or feed.shape[1] > len(grid_values):
+    """Where a (B, T) input equals T consecutive grid slots in every row (NaN matching NaN, slots before
+    or after the grid NaN), if anywhere: the raw CGM window a graph takes, which a client can build."""
+    if feed.ndim != 2 or feed.dtype.kind != "f" or len(grid_values) == 0:
         return None
     rows = feed.astype(np.float64)
     if not np.array_equal(rows, np.broadcast_to(rows[:1], rows.shape), equal_nan=True):
         return None
     width = feed.shape[1]
-    for start in range(len(grid_values) - width + 1):
-        window = grid_values[start : start + width]
-        if np.allclose(rows[0], window, atol=1e-4, equal_nan=True):
-            return {"first_grid_time_utc_s": int(grid_times[start]), "length": width}
+    padded = np.concatenate([np.full(width - 1, np.nan), grid_values, np.full(width - 1, np.nan)])
+    if np.isnan(rows[0]).all():
+        return None  # an all-missing input says nothing about where it came from
+    step_s = int(grid_times[1] - grid_times[0]) if len(grid_times) > 1 else GRID_STEP_MIN * 60
+    for start in range(len(padded) - width + 1):
+        if np.allclose(rows[0], padded[start : start + width], atol=1e-4, equal_nan=True):
+            first = int(grid_times[0]) + (start - (width - 1)) * step_s
+            return {"first_grid_time_utc_s": first, "length": width}
     return None
 
 

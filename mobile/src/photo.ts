@@ -26,7 +26,7 @@ export interface DecodeOptions {
   draft?: boolean;
 }
 
-export const DEFAULT_DECODE: Required<Pick<DecodeOptions, "scaling" | "cropOn">> = { scaling: "draft", cropOn: "decoded" };
+export const DEFAULT_DECODE: Required<Pick<DecodeOptions, "scaling" | "cropOn">> = { scaling: "eighths", cropOn: "source" };
 
 /** The size the server's decoder produces for a (width, height) photo wanted at `size` px. */
 export function decodedSize(width: number, height: number, size: number, scaling: DecodeOptions["scaling"]): [number, number] {

@@ -25,6 +25,8 @@ def test_an_input_equal_to_a_cgm_window_is_marked_with_its_first_grid_time() -> 
     assert _grid_window(feed, times, values) == {"first_grid_time_utc_s": 3600, "length": 4}
     shifted = feed - 100.0  # relative to a baseline: not raw CGM, so the client keeps the recorded input
     assert _grid_window(shifted, times, values) is None
+    padded = np.tile(np.concatenate([[np.nan, np.nan], values[:3]]).astype(np.float32), (1, 1))
+    assert _grid_window(padded, times, values) == {"first_grid_time_utc_s": 2400, "length": 5}  # NaN before
     rows_differ = feed.copy()
     rows_differ[1, 0] = 50.0
     assert _grid_window(rows_differ, times, values) is None
