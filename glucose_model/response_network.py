@@ -345,7 +345,10 @@ def personalise(
     """Population outputs (rise (B,37,3), spike logit (B,), d logit/d peak (B,)) -> the person's
     rise and spike logit: rise * exp(log_scale) + offset, the logit moved along with the p50 peak."""
     adjusted = rise * torch.exp(log_scale).unsqueeze(2) + offset.unsqueeze(2)
-    shift = adjusted[:, 1:, 1].max(dim=1).values - rise[:, 1:, 1].max(dim=1).values
+    # Over all 37 minutes, as ResponseNetwork's margin: the logit is then exactly the population
+    # head's increasing function of the person's p50 peak (minute 0 stays 0), so the spike keeps the
+    # monotone guarantees too (over minutes 5-180 it could rise while the peak fell).
+    shift = adjusted[:, :, 1].max(dim=1).values - rise[:, :, 1].max(dim=1).values
     return adjusted, logit + slope * shift
 
 
