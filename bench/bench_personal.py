@@ -1,7 +1,7 @@
 """The personal response model in ONNX Runtime: one whole impact request (inputs, 128 explanation
 coalitions + what-ifs in one call, Shapley values) with 0, 10 and 50 past meals as history.
 
-Run with `python -m bench.bench_personal` (the issue's bar: under 30 ms per request with 50 meals).
+Run with `python -m bench personal` (or `python -m bench.bench_personal`) (the issue's bar: under 30 ms per request with 50 meals).
 """
 
 from __future__ import annotations
@@ -73,5 +73,9 @@ def bench_personal() -> list[str]:
     return lines
 
 
-if __name__ == "__main__":
+def main() -> None:
     print("\n".join(bench_personal()))
+
+
+if __name__ == "__main__":
+    main()
