@@ -105,6 +105,9 @@ def write_readme(bundles: Sequence[ModelBundle], out: Path, golden_files: Sequen
         "  ONNX Runtime's *runtime* optimisation style: the CPU kernels, NNAPI (Android) and Core ML (iOS) all",
         "  take them. The recognizer's files have batch 1 fixed (what NNAPI and Core ML need; a phone sends one",
         "  photo); the glucose files keep a dynamic batch (the explanation runs its coalitions as one batch).",
+        "  ONNX Runtime replays the saved runtime optimisations (the int8 fusions among them) only with the session",
+        "  config entry `session.enable_saved_runtime_optimizations` = `1` (JavaScript: `extra: {session:",
+        "  {enable_saved_runtime_optimizations: '1'}}`; `mobile/src/bundle.ts` sets it).",
         f"- `{REFERENCE_FILE}` in each folder is the exact file the server runs: for checking, not for the app.",
         "- `metadata.json`: the model's own metadata (labels, units, versions, metrics, training data) plus its",
         "  graph contract (`graph_inputs`, `graph_outputs`).",
@@ -117,7 +120,9 @@ def write_readme(bundles: Sequence[ModelBundle], out: Path, golden_files: Sequen
         preprocess = metadata.get("preprocess")
         if isinstance(preprocess, dict):
             lines += [
-                "The photo: decode the JPEG, turn it upright by its EXIF orientation, resize the shorter side to "
+                "The photo: decode the JPEG (the server decodes large JPEGs at libjpeg-turbo's smallest n/8 scale "
+                "keeping both sides >= the resize target, and places the crop as on the full photo), turn it upright "
+                "by its EXIF orientation, resize the shorter side to "
                 f"{preprocess['resize_short_side_px']} px ({preprocess['interpolation']}, Pillow's filter), cut the centre "
                 f"{preprocess['crop_px']} x {preprocess['crop_px']} square, feed it as **uint8 RGB, HWC, 0..255**, shape "
                 f"[1, {preprocess['crop_px']}, {preprocess['crop_px']}, 3]. **Normalisation is inside the graph**: do not "
