@@ -149,6 +149,10 @@ def comparison_figures(comparison: ForecastComparison) -> dict[str, object]:
     out["alerts"] = {
         name: {
             "model": alert_scores(current, median, test.targets, threshold, below),
+            # The band's near edge (p10 for lows, p90 for highs): an alert that trades precision for recall.
+            "model_band": alert_scores(
+                current, q[..., 0 if below else -1].astype(np.float64), test.targets, threshold, below
+            ),
             "persistence": alert_scores(
                 current, comparison.baselines["persistence"], test.targets, threshold, below
             ),

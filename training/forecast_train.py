@@ -373,7 +373,8 @@ def fit_closed_form(windows: WindowSet, config: ForecastTrainConfig) -> Forecast
        by leave-one-cohort-out inside the training cohorts (cohort_robust_shrinkage);
     3. the band scale: least squares of |residual| on the scale features (the trace's noise,
        slopes, 3-h SD and 24-h step size), floored;
-    4. residual / scale quantiles (conformal) at QUANTILES, median pinned to 0.
+    4. residual / scale quantiles (conformal) at config.network.band_levels for the outer quantiles,
+       median pinned to 0.
     """
     if len(windows) == 0:
         raise ValueError(
@@ -400,8 +401,10 @@ def fit_from_copies(
     scale_coef = np.linalg.solve(gram, (s * w[:, None]).T @ np.abs(residual))  # (S, K)
     scale = np.maximum(s @ scale_coef, MIN_SCALE_MG_DL)
     ratio = residual / scale
+    low, high = config.network.band_levels
+    levels = [low if q < 0.5 else high if q > 0.5 else q for q in QUANTILES]
     quantiles = np.array(
-        [[weighted_quantile(ratio[:, k], w, q) for q in QUANTILES] for k in range(len(HORIZONS_MIN))]
+        [[weighted_quantile(ratio[:, k], w, q) for q in levels] for k in range(len(HORIZONS_MIN))]
     )
     middle = len(QUANTILES) // 2
     quantiles[:, middle] = 0.0
