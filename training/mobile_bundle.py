@@ -260,14 +260,14 @@ def phone_metadata(onnx_path: Path) -> dict[str, object]:
     return {"graph_inputs": tensors(graph.input), "graph_outputs": tensors(graph.output), **metadata}
 
 
-def _finite(value: object) -> object:
+def finite_json(value: object) -> object:
     """JSON an app can parse: non-finite numbers (Python writes them as Infinity/NaN) become strings."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value).replace("inf", "Infinity").replace("nan", "NaN")
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite_json(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_finite(v) for v in value]
+        return [finite_json(v) for v in value]
     return value
 
 
@@ -281,7 +281,7 @@ def bundle_model(model_dir: Path, out_dir: Path, photos: RealPhotos | None) -> M
     out_dir.mkdir(parents=True, exist_ok=True)
     reference = out_dir / REFERENCE_FILE
     shutil.copyfile(source, reference)
-    (out_dir / "metadata.json").write_text(json.dumps(_finite(phone_metadata(source)), indent=2) + "\n")
+    (out_dir / "metadata.json").write_text(json.dumps(finite_json(phone_metadata(source)), indent=2) + "\n")
     agreement: Int8Agreement | None = None
     problems: tuple[str, ...] = ()
     with tempfile.TemporaryDirectory() as tmp:

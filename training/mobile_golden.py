@@ -374,6 +374,17 @@ def _irregular(request: Mapping[str, Any]) -> dict[str, Any]:
     return changed
 
 
+def _glucose_metadata(models_dir: Path) -> dict[str, object]:
+    """Each glucose model's metadata as the bundle's metadata.json has it: what a client builds inputs from."""
+    from training.mobile_bundle import finite_json, phone_metadata
+
+    return {
+        name: finite_json(phone_metadata(_model_file(models_dir, name)[0]))
+        for name in ("glucose_forecast", "glucose_response")
+        if (models_dir / name).is_dir()
+    }
+
+
 def write_golden(models_dir: Path, data_dir: Path, out: Path) -> list[Path]:
     """recognizer.json, cgm_resample.json, glucose.json under `out`; returns the paths written."""
     out.mkdir(parents=True, exist_ok=True)
@@ -383,7 +394,11 @@ def write_golden(models_dir: Path, data_dir: Path, out: Path) -> list[Path]:
             "max_interpolated_gap_min": MAX_INTERPOLATED_GAP_MIN,
             "cases": resample_cases(),
         },
-        "glucose.json": {"tolerance": GOLDEN_TOLERANCE, "cases": glucose_cases(models_dir)},
+        "glucose.json": {
+            "tolerance": GOLDEN_TOLERANCE,
+            "metadata": _glucose_metadata(models_dir),
+            "cases": glucose_cases(models_dir),
+        },
     }
     try:
         documents["recognizer.json"] = {

@@ -11,6 +11,7 @@ import * as ort from "onnxruntime-node";
 
 import { MobileBundle } from "../src/bundle.ts";
 import { gridWindow, resampleToGrid } from "../src/cgm.ts";
+import { forecastFeeds, forecastPoints, type ForecastMetadata } from "../src/forecast.ts";
 import {
   DEFAULT_DECODE,
   decodedSize,
@@ -122,6 +123,31 @@ describe("glucose models: every model call of the Python server's requests", () 
         }
         const out = await (await session(call.model)).run(feeds);
         assertOutputsClose(out, call.outputs, doc.tolerance, `${c.name} call ${i} (${call.model.name})`);
+      }
+    });
+  }
+});
+
+describe("forecast from raw readings and the person's kind, as a phone would call it", () => {
+  const doc = golden("glucose.json");
+  const meta = doc.metadata?.glucose_forecast as ForecastMetadata | undefined;
+  const usable = meta !== undefined && Array.isArray(meta.inputs) && meta.cgm_steps !== undefined;
+  for (const c of doc.cases.filter((x: { route: string }) => x.route.endsWith("/forecast"))) {
+    test(c.name, { skip: !usable && "the forecast graph does not take raw CGM (no cgm_steps in its metadata)" }, async () => {
+      const m = meta as ForecastMetadata;
+      const built = forecastFeeds({ timesUtcS: c.readings.times_utc_s, glucoseMgDl: c.readings.glucose_mg_dl }, c.request.profile?.diabetes, m);
+      const call = c.calls.find((x: { model: ModelRef }) => x.model.name === "glucose_forecast");
+      for (const [name, tensor] of Object.entries(built.feeds)) {
+        assert.ok(maxAbsDiff(toNumbers(tensor), toNumbers(fromJson(call.inputs[name]))) <= 1e-4, `${c.name}: input ${name}`);
+      }
+      assert.equal(new Date(built.originUtcS * 1000).getTime(), new Date(c.response.origin).getTime(), `${c.name}: origin`);
+      const out = await (await session(call.model)).run(built.feeds);
+      assertOutputsClose(out, call.outputs, doc.tolerance, c.name);
+      const points = forecastPoints(out.glucose_mg_dl, m);
+      const median = m.quantiles.indexOf(0.5);
+      for (const [i, p] of points.entries()) {
+        // The server rounds to whole mg/dL for its answer.
+        assert.ok(Math.abs(p.mgDl[median] - c.response.forecast[i].glucose_mg_dl) <= 0.5 + 1e-6, `${c.name}: ${p.horizonMin} min`);
       }
     });
   }
