@@ -84,6 +84,12 @@ def resized_size(width_px: int, height_px: int, short_side_px: int) -> tuple[int
     return int(short_side_px * width_px / height_px), short_side_px
 
 
+def _dct_scaled(source_size_px: tuple[int, int], size_px: tuple[int, int]) -> bool:
+    """True when `size_px` is `source_size_px` at a JPEG DCT scale n/8 (libjpeg rounds up), n = 1..8."""
+    width_px, height_px = source_size_px
+    return any((-(-width_px * n // 8), -(-height_px * n // 8)) == tuple(size_px) for n in range(1, 9))
+
+
 def centre_crop_box(width_px: int, height_px: int, spec: PreprocessSpec) -> tuple[float, float, float, float]:
     """The model's input as a box (left, top, right, bottom) in a photo's own pixels: the centre crop of
     the photo resized to `spec.resize_short_side_px`, with torchvision's sizes and offsets."""
@@ -102,13 +108,17 @@ def preprocess_image(
     the crop only (Pillow resamples just the box the crop covers: half the work of resizing it all).
 
     `source_size_px`: (width, height) of the upright photo before a reduced-scale decode (JPEG DCT
-    scaling); by default what `vision.decode` recorded in `image.info[SOURCE_SIZE_KEY]`, else the
-    image's own size. The crop is then placed as on the full photo: placing it from the decoded size
-    shifts it by up to a resized pixel, enough to change the top class of 3 of 51 real photos.
+    scaling); by default what `vision.decode` recorded in `image.info[SOURCE_SIZE_KEY]`, while the
+    image still has a size that decode can give it (Pillow copies `info` into crops, rotations and
+    resizes: those use their own size), else the image's own size. The crop is then placed as on the
+    full photo: placing it from the decoded size shifts it by up to a resized pixel, enough to change
+    the top class of 3 of 51 real photos.
     """
     rgb = image if image.mode == "RGB" else image.convert("RGB")
-    source = source_size_px if source_size_px is not None else image.info.get(SOURCE_SIZE_KEY)
-    width_px, height_px = source if source is not None else rgb.size
+    recorded = image.info.get(SOURCE_SIZE_KEY)
+    if source_size_px is None and recorded is not None and _dct_scaled(recorded, rgb.size):
+        source_size_px = recorded
+    width_px, height_px = source_size_px if source_size_px is not None else rgb.size
     left, top, right, bottom = centre_crop_box(width_px, height_px, spec)
     x_scale, y_scale = rgb.width / width_px, rgb.height / height_px  # source pixels -> decoded pixels
     box = (left * x_scale, top * y_scale, right * x_scale, bottom * y_scale)

@@ -113,6 +113,17 @@ def test_a_reduced_decode_is_cropped_as_the_full_photo() -> None:
     )
 
 
+def test_a_recorded_size_that_no_longer_fits_the_image_is_ignored() -> None:
+    spec = PreprocessSpec()
+    reduced = _smooth_photo(1600, 902, seed=4).resize((600, 339), Image.Resampling.BOX)
+    reduced.info[SOURCE_SIZE_KEY] = (1600, 902)
+    for changed in (reduced.transpose(Image.Transpose.ROTATE_90), reduced.crop((0, 0, 400, 300))):
+        assert changed.info[SOURCE_SIZE_KEY] == (1600, 902)  # Pillow carried it over
+        own_size = changed.copy()
+        own_size.info.pop(SOURCE_SIZE_KEY)
+        np.testing.assert_array_equal(preprocess_image(changed, spec), preprocess_image(own_size, spec))
+
+
 def test_numpy_normalisation_equals_the_graph_and_torchvision() -> None:
     from vision.efficientnet_lite import EfficientNetLite0
     from vision.recognizer_model import FoodRecognizer, RecognizerCalibration
