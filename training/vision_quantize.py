@@ -196,7 +196,7 @@ def correct_biases(prepared: Path, quantized: Path, corrected: Path, images: npt
     comes from the float model on the calibration photos; W_q is what ONNX Runtime wrote in `quantized`
     (the second quantisation rounds the same weights the same way). Writes `corrected`; returns the
     number of layers corrected. On the recognizer it lifts top-1 agreement with fp32 by several photos
-    in 48 (training/README_int8.md has the figures).
+    in 48 (figures in models/food_recognizer/MODEL_CARD.md, "Mobile bundle").
     """
     import onnx
     from onnx import numpy_helper
