@@ -126,6 +126,34 @@ def resize_cases(spec: Any) -> list[dict[str, object]]:
     return cases
 
 
+def exif_cases() -> list[dict[str, object]]:
+    """Small JPEGs stored sideways with an EXIF orientation, and the upright pixels the server decodes."""
+    import io
+
+    from PIL import Image
+
+    from vision.decode import decode_image
+
+    cases: list[dict[str, object]] = []
+    for orientation in (3, 6, 8):
+        y, x = np.mgrid[0:16, 0:24]
+        smooth = np.stack([x * 255 // 23, y * 255 // 15, np.full_like(x, 128)], axis=-1).astype(np.uint8)
+        stored = Image.fromarray(smooth, "RGB")  # smooth: JPEG decoders agree on it to a level or two
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        buffer = io.BytesIO()
+        stored.save(buffer, "JPEG", quality=95, exif=exif.tobytes())
+        upright = np.asarray(decode_image(buffer.getvalue()).convert("RGB"), dtype=np.uint8)
+        cases.append(
+            {
+                "orientation": orientation,
+                "jpeg_base64": base64.b64encode(buffer.getvalue()).decode(),
+                "upright": encode_array(upright),
+            }
+        )
+    return cases
+
+
 def recognizer_cases(
     models_dir: Path, data_dir: Path, photo_names: Sequence[str] = GOLDEN_PHOTOS, tensors: bool = False
 ) -> dict[str, object]:
@@ -171,6 +199,7 @@ def recognizer_cases(
         "model": _model_ref(models_dir, RECOGNIZER),
         "preprocess": json.loads(spec.to_json()),
         "resize_cases": resize_cases(spec),
+        "exif_cases": exif_cases(),
         "photos": photos,
     }
 
