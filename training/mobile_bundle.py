@@ -203,7 +203,7 @@ def int8_recognizer(fp32_path: Path, int8_path: Path, photos: RealPhotos) -> Int
                 raise BundleError(
                     "int8 needs photos of at least two people to judge it on photos it was not calibrated on."
                 )
-            candidate = Path(tmp) / f"held_out_{len(top1)}.onnx"
+            candidate = Path(tmp) / "without_person.onnx"  # one at a time, overwritten
             quantize_recognizer(fp32_path, candidate, photos.calibration[others])
             got = _run(candidate, images[held], reference=True)
             top1[held], interval[held] = _agreement([fp32[0][held], fp32[1][held]], got)
