@@ -102,6 +102,11 @@ def scratch_copy(root: Path, ref: str | None = None) -> Path:
                 target = copy / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, target)
+    # The environments are linked, not copied. `make` targets rebuild an environment when pyproject.toml is
+    # newer than its install stamp, and `pip install -e .` run in this copy would point the shared
+    # editable install at a folder deleted when the check ends: the copy's pyproject.toml is made older
+    # than any stamp, and `run` refuses a make command whose dry run would still install.
+    os.utime(copy / "pyproject.toml", (0, 0))
     for venv in (".venv", ".venv-federated"):
         if (REPO / venv).is_dir():
             (copy / venv).symlink_to(REPO / venv)
@@ -153,10 +158,30 @@ def start_server(copy: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
     return process, port
 
 
+def installs(text: str, copy: Path) -> bool:
+    """Whether a `make` command would create or reinstall an environment (its dry run names pip or venv)."""
+    if not text.startswith("make"):
+        return False
+    dry = subprocess.run(
+        ["bash", "-c", "make -n" + text[len("make") :]],
+        cwd=copy,
+        env=environment(copy),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return dry.returncode != 0 or "pip install" in dry.stdout or " -m venv " in dry.stdout
+
+
 def run(command: Command, copy: Path, port: int | None) -> tuple[bool | None, str]:
     """(passed, why) for one command; passed is None when it could not be run here."""
     if command.kind == "external" and shutil.which("tritonserver") is None:
         return None, "tritonserver is not installed"
+    if installs(command.text, copy):
+        return (
+            None,
+            "would install into the linked environment from this scratch copy (run it in the repository)",
+        )
     text = command.text
     if command.needs_server:
         if port is None:

@@ -85,3 +85,19 @@ def test_quick_readme_command_runs_as_written(command: str, scratch: Path) -> No
         ["bash", "-c", command], cwd=scratch, env=env, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, f"{command}\n{result.stdout[-800:]}{result.stderr[-800:]}"
+
+
+def test_make_commands_in_the_scratch_copy_never_reinstall_the_linked_environment(tmp_path: Path) -> None:
+    # A `pip install -e .` from the scratch copy would point the shared editable install at a folder that
+    # is deleted when the check ends.
+    stamps = [REPO / ".venv" / ".serve-installed", REPO / ".venv" / ".all-installed"]
+    if not all(s.is_file() for s in stamps):
+        pytest.skip("needs .venv built by `make setup`")
+    copy = CHECK.scratch_copy(tmp_path)
+    assert (copy / ".venv").is_symlink()
+    assert (copy / "pyproject.toml").stat().st_mtime < min(s.stat().st_mtime for s in stamps)
+    assert not CHECK.installs("make serve", copy)
+    assert not CHECK.installs("make soak SOAK_MINUTES=10 SOAK_CONCURRENCY=16", copy)
+    os.utime(copy / "pyproject.toml")  # as if pyproject.toml had been edited after `make setup`
+    assert CHECK.installs("make serve", copy)
+    assert CHECK.run(CHECK.Command("make serve", "README.md", "server"), copy, None)[0] is None
