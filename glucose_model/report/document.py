@@ -22,7 +22,7 @@ from glucose_model.agp import AmbulatoryGlucoseProfile
 from glucose_model.meal_summary import MealOutcome, MealSummary
 from glucose_model.records import RecordError
 from glucose_model.report.agp_page import PAGE_SIZE_IN, Printed, draw_agp_page
-from glucose_model.report.labels import report_language
+from glucose_model.report.labels import current_language, report_language, t
 from glucose_model.report.meal_pages import (
     TABLE_ROWS_PER_PAGE,
     draw_meal_summary_page,
@@ -159,36 +159,40 @@ def figure_png(fig: Figure) -> bytes:
 def render_html(
     figures: list[Figure], printed: dict[str, Printed], profile: AmbulatoryGlucoseProfile, unit: DisplayUnit
 ) -> str:
-    """One self-contained page: the key numbers as text (screen readers, copy-paste), then the page images."""
+    """One self-contained page: the key numbers as text (screen readers, copy-paste), then the page images.
+
+    Its words are in the report's language; the meal findings are English (as the meal pages).
+    """
     agp = printed["agp"]
     rows = [
-        ("Period", agp["period"]),
-        ("Sensor active", agp["sensor_wear_percent"]),
-        ("Mean glucose", agp["mean_glucose"]),
+        (t("Period"), agp["period"]),
+        (t("Sensor active"), agp["sensor_wear_percent"]),
+        (t("Mean glucose"), agp["mean_glucose"]),
         ("GMI", agp["gmi_percent"]),
         ("CV", agp["cv_percent"]),
-        ("Time in range", agp["time_in_range_70_180_percent"]),
+        (t("Time in range"), agp["time_in_range_70_180_percent"]),
     ]
     table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
     note = agp.get("data_sufficiency_note")
     warning = f'<p class="warn">{html.escape(note)}</p>' if note else ""
     meals = printed.get("meals")
     if meals is not None:
-        findings = f"<h2>Meal responses</h2><p>{html.escape(meals['findings'])}</p><p>{html.escape(meals['model_note'])}</p>"
+        findings = f"<h2>{html.escape(t('Meal responses'))}</h2><p>{html.escape(meals['findings'])}</p><p>{html.escape(meals['model_note'])}</p>"
     else:
         findings = ""
     images = "".join(
-        f'<img alt="report page {i + 1}" src="data:image/png;base64,'
+        f'<img alt="{html.escape(t("report page {page}", page=i + 1))}" src="data:image/png;base64,'
         f'{base64.b64encode(figure_png(fig)).decode("ascii")}">'
         for i, fig in enumerate(figures)
     )
+    title = html.escape(t(REPORT_TITLE))
     return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(REPORT_TITLE)}</title><style>"
+        f'<!DOCTYPE html><html lang="{current_language()}"><head><meta charset="utf-8">'
+        f"<title>{title}</title><style>"
         "body{font-family:sans-serif;max-width:900px;margin:auto}img{width:100%;border:1px solid #ccc;"
         "margin:8px 0}th{text-align:left;padding-right:16px}.warn{color:#b30000}</style></head><body>"
-        f"<h1>{html.escape(REPORT_TITLE)}</h1>{warning}<table>{table}</table>"
-        f"<p>Glucose in {html.escape(unit.value)}.</p>{findings}{images}</body></html>"
+        f"<h1>{title}</h1>{warning}<table>{table}</table>"
+        f"<p>{html.escape(t('Glucose in {unit}.', unit=unit.value))}</p>{findings}{images}</body></html>"
     )
 
 

@@ -73,6 +73,13 @@ KO: dict[str, str] = {
     "last {shown} of the {days}": "{days}일 중 최근 {shown}",
     "the {days}": "{days}",
     " (last {shown} of {days} days)": " ({days}일 중 최근 {shown}일)",
+    # The HTML report's own words (document.render_html).
+    "AGP report and meal responses": "AGP 보고서와 식후 혈당 반응",
+    "Period": "기간",
+    "Time in range": "목표 범위 시간",
+    "Glucose in {unit}.": "혈당 단위: {unit}.",
+    "Meal responses": "식후 혈당 반응",
+    "report page {page}": "보고서 {page}쪽",
 }
 # Dates as each language writes them on the page.
 DATE_FORMATS: dict[ReportLanguage, tuple[str, str]] = {
@@ -90,6 +97,11 @@ def t(template: str, **values: Any) -> str:
     if _LANGUAGE.get() == "ko":
         template = KO.get(template, template)
     return template.format(**values)
+
+
+def current_language() -> ReportLanguage:
+    """The language of the report being drawn ("en" outside `report_language`)."""
+    return _LANGUAGE.get()
 
 
 def date_format(kind: Literal["period", "day"]) -> str:

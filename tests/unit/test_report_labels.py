@@ -50,3 +50,15 @@ def test_a_korean_agp_page_draws_every_glyph() -> None:
     english = render_report(profile, None, DisplayUnit.MMOL_L, "", ReportFormat.PNG).printed["agp"]
     assert english["period"] == "15 Nov 2023 - 18 Nov 2023 (3.0 days)"
     assert english["mean_glucose"] == printed["mean_glucose"]  # the numbers do not change with the words
+
+
+def test_the_html_report_words_follow_the_report_language() -> None:
+    profile = build_profile(_three_days())
+    korean = render_report(profile, None, DisplayUnit.MMOL_L, "", ReportFormat.HTML, language="ko")
+    page = korean.pages[0].decode("utf-8")
+    assert '<html lang="ko">' in page and "<h1>AGP 보고서와 식후 혈당 반응</h1>" in page
+    for english in ("Period", "Sensor active", "Mean glucose", "Time in range", "Glucose in"):
+        assert f">{english}" not in page, english
+    assert "<th>평균 혈당</th>" in page and "혈당 단위: mmol/L." in page
+    english = render_report(profile, None, DisplayUnit.MMOL_L, "", ReportFormat.HTML).pages[0].decode()
+    assert '<html lang="en">' in english and "<th>Mean glucose</th>" in english
