@@ -70,7 +70,8 @@ def impact_answer(response: ImpactResponse, wording: Wording) -> ImpactResponse:
     peak = response.peak
     explanation = response.explanation
     contributions = [
-        c.model_copy(update={"label": wording.factor(c.factor)}) for c in explanation.contributions
+        c.model_copy(update={"label": wording.factor(c.factor), "peak_rise_mmol_l": mmol(c.peak_rise_mg_dl)})
+        for c in explanation.contributions
     ]
     top = max(contributions, key=lambda c: abs(c.peak_rise_mg_dl), default=None)
     summary = wording.impact_sentence(
@@ -115,7 +116,12 @@ def impact_answer(response: ImpactResponse, wording: Wording) -> ImpactResponse:
                 update={"threshold_mmol_l": mmol(response.spike.threshold_mg_dl)}
             ),
             "explanation": explanation.model_copy(
-                update={"contributions": contributions, "summary": summary}
+                update={
+                    "contributions": contributions,
+                    "summary": summary,
+                    "reference_peak_rise_mmol_l": mmol(explanation.reference_peak_rise_mg_dl),
+                    "predicted_peak_rise_mmol_l": mmol(explanation.predicted_peak_rise_mg_dl),
+                }
             ),
             "what_if": what_if,
             "unit": wording.unit,

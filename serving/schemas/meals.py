@@ -228,6 +228,7 @@ class ContributionOut(BaseModel):
     label: str = Field(default="", description="the factor in words, in the request's language")
     peak_rise_mg_dl: float
     iauc_2h_mg_dl_min: float
+    peak_rise_mmol_l: float | None = Field(default=None, description="when the request used mmol/L")
 
 
 class ExplanationOut(BaseModel):
@@ -238,6 +239,8 @@ class ExplanationOut(BaseModel):
     predicted_peak_rise_mg_dl: float
     reference_iauc_2h_mg_dl_min: float
     predicted_iauc_2h_mg_dl_min: float
+    reference_peak_rise_mmol_l: float | None = Field(default=None, description="when the request used mmol/L")
+    predicted_peak_rise_mmol_l: float | None = Field(default=None, description="when the request used mmol/L")
     reference: str
     summary: str = Field(
         default="", description="the explanation in one plain sentence, in the request's language"
@@ -301,24 +304,29 @@ class ImpactResponse(BaseModel):
                                 "label": "the amount of carbohydrate",
                                 "peak_rise_mg_dl": 4.0,
                                 "iauc_2h_mg_dl_min": 410.0,
+                                "peak_rise_mmol_l": None,
                             },
                             {
                                 "factor": "pre-meal glucose level and trend",
                                 "label": "your glucose level and trend before the meal",
                                 "peak_rise_mg_dl": 11.0,
                                 "iauc_2h_mg_dl_min": 1071.0,
+                                "peak_rise_mmol_l": None,
                             },
                             {
                                 "factor": "activity",
                                 "label": "activity",
                                 "peak_rise_mg_dl": -5.0,
                                 "iauc_2h_mg_dl_min": -489.0,
+                                "peak_rise_mmol_l": None,
                             },
                         ],
                         "reference_peak_rise_mg_dl": 33.0,
                         "predicted_peak_rise_mg_dl": 44.0,
                         "reference_iauc_2h_mg_dl_min": 2579.0,
                         "predicted_iauc_2h_mg_dl_min": 3658.0,
+                        "reference_peak_rise_mmol_l": None,
+                        "predicted_peak_rise_mmol_l": None,
                         "reference": "reference_meal in the model metadata (see MODEL_CARD.md), eaten by the same "
                         "kind of person",
                         "summary": _IMPACT_SUMMARY,
@@ -345,7 +353,7 @@ class ImpactResponse(BaseModel):
                         },
                     ],
                     "calibration": None,
-                    "model": {"name": "glucose_response", "version": "1"},
+                    "model": {"name": "glucose_response", "version": "2"},
                     "unit": "mg/dL",
                     "summary": _IMPACT_SUMMARY,
                 }

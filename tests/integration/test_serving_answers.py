@@ -136,9 +136,20 @@ def test_impact_in_mmol_with_sentences_and_rounding(client: TestClient) -> None:
     assert _decimals(peak["glucose_mmol_l"]) <= 1 and _decimals(peak["glucose_mg_dl"]) <= 1
     for c in answer["explanation"]["contributions"]:
         assert c["factor"] in FACTORS and c["label"] and _decimals(c["peak_rise_mg_dl"]) <= 1
+        assert c["peak_rise_mmol_l"] == pytest.approx(
+            c["peak_rise_mg_dl"] / MG_DL_PER_MMOL_L, abs=0.05 + 0.5 / 18
+        )
+        assert _decimals(c["peak_rise_mmol_l"]) <= 1
+    explanation = answer["explanation"]
+    for which in ("predicted", "reference"):
+        mg_dl = explanation[f"{which}_peak_rise_mg_dl"]
+        assert explanation[f"{which}_peak_rise_mmol_l"] == pytest.approx(
+            mg_dl / MG_DL_PER_MMOL_L, abs=0.05 + 0.5 / 18
+        )
     assert all(w["scenario"] in SCENARIOS and w["summary"] for w in answer["what_if"])
     korean = client.post("/v1/meals/impact", json=impact_body(), headers={"Accept-Language": "ko"}).json()
     assert korean["unit"] == "mg/dL" and korean["peak"]["glucose_mmol_l"] is None
+    assert all(c["peak_rise_mmol_l"] is None for c in korean["explanation"]["contributions"])
     assert HANGUL.search(korean["summary"]) and HANGUL.search(korean["explanation"]["summary"])
     assert all(HANGUL.search(w["description"]) for w in korean["what_if"])
 
