@@ -254,20 +254,29 @@ class Wording:
             self.glucose(threshold_mg_dl),
         )
         chance = f"{100 * spike_probability:.0f}"
+        rises = round(rise_mg_dl) > 0  # a curve that never rises above the pre-meal level has no "rise of -5"
         if self.language == "ko":
-            text = (
-                f"식후 약 {peak_minute}분에 혈당이 약 {peak}까지 오를 것으로 예상됩니다({rise} 상승). "
-                f"{threshold} 초과 확률은 {chance}%입니다."
-            )
+            if rises:
+                text = f"식후 약 {peak_minute}분에 혈당이 약 {peak}까지 오를 것으로 예상됩니다({rise} 상승). "
+            else:
+                text = f"혈당이 식전 수준보다 오르지 않을 것으로 예상됩니다(가장 높을 때 약 {peak}, 식후 {peak_minute}분). "
+            text += f"{threshold} 초과 확률은 {chance}%입니다."
             if top_factor is not None:
                 name, effect = top_factor
                 direction = "올리는" if effect > 0 else "낮추는"
                 text += f" 최고 혈당을 가장 크게 {direction} 요인은 {self.factor(name)}입니다({self._signed(effect)})."
             return text
-        text = (
-            f"Your glucose is expected to peak at about {peak} {peak_minute} minutes after the meal "
-            f"(a rise of {rise}); the chance of going above {threshold} is {chance} %."
-        )
+        if rises:
+            text = (
+                f"Your glucose is expected to peak at about {peak} {peak_minute} minutes after the meal "
+                f"(a rise of {rise}); "
+            )
+        else:
+            text = (
+                "Your glucose is not expected to rise above its level before the meal (at most about "
+                f"{peak}, {peak_minute} minutes after the meal); "
+            )
+        text += f"the chance of going above {threshold} is {chance} %."
         if top_factor is not None:
             name, effect = top_factor
             direction = "raises" if effect > 0 else "lowers"

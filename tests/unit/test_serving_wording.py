@@ -117,3 +117,18 @@ def test_korean_sentences_need_no_guessed_particles() -> None:
         == "Glucose is forecast to be 200 mg/dL in about 30 minutes, above 180 mg/dL."
     )
     assert "(+12 mg/dL)" in en.impact_sentence(161, 75, 51, 0.48, 180, ("carbohydrate amount", 12))
+
+
+def test_a_curve_that_never_rises_is_not_told_as_a_negative_rise() -> None:
+    en, ko = Wording("en", "mg/dL"), Wording("ko", "mg/dL")
+    rising = en.impact_sentence(161, 75, 51, 0.48, 180, None)
+    assert (
+        rising.startswith("Your glucose is expected to peak at about 161 mg/dL 75 minutes")
+        and "rise of 51" in rising
+    )
+    falling = en.impact_sentence(207, 5, -5, 0.96, 180, ("pre-meal glucose level and trend", -29))
+    assert "rise of" not in falling and "-5" not in falling.split(";")[0]
+    assert falling.startswith("Your glucose is not expected to rise above its level before the meal")
+    assert "the chance of going above 180 mg/dL is 96 %" in falling
+    assert "상승" not in ko.impact_sentence(207, 5, -5, 0.96, 180, None)
+    assert "51 mg/dL 상승" in ko.impact_sentence(161, 75, 51, 0.48, 180, None)
