@@ -85,8 +85,10 @@ def shrinkage_group(kind_code: torch.Tensor) -> torch.Tensor:
 class ForecastNetworkConfig:
     ridge: float = 10.0  # L2 penalty of the closed-form fit on standardised features
     sensor_noise_mg_dl: tuple[float, ...] = (0.0, 2.0, 4.0, 6.0)  # training copies with added sensor noise
-    # Power mean over held-out training cohorts that the change shrinkage minimises (inf: the worst).
-    shrinkage_power: float = float("inf")
+    # Power mean over a group's held-out training cohorts that its change shrinkage minimises
+    # (inf: the worst cohort; 4 leans on the worst without letting one cohort alone decide). A group
+    # with no training cohort of its own always takes the worst case over every cohort.
+    shrinkage_power: float = 4.0
     # Levels of residual/scale read off the training copies for the p10 and p90 outputs: a cohort
     # left out of training has larger residuals than the training copies, so the levels are set a
     # little wider than 0.1/0.9 to cover 80 % there (leave-one-cohort-out; MODEL_CARD.md).

@@ -322,8 +322,8 @@ def cohort_robust_shrinkage(
     value whose errors on the group's cohorts, each relative to that cohort's persistence error,
     have the smallest power mean (`power` inf: the worst cohort's; 1: the plain mean). A cohort
     whose trends mislead (another sensor, another physiology) pulls alpha below 1: toward no change.
-    A group without a training cohort takes the alpha over every cohort; "unknown" takes the
-    smallest of them all. Needs at least three cohorts; otherwise 1.
+    A group without a training cohort takes the worst-case alpha over every cohort (whatever
+    `power`); "unknown" takes the smallest of them all. Needs at least three cohorts; otherwise 1.
     """
     horizons = copies.change.shape[1]
     n_groups = len(SHRINKAGE_GROUPS)
@@ -342,12 +342,12 @@ def cohort_robust_shrinkage(
         )  # (A, K)
         groups.append(int(np.bincount(copies.group[mine], minlength=n_groups).argmax()))
 
-    def best(members: list[int]) -> npt.NDArray[np.float64]:
+    def best(members: list[int], power: float = power) -> npt.NDArray[np.float64]:
         stacked = np.stack([ratios[i] for i in members])  # (C, A, K)
         loss = stacked.max(axis=0) if np.isinf(power) else (np.maximum(stacked, 0.0) ** power).mean(axis=0)
         return np.asarray(grid[np.argmin(loss, axis=0)], dtype=np.float64)
 
-    everyone = best(list(range(len(ratios))))
+    everyone = best(list(range(len(ratios))), np.inf)  # a group never seen: the worst case
     out = np.empty((n_groups, horizons))
     for g in range(n_groups):
         members = [i for i, group in enumerate(groups) if group == g]

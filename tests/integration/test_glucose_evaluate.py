@@ -16,7 +16,7 @@ from mealimpact.cli import main
 from training.glucose_evaluate import MealSet, response_metrics, unseen
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FORECAST = REPO_ROOT / "models" / "glucose_forecast" / "4" / "model.onnx"
+FORECAST = REPO_ROOT / "models" / "glucose_forecast" / "5" / "model.onnx"
 
 
 def _recording(person: str, cohort: str) -> Recording:
