@@ -451,22 +451,28 @@ def past_meal_inputs(history: Sequence[PastMeal]) -> tuple[ModelInputs, npt.NDAr
     features = np.zeros((n, N_FEATURES), np.float32)
     rises = np.zeros((n, CURVE_MINUTES.shape[0]))
     for i, past in enumerate(history):
-        window = glucose_window(_joined(past.context.glucose, past.measured), past.context.meal.time)  # (73,)
-        pre = pre_meal_from_grid(window[:CGM_POINTS])
-        valid = np.isfinite(pre.glucose_mg_dl)
-        cgm[i, valid] = pre.glucose_mg_dl[valid] - pre.baseline_mg_dl
-        mask[i] = valid
-        features[i] = feature_row(past.context, pre)
-        rises[i] = _measured(past, window[CGM_POINTS - 1 :] - pre.baseline_mg_dl)
+        try:
+            window = glucose_window(_joined(past.context.glucose, past.measured), past.context.meal.time)
+            pre = pre_meal_from_grid(window[:CGM_POINTS])
+            valid = np.isfinite(pre.glucose_mg_dl)
+            cgm[i, valid] = pre.glucose_mg_dl[valid] - pre.baseline_mg_dl
+            mask[i] = valid
+            features[i] = feature_row(past.context, pre)
+            rises[i] = _measured(window[CGM_POINTS - 1 :] - pre.baseline_mg_dl)
+        except InsufficientCgmError as err:
+            # Name the past meal: "the hour before the meal" alone reads as the meal being asked about.
+            raise InsufficientCgmError(
+                f"history[{i}] (the past meal at {past.context.meal.time.isoformat()}): {err}; "
+                "send its CGM from 1 h before to 3 h after it, or leave that meal out of the history"
+            ) from err
     return ModelInputs(cgm, mask, features), rises
 
 
-def _measured(past: PastMeal, rise: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+def _measured(rise: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     if np.isfinite(rise).mean() < MIN_MEASURED_SHARE:
         raise InsufficientCgmError(
-            f"a past meal at {past.context.meal.time.isoformat()} has CGM for only "
-            f"{100 * np.isfinite(rise).mean():.0f}% of the 3 h after it; send at least "
-            f"{100 * MIN_MEASURED_SHARE:.0f}% or leave that meal out of the history"
+            f"CGM covers only {100 * np.isfinite(rise).mean():.0f}% of the 3 h after it "
+            f"(at least {100 * MIN_MEASURED_SHARE:.0f}% needed)"
         )
     return rise
 

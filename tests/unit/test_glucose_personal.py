@@ -39,7 +39,7 @@ from glucose_model.personal import (
     history_arrays,
     person_row,
 )
-from glucose_model.records import GlucoseSeries
+from glucose_model.records import GlucoseSeries, InsufficientCgmError
 from glucose_model.response_network import (
     PersonalResponseNetwork,
     PersonConfig,
@@ -200,3 +200,24 @@ def test_personal_predictor_explains_the_past_responses_as_a_seventh_factor() ->
     assert total == pytest.approx(e.predicted_peak_rise_mg_dl - e.reference_peak_rise_mg_dl, abs=1e-6)
     assert with_history.peak.rise_mg_dl == pytest.approx(alone.peak.rise_mg_dl + 20.0, abs=0.5)
     assert with_history.calibration is not None and with_history.calibration.n_meals == 8
+
+
+def test_a_past_meal_without_enough_cgm_is_named_by_its_place_in_the_history() -> None:
+    predictor = ResponsePredictor(personal_metadata(), PersonalStandIn())
+    history = past_meals(3)
+    when = history[1].context.meal.time
+    history[1] = PastMeal(  # the 3 h after the meal, nothing in the hour before it
+        type(history[1].context)(history[1].context.meal, GlucoseSeries.from_datetimes([], []), kind=None),
+        GlucoseSeries.from_datetimes([when + timedelta(minutes=5 * i) for i in range(37)], [130.0] * 37),
+    )
+    with pytest.raises(InsufficientCgmError, match=r"^history\[1\] \(the past meal at .*\): .*hour before"):
+        predictor.impact(context(), history)
+    short = past_meals(3)
+    cut = short[2].measured
+    keep = cut.times_utc_s < int(short[2].context.meal.time.timestamp()) + 30 * 60
+    short[2] = PastMeal(
+        short[2].context,
+        GlucoseSeries(cut.times_utc_s[keep], cut.utc_offset_min[keep], cut.glucose_mg_dl[keep], "test"),
+    )
+    with pytest.raises(InsufficientCgmError, match=r"^history\[2\] .*of the 3 h after it"):
+        predictor.impact(context(), short)
