@@ -180,7 +180,7 @@ def run(command: Command, copy: Path, port: int | None) -> tuple[bool | None, st
     if installs(command.text, copy):
         return (
             None,
-            "would install into the linked environment from this scratch copy (run it in the repository)",
+            "would create or reinstall an environment from this scratch copy (run it in the repository)",
         )
     text = command.text
     if command.needs_server:
