@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from glucose_model.metrics import measured_peak_rise
+
 # Strength of the pull toward scale 1, offset 0, in meals. Strong on purpose: one person's meal
 # responses are noisy (carbs logged as free text, 15-min sensors), and on Shanghai people weaker
 # priors (1-6 meals) made later meals worse (MODEL_CARD.md, "Personal calibration").
@@ -63,11 +65,6 @@ def fit_adjustment(
     return RiseAdjustment(float(np.clip(scale, *SCALE_LIMITS)), float(offset))
 
 
-def peak_rise_mg_dl(rise_mg_dl: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """(M,) the highest rise after minute 0 of (M, 37) curves, ignoring NaN."""
-    return np.nanmax(rise_mg_dl[:, 1:], axis=1)
-
-
 def calibrate(
     predicted_rise_mg_dl: npt.NDArray[np.float64], measured_rise_mg_dl: npt.NDArray[np.float64]
 ) -> CalibrationReport:
@@ -76,14 +73,14 @@ def calibrate(
     adjustment = fit_adjustment(predicted_rise_mg_dl, measured_rise_mg_dl)
     if n < 2:
         return CalibrationReport(n, adjustment, False, "needs at least 2 past meals to test", None, None)
-    measured_peak = peak_rise_mg_dl(measured_rise_mg_dl)
+    measured_peak = measured_peak_rise(measured_rise_mg_dl)
     before, after = [], []
     for j in range(n):
         others = np.arange(n) != j
         held_out = fit_adjustment(predicted_rise_mg_dl[others], measured_rise_mg_dl[others])
-        before.append(abs(float(peak_rise_mg_dl(predicted_rise_mg_dl[j : j + 1])[0]) - measured_peak[j]))
+        before.append(abs(float(measured_peak_rise(predicted_rise_mg_dl[j : j + 1])[0]) - measured_peak[j]))
         adjusted = held_out.apply(predicted_rise_mg_dl[j : j + 1])
-        after.append(abs(float(peak_rise_mg_dl(adjusted)[0]) - measured_peak[j]))
+        after.append(abs(float(measured_peak_rise(adjusted)[0]) - measured_peak[j]))
     mae_before, mae_after = float(np.mean(before)), float(np.mean(after))
     if n < MIN_MEALS_TO_APPLY:
         applied, reason = False, f"needs at least {MIN_MEALS_TO_APPLY} past meals to adjust"

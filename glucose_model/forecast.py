@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -31,6 +31,7 @@ from glucose_model.records import (
     Meal,
 )
 from glucose_model.resample import GRID_STEP_MIN, ResampledGlucose, resample_to_grid
+from mealimpact.inference import InferFn
 
 HISTORY_STEPS = 36  # 3 h of CGM on the 5-min grid, ending at the forecast origin: what the trend uses
 CGM_STEPS = 288  # 24 h: the model input; readings older than the request sent are NaN
@@ -50,8 +51,6 @@ INPUT_KIND = "diabetes_kind"  # (B, 1) float32 code from KIND_CODES, UNKNOWN_KIN
 KIND_CODES = {DiabetesKind.NONE: 0, DiabetesKind.PREDIABETES: 1, DiabetesKind.TYPE2: 2, DiabetesKind.TYPE1: 3}
 UNKNOWN_KIND_CODE = -1
 OUTPUT_GLUCOSE = "glucose_mg_dl"  # (B, len(HORIZONS_MIN), len(QUANTILES)) float32
-
-InferFn = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 
 class ForecastMetadataError(ValueError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +42,7 @@ from glucose_model.features import (
     glucose_window,
     pre_meal_from_grid,
 )
-from glucose_model.metrics import IAUC_WINDOW_MIN, positive_incremental_aucs
+from glucose_model.metrics import IAUC_WINDOW_MIN, peak_rise, positive_incremental_aucs
 from glucose_model.personal import (
     INPUT_HISTORY_SLOT,
     INPUT_PERSON,
@@ -52,8 +52,8 @@ from glucose_model.personal import (
     history_arrays,
 )
 from glucose_model.records import GlucoseSeries, InsufficientCgmError
+from mealimpact.inference import InferFn
 
-InferFn = Callable[[dict[str, npt.NDArray[Any]]], dict[str, npt.NDArray[np.float32]]]
 OUTPUT_RISE = "rise_mg_dl"  # (B, 37, 3) change from the pre-meal baseline at p10, p50, p90
 OUTPUT_SPIKE = "spike_probability"  # (B, 1)
 OUTPUT_SPIKE_SLOPE = "spike_logit_per_mg_dl"  # (B, 1) d logit / d p50 peak, to re-score an adjusted peak
@@ -150,12 +150,6 @@ def _jsonable(value: object) -> object:
     if isinstance(value, np.generic):
         return value.item()
     return value
-
-
-def peak_rise(rise_mg_dl: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-    """(B,) highest rise after minute 0 of (B, 37) curves and (B,) its minute (as `metrics.meal_response`)."""
-    i = np.argmax(rise_mg_dl[:, 1:], axis=1) + 1
-    return rise_mg_dl[np.arange(rise_mg_dl.shape[0]), i], CURVE_MINUTES[i]
 
 
 def iauc_2h(rise_mg_dl: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

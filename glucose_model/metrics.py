@@ -6,11 +6,13 @@ Thresholds are named here once; reports and model metadata take them from this m
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from glucose_model.records import GlucoseSeries, InsufficientCgmError, RecordError
+from glucose_model.resample import GRID_STEP_MIN
 
 # Battelino et al. 2019, Diabetes Care 42:1593: the five ranges, in mg/dL.
 VERY_LOW_BELOW_MG_DL = 54.0
@@ -26,6 +28,8 @@ BASELINE_WINDOW_MIN = 30
 IAUC_WINDOW_MIN = 120
 PEAK_WINDOW_MIN = 180
 ROUNDING_TOLERANCE_MG_DL = 1e-6
+
+Real = TypeVar("Real", np.float32, np.float64)
 
 
 @dataclass(frozen=True)
@@ -204,3 +208,18 @@ def meal_response(minutes: npt.ArrayLike, glucose_mg_dl: npt.ArrayLike) -> MealR
         time_to_peak_min=float(t[peak_i]),
         iauc_2h_mg_dl_min=iauc,
     )
+
+
+def peak_rise(rise_mg_dl: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """(B,) highest rise after minute 0 of (B, 37) 5-min curves and (B,) its minute (as `meal_response`).
+
+    For predicted curves (no NaN); a measured curve goes through `measured_peak_rise`.
+    """
+    i = np.argmax(rise_mg_dl[:, 1:], axis=1) + 1
+    return rise_mg_dl[np.arange(rise_mg_dl.shape[0]), i], (i * GRID_STEP_MIN).astype(np.int64)
+
+
+def measured_peak_rise(measured_rise_mg_dl: npt.NDArray[Real]) -> npt.NDArray[Real]:
+    """(N,) highest measured rise after minute 0 of (N, 37) curves, NaN = not measured (-inf if none)."""
+    finite = np.where(np.isfinite(measured_rise_mg_dl), measured_rise_mg_dl, -np.inf)
+    return np.asarray(finite[:, 1:].max(axis=1), dtype=measured_rise_mg_dl.dtype)

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from glucose_model.forecast import QUANTILES
 from training.federated.aggregation import weighted_average
 from training.federated.sites import demo_sites, load_site
 from training.federated.tasks import (
@@ -27,7 +28,7 @@ from training.federated.tasks import (
     new_network,
     parameter_arrays,
 )
-from training.forecast_train import pinball_loss
+from training.losses import pinball_loss
 
 Arrays = list[npt.NDArray[np.float32]]
 
@@ -71,7 +72,7 @@ def local_epoch(task: ForecastTask, weights: Arrays, variant: Variant, seed: int
     network.train()
     for k in range(steps):
         b = order[k * config.batch_size : (k + 1) * config.batch_size]
-        loss = pinball_loss(network(cgm[b], kind[b]), targets[b])
+        loss = pinball_loss(network(cgm[b], kind[b]), targets[b], QUANTILES)
         if variant.proximal_mu:
             drift = sum(((p - a) ** 2).sum() for p, a in zip(network.parameters(), anchor, strict=True))
             loss = loss + variant.proximal_mu / 2 * drift

@@ -16,7 +16,8 @@ import onnxruntime as ort
 
 from glucose_model.cohorts import load_cohort
 from glucose_model.features import CURVE_MINUTES
-from glucose_model.impact import OUTPUT_RISE, peak_rise
+from glucose_model.impact import OUTPUT_RISE
+from glucose_model.metrics import peak_rise
 from training.glucose_train import meal_examples
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "glucose_response" / "1" / "model.onnx"

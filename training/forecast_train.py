@@ -42,6 +42,7 @@ from glucose_model.forecast_network import (
 from glucose_model.records import Recording
 from glucose_model.resample import GRID_STEP_MIN, resample_to_grid
 from training.glucose_export import DATA_ATTRIBUTION, weights_sha256
+from training.losses import pinball_loss
 
 logger = logging.getLogger(__name__)
 
@@ -158,13 +159,6 @@ def split_people(recordings: Sequence[Recording], held_out_fraction: float, seed
         n = max(n, 1) if len(people) >= 2 and held_out_fraction > 0 else n
         held_out.extend(str(p) for p in rng.permutation(people)[:n])
     return sorted(held_out)
-
-
-def pinball_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    # predicted (B, K, Q), target (B, K): the quantile loss, averaged over horizons and quantiles
-    q = torch.tensor(QUANTILES, dtype=predicted.dtype).view(1, 1, -1)
-    error = target.unsqueeze(-1) - predicted
-    return torch.maximum(q * error, (q - 1.0) * error).mean()
 
 
 def predict_windows(
@@ -455,7 +449,7 @@ def fit_forecast(
         total = 0.0
         for start in range(0, len(windows), config.batch_size):
             batch = order[start : start + config.batch_size]
-            loss = pinball_loss(network(cgm[batch], kind[batch]), targets[batch])
+            loss = pinball_loss(network(cgm[batch], kind[batch]), targets[batch], QUANTILES)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

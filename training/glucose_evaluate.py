@@ -22,12 +22,13 @@ from glucose_model.baselines import (
 )
 from glucose_model.cohorts import LAYOUTS, load_cohort
 from glucose_model.features import CURVE_MINUTES, context_from_window
-from glucose_model.forecast import Forecaster, ForecastInputs, InferFn
-from glucose_model.impact import ImpactResult, ResponsePredictor, iauc_2h, peak_rise
-from glucose_model.metrics import meal_response
+from glucose_model.forecast import Forecaster, ForecastInputs
+from glucose_model.impact import ImpactResult, ResponsePredictor, iauc_2h
+from glucose_model.metrics import meal_response, peak_rise
 from glucose_model.records import RecordError, Recording
 from glucose_model.resample import GRID_STEP_MIN
 from glucose_model.windows import meal_windows
+from mealimpact.inference import InferFn
 from serving.model_repository import ModelRepositoryError, load_model
 from training.forecast_evaluate import (
     FORECAST_COHORTS,

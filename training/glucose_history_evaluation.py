@@ -190,7 +190,8 @@ def evaluate_history(
     sizes: Sequence[int] = HISTORY_SIZES,
 ) -> dict[str, Any]:
     """{history size: {predictor: scores}} on the eligible people's meals that have that many earlier meals."""
-    from glucose_model.impact import iauc_2h, peak_rise
+    from glucose_model.impact import iauc_2h
+    from glucose_model.metrics import peak_rise
 
     meals = person_meals(recordings)
     own = [m for m in meals if m.person in eligible_people]

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from glucose_model.features import QUANTILES
 from glucose_model.personal import MAX_HISTORY_MEALS, PERSON_FIELD_NAMES
 from glucose_model.response_network import (
     PersonalResponseNetwork,
@@ -25,7 +26,8 @@ from glucose_model.response_network import (
     ResponseNetwork,
     personalise,
 )
-from training.glucose_train import MealExamples, TrainConfig, pinball_loss, split_people, train_on_examples
+from training.glucose_train import MealExamples, TrainConfig, split_people, train_on_examples
+from training.losses import pinball_loss
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +151,7 @@ def _loss(
     rise, logit = predict_with_history(encoder, out, targets, histories)
     t = torch.from_numpy(targets)
     return pinball_loss(
-        rise, out.measured[t]
+        rise, out.measured[t], QUANTILES
     ) + config.spike_loss_weight * torch.nn.functional.binary_cross_entropy_with_logits(logit, out.spiked[t])
 
 

@@ -10,7 +10,6 @@ import copy
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -26,14 +25,15 @@ from glucose_model.features import (
     build_inputs,
     context_from_window,
 )
-from glucose_model.impact import iauc_2h, peak_rise
+from glucose_model.impact import iauc_2h
+from glucose_model.metrics import measured_peak_rise, peak_rise
 from glucose_model.personal import N_PERSON_FIELDS, person_row, recording_medication
 from glucose_model.records import InsufficientCgmError, Recording
 from glucose_model.response_network import NetworkConfig, ResponseNetwork
 from glucose_model.windows import meal_windows
+from training.losses import pinball_loss
 
 logger = logging.getLogger(__name__)
-Real = TypeVar("Real", np.float32, np.float64)
 
 EVAL_MINUTES = (30, 60, 120)
 BASELINE = FEATURE_INDEX["baseline_glucose_mg_dl"]
@@ -164,15 +164,6 @@ def split_people(people: npt.NDArray[np.str_], held_out_fraction: float, seed: i
     return held
 
 
-def pinball_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean quantile loss of (B, 37, 3) predictions on (B, 37) targets, NaN targets ignored."""
-    q = torch.tensor(QUANTILES, dtype=predicted.dtype).view(1, 1, -1)
-    valid = torch.isfinite(target)
-    error = torch.nan_to_num(target).unsqueeze(2) - predicted  # (B, 37, 3)
-    loss = torch.maximum(q * error, (q - 1) * error) * valid.unsqueeze(2)
-    return loss.sum() / (valid.sum() * len(QUANTILES)).clamp(min=1)
-
-
 def _tensors(examples: MealExamples) -> tuple[torch.Tensor, ...]:
     i = examples.inputs
     return tuple(
@@ -246,7 +237,7 @@ def _loss(
     predicted, logit, _ = network.forward_logits(cgm, mask, features)
     peak_error = predicted[:, 1:, 1].max(dim=1).values - measured_peak
     return (
-        pinball_loss(predicted, rise)
+        pinball_loss(predicted, rise, QUANTILES)
         + config.spike_loss_weight * torch.nn.functional.binary_cross_entropy_with_logits(logit, spiked)
         + config.peak_loss_weight * peak_error.abs().mean()
     )
@@ -289,12 +280,6 @@ def meal_errors(
         "curve_mae_mg_dl": curve,
         "peak_rise_mae_mg_dl": np.abs(predicted_peak - measured_peak_rise(measured_rise_mg_dl)),
     }
-
-
-def measured_peak_rise(measured_rise_mg_dl: npt.NDArray[Real]) -> npt.NDArray[Real]:
-    """(N,) highest measured rise after minute 0 of (N, 37) curves, NaN = not measured (-inf if none)."""
-    finite = np.where(np.isfinite(measured_rise_mg_dl), measured_rise_mg_dl, -np.inf)
-    return np.asarray(finite[:, 1:].max(axis=1), dtype=measured_rise_mg_dl.dtype)
 
 
 def curve_mae(
@@ -397,7 +382,7 @@ def evaluate_calibration(
 ) -> dict[str, float | None]:
     """Personal calibration on held-out people: fit on each person's earlier half of meals (in time
     order), score the later half's peak rise MAE without and with the adjustment."""
-    from glucose_model.calibration import calibrate, peak_rise_mg_dl
+    from glucose_model.calibration import calibrate
 
     before: list[float] = []
     after: list[float] = []
@@ -411,11 +396,11 @@ def evaluate_calibration(
         report = calibrate(predicted_rise_mg_dl[history], test.rise_mg_dl[history].astype(np.float64))
         adjustment = report.adjustment if report.applied else None
         applied += int(report.applied)
-        measured_peak = peak_rise_mg_dl(test.rise_mg_dl[later].astype(np.float64))
+        measured_peak = measured_peak_rise(test.rise_mg_dl[later].astype(np.float64))
         raw = predicted_rise_mg_dl[later]
-        before.extend(np.abs(peak_rise_mg_dl(raw) - measured_peak))
+        before.extend(np.abs(measured_peak_rise(raw) - measured_peak))
         adjusted = adjustment.apply(raw) if adjustment is not None else raw
-        after.extend(np.abs(peak_rise_mg_dl(adjusted) - measured_peak))
+        after.extend(np.abs(measured_peak_rise(adjusted) - measured_peak))
     if not before:
         return {
             "people": 0.0,

@@ -6,18 +6,17 @@ ONNX Runtime, a Triton/KServe client, or a test double.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from mealimpact.inference import InferFn
 from vision.decode import decode_image
 from vision.metadata import INPUT_NAME, OUTPUT_NAMES, RecognizerMetadata
 from vision.preprocess import PreprocessSpec, preprocess_image
 
-Infer = Callable[[dict[str, npt.NDArray[np.generic]]], dict[str, npt.NDArray[np.generic]]]
 DEFAULT_TOP_K = 5
 SETTING_ROLE = "setting"
 # The most probable food or drink names the dish only from this probability up; below it the photo is
@@ -110,7 +109,7 @@ def _guess(metadata: RecognizerMetadata, k: int, probabilities: npt.NDArray[np.f
 
 
 def recognize_batch(
-    images: npt.NDArray[np.uint8], infer: Infer, metadata: RecognizerMetadata, top_k: int = DEFAULT_TOP_K
+    images: npt.NDArray[np.uint8], infer: InferFn, metadata: RecognizerMetadata, top_k: int = DEFAULT_TOP_K
 ) -> list[Recognition]:
     """Preprocessed (N, crop, crop, 3) uint8 images -> one Recognition each."""
     crop = metadata.preprocess.crop_px
@@ -147,7 +146,7 @@ def recognize_batch(
 
 
 def recognize_image(
-    image: Image.Image, infer: Infer, metadata: RecognizerMetadata, top_k: int = DEFAULT_TOP_K
+    image: Image.Image, infer: InferFn, metadata: RecognizerMetadata, top_k: int = DEFAULT_TOP_K
 ) -> Recognition:
     """A decoded RGB photo -> Recognition, preprocessed as the model's metadata says."""
     batch = preprocess_image(image, metadata.preprocess)[None]  # (1, crop, crop, 3)
@@ -160,7 +159,7 @@ def preprocess_photo(data: bytes, spec: PreprocessSpec) -> npt.NDArray[np.uint8]
 
 
 def recognize_photo(
-    data: bytes, infer: Infer, metadata: RecognizerMetadata, top_k: int = DEFAULT_TOP_K
+    data: bytes, infer: InferFn, metadata: RecognizerMetadata, top_k: int = DEFAULT_TOP_K
 ) -> Recognition:
     """Uploaded photo bytes -> Recognition; decode errors raise `vision.decode.ImageDecodeError`."""
     return recognize_batch(preprocess_photo(data, metadata.preprocess)[None], infer, metadata, top_k)[0]

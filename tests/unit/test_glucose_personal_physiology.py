@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from test_glucose_physiology import AMOUNTS, meal_inputs, varied
 
 from glucose_model.features import CURVE_MINUTES, ModelInputs
-from glucose_model.impact import OUTPUT_RISE, OUTPUT_SPIKE, peak_rise
+from glucose_model.impact import OUTPUT_RISE, OUTPUT_SPIKE
+from glucose_model.metrics import peak_rise
 from glucose_model.personal import (
     INPUT_HISTORY_SLOT,
     INPUT_PERSON,
