@@ -1,10 +1,12 @@
-"""CGM summary metrics (Battelino 2019 international consensus) and per-meal response metrics.
+"""CGM summary metrics (Battelino 2019 international consensus), per-meal response metrics, and the
+held-out split of people that every training and evaluation scores them on.
 
 Thresholds are named here once; reports and model metadata take them from this module.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -223,3 +225,29 @@ def measured_peak_rise(measured_rise_mg_dl: npt.NDArray[Real]) -> npt.NDArray[Re
     """(N,) highest measured rise after minute 0 of (N, 37) curves, NaN = not measured (-inf if none)."""
     finite = np.where(np.isfinite(measured_rise_mg_dl), measured_rise_mg_dl, -np.inf)
     return np.asarray(finite[:, 1:].max(axis=1), dtype=measured_rise_mg_dl.dtype)
+
+
+def held_out_people(cohort_people: Iterable[tuple[str, str]], fraction: float, seed: int) -> list[str]:
+    """The people held out of training: `fraction` of each cohort's people, drawn by `seed`.
+
+    `cohort_people` gives (cohort, person) pairs, repeats allowed. Cohorts are drawn in sorted order
+    from one generator; a cohort of two or more gives at least one person when `fraction` > 0, a
+    cohort's only person is never held out. The one split of the response and forecast trainings.
+    """
+    by_cohort: dict[str, set[str]] = {}
+    for cohort, person in cohort_people:
+        by_cohort.setdefault(cohort, set()).add(person)
+    rng = np.random.default_rng(seed)
+    held: list[str] = []
+    for cohort in sorted(by_cohort):
+        people = sorted(by_cohort[cohort])
+        n = round(fraction * len(people)) if len(people) >= 2 else 0
+        n = max(n, 1) if len(people) >= 2 and fraction > 0 else n
+        held.extend(str(p) for p in rng.permutation(people)[:n])
+    return sorted(held)
+
+
+def held_out_rows(people: npt.NDArray[np.str_], fraction: float, seed: int) -> npt.NDArray[np.bool_]:
+    """(N,) True for the rows of held-out people, `people` being "cohort/person" (`held_out_people`)."""
+    held = held_out_people(((str(p).split("/")[0], str(p)) for p in people), fraction, seed)
+    return np.isin(people, held)

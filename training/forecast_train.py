@@ -39,6 +39,7 @@ from glucose_model.forecast_network import (
     ForecastNetworkConfig,
     shrinkage_group,
 )
+from glucose_model.metrics import held_out_people
 from glucose_model.records import Recording
 from glucose_model.resample import GRID_STEP_MIN, resample_to_grid
 from training.glucose_export import DATA_ATTRIBUTION, weights_sha256
@@ -144,21 +145,6 @@ def forecast_windows(recordings: Sequence[Recording], stride_steps: int = 1) -> 
             )
         )
     return WindowSet.concatenate(parts)
-
-
-def split_people(recordings: Sequence[Recording], held_out_fraction: float, seed: int) -> list[str]:
-    """The held-out people: `held_out_fraction` of each cohort (at least one when it has two or more)."""
-    rng = np.random.default_rng(seed)
-    by_cohort: dict[str, set[str]] = {}
-    for r in recordings:
-        by_cohort.setdefault(r.cohort, set()).add(person_key(r))
-    held_out: list[str] = []
-    for cohort in sorted(by_cohort):
-        people = sorted(by_cohort[cohort])
-        n = round(held_out_fraction * len(people))
-        n = max(n, 1) if len(people) >= 2 and held_out_fraction > 0 else n
-        held_out.extend(str(p) for p in rng.permutation(people)[:n])
-    return sorted(held_out)
 
 
 def predict_windows(
@@ -621,7 +607,9 @@ def run_forecast_training(
     show_progress: bool = False,
 ) -> tuple[Path, dict[str, object]]:
     """Split by person, train, measure on held-out people beside the baselines, export. Returns (onnx, metrics)."""
-    held_out = split_people(recordings, config.held_out_fraction, config.seed)
+    held_out = held_out_people(
+        ((r.cohort, person_key(r)) for r in recordings), config.held_out_fraction, config.seed
+    )
     windows = forecast_windows(recordings, config.stride_steps)
     test_mask = np.isin(windows.person, held_out)
     train, test = windows.subset(~test_mask), windows.subset(test_mask)

@@ -18,6 +18,7 @@ import numpy.typing as npt
 import torch
 
 from glucose_model.features import QUANTILES
+from glucose_model.metrics import held_out_rows
 from glucose_model.personal import MAX_HISTORY_MEALS, PERSON_FIELD_NAMES
 from glucose_model.response_network import (
     PersonalResponseNetwork,
@@ -26,7 +27,7 @@ from glucose_model.response_network import (
     ResponseNetwork,
     personalise,
 )
-from training.glucose_train import MealExamples, TrainConfig, split_people, train_on_examples
+from training.glucose_train import MealExamples, TrainConfig, train_on_examples
 from training.losses import pinball_loss
 
 logger = logging.getLogger(__name__)
@@ -313,7 +314,7 @@ def train_personal(
     play no part in the choice).
     """
     ordered, outputs = crossfit_outputs(sim, train, base_config, folds, PersonEncoder(base, config.encoder))
-    in_validation = split_people(ordered.person, base_config.validation_fraction, base_config.seed + 1)
+    in_validation = held_out_rows(ordered.person, base_config.validation_fraction, base_config.seed + 1)
     best: tuple[float, PersonEncoder, list[float], int] | None = None
     for seed in range(config.seed, config.seed + seeds):
         encoder, losses = fit_encoder(

@@ -26,7 +26,7 @@ from glucose_model.features import (
     context_from_window,
 )
 from glucose_model.impact import iauc_2h
-from glucose_model.metrics import measured_peak_rise, peak_rise
+from glucose_model.metrics import held_out_rows, measured_peak_rise, peak_rise
 from glucose_model.personal import N_PERSON_FIELDS, person_row, recording_medication
 from glucose_model.records import InsufficientCgmError, Recording
 from glucose_model.response_network import NetworkConfig, ResponseNetwork
@@ -149,19 +149,6 @@ def meal_examples(recordings: Sequence[Recording]) -> MealExamples:
         np.asarray(times, np.int64),
         np.asarray(fields, np.float32).reshape(len(rows), N_PERSON_FIELDS),
     )
-
-
-def split_people(people: npt.NDArray[np.str_], held_out_fraction: float, seed: int) -> npt.NDArray[np.bool_]:
-    """(N,) True for rows of held-out people: a fixed share of each cohort's people, by seed."""
-    rng = np.random.default_rng(seed)
-    held = np.zeros(people.shape[0], bool)
-    cohorts = np.array([p.split("/")[0] for p in people])
-    for cohort in sorted(set(cohorts)):
-        names = sorted(set(people[cohorts == cohort]))
-        n_held = max(1, round(held_out_fraction * len(names))) if len(names) > 1 else 0
-        chosen = set(rng.permutation(names)[:n_held])
-        held |= np.isin(people, list(chosen))
-    return held
 
 
 def _tensors(examples: MealExamples) -> tuple[torch.Tensor, ...]:
@@ -446,7 +433,7 @@ def train_on_examples(
 ) -> TrainResult:
     """`train_glucose` once the recordings are examples (None = that stage is skipped).
 
-    `held_out_people` ("cohort/person") fixes the held-out side instead of `split_people` (to keep
+    `held_out_people` ("cohort/person") fixes the held-out side instead of `held_out_rows` (to keep
     the people an earlier version never saw unseen by the next one).
     """
     torch.manual_seed(config.seed)
@@ -456,13 +443,13 @@ def train_on_examples(
     evaluated = rec if rec is not None else sim
     assert evaluated is not None
     held = (
-        split_people(evaluated.person, config.held_out_fraction, config.seed)
+        held_out_rows(evaluated.person, config.held_out_fraction, config.seed)
         if held_out_people is None
         else np.isin(evaluated.person, list(held_out_people))
     )
     train, test = evaluated.subset(~held), evaluated.subset(held)
     # Early stopping looks at people of the training side only; the test people stay unseen.
-    in_validation = split_people(train.person, config.validation_fraction, config.seed + 1)
+    in_validation = held_out_rows(train.person, config.validation_fraction, config.seed + 1)
     fit, validation = train.subset(~in_validation), train.subset(in_validation)
     if sim is not None:
         pre = sim if rec is not None else fit

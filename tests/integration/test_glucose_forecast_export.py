@@ -12,17 +12,19 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from glucose_model.forecast import HORIZONS_MIN, OUTPUT_GLUCOSE, Forecaster, InferFn, build_forecast_inputs
+from glucose_model.forecast import HORIZONS_MIN, OUTPUT_GLUCOSE, Forecaster, build_forecast_inputs
 from glucose_model.forecast_network import ForecastNetworkConfig
+from glucose_model.metrics import held_out_people
 from glucose_model.records import DiabetesKind, GlucoseSeries, Meal, Recording
 from glucose_model.resample import resample_to_grid
+from mealimpact.inference import InferFn
 from training.forecast_train import (
     ForecastTrainConfig,
     export_forecast,
     forecast_metadata,
     forecast_windows,
+    person_key,
     predict_windows,
-    split_people,
     train_forecast,
 )
 
@@ -51,7 +53,7 @@ def ort_infer(session: ort.InferenceSession) -> InferFn:
 def test_tiny_training_exports_a_model_that_matches_torch(tmp_path: Path) -> None:
     recordings = [synthetic_recording(p) for p in range(4)]
     config = ForecastTrainConfig(stride_steps=4, network=ForecastNetworkConfig(sensor_noise_mg_dl=(0.0, 3.0)))
-    held_out = split_people(recordings, 0.25, config.seed)
+    held_out = held_out_people(((r.cohort, person_key(r)) for r in recordings), 0.25, config.seed)
     windows = forecast_windows(recordings, config.stride_steps)
     assert len(held_out) == 1 and len(windows) > 100
     network = train_forecast(windows.subset(~np.isin(windows.person, held_out)), config, show_progress=False)

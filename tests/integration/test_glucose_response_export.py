@@ -13,10 +13,11 @@ import torch
 from glucose_model.explanation import N_COALITIONS
 from glucose_model.features import FEATURE_NAMES, MealContext
 from glucose_model.impact import ResponsePredictor
+from glucose_model.metrics import held_out_rows
 from glucose_model.records import DiabetesKind, GlucoseSeries, InsulinDose, Meal, Recording
 from glucose_model.response_network import NetworkConfig
 from training.glucose_export import MODEL_NAME, OUTPUT_NAMES, export_response, next_version, response_metadata
-from training.glucose_train import TrainConfig, meal_examples, split_people, train_glucose
+from training.glucose_train import TrainConfig, meal_examples, train_glucose
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -51,7 +52,7 @@ def test_training_splits_by_person_and_reports_baselines(trained: tuple[object, 
     result, real = trained
     examples = meal_examples(real)  # type: ignore[arg-type]
     assert len(examples) == 18
-    held = split_people(examples.person, TINY.held_out_fraction, TINY.seed)
+    held = held_out_rows(examples.person, TINY.held_out_fraction, TINY.seed)
     assert set(examples.person[held]).isdisjoint(set(examples.person[~held]))
     metrics = result.metrics["held_out"]["all"]  # type: ignore[attr-defined]
     assert {"model", "persistence", "carbs_only_regression", "population_average_by_carbs"} <= set(metrics)

@@ -9,7 +9,11 @@ from hypothesis import strategies as st
 
 from glucose_model.metrics import (
     glucose_management_indicator,
+    held_out_people,
+    held_out_rows,
     meal_response,
+    measured_peak_rise,
+    peak_rise,
     positive_incremental_auc,
     summarize_cgm,
     time_in_ranges_percent,
@@ -103,3 +107,36 @@ def test_gap_in_first_two_hours_raises() -> None:
     g[MINUTES <= 0] = np.nan
     with pytest.raises(InsufficientCgmError, match="baseline"):
         meal_response(MINUTES, g)
+
+
+def test_held_out_people_takes_a_share_of_each_cohort_and_never_a_cohort_of_one() -> None:
+    pairs = [("a", f"p{i}") for i in range(10)] + [("b", "q0"), ("b", "q1"), ("c", "alone")]
+    held = held_out_people(pairs, 0.2, seed=3)
+    assert sum(p.startswith("p") for p in held) == 2
+    assert sum(p.startswith("q") for p in held) == 1  # at least one of a cohort of two
+    assert "alone" not in held_out_people(pairs, 0.9, seed=3)
+    assert held_out_people(pairs, 0.0, seed=3) == []
+    assert held == held_out_people(reversed(pairs), 0.2, seed=3)  # order of the pairs does not matter
+
+
+def test_held_out_rows_marks_every_row_of_a_held_out_person() -> None:
+    people = np.asarray(["a/x", "a/y", "a/x", "a/z", "b/u", "b/v", "b/u"], np.str_)
+    rows = held_out_rows(people, 0.34, seed=0)
+    held = set(people[rows])
+    assert held == set(
+        held_out_people((("a", "a/x"), ("a", "a/y"), ("a", "a/z"), ("b", "b/u"), ("b", "b/v")), 0.34, 0)
+    )
+    assert all(rows[i] == (p in held) for i, p in enumerate(people))
+    assert (
+        len({p for p in held if p.startswith("a/")}) == 1
+        and len({p for p in held if p.startswith("b/")}) == 1
+    )
+
+
+def test_peak_rise_is_after_minute_zero_and_measured_peak_ignores_gaps() -> None:
+    rise = np.array([[50.0, 10.0, 30.0, 20.0], [0.0, -5.0, -2.0, -9.0]])
+    peak, minute = peak_rise(rise)
+    assert peak.tolist() == [30.0, -2.0] and minute.tolist() == [10, 10]
+    measured = np.array([[0.0, np.nan, 12.0, np.nan], [0.0, np.nan, np.nan, np.nan]], np.float32)
+    got = measured_peak_rise(measured)
+    assert got.dtype == np.float32 and got[0] == 12.0 and got[1] == -np.inf

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from glucose_model.metrics import held_out_rows
 from glucose_model.records import Recording
 
 # The demo's hospitals: real cohorts in ../shared/data, each a different population and device.
@@ -64,11 +65,9 @@ def demo_sites(data_root: Path, count: int) -> list[SiteSpec]:
 
 def held_out_people(person_ids: Sequence[str], fraction: float, seed: int) -> set[str]:
     """The people of one site held out for testing, by the response model's split rule."""
-    from training.glucose_train import split_people
-
     people = np.asarray(sorted(set(person_ids)), dtype=np.str_)
-    # split_people splits per cohort ("<cohort>/<person>"); a site is one cohort here.
-    held = split_people(np.char.add("site/", people), fraction, seed)
+    # held_out_rows splits per cohort ("<cohort>/<person>"); a site is one cohort here.
+    held = held_out_rows(np.char.add("site/", people), fraction, seed)
     return {str(p) for p in people[held]}
 
 
