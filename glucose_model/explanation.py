@@ -20,10 +20,10 @@ from glucose_model.features import (
     FEATURES,
     GROUP_GLUCOSE,
     GROUP_PERSON,
-    KIND_ORDER,
     KNOWN_BITS,
     ModelInputs,
 )
+from glucose_model.records import KIND_ORDER
 
 # The reference meal every explanation is measured against: 50 g of carbohydrate in a typical
 # mixed lunch (GI 55, 10 g sugars, 4 g fibre, 15 g fat, 20 g protein) at 12:30, 4 h after a 50 g

@@ -131,7 +131,6 @@ N_FEATURES = len(FEATURES)
 CARBS_INDEX = FEATURE_INDEX["carbs_g"]
 WALK_INDEX = FEATURE_INDEX["planned_walk_min"]
 INSULIN_INDEX = FEATURE_INDEX["rapid_insulin_units"]
-KIND_ORDER = (DiabetesKind.NONE, DiabetesKind.PREDIABETES, DiabetesKind.TYPE2, DiabetesKind.TYPE1)
 # Unknown kind: warn at the lower threshold rather than miss a spike.
 UNKNOWN_KIND_SPIKE_THRESHOLD_MG_DL = DiabetesKind.NONE.spike_threshold_mg_dl
 

@@ -52,6 +52,17 @@ class DiabetesKind(enum.StrEnum):
         return 140.0 if self in (DiabetesKind.NONE, DiabetesKind.PREDIABETES) else 180.0
 
 
+# The kinds in their one order (the model's kind_* inputs, the metadata's thresholds, simulated shares).
+KIND_ORDER = (DiabetesKind.NONE, DiabetesKind.PREDIABETES, DiabetesKind.TYPE2, DiabetesKind.TYPE1)
+# A kind as cohort files and --people write it: its value, or "healthy" for NONE.
+KIND_NAMES = {"healthy": DiabetesKind.NONE, **{k.value: k for k in KIND_ORDER}}
+
+
+def equal_kind_shares(people: int) -> tuple[tuple[DiabetesKind, int], ...]:
+    """`people` split into the four kinds in equal shares, the first kinds of `KIND_ORDER` taking the rest."""
+    return tuple((k, people // 4 + (1 if i < people % 4 else 0)) for i, k in enumerate(KIND_ORDER))
+
+
 def mmol_l_to_mg_dl(glucose_mmol_l: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return np.asarray(glucose_mmol_l, dtype=np.float64) * MG_DL_PER_MMOL_L
 

@@ -80,13 +80,10 @@ def train_forecast_command(args: argparse.Namespace) -> int:
         return 2
     recordings = [r for folder in args.data for r in load_cohort(folder)]
     if args.simulated > 0:
-        from glucose_model.records import DiabetesKind
+        from glucose_model.records import equal_kind_shares
         from glucose_model.simulator import CohortConfig, simulate_cohort
 
-        kinds = tuple(DiabetesKind)
-        people = tuple(
-            (k, args.simulated // 4 + (1 if i < args.simulated % 4 else 0)) for i, k in enumerate(kinds)
-        )
+        people = equal_kind_shares(args.simulated)
         print(f"simulating {args.simulated} people for {args.simulated_days} days ...")
         cohort = simulate_cohort(CohortConfig(people=people, days=args.simulated_days, seed=args.seed))
         recordings += cohort.recordings()

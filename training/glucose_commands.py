@@ -79,7 +79,7 @@ def train_personal_command(args: argparse.Namespace) -> int:
     import torch
 
     from glucose_model.cohorts import load_cohort
-    from glucose_model.records import DiabetesKind, RecordError, Recording
+    from glucose_model.records import RecordError, Recording, equal_kind_shares
     from training.glucose_export import (
         MODEL_NAME,
         export_personal_response,
@@ -109,10 +109,7 @@ def train_personal_command(args: argparse.Namespace) -> int:
     if args.simulated > 0:
         from glucose_model.simulator.cohort import CohortConfig, simulate_cohort
 
-        kinds = (DiabetesKind.NONE, DiabetesKind.PREDIABETES, DiabetesKind.TYPE2, DiabetesKind.TYPE1)
-        people = tuple(
-            (k, args.simulated // 4 + (1 if i < args.simulated % 4 else 0)) for i, k in enumerate(kinds)
-        )
+        people = equal_kind_shares(args.simulated)
         base_config = json.loads(base_metadata["training_config"])
         cohort = simulate_cohort(
             CohortConfig(people=people, days=args.simulated_days, seed=int(base_config.get("seed", 0)))
@@ -221,7 +218,7 @@ def train_glucose_command(args: argparse.Namespace) -> int:
     import torch
 
     from glucose_model.cohorts import load_cohort
-    from glucose_model.records import DiabetesKind, RecordError, Recording
+    from glucose_model.records import RecordError, Recording, equal_kind_shares
     from training.glucose_export import (
         DATA_ATTRIBUTION,
         MODEL_NAME,
@@ -258,10 +255,7 @@ def train_glucose_command(args: argparse.Namespace) -> int:
     if args.simulated > 0:
         from glucose_model.simulator.cohort import CohortConfig, simulate_cohort
 
-        kinds = (DiabetesKind.NONE, DiabetesKind.PREDIABETES, DiabetesKind.TYPE2, DiabetesKind.TYPE1)
-        people = tuple(
-            (k, args.simulated // 4 + (1 if i < args.simulated % 4 else 0)) for i, k in enumerate(kinds)
-        )
+        people = equal_kind_shares(args.simulated)
         print(f"simulating {args.simulated} people for {args.simulated_days} days ...")
         sim = simulate_cohort(CohortConfig(people=people, days=args.simulated_days, seed=args.seed))
         simulated = sim.recordings()

@@ -30,7 +30,6 @@ from glucose_model.features import (
     INPUT_CGM,
     INPUT_CGM_MASK,
     INPUT_FEATURES,
-    KIND_ORDER,
     N_FEATURES,
     QUANTILES,
     UNKNOWN_KIND_SPIKE_THRESHOLD_MG_DL,
@@ -51,6 +50,7 @@ from glucose_model.personal import (
     PERSON_FIELDS,
     metadata_person_inputs,
 )
+from glucose_model.records import KIND_ORDER
 from glucose_model.response_network import PersonEncoder, ResponseNetwork, parameter_count
 
 logger = logging.getLogger(__name__)

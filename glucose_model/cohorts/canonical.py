@@ -9,8 +9,8 @@ from pathlib import Path
 from glucose_model.cohorts.tables import CohortError, offset_min, require_columns
 from glucose_model.importers.assembly import assemble_series
 from glucose_model.records import (
+    KIND_NAMES,
     ActivitySample,
-    DiabetesKind,
     InsulinDose,
     InsulinKind,
     Meal,
@@ -20,7 +20,6 @@ from glucose_model.records import (
 )
 
 # people.csv `kind`: a DiabetesKind value, or "healthy" for NONE.
-KIND_NAMES = {"healthy": DiabetesKind.NONE, **{k.value: k for k in DiabetesKind}}
 # meals.csv: these columns required, sugars_g, fiber_g, fat_g, protein_g, glycemic_index optional.
 MEAL_COLUMNS = ("person_id", "time", "carbs_g")
 

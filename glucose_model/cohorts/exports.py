@@ -60,11 +60,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from glucose_model.cohorts.canonical import KIND_NAMES, MEAL_COLUMNS, meal_from_row
+from glucose_model.cohorts.canonical import MEAL_COLUMNS, meal_from_row
 from glucose_model.cohorts.tables import CohortError, require_columns
 from glucose_model.importers import FORMATS, CgmImportError, import_file
 from glucose_model.importers.assembly import merge_recordings
-from glucose_model.records import DiabetesKind, Meal, RecordError, Recording
+from glucose_model.records import KIND_NAMES, DiabetesKind, Meal, RecordError, Recording
 
 logger = logging.getLogger(__name__)
 

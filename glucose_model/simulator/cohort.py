@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from glucose_model.records import (
+    KIND_NAMES,
     ActivitySample,
     DiabetesKind,
     GlucoseSeries,
@@ -35,7 +36,6 @@ from glucose_model.simulator.simulation import simulate_schedule
 FloatArray = npt.NDArray[np.float64]
 
 CGM_INTERVAL_MIN = 5
-KIND_ALIASES = {"healthy": DiabetesKind.NONE, **{k.value: k for k in DiabetesKind}}
 
 
 class SimulationConfigError(RecordError):
@@ -47,10 +47,10 @@ def parse_people(spec: str) -> tuple[tuple[DiabetesKind, int], ...]:
     groups: list[tuple[DiabetesKind, int]] = []
     for part in spec.split(","):
         name, sep, count = part.strip().partition(":")
-        if not sep or name.strip().lower() not in KIND_ALIASES:
+        if not sep or name.strip().lower() not in KIND_NAMES:
             raise SimulationConfigError(
                 f"cannot read {part!r} in --people: write kind:count pairs separated by commas, "
-                f"kinds one of {sorted(KIND_ALIASES)}, e.g. healthy:50,type1:20"
+                f"kinds one of {sorted(KIND_NAMES)}, e.g. healthy:50,type1:20"
             )
         try:
             n = int(count)
@@ -60,7 +60,7 @@ def parse_people(spec: str) -> tuple[tuple[DiabetesKind, int], ...]:
             ) from err
         if n < 0:
             raise SimulationConfigError(f"count for {name} in --people must be >= 0, got {n}")
-        groups.append((KIND_ALIASES[name.strip().lower()], n))
+        groups.append((KIND_NAMES[name.strip().lower()], n))
     if sum(n for _, n in groups) == 0:
         raise SimulationConfigError("--people asks for nobody; give at least one person, e.g. healthy:1")
     return tuple(groups)

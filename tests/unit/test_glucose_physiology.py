@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from glucose_model.features import CGM_POINTS, FEATURE_INDEX, KIND_ORDER, N_FEATURES, ModelInputs
+from glucose_model.features import CGM_POINTS, FEATURE_INDEX, N_FEATURES, ModelInputs
 from glucose_model.impact import OUTPUT_RISE, OUTPUT_SPIKE
 from glucose_model.metrics import peak_rise
-from glucose_model.records import DiabetesKind
+from glucose_model.records import KIND_ORDER, DiabetesKind
 
 MODEL = Path(__file__).resolve().parents[2] / "models" / "glucose_response" / "1" / "model.onnx"
 TOLERANCE_MG_DL = 1e-3  # float32 round-off only

@@ -56,3 +56,11 @@ def test_round_trip_of_valid_specs(pairs: list[tuple[str, int]]) -> None:
 def test_days_must_be_positive() -> None:
     with pytest.raises(SimulationConfigError, match="--days"):
         CohortConfig(people=((DiabetesKind.NONE, 1),), days=0)
+
+
+def test_equal_kind_shares_gives_the_remainder_to_the_first_kinds() -> None:
+    from glucose_model.records import KIND_ORDER, equal_kind_shares
+
+    assert equal_kind_shares(10) == tuple(zip(KIND_ORDER, (3, 3, 2, 2), strict=True))
+    assert sum(n for _, n in equal_kind_shares(7)) == 7
+    assert [k for k, _ in equal_kind_shares(0)] == list(KIND_ORDER)

@@ -31,7 +31,7 @@ def pretrained_path(cache_dir: Path, config: PretrainConfig) -> Path:
 
 def pretrained_weights(cache_dir: Path, config: PretrainConfig = PretrainConfig()) -> Path:
     """The .npz of the response network pre-trained on a simulated cohort (made once, then cached)."""
-    from glucose_model.records import DiabetesKind
+    from glucose_model.records import equal_kind_shares
     from glucose_model.simulator.cohort import CohortConfig, simulate_cohort
     from training.glucose_train import TrainConfig, fit_network, meal_examples
 
@@ -40,8 +40,7 @@ def pretrained_weights(cache_dir: Path, config: PretrainConfig = PretrainConfig(
         return path
     if config.people < 4:
         raise TaskError(f"pre-training needs at least 4 simulated people (one per kind), got {config.people}")
-    kinds = (DiabetesKind.NONE, DiabetesKind.PREDIABETES, DiabetesKind.TYPE2, DiabetesKind.TYPE1)
-    people = tuple((k, config.people // 4 + (1 if i < config.people % 4 else 0)) for i, k in enumerate(kinds))
+    people = equal_kind_shares(config.people)
     logger.info("simulating %d people x %d days for pre-training", config.people, config.days)
     cohort = simulate_cohort(CohortConfig(people=people, days=config.days, seed=config.seed))
     examples = meal_examples(cohort.recordings())
