@@ -57,7 +57,7 @@ class CalibrationDataError(ValueError):
 
 
 @dataclass(frozen=True)
-class LabelledPhoto:
+class CalibrationPhoto:
     """A calibration photo; `group` keeps one person's photos (or one negative fold) together."""
 
     path: Path
@@ -67,7 +67,7 @@ class LabelledPhoto:
     description: str
 
 
-def d1namo_meal_photos(d1namo_dir: Path) -> list[LabelledPhoto]:
+def d1namo_meal_photos(d1namo_dir: Path) -> list[CalibrationPhoto]:
     """Every photo listed in each person's food.csv, with its kcal label."""
     photos = []
     for food_csv in sorted(d1namo_dir.glob("*/food.csv")):
@@ -77,7 +77,7 @@ def d1namo_meal_photos(d1namo_dir: Path) -> list[LabelledPhoto]:
                 path = food_csv.parent / "food_pictures" / row["picture"]
                 if path.is_file():
                     photos.append(
-                        LabelledPhoto(path, person, True, float(row["calories"]), row["description"])
+                        CalibrationPhoto(path, person, True, float(row["calories"]), row["description"])
                     )
     if not photos:
         raise CalibrationDataError(f"no D1NAMO meal photos under {d1namo_dir} (expected <person>/food.csv)")
@@ -94,13 +94,13 @@ def _package_file(package: str, relative: str) -> Path | None:
 
 def packaged_photos(
     entries: Sequence[tuple[str, str, str]], is_food: bool, *, required: bool = True
-) -> list[LabelledPhoto]:
+) -> list[CalibrationPhoto]:
     """Photos shipped in installed packages; negatives are dealt round-robin into folds.
 
     With `required` (calibration, evaluation) a missing photo is an error: silently fitting on fewer
     negatives would change the shipped calibration and the reported numbers without saying so.
     """
-    photos: list[LabelledPhoto] = []
+    photos: list[CalibrationPhoto] = []
     missing = []
     for package, relative, description in entries:
         path = _package_file(package, relative)
@@ -108,7 +108,7 @@ def packaged_photos(
             missing.append(f"{package}/{relative}")
             continue
         group = f"nonfood-{len(photos) % _NON_FOOD_FOLDS}"
-        photos.append(LabelledPhoto(path, group, is_food, None, description))
+        photos.append(CalibrationPhoto(path, group, is_food, None, description))
     if required and missing:
         raise CalibrationDataError(
             f"packaged photos not found: {', '.join(missing)}; install the training extra "
@@ -154,7 +154,7 @@ def fit_portions(
 
 
 def fit_calibration(
-    probabilities: npt.NDArray[np.float32], photos: Sequence[LabelledPhoto], foods: tuple[FoodClass, ...]
+    probabilities: npt.NDArray[np.float32], photos: Sequence[CalibrationPhoto], foods: tuple[FoodClass, ...]
 ) -> RecognizerCalibration:
     """All calibration numbers from these photos (food and non-food, kcal labels of the meals)."""
     is_food = np.array([p.is_food for p in photos])
@@ -168,7 +168,7 @@ def fit_calibration(
 
 
 def cross_validated_outputs(
-    probabilities: npt.NDArray[np.float32], photos: Sequence[LabelledPhoto], foods: tuple[FoodClass, ...]
+    probabilities: npt.NDArray[np.float32], photos: Sequence[CalibrationPhoto], foods: tuple[FoodClass, ...]
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     """Head outputs for each photo from a calibration fitted without its group (person or fold)."""
     groups = sorted({p.group for p in photos})
@@ -186,7 +186,7 @@ def cross_validated_outputs(
 
 
 def recognition_metrics(
-    photos: Sequence[LabelledPhoto],
+    photos: Sequence[CalibrationPhoto],
     food_probability: npt.NDArray[np.float32],
     kcal: npt.NDArray[np.float32],
     food_threshold: float,
@@ -211,7 +211,7 @@ def recognition_metrics(
 
 
 def collect_probabilities(
-    photos: Sequence[LabelledPhoto],
+    photos: Sequence[CalibrationPhoto],
     predict: Callable[[npt.NDArray[np.uint8]], npt.NDArray[np.float32]],
     load: Callable[[Path], npt.NDArray[np.uint8]],
     batch_size: int = 16,

@@ -17,7 +17,7 @@ from training.vision_calibrate import (
     DRINK_PHOTOS,
     HELD_OUT_NON_FOOD_PHOTOS,
     NON_FOOD_PHOTOS,
-    LabelledPhoto,
+    CalibrationPhoto,
     cross_validated_outputs,
     d1namo_meal_photos,
     packaged_photos,
@@ -35,7 +35,7 @@ _WIDER_LOG_SD = (0.0, 0.3, 0.6)  # what-if spreads for the carbohydrate coverage
 
 
 def _run_onnx(
-    model_path: Path, photos: list[LabelledPhoto]
+    model_path: Path, photos: list[CalibrationPhoto]
 ) -> tuple[RecognizerMetadata, dict[str, npt.NDArray[np.float32]]]:
     import onnxruntime as ort
     from tqdm import tqdm
@@ -58,7 +58,7 @@ def _run_onnx(
 
 
 def _baselines(
-    photos: list[LabelledPhoto], probabilities: npt.NDArray[np.float32], metadata: RecognizerMetadata
+    photos: list[CalibrationPhoto], probabilities: npt.NDArray[np.float32], metadata: RecognizerMetadata
 ) -> dict[str, float]:
     """What the head is measured against: plain probability sums and a constant kcal guess."""
     is_food = np.array([p.is_food for p in photos])
@@ -87,7 +87,7 @@ def _baselines(
 def _nutrition5k_checks(
     nutrition5k_dir: Path,
     metadata: RecognizerMetadata,
-    photos: list[LabelledPhoto],
+    photos: list[CalibrationPhoto],
     probabilities: npt.NDArray[np.float32],
     carbs_g: npt.NDArray[np.float32],
 ) -> dict[str, Any]:

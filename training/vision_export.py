@@ -25,7 +25,7 @@ from training.vision_calibrate import (
     DRINK_PHOTOS,
     NON_FOOD_PHOTOS,
     CalibrationDataError,
-    LabelledPhoto,
+    CalibrationPhoto,
     collect_probabilities,
     cross_validated_outputs,
     d1namo_meal_photos,
@@ -87,7 +87,7 @@ def _torch_predict(model: FoodRecognizer, batch: npt.NDArray[np.uint8]) -> list[
 
 def _calibrate(
     model: FoodRecognizer, foods: tuple[FoodClass, ...], spec: PreprocessSpec, d1namo_dir: Path
-) -> tuple[RecognizerCalibration, dict[str, Any], list[LabelledPhoto]]:
+) -> tuple[RecognizerCalibration, dict[str, Any], list[CalibrationPhoto]]:
     photos = d1namo_meal_photos(d1namo_dir) + packaged_photos(NON_FOOD_PHOTOS, is_food=False)
     probabilities = collect_probabilities(
         photos, lambda b: _torch_predict(model, b)[0], lambda p: preprocess_photo(p.read_bytes(), spec)
