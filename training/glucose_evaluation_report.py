@@ -263,13 +263,19 @@ def plot_meal_curves(meals: dict[str, MealSet], path: Path, n_meals: int) -> int
     return len(chosen)
 
 
+# A cohort with fewer unseen meals than this gets no coverage line (its table row still reports it).
+MIN_MEALS_PLOTTED_FOR_COVERAGE = 10
+
+
 def plot_band_calibration(figures: dict[str, Any], path: Path) -> None:
     """Share of measured points inside the 10-90 % band: response by minute, forecast by horizon."""
     plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 3.8))
     for cohort, scores in figures.get("response", {}).items():
+        if scores["meals"] < MIN_MEALS_PLOTTED_FOR_COVERAGE:
+            continue  # one meal's band is either around a point or not: 0 or 1, no calibration to read
         by_minute = [np.nan if v is None else v for v in scores["band_10_90_coverage_by_minute"]]
-        left.plot(CURVE_MINUTES[1:], by_minute[1:], marker=".", label=cohort)
+        left.plot(CURVE_MINUTES[1:], by_minute[1:], marker=".", label=f"{cohort} ({scores['meals']} meals)")
     left.axhline(0.8, color="k", ls="--", lw=1, label="ideal 0.80")
     left.set(
         title="response model: measured inside 10-90 % band",
