@@ -263,15 +263,16 @@ def ort_per_image_ms(photos: list[bytes]) -> dict[int, float]:
     import onnxruntime as ort
 
     from bench.recognizer import recognizer_path
+    from mealimpact.inference import session_infer
     from serving.runtime import session_options
     from serving.settings import Settings
-    from vision.metadata import INPUT_NAME, parse_metadata
-    from vision.recognition import preprocess_photo
+    from vision.metadata import INPUT_NAME
+    from vision.recognition import Recognizer
 
     options = session_options(Settings(intra_op_threads=1))
     session = ort.InferenceSession(str(recognizer_path()), options, providers=["CPUExecutionProvider"])
-    spec = parse_metadata(session.get_modelmeta().custom_metadata_map).preprocess
-    images = np.stack([preprocess_photo(photo, spec) for photo in photos[:8]])  # (8, crop, crop, 3)
+    recognizer = Recognizer(session.get_modelmeta().custom_metadata_map, session_infer(session))
+    images = np.stack([recognizer.preprocess(photo) for photo in photos[:8]])  # (8, crop, crop, 3)
     per_image: dict[int, list[float]] = {1: [], 2: [], 8: []}
     for _ in range(5):  # interleaved, the best of five: the least disturbed
         for batch, times in per_image.items():

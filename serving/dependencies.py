@@ -17,7 +17,7 @@ from serving.auth import API_KEY_HEADER, WWW_AUTHENTICATE
 from serving.problems import MODEL_UNAVAILABLE, UNAUTHORIZED, RequestRefusedError
 from serving.runtime import ServingRuntime
 from serving.settings import Settings
-from vision.metadata import RecognizerMetadata
+from vision.recognition import Recognizer
 
 _api_key = APIKeyHeader(
     name=API_KEY_HEADER, auto_error=False, description="Required when the server has API keys"
@@ -72,15 +72,15 @@ async def get_response_predictor(runtime: RuntimeDep) -> ResponsePredictor:
 ResponsePredictorDep = Annotated[ResponsePredictor, Depends(get_response_predictor)]
 
 
-async def get_recognizer_metadata(runtime: RuntimeDep) -> RecognizerMetadata:
-    if runtime.recognizer_metadata is None:
+async def get_recognizer(runtime: RuntimeDep) -> Recognizer:
+    if runtime.recognizer is None:
         raise RequestRefusedError(
             MODEL_UNAVAILABLE, "The food recognition model is not loaded on this server."
         )
-    return runtime.recognizer_metadata
+    return runtime.recognizer
 
 
-RecognizerDep = Annotated[RecognizerMetadata, Depends(get_recognizer_metadata)]
+RecognizerDep = Annotated[Recognizer, Depends(get_recognizer)]
 
 
 async def get_optional_response_predictor(runtime: RuntimeDep) -> ResponsePredictor | None:

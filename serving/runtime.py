@@ -29,7 +29,8 @@ from serving.metrics import ServingMetrics
 from serving.model_config import numpy_dtype
 from serving.model_repository import ModelRepositoryError, RepositoryModel, load_model, model_dirs
 from serving.settings import FOOD_RECOGNIZER, GLUCOSE_FORECAST, GLUCOSE_RESPONSE, Settings
-from vision.metadata import ModelMetadataError, RecognizerMetadata, parse_metadata
+from vision.metadata import ModelMetadataError
+from vision.recognition import Recognizer
 
 logger = logging.getLogger(__name__)
 _WARM_UP_RETRY_S = 2.0
@@ -44,7 +45,7 @@ class ServingRuntime:
     batcher: MicroBatcher | None = None
     forecaster: Forecaster | None = None
     response_predictor: ResponsePredictor | None = None
-    recognizer_metadata: RecognizerMetadata | None = None
+    recognizer: Recognizer | None = None
     warmed_up: set[str] = field(default_factory=set)
     _warm_up_task: asyncio.Task[None] | None = None
 
@@ -158,7 +159,9 @@ async def open_runtime(settings: Settings, metrics: ServingMetrics) -> ServingRu
                 models[GLUCOSE_RESPONSE].metadata, executor.infer_fn(GLUCOSE_RESPONSE)
             )
         if FOOD_RECOGNIZER in models:
-            runtime.recognizer_metadata = parse_metadata(models[FOOD_RECOGNIZER].metadata)
+            runtime.recognizer = Recognizer(
+                models[FOOD_RECOGNIZER].metadata, executor.infer_fn(FOOD_RECOGNIZER)
+            )
     except (ForecastMetadataError, ResponseMetadataError, ModelMetadataError) as err:
         executor.close()
         raise ModelRepositoryError(str(err)) from err

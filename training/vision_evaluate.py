@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from mealimpact.inference import session_infer
 from training.vision_calibrate import (
     DRINK_PHOTOS,
     HELD_OUT_NON_FOOD_PHOTOS,
@@ -25,8 +26,8 @@ from training.vision_calibrate import (
     recognition_metrics,
 )
 from training.vision_portions import DISHES_FILE, check_portions, expected_carbs_coverage, read_dishes
-from vision.metadata import INPUT_NAME, OUTPUT_NAMES, RecognizerMetadata, parse_metadata
-from vision.recognition import preprocess_photo
+from vision.metadata import OUTPUT_NAMES, RecognizerMetadata
+from vision.recognition import Recognizer
 from vision.recognizer_model import RecognizerCalibration
 from vision.taxonomy import load_food_classes
 
@@ -41,20 +42,13 @@ def _run_onnx(
     from tqdm import tqdm
 
     session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
-    metadata = parse_metadata(session.get_modelmeta().custom_metadata_map)
+    recognizer = Recognizer(session.get_modelmeta().custom_metadata_map, session_infer(session))
     chunks: dict[str, list[npt.NDArray[np.float32]]] = {name: [] for name in OUTPUT_NAMES}
     for start in tqdm(range(0, len(photos), _BATCH), desc="photos", unit="batch"):
-        batch = np.stack(
-            [
-                preprocess_photo(p.path.read_bytes(), metadata.preprocess)
-                for p in photos[start : start + _BATCH]
-            ]
-        )
-        for name, value in zip(
-            OUTPUT_NAMES, session.run(list(OUTPUT_NAMES), {INPUT_NAME: batch}), strict=True
-        ):
+        batch = np.stack([recognizer.preprocess(p.path.read_bytes()) for p in photos[start : start + _BATCH]])
+        for name, value in recognizer.outputs(batch).items():
             chunks[name].append(value)
-    return metadata, {name: np.concatenate(parts) for name, parts in chunks.items()}
+    return recognizer.metadata, {name: np.concatenate(parts) for name, parts in chunks.items()}
 
 
 def _baselines(

@@ -6,6 +6,7 @@ ONNX Runtime, a Triton/KServe client, or a test double.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +15,7 @@ from PIL import Image
 
 from mealimpact.inference import InferFn
 from vision.decode import decode_image
-from vision.metadata import INPUT_NAME, OUTPUT_NAMES, RecognizerMetadata
+from vision.metadata import INPUT_NAME, OUTPUT_NAMES, RecognizerMetadata, parse_metadata
 from vision.preprocess import PreprocessSpec, preprocess_image
 
 DEFAULT_TOP_K = 5
@@ -83,7 +84,7 @@ def _estimate(row: npt.NDArray[np.float32]) -> NutrientEstimate:
 
 
 def _checked_outputs(
-    outputs: dict[str, npt.NDArray[np.generic]], batch_size: int, num_labels: int
+    outputs: Mapping[str, npt.NDArray[np.generic]], batch_size: int, num_labels: int
 ) -> dict[str, npt.NDArray[np.float32]]:
     expected = {
         "probabilities": (batch_size, num_labels),
@@ -108,49 +109,99 @@ def _guess(metadata: RecognizerMetadata, k: int, probabilities: npt.NDArray[np.f
     return FoodGuess(label.name, label.category, label.category_label, label.role, float(probabilities[k]))
 
 
+class Recognizer:
+    """Names the food in photos with the recognizer behind `infer` (as `ResponsePredictor`, `Forecaster`).
+
+    `predict(photos)` runs the three steps: `preprocess` each photo as the metadata says, one model
+    call, `read` the outputs. A caller that makes the model call itself (the server, through its
+    micro-batcher) runs `preprocess` and `read` around it.
+    """
+
+    def __init__(
+        self, metadata: Mapping[str, str] | RecognizerMetadata, infer: InferFn, top_k: int = DEFAULT_TOP_K
+    ) -> None:
+        self.metadata = metadata if isinstance(metadata, RecognizerMetadata) else parse_metadata(metadata)
+        self._infer = infer
+        self.top_k = top_k
+
+    @property
+    def version(self) -> str:
+        return self.metadata.version
+
+    def preprocess(self, photo: Image.Image | bytes) -> npt.NDArray[np.uint8]:
+        """A decoded RGB photo or its uploaded bytes -> the (crop, crop, 3) uint8 model input."""
+        spec = self.metadata.preprocess
+        return preprocess_photo(photo, spec) if isinstance(photo, bytes) else preprocess_image(photo, spec)
+
+    def predict(self, photos: Sequence[Image.Image | bytes]) -> list[Recognition]:
+        """One Recognition per photo; undecodable bytes raise `vision.decode.ImageDecodeError`."""
+        crop = self.metadata.preprocess.crop_px
+        if not photos:
+            return self.predict_batch(np.zeros((0, crop, crop, 3), np.uint8))
+        return self.predict_batch(np.stack([self.preprocess(p) for p in photos]))
+
+    def predict_batch(self, images: npt.NDArray[np.uint8]) -> list[Recognition]:
+        """Preprocessed (N, crop, crop, 3) uint8 images -> one Recognition each."""
+        return self.read(images, self.outputs(images))
+
+    def outputs(self, images: npt.NDArray[np.uint8]) -> dict[str, npt.NDArray[np.float32]]:
+        """The model's float32 outputs (`metadata.OUTPUT_NAMES`, shapes checked) for preprocessed images."""
+        self._check_images(images)
+        return _checked_outputs(self._infer({INPUT_NAME: images}), images.shape[0], len(self.metadata.labels))
+
+    def _check_images(self, images: npt.NDArray[np.uint8]) -> None:
+        crop = self.metadata.preprocess.crop_px
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (crop, crop, 3):
+            raise RecognizerInputError(
+                f"images must be uint8 (N, {crop}, {crop}, 3), got {images.dtype} {images.shape}"
+            )
+
+    def read(
+        self, images: npt.NDArray[np.uint8], outputs: Mapping[str, npt.NDArray[np.generic]]
+    ) -> list[Recognition]:
+        """The model's `outputs` for (N, crop, crop, 3) `images` -> one Recognition each (shapes checked)."""
+        self._check_images(images)
+        metadata = self.metadata
+        checked = _checked_outputs(outputs, images.shape[0], len(metadata.labels))
+        results = []
+        is_setting = np.array([label.role == SETTING_ROLE for label in metadata.labels])  # (K,)
+        for i in range(images.shape[0]):
+            probabilities = checked["probabilities"][i]  # (K,)
+            order = np.argsort(-probabilities, kind="stable")
+
+            foods = tuple(_guess(metadata, k, probabilities) for k in order[~is_setting[order]][: self.top_k])
+            settings = tuple(
+                _guess(metadata, k, probabilities)
+                for k in order[is_setting[order]][: self.top_k]
+                if probabilities[k] >= SETTING_MIN_PROBABILITY
+            )
+            food_probability = float(checked["food_probability"][i])
+            results.append(
+                Recognition(
+                    foods=foods,
+                    is_food=food_probability >= metadata.food_threshold,
+                    food_probability=food_probability,
+                    carbs_g=_estimate(checked["carbs_g"][i]),
+                    kcal=_estimate(checked["kcal"][i]),
+                    embedding=checked["embedding"][i],
+                    settings=settings,
+                )
+            )
+        return results
+
+
 def recognize_batch(
     images: npt.NDArray[np.uint8], infer: InferFn, metadata: RecognizerMetadata, top_k: int = DEFAULT_TOP_K
 ) -> list[Recognition]:
-    """Preprocessed (N, crop, crop, 3) uint8 images -> one Recognition each."""
-    crop = metadata.preprocess.crop_px
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (crop, crop, 3):
-        raise RecognizerInputError(
-            f"images must be uint8 (N, {crop}, {crop}, 3), got {images.dtype} {images.shape}"
-        )
-    outputs = _checked_outputs(infer({INPUT_NAME: images}), images.shape[0], len(metadata.labels))
-    results = []
-    is_setting = np.array([label.role == SETTING_ROLE for label in metadata.labels])  # (K,)
-    for i in range(images.shape[0]):
-        probabilities = outputs["probabilities"][i]  # (K,)
-        order = np.argsort(-probabilities, kind="stable")
-
-        foods = tuple(_guess(metadata, k, probabilities) for k in order[~is_setting[order]][:top_k])
-        settings = tuple(
-            _guess(metadata, k, probabilities)
-            for k in order[is_setting[order]][:top_k]
-            if probabilities[k] >= SETTING_MIN_PROBABILITY
-        )
-        food_probability = float(outputs["food_probability"][i])
-        results.append(
-            Recognition(
-                foods=foods,
-                is_food=food_probability >= metadata.food_threshold,
-                food_probability=food_probability,
-                carbs_g=_estimate(outputs["carbs_g"][i]),
-                kcal=_estimate(outputs["kcal"][i]),
-                embedding=outputs["embedding"][i],
-                settings=settings,
-            )
-        )
-    return results
+    """Preprocessed (N, crop, crop, 3) uint8 images -> one Recognition each (`Recognizer.predict_batch`)."""
+    return Recognizer(metadata, infer, top_k).predict_batch(images)
 
 
 def recognize_image(
     image: Image.Image, infer: InferFn, metadata: RecognizerMetadata, top_k: int = DEFAULT_TOP_K
 ) -> Recognition:
     """A decoded RGB photo -> Recognition, preprocessed as the model's metadata says."""
-    batch = preprocess_image(image, metadata.preprocess)[None]  # (1, crop, crop, 3)
-    return recognize_batch(batch, infer, metadata, top_k)[0]
+    return Recognizer(metadata, infer, top_k).predict([image])[0]
 
 
 def preprocess_photo(data: bytes, spec: PreprocessSpec) -> npt.NDArray[np.uint8]:
@@ -162,4 +213,4 @@ def recognize_photo(
     data: bytes, infer: InferFn, metadata: RecognizerMetadata, top_k: int = DEFAULT_TOP_K
 ) -> Recognition:
     """Uploaded photo bytes -> Recognition; decode errors raise `vision.decode.ImageDecodeError`."""
-    return recognize_batch(preprocess_photo(data, metadata.preprocess)[None], infer, metadata, top_k)[0]
+    return Recognizer(metadata, infer, top_k).predict([data])[0]

@@ -41,9 +41,8 @@ from serving.schemas.system import ModelRef, problem_responses
 from serving.settings import FOOD_RECOGNIZER, GLUCOSE_RESPONSE
 from vision.decode import decode_image
 from vision.fewshot import FewShotError, PersonalClass, apply_personal_classes, parse_personal_classes
-from vision.metadata import INPUT_NAME, RecognizerMetadata
-from vision.preprocess import preprocess_image
-from vision.recognition import Recognition, recognize_batch
+from vision.metadata import INPUT_NAME
+from vision.recognition import Recognition, Recognizer
 
 router = APIRouter(prefix="/v1/meals", tags=["meals"])
 # A photo upload up to this size stays in memory while the form is parsed. Starlette's default (1 MB)
@@ -168,33 +167,32 @@ def personal_classes(text: str | None, runtime: ServingRuntime) -> list[Personal
 
 async def _recognize(
     runtime: ServingRuntime,
-    metadata: RecognizerMetadata,
+    recognizer: Recognizer,
     photo: bytes,
     personal: list[PersonalClass],
     clock: StageClock,
 ) -> Recognition:
-    spec = metadata.preprocess
     settings = runtime.settings
 
     def prepare() -> npt.NDArray[np.uint8]:
         image = decode_image(
             photo,
-            min_size_px=spec.resize_short_side_px,
+            min_size_px=recognizer.metadata.preprocess.resize_short_side_px,
             max_pixels=settings.max_image_pixels,
             max_decoded_pixels=settings.max_decoded_pixels,
             max_aspect_ratio=settings.max_image_aspect_ratio,
         )
         clock.lap("decode")
         check_deadline()  # a request that timed out during the decode is not resized and run
-        pixels = preprocess_image(image, spec)[None]  # (1, crop, crop, 3)
+        pixels = recognizer.preprocess(image)[None]  # (1, crop, crop, 3)
         clock.lap("resize")
         return pixels
 
     batch = await runtime.executor.run(prepare)
+    # The model call goes through the server's (possibly micro-batched) path; the recognizer reads it.
     outputs = await runtime.infer(FOOD_RECOGNIZER, {INPUT_NAME: batch})
     clock.lap("model")
-    # recognize_batch takes the model as a callable; the (possibly micro-batched) call already ran.
-    recognition = recognize_batch(batch, lambda _: dict(outputs), metadata)[0]
+    recognition = recognizer.read(batch, outputs)[0]
     return apply_personal_classes(recognition, recognition.embedding, personal)
 
 
@@ -208,7 +206,7 @@ async def recognize(
     image: ImageUpload,
     request: Request,
     runtime: RuntimeDep,
-    metadata: RecognizerDep,
+    recognizer: RecognizerDep,
     personal_classes_json: PersonalClassesForm = None,
     accept_language: AcceptLanguage = None,
 ) -> Response:
@@ -217,8 +215,8 @@ async def recognize(
     personal = personal_classes(personal_classes_json, runtime)
     photo = await image.read()
     clock.lap("receive")
-    recognition = await _recognize(runtime, metadata, photo, personal, clock)
-    answer = recognize_answer(recognition, metadata.version, wording_for(accept_language))
+    recognition = await _recognize(runtime, recognizer, photo, personal, clock)
+    answer = recognize_answer(recognition, recognizer.version, wording_for(accept_language))
     check_outputs(answer)
     clock.lap("postprocess")
     # Serialised here rather than by FastAPI, which would validate the finished model once more.
@@ -253,7 +251,7 @@ async def analyze(
     ],
     request: Request,
     runtime: RuntimeDep,
-    metadata: RecognizerDep,
+    recognizer: RecognizerDep,
     predictor: ResponsePredictorDep,
     personal_classes_json: PersonalClassesForm = None,
     accept_language: AcceptLanguage = None,
@@ -265,9 +263,9 @@ async def analyze(
     clock = StageClock(runtime.metrics, getattr(request.state, "started_s", None))
     photo = await image.read()
     clock.lap("receive")
-    recognition = await _recognize(runtime, metadata, photo, personal, clock)
+    recognition = await _recognize(runtime, recognizer, photo, personal, clock)
     wording = wording_for(accept_language, parsed.cgm.unit)
-    recognized = recognize_answer(recognition, metadata.version, wording)
+    recognized = recognize_answer(recognition, recognizer.version, wording)
     if not recognition.is_food:
         return AnalyzeResponse(recognition=recognized, impact=None)
     carbs = recognition.carbs_g

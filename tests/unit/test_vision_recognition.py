@@ -9,10 +9,13 @@ import numpy.typing as npt
 import pytest
 from PIL import Image
 
+from mealimpact.inference import session_infer
 from vision.decode import EmptyImageError
 from vision.metadata import UNITS, LabelInfo, RecognizerMetadata
 from vision.preprocess import PreprocessSpec
 from vision.recognition import (
+    Recognition,
+    Recognizer,
     RecognizerInputError,
     RecognizerOutputError,
     recognize_batch,
@@ -120,3 +123,59 @@ def test_missing_output_is_named() -> None:
 
     with pytest.raises(RecognizerOutputError, match="kcal"):
         recognize_batch(np.zeros((1, 224, 224, 3), np.uint8), infer, _metadata())
+
+
+def _photo(color: tuple[int, int, int], size: tuple[int, int] = (320, 240)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def _fields(results: list[Recognition]) -> list[tuple[object, ...]]:
+    return [
+        (r.foods, r.settings, r.is_food, r.food_probability, r.carbs_g, r.kcal, r.embedding.tolist())
+        for r in results
+    ]
+
+
+def test_recognizer_predicts_photos_as_the_served_steps_do() -> None:
+    infer = _infer(0.9)
+    recognizer = Recognizer(_metadata(), infer, top_k=1)
+    photos: list[Image.Image | bytes] = [_photo((200, 40, 40)), Image.new("RGB", (300, 500), (10, 120, 30))]
+    results = recognizer.predict(photos)
+    images = np.asarray(infer.seen["image"], np.uint8)
+    assert images.shape == (2, 224, 224, 3)
+    assert np.array_equal(images[0], recognizer.preprocess(photos[0]))
+    assert not np.array_equal(images[0], images[1])  # each photo its own pixels
+    # The server runs the model itself (micro-batcher) and hands the outputs to `read`.
+    assert _fields(recognizer.read(images, _infer(0.9)({"image": images}))) == _fields(results)
+    assert _fields(recognize_batch(images, _infer(0.9), _metadata(), top_k=1)) == _fields(results)
+    assert [len(r.foods) for r in results] == [1, 1] and recognizer.version == "1"
+    assert recognizer.predict([]) == []
+
+
+def test_recognizer_reads_its_metadata_props_and_checks_outputs() -> None:
+    recognizer = Recognizer(_metadata().to_props(), _infer(0.9))
+    assert recognizer.metadata == _metadata()
+    images = np.zeros((1, 224, 224, 3), np.uint8)
+    with pytest.raises(RecognizerOutputError, match="carbs_g"):
+        recognizer.read(images, {**_infer(0.9)({"image": images}), "carbs_g": np.zeros((1, 2), np.float32)})
+    with pytest.raises(RecognizerInputError):
+        recognizer.read(np.zeros((1, 100, 100, 3), np.uint8), _infer(0.9)({"image": images}))
+
+
+def test_session_infer_names_every_output() -> None:
+    class _Out:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+    class _Session:
+        def get_outputs(self) -> list[_Out]:
+            return [_Out("a"), _Out("b")]
+
+        def run(self, names: list[str] | None, feeds: dict[str, npt.NDArray[np.generic]]) -> list[object]:
+            assert names == ["a", "b"]
+            return [feeds["x"] + 1, feeds["x"] * 2]
+
+    out = session_infer(_Session())({"x": np.array([3])})
+    assert out["a"].tolist() == [4] and out["b"].tolist() == [6]
