@@ -227,6 +227,24 @@ def measured_peak_rise(measured_rise_mg_dl: npt.NDArray[Real]) -> npt.NDArray[Re
     return np.asarray(finite[:, 1:].max(axis=1), dtype=measured_rise_mg_dl.dtype)
 
 
+def curve_rmse_key(minute: int) -> str:
+    """The one name of the response curve's RMSE at `minute` after the meal (training metrics, EVALUATION.md).
+
+    The metrics inside the shipped response models (versions 1 and 2) and the federated replies of the
+    previous release call it `rmse_{minute}_min_mg_dl`; nothing reads those by name but the wire check.
+    """
+    return f"curve_rmse_{minute}min_mg_dl"
+
+
+def curve_rmse_mg_dl(
+    predicted_rise_mg_dl: npt.NDArray[np.float64], measured_rise_mg_dl: npt.NDArray[np.float64], minute: int
+) -> float:
+    """RMSE of (M, 37) predicted against measured 5-min rise curves at `minute`, over the meals measured then."""
+    j = minute // GRID_STEP_MIN
+    ok = np.isfinite(measured_rise_mg_dl[:, j])
+    return float(np.sqrt(np.mean((predicted_rise_mg_dl[ok, j] - measured_rise_mg_dl[ok, j]) ** 2)))
+
+
 def held_out_people(cohort_people: Iterable[tuple[str, str]], fraction: float, seed: int) -> list[str]:
     """The people held out of training: `fraction` of each cohort's people, drawn by `seed`.
 

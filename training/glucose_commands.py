@@ -199,7 +199,7 @@ def _print_table(metrics: dict[str, dict[str, dict[str, float | None]]]) -> None
         "peak_rise_mae_mg_dl",
         "peak_rise_pearson_r",
         "iauc_2h_pearson_r",
-        "rmse_60_min_mg_dl",
+        "curve_rmse_60min_mg_dl",
         "spike_auroc",
     )
     print(f"{'cohort':<12}{'method':<30}{'meals':>6}" + "".join(f"{c:>22}" for c in columns))

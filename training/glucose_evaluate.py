@@ -24,7 +24,7 @@ from glucose_model.cohorts import LAYOUTS, load_cohort
 from glucose_model.features import CURVE_MINUTES, context_from_window
 from glucose_model.forecast import Forecaster, ForecastInputs
 from glucose_model.impact import ImpactResult, ResponsePredictor, iauc_2h
-from glucose_model.metrics import meal_response, peak_rise
+from glucose_model.metrics import curve_rmse_key, curve_rmse_mg_dl, meal_response, peak_rise
 from glucose_model.records import RecordError, Recording
 from glucose_model.resample import GRID_STEP_MIN
 from glucose_model.windows import meal_windows
@@ -272,18 +272,14 @@ def _curve_scores(
         "iauc_2h_pearson_r": pearson_r(predicted_iauc, measured_iauc),
     }
     for minute in CURVE_EVAL_MINUTES:
-        j = int(np.flatnonzero(minute == CURVE_MINUTES)[0])
-        ok = np.isfinite(measured[:, j])
-        scores[f"curve_rmse_{minute}min_mg_dl"] = float(
-            np.sqrt(np.mean((curve_mg_dl[ok, j] - measured[ok, j]) ** 2))
-        )
+        scores[curve_rmse_key(minute)] = curve_rmse_mg_dl(curve_mg_dl, measured, minute)
     # Baselines have no probability: their predicted peak above the threshold ranks the meals.
     ranking = score if score is not None else baseline + predicted_peak - thresholds
     scores["spike_auroc"] = _auroc(spiked, ranking)
     return scores
 
 
-LOWER_IS_BETTER = ("peak_rise_mae_mg_dl", *(f"curve_rmse_{m}min_mg_dl" for m in CURVE_EVAL_MINUTES))
+LOWER_IS_BETTER = ("peak_rise_mae_mg_dl", *(curve_rmse_key(m) for m in CURVE_EVAL_MINUTES))
 # Signed figures have no better direction: the MAE beside them says which predictor is closer.
 SIGNED = ("peak_rise_bias_mg_dl",)
 
@@ -501,7 +497,7 @@ def format_table(figures: dict[str, object]) -> str:
             s = scores[name]
             cells = [s["peak_rise_mae_mg_dl"], s["peak_rise_bias_mg_dl"]]
             cells += [s["peak_rise_pearson_r"], s["iauc_2h_pearson_r"]]
-            cells += [s[f"curve_rmse_{m}min_mg_dl"] for m in CURVE_EVAL_MINUTES] + [s["spike_auroc"]]
+            cells += [s[curve_rmse_key(m)] for m in CURVE_EVAL_MINUTES] + [s["spike_auroc"]]
             lines.append(
                 f"  {name:<34}" + "".join(f"{c:8.2f}" if c is not None else "     n/a" for c in cells)
             )

@@ -26,7 +26,13 @@ from glucose_model.features import (
     context_from_window,
 )
 from glucose_model.impact import iauc_2h
-from glucose_model.metrics import held_out_rows, measured_peak_rise, peak_rise
+from glucose_model.metrics import (
+    curve_rmse_key,
+    curve_rmse_mg_dl,
+    held_out_rows,
+    measured_peak_rise,
+    peak_rise,
+)
 from glucose_model.personal import N_PERSON_FIELDS, person_row, recording_medication
 from glucose_model.records import InsufficientCgmError, Recording
 from glucose_model.response_network import NetworkConfig, ResponseNetwork
@@ -307,11 +313,7 @@ def response_metrics(
         "curve_mae_mg_dl": curve_mae(predicted_rise_mg_dl, measured),
     }
     for minute in EVAL_MINUTES:
-        j = int(np.flatnonzero(minute == CURVE_MINUTES)[0])
-        ok = np.isfinite(measured[:, j])
-        out[f"rmse_{minute}_min_mg_dl"] = float(
-            np.sqrt(np.mean((predicted_rise_mg_dl[ok, j] - measured[ok, j]) ** 2))
-        )
+        out[curve_rmse_key(minute)] = curve_rmse_mg_dl(predicted_rise_mg_dl, measured, minute)
     if spike_score is None:
         baseline = examples.inputs.features[:, FEATURE_INDEX["baseline_glucose_mg_dl"]]
         spike_score = (

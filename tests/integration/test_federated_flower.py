@@ -99,7 +99,7 @@ def test_only_parameters_counts_and_losses_reach_the_server(plain_run: tuple[Pat
         assert set(layout["config_records"]["evaluateres.metrics"]) <= {
             "curve_mae_mg_dl",
             "peak_rise_mae_mg_dl",
-            "rmse_60_min_mg_dl",
+            "curve_rmse_60min_mg_dl",
             "iauc_2h_pearson_r",
         }
     assert log["wire"]["replies_checked"] == 2 * 2 + 2  # two rounds of two sites, one evaluation

@@ -140,3 +140,13 @@ def test_peak_rise_is_after_minute_zero_and_measured_peak_ignores_gaps() -> None
     measured = np.array([[0.0, np.nan, 12.0, np.nan], [0.0, np.nan, np.nan, np.nan]], np.float32)
     got = measured_peak_rise(measured)
     assert got.dtype == np.float32 and got[0] == 12.0 and got[1] == -np.inf
+
+
+def test_curve_rmse_is_over_the_meals_measured_at_that_minute() -> None:
+    from glucose_model.metrics import curve_rmse_key, curve_rmse_mg_dl
+
+    predicted = np.zeros((3, 37))
+    measured = np.full((3, 37), np.nan)
+    measured[0, 6], measured[1, 6] = 3.0, -4.0  # minute 30; the third meal is not measured then
+    assert curve_rmse_mg_dl(predicted, measured, 30) == np.sqrt((9 + 16) / 2)
+    assert curve_rmse_key(60) == "curve_rmse_60min_mg_dl"

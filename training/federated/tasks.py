@@ -313,7 +313,7 @@ class SiteTrainer:
 def evaluation_summary(model: str, metrics: Mapping[str, float]) -> dict[str, float]:
     """The few held-out figures a site returns to the server: losses, no per-person values."""
     keep = (
-        ("curve_mae_mg_dl", "peak_rise_mae_mg_dl", "rmse_60_min_mg_dl", "iauc_2h_pearson_r")
+        ("curve_mae_mg_dl", "peak_rise_mae_mg_dl", "curve_rmse_60min_mg_dl", "iauc_2h_pearson_r")
         if model == "response"
         else ("rmse_30min_mg_dl", "rmse_60min_mg_dl", "mae_30min_mg_dl")
     )

@@ -16,7 +16,8 @@ ALLOWED_METRICS = frozenset(
         "train_loss",
         "curve_mae_mg_dl",
         "peak_rise_mae_mg_dl",
-        "rmse_60_min_mg_dl",
+        "curve_rmse_60min_mg_dl",
+        "rmse_60_min_mg_dl",  # its name from sites on the previous release
         "iauc_2h_pearson_r",
         "rmse_30min_mg_dl",
         "rmse_60min_mg_dl",
