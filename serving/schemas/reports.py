@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from serving.schemas.glucose import ActivityIn, Cgm, GlucoseUnit, Profile, Reading, StrictInput, Timestamp
+from serving.schemas.glucose import ActivityIn, Cgm, GlucoseUnit, Profile, Reading
+from serving.schemas.meals import MealIn
 
 # 90 days at 5 min: the longest period a clinician reviews at once (the AGP itself wants 14 days).
 MAX_REPORT_READINGS = 90 * 288
@@ -18,16 +19,11 @@ class ReportCgm(Cgm):
     readings: list[Reading] = Field(min_length=2, max_length=MAX_REPORT_READINGS, description="oldest first")
 
 
-class LoggedMeal(StrictInput):
-    """A meal from the person's log; composition fields are optional (unknown, never zero)."""
+class LoggedMeal(MealIn):
+    """A meal from the person's log: the impact request's meal (same fields, same bounds; composition
+    optional, unknown never zero) with the words the person logged it under."""
 
-    time: Timestamp  # 2000-2100: a meal in year 1 overflowed the report's date arithmetic (500)
-    carbs_g: float = Field(ge=0, le=1000)
     description: str | None = Field(default=None, max_length=200)
-    sugars_g: float | None = Field(default=None, ge=0, le=1000)
-    fiber_g: float | None = Field(default=None, ge=0, le=200)
-    fat_g: float | None = Field(default=None, ge=0, le=500)
-    protein_g: float | None = Field(default=None, ge=0, le=500)
 
 
 def example_day() -> list[Any]:
