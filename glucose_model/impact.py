@@ -62,6 +62,10 @@ LOWER_GI_DROP = 15.0  # a typical swap (white -> wholegrain bread, rice -> basma
 LOWER_GI_FLOOR = 35.0
 EXTRA_FIBER_G = 5.0
 MIN_MEASURED_SHARE = 0.5  # a past meal needs at least half of its 0..180 min curve measured
+# What the explanation's contributions are measured against (Explanation.reference).
+REFERENCE_DESCRIPTION = (
+    "reference_meal in the model metadata (see MODEL_CARD.md), eaten by the same kind of person"
+)
 
 
 class ResponseMetadataError(ValueError):
@@ -298,7 +302,7 @@ class ResponsePredictor:
             reference_iauc_2h_mg_dl_min=float(peaks_iauc[0]),
             predicted_peak_rise_mg_dl=float(p50_peak[own]),
             predicted_iauc_2h_mg_dl_min=float(peaks_iauc[own]),
-            reference="reference_meal in the model metadata (see MODEL_CARD.md), eaten by the same kind of person",
+            reference=REFERENCE_DESCRIPTION,
         )
         what_if = []
         row = n_coalitions

@@ -40,6 +40,25 @@ MIN_MEALS_FOR_PATTERN = 3
 MEAL_LOG_REQUIRED = ("time", "carbs_g")
 
 
+class Sentence(str):
+    """An English sentence that keeps its template and values, so a report can print it in another language
+    (glucose_model.report.labels.KO holds the Korean templates; word values such as a meal time or a factor
+    are looked up there too)."""
+
+    template: str
+    values: dict[str, object]
+
+    def __new__(cls, template: str, **values: object) -> Sentence:
+        text = super().__new__(cls, template.format(**values))
+        text.template = template
+        text.values = values
+        return text
+
+
+NO_MODEL_NOTE = "Predicted curves are not shown: no response model was given."
+MODEL_NOTE = "Predicted curves (orange, 10-90 % band) from the glucose response model version {version}."
+
+
 class MealLogError(RecordError):
     """A meal log file cannot be read (the message names the line and the fix)."""
 
@@ -264,7 +283,7 @@ def walk_effect(outcomes: Sequence[MealOutcome]) -> WalkEffect | None:
 def summarize_meals(
     recording: Recording,
     predict: MealPredictor | None = None,
-    model_note: str = "Predicted curves are not shown: no response model was given.",
+    model_note: str = Sentence(NO_MODEL_NOTE),
 ) -> MealSummary:
     """Measure every logged meal of `recording`; add the model's predicted curve where `predict` gives one."""
     threshold = recording.kind.spike_threshold_mg_dl if recording.kind is not None else HIGH_ABOVE_MG_DL
@@ -297,48 +316,72 @@ def describe_findings(
 ) -> tuple[str, ...]:
     """Plain sentences in mg/dL; the renderer converts the numbers when the person reads mmol/L.
 
-    Numbers are wrapped as {mg_dl:VALUE} / {delta:VALUE} so the page can print them in either unit.
+    Numbers are wrapped as {mg_dl:VALUE} / {delta:VALUE} so the page can print them in either unit; each
+    line is a Sentence, so the page can print it in the report's language.
     """
     measured = [o for o in outcomes if o.response is not None]
     lines = [
-        f"{len(outcomes)} meals were logged; {len(measured)} had enough CGM around them to measure the response."
+        Sentence(
+            "{logged} meals were logged; {measured} had enough CGM around them to measure the response.",
+            logged=len(outcomes),
+            measured=len(measured),
+        )
     ]
     if not measured:
         return tuple(lines)
     spikes = sum(bool(o.spiked) for o in measured)
     lines.append(
-        f"{spikes} of {len(measured)} measured meals took glucose above {{mg_dl:{threshold_mg_dl:g}}} "
-        "and higher than before the meal (counted as a spike here)."
+        Sentence(
+            "{spikes} of {measured} measured meals took glucose above {threshold} "
+            "and higher than before the meal (counted as a spike here).",
+            spikes=spikes,
+            measured=len(measured),
+            threshold=f"{{mg_dl:{threshold_mg_dl:g}}}",
+        )
     )
     ranked = [s for s in slots if s.meals >= MIN_MEALS_FOR_PATTERN]
     if ranked:
         worst = max(ranked, key=lambda s: s.median_rise_mg_dl)
         lines.append(
-            f"{worst.slot.value.capitalize()} raised glucose the most: a typical rise of "
-            f"{{delta:{worst.median_rise_mg_dl:.1f}}} over {worst.meals} meals ({worst.spikes} above the threshold)."
+            Sentence(
+                "{slot} raised glucose the most: a typical rise of {rise} over {meals} meals "
+                "({spikes} above the threshold).",
+                slot=worst.slot.value.capitalize(),
+                rise=f"{{delta:{worst.median_rise_mg_dl:.1f}}}",
+                meals=worst.meals,
+                spikes=worst.spikes,
+            )
         )
         best = min(ranked, key=lambda s: s.median_rise_mg_dl)
         if best.slot is not worst.slot:
             lines.append(
-                f"{best.slot.value.capitalize()} raised it the least (typical rise {{delta:{best.median_rise_mg_dl:.1f}}})."
+                Sentence(
+                    "{slot} raised it the least (typical rise {rise}).",
+                    slot=best.slot.value.capitalize(),
+                    rise=f"{{delta:{best.median_rise_mg_dl:.1f}}}",
+                )
             )
     lines += describe_predictions(measured)
     if walk is not None:
         change = walk.median_rise_walked_mg_dl - walk.median_rise_other_mg_dl
-        direction = "smaller" if change < 0 else "larger"
         lines.append(
-            f"After the {walk.walked_meals} meals followed by a walk the typical rise was "
-            f"{{delta:{walk.median_rise_walked_mg_dl:.1f}}}, against {{delta:{walk.median_rise_other_mg_dl:.1f}}} "
-            f"without ({direction}); this is an observation, not a controlled comparison."
+            Sentence(
+                "After the {walked} meals followed by a walk the typical rise was {walked_rise}, against "
+                "{other_rise} without ({direction}); this is an observation, not a controlled comparison.",
+                walked=walk.walked_meals,
+                walked_rise=f"{{delta:{walk.median_rise_walked_mg_dl:.1f}}}",
+                other_rise=f"{{delta:{walk.median_rise_other_mg_dl:.1f}}}",
+                direction="smaller" if change < 0 else "larger",
+            )
         )
     elif has_steps:
-        lines.append("There were too few meals with and without a walk after them to compare.")
+        lines.append(Sentence("There were too few meals with and without a walk after them to compare."))
     else:
-        lines.append("No step counts were shared, so the effect of walks cannot be shown.")
+        lines.append(Sentence("No step counts were shared, so the effect of walks cannot be shown."))
     return tuple(lines)
 
 
-def describe_predictions(measured: Sequence[MealOutcome]) -> list[str]:
+def describe_predictions(measured: Sequence[MealOutcome]) -> list[Sentence]:
     """How close the model's predicted peaks came, and which factor it credits most for the biggest spikes."""
     predicted = [o for o in measured if o.predicted is not None]
     if not predicted:
@@ -349,17 +392,26 @@ def describe_predictions(measured: Sequence[MealOutcome]) -> list[str]:
         if (p := o.predicted) is not None
     ]
     lines = [
-        f"For {len(predicted)} meals the response model predicted the curve from what was known before the "
-        f"meal; its peak was typically {{mg_dl:{float(np.median(errors)):.1f}}} away from the measured peak."
+        Sentence(
+            "For {meals} meals the response model predicted the curve from what was known before the meal; "
+            "its peak was typically {error} away from the measured peak.",
+            meals=len(predicted),
+            error=f"{{mg_dl:{float(np.median(errors)):.1f}}}",
+        )
     ]
     top = largest_rises(predicted, MIN_MEALS_FOR_PATTERN * 2)
     leading = [o.predicted.factors[0][0] for o in top if o.predicted is not None and o.predicted.factors]
     if leading:
         factor = max(set(leading), key=leading.count)
         lines.append(
-            f"For the meals that raised glucose most, the model's explanation most often names {factor} as the "
-            f"factor that moved the predicted rise the most, up or down against its reference meal "
-            f"({leading.count(factor)} of {len(leading)} meals)."
+            Sentence(
+                "For the meals that raised glucose most, the model's explanation most often names {factor} as "
+                "the factor that moved the predicted rise the most, up or down against its reference meal "
+                "({count} of {total} meals).",
+                factor=factor,
+                count=leading.count(factor),
+                total=len(leading),
+            )
         )
     return lines
 

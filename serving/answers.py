@@ -119,6 +119,7 @@ def impact_answer(response: ImpactResponse, wording: Wording) -> ImpactResponse:
                 update={
                     "contributions": contributions,
                     "summary": summary,
+                    "reference": wording.reference(explanation.reference),
                     "reference_peak_rise_mmol_l": mmol(explanation.reference_peak_rise_mg_dl),
                     "predicted_peak_rise_mmol_l": mmol(explanation.predicted_peak_rise_mg_dl),
                 }

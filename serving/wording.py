@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
+from glucose_model.impact import REFERENCE_DESCRIPTION
 from glucose_model.metrics import (
     HIGH_ABOVE_MG_DL,
     LOW_BELOW_MG_DL,
@@ -78,6 +79,13 @@ _ALERT_LEVELS = {
     "very_high": VERY_HIGH_ABOVE_MG_DL,
 }
 UNNAMED_DISH: dict[Language, str] = {"en": "unnamed dish", "ko": "이름을 알 수 없는 요리"}
+# explanation.reference: what the contributions are measured against (glucose_model.impact).
+REFERENCES: dict[str, dict[Language, str]] = {
+    REFERENCE_DESCRIPTION: {
+        "en": REFERENCE_DESCRIPTION,
+        "ko": "모델 메타데이터의 reference_meal(MODEL_CARD.md 참고)을 같은 유형의 사람이 먹었을 때",
+    },
+}
 
 # Decimals by what a number is, read from the end of its field name (names say the unit).
 _DECIMALS = (
@@ -202,6 +210,10 @@ class Wording:
 
     def factor(self, factor: str) -> str:
         return FACTORS.get(factor, {}).get(self.language, factor)
+
+    def reference(self, reference: str) -> str:
+        """explanation.reference in the person's language (a text this module does not know: as it is)."""
+        return REFERENCES.get(reference, {}).get(self.language, reference)
 
     def scenario(self, scenario: str, fallback: str) -> str:
         return SCENARIOS.get(scenario, {}).get(self.language, fallback)

@@ -76,7 +76,7 @@ def register(groups: CommandGroups) -> None:
     )
     report.add_argument("--out", type=Path, required=True, help="report.pdf, report.png or report.html")
     report.add_argument(
-        "--language", choices=("en", "ko"), default="en", help="words of the AGP page (meal pages: English)"
+        "--language", choices=("en", "ko"), default="en", help="words of the report's pages (AGP and meals)"
     )
     report.set_defaults(handler=run_report)
 
@@ -188,12 +188,15 @@ def describe_person(recording: Recording) -> str:
 
 def summarize_with_model(recording: Recording, model: Path | None) -> MealSummary:
     """The meal summary; predicted curves when the response model file exists, said plainly when not."""
-    from glucose_model.meal_summary import impact_predictor, summarize_meals
+    from glucose_model.meal_summary import MODEL_NOTE, Sentence, impact_predictor, summarize_meals
 
     if model is None:
-        return summarize_meals(recording, None, "Predicted curves are not shown (--no-model).")
+        return summarize_meals(recording, None, Sentence("Predicted curves are not shown (--no-model)."))
     if not model.is_file():
-        note = f"Predicted curves are not shown: no response model at {model} (train and export one first)."
+        note = Sentence(
+            "Predicted curves are not shown: no response model at {model} (train and export one first).",
+            model=str(model),
+        )
         return summarize_meals(recording, None, note)
     import onnxruntime as ort
 
@@ -206,8 +209,9 @@ def summarize_with_model(recording: Recording, model: Path | None) -> MealSummar
         return dict(zip(names, session.run(names, feed), strict=True))
 
     predictor = ResponsePredictor(session.get_modelmeta().custom_metadata_map, infer)
-    note = f"Predicted curves (orange, 10-90 % band) from the glucose response model version {predictor.version}."
-    return summarize_meals(recording, impact_predictor(predictor, recording), note)
+    return summarize_meals(
+        recording, impact_predictor(predictor, recording), Sentence(MODEL_NOTE, version=predictor.version)
+    )
 
 
 def run_report(args: argparse.Namespace) -> int:

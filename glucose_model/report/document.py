@@ -110,8 +110,8 @@ def render_report(
 ) -> RenderedReport:
     """Draw every page and encode it as `report_format`, all in memory (nothing is written to disk).
 
-    language: "en" or "ko" for the AGP page's words (glucose_model/report/labels.py); the meal pages
-    are in English.
+    language: "en" or "ko" for the words of every page (glucose_model/report/labels.py); the meal
+    descriptions and the person label are the person's own text, printed as given.
     """
     # Meal descriptions and labels are the person's own text: a "$" in them must print as a dollar sign,
     # not start matplotlib's math mode (which would fail on ordinary text).
@@ -161,7 +161,7 @@ def render_html(
 ) -> str:
     """One self-contained page: the key numbers as text (screen readers, copy-paste), then the page images.
 
-    Its words are in the report's language; the meal findings are English (as the meal pages).
+    Its words, and the meal findings, are in the report's language (as the pages).
     """
     agp = printed["agp"]
     rows = [

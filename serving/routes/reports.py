@@ -87,7 +87,7 @@ def render_agp(
     language: str = "en",
 ) -> bytes:
     from glucose_model.agp import build_profile
-    from glucose_model.meal_summary import impact_predictor, summarize_meals
+    from glucose_model.meal_summary import MODEL_NOTE, Sentence, impact_predictor, summarize_meals
     from glucose_model.report import DisplayUnit, ReportFormat, render_report
 
     now = datetime.now(UTC)
@@ -102,7 +102,7 @@ def render_agp(
     meals = None
     if recording.meals:
         if predictor is not None and body.predicted_curves:
-            note = f"Predicted curves (orange, 10-90 % band) from the glucose response model version {predictor.version}."
+            note = Sentence(MODEL_NOTE, version=predictor.version)
             meals = summarize_meals(recording, impact_predictor(predictor, recording), note)
         else:
             reason = (
@@ -110,7 +110,9 @@ def render_agp(
                 if predictor is not None
                 else "the response model is not loaded on this server"
             )
-            meals = summarize_meals(recording, None, f"Predicted curves are not shown: {reason}.")
+            meals = summarize_meals(
+                recording, None, Sentence("Predicted curves are not shown: {reason}.", reason=reason)
+            )
     with _render_lock:
         report = render_report(
             profile, meals, DisplayUnit(body.unit), body.label or "", ReportFormat(report_format), language
@@ -137,7 +139,7 @@ async def agp_report(
 ) -> Response:
     request.state.models = runtime.model_versions(GLUCOSE_RESPONSE) if predictor is not None else ""
     report_format = negotiate_format(body.format, accept)
-    language = preferred_language(accept_language)  # the AGP page's words; meal pages stay English
+    language = preferred_language(accept_language)  # the words of every page
     content = await run_in_threadpool(render_agp, body, predictor, report_format, language)
     media = "application/pdf" if report_format == "pdf" else "text/html; charset=utf-8"
     disposition = f'inline; filename="agp-report.{report_format}"'

@@ -151,6 +151,10 @@ def test_impact_in_mmol_with_sentences_and_rounding(client: TestClient) -> None:
     assert korean["unit"] == "mg/dL" and korean["peak"]["glucose_mmol_l"] is None
     assert all(c["peak_rise_mmol_l"] is None for c in korean["explanation"]["contributions"])
     assert HANGUL.search(korean["summary"]) and HANGUL.search(korean["explanation"]["summary"])
+    assert (
+        HANGUL.search(korean["explanation"]["reference"])
+        and "eaten" not in korean["explanation"]["reference"]
+    )
     assert all(HANGUL.search(w["description"]) for w in korean["what_if"])
 
 

@@ -95,6 +95,15 @@ def test_every_class_has_a_korean_name() -> None:
     assert load_food_names("en") == {}
 
 
+def test_the_explanation_reference_in_the_persons_language() -> None:
+    from glucose_model.impact import REFERENCE_DESCRIPTION
+
+    korean = Wording("ko").reference(REFERENCE_DESCRIPTION)
+    assert "같은 유형의 사람" in korean and "eaten" not in korean
+    assert Wording("en").reference(REFERENCE_DESCRIPTION) == REFERENCE_DESCRIPTION
+    assert Wording("ko").reference("another model's reference") == "another model's reference"
+
+
 def test_glucose_in_the_persons_unit() -> None:
     assert Wording("en", "mmol/L").glucose(180.0) == "10.0 mmol/L"
     assert Wording("ko", "mg/dL").glucose(180.4) == "180 mg/dL"
