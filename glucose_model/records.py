@@ -12,6 +12,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +33,22 @@ CENSORED_HIGH_MG_DL = 401.0
 
 class RecordError(ValueError):
     """A glucose record or event is inconsistent (the message says what and how to fix it)."""
+
+
+class UnknownTimeZoneError(RecordError):
+    """A time-zone name that is not an IANA zone (Europe/Zurich)."""
+
+
+def time_zone(name: str) -> ZoneInfo:
+    """The IANA zone of that name; every way a name can fail is one named error.
+
+    ZoneInfo reads the name as a file path: a region folder ("America") raises IsADirectoryError and
+    a very long name OSError, besides its own ZoneInfoNotFoundError and ValueError.
+    """
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as err:
+        raise UnknownTimeZoneError(f"{name!r} is no IANA time zone; give one such as Europe/Zurich") from err
 
 
 class InsufficientCgmError(RecordError):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from glucose_model.records import UnknownTimeZoneError, time_zone
 
 
 def localize_readings(data: Any) -> Any:
@@ -16,8 +17,8 @@ def localize_readings(data: Any) -> Any:
     if not isinstance(data, dict) or not isinstance(data.get("tz"), str):
         return data
     try:
-        zone = ZoneInfo(data["tz"])
-    except (ZoneInfoNotFoundError, ValueError):
+        zone = time_zone(data["tz"])
+    except UnknownTimeZoneError:
         raise ValueError(f"tz {data['tz']!r} is no IANA time zone; give one such as Europe/Zurich") from None
     readings = data.get("readings")
     if not isinstance(readings, list):

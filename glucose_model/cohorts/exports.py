@@ -58,13 +58,20 @@ import csv
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from glucose_model.cohorts.canonical import MEAL_COLUMNS, meal_from_row
 from glucose_model.cohorts.tables import CohortError, require_columns
 from glucose_model.importers import FORMATS, CgmImportError, import_file
 from glucose_model.importers.assembly import merge_recordings
-from glucose_model.records import KIND_NAMES, DiabetesKind, Meal, RecordError, Recording
+from glucose_model.records import (
+    KIND_NAMES,
+    DiabetesKind,
+    Meal,
+    RecordError,
+    Recording,
+    UnknownTimeZoneError,
+    time_zone,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -112,8 +119,8 @@ def read_people(path: Path) -> list[ExportPerson]:
             tz = (row.get("tz") or "").strip() or None
             if tz is not None:
                 try:
-                    ZoneInfo(tz)
-                except (ZoneInfoNotFoundError, ValueError) as err:
+                    time_zone(tz)
+                except UnknownTimeZoneError as err:
                     raise CohortError(
                         f"{where}: person {pid} has unknown time zone {tz!r}; give an IANA name such as "
                         "Europe/Zurich"

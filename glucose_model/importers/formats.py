@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from glucose_model.importers import libreview
 from glucose_model.importers.apple_health import read_apple_health
@@ -21,7 +21,7 @@ from glucose_model.importers.errors import (
 from glucose_model.importers.generic_csv import read_generic_csv
 from glucose_model.importers.libreview import read_libreview
 from glucose_model.importers.nightscout import read_nightscout
-from glucose_model.records import DiabetesKind, RecordError, Recording
+from glucose_model.records import DiabetesKind, RecordError, Recording, UnknownTimeZoneError, time_zone
 
 FORMATS = ("dexcom", "libreview", "nightscout", "apple_health", "generic_csv")
 _SNIFF_BYTES = 64 * 1024
@@ -116,8 +116,8 @@ def _zone(tz: str | None) -> ZoneInfo | None:
     if tz is None:
         return None
     try:
-        return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as err:
+        return time_zone(tz)
+    except UnknownTimeZoneError as err:
         raise CgmImportError(f"unknown time zone {tz!r}; give an IANA name such as Europe/Zurich") from err
 
 

@@ -147,8 +147,9 @@ def test_fhir_period_and_device_local_times(client: TestClient) -> None:
     assert refused.status_code == 422
     local["cgm"]["tz"] = "Asia/Seoul"
     assert client.post("/v1/reports/agp", json={**local, "format": "html"}).status_code == 200
-    local["cgm"]["tz"] = "Mars/Olympus"
-    assert "IANA" in client.post("/v1/reports/agp", json=local).text
+    for not_a_zone in ("Mars/Olympus", "America", "Etc"):  # "America" is a folder of zones: was a 500
+        refused = client.post("/v1/reports/agp", json={**local, "cgm": {**local["cgm"], "tz": not_a_zone}})
+        assert refused.status_code == 422 and "IANA" in refused.text, not_a_zone
 
 
 def test_agp_page_in_korean_by_accept_language(client: TestClient) -> None:

@@ -17,8 +17,10 @@ from glucose_model.records import (
     Meal,
     RecordError,
     SleepPeriod,
+    UnknownTimeZoneError,
     mg_dl_to_mmol_l,
     mmol_l_to_mg_dl,
+    time_zone,
 )
 
 CET = timezone(timedelta(hours=1))
@@ -77,3 +79,14 @@ def test_events_validate_their_fields() -> None:
         SleepPeriod(start=t0, end=t0 - timedelta(hours=1))
     assert SleepPeriod(start=t0, end=t0 + timedelta(hours=7, minutes=30)).hours == 7.5
     assert Meal(time=t0, carbs_g=45.0).fiber_g is None  # unknown stays unknown, not zero
+
+
+@pytest.mark.parametrize("name", ["Mars/Olympus", "America", "Etc", "x" * 300, "../etc/passwd", ""])
+def test_every_bad_time_zone_name_is_one_named_error(name: str) -> None:
+    # ZoneInfo reads names as paths: a region folder raised IsADirectoryError, a long name OSError.
+    with pytest.raises(UnknownTimeZoneError, match="IANA"):
+        time_zone(name)
+
+
+def test_a_real_zone_is_returned() -> None:
+    assert time_zone("Asia/Seoul").utcoffset(datetime(2026, 1, 1)) == timedelta(hours=9)
