@@ -211,8 +211,15 @@ def test_no_server_error_and_no_schema_violation_over_the_whole_spec(server: Ser
         # operation, fewer for the report routes (seconds each).
         examples = 2 if operation.path.startswith("/v1/reports") else 30
 
+        # Derandomized: the same cases every run, so a red CI names a bug that reproduces. To explore
+        # further, point schemathesis itself at a running server with more examples (random cases found the
+        # region-folder time zone 500).
         @settings(
-            max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None
+            max_examples=examples,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+            derandomize=True,
         )
         @given(case=operation.as_strategy(generation_mode=mode))
         def call(case: Any) -> None:
