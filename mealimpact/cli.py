@@ -10,17 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
+from mealimpact.commands import CommandGroups
 
-@dataclass(frozen=True)
-class CommandGroups:
-    """Where feature modules hang their subcommands."""
-
-    root: argparse._SubParsersAction  # mealimpact <command>
-    train: argparse._SubParsersAction  # mealimpact train <what>
-    evaluate: argparse._SubParsersAction  # mealimpact evaluate <what>
-    export: argparse._SubParsersAction  # mealimpact export <what>
+# CommandGroups: re-exported for the command modules not yet moved into mealimpact/commands/.
+__all__ = ["CommandGroups", "build_parser", "main"]
 
 
 def _registrars() -> list[Callable[[CommandGroups], None]]:
@@ -30,9 +24,9 @@ def _registrars() -> list[Callable[[CommandGroups], None]]:
     from training import evaluate_commands  # train forecast, evaluate glucose
 
     registrars.append(evaluate_commands.register)
-    from serving import commands as serving_commands  # serve
+    from mealimpact.commands import serve  # serve, api-key
 
-    registrars.append(serving_commands.register)
+    registrars.append(serve.register)
     from glucose_model import commands as glucose_commands  # simulate, plot-simulation
 
     registrars.append(glucose_commands.register)

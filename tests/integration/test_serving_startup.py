@@ -50,7 +50,7 @@ def test_serving_imports_no_torch() -> None:
     script = textwrap.dedent(
         """
         import sys
-        import serving.commands
+        import mealimpact.commands.serve
         from serving.main import create_app
         from serving.settings import Settings
         create_app(Settings())

@@ -11,7 +11,7 @@ import socket
 import sys
 from typing import TYPE_CHECKING
 
-from mealimpact.cli import CommandGroups
+from mealimpact.commands import CommandGroups
 
 if TYPE_CHECKING:
     import uvicorn
