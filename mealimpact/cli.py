@@ -39,9 +39,9 @@ def _registrars() -> list[Callable[[CommandGroups], None]]:
     from training import glucose_commands as response_commands  # train glucose
 
     registrars.append(response_commands.register)
-    from glucose_model import cgm_commands  # cgm-import, cohort-summary
+    from mealimpact.commands import cgm  # cgm-import, cohort-summary
 
-    registrars.append(cgm_commands.register)
+    registrars.append(cgm.register)
     from training import vision_commands as retrain_commands  # train/evaluate vision, evaluate fewshot
 
     registrars.append(retrain_commands.register)

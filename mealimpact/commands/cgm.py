@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mealimpact.cli import CommandGroups
+    from mealimpact.commands import CommandGroups
 
 COHORT_CHOICES = ("all", "d1namo", "dubosson", "shanghai", "weinstock", "canonical", "exports", "auto")
 
