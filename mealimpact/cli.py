@@ -27,9 +27,9 @@ def _registrars() -> list[Callable[[CommandGroups], None]]:
     from mealimpact.commands import serve  # serve, api-key
 
     registrars.append(serve.register)
-    from glucose_model import commands as glucose_commands  # simulate, plot-simulation
+    from mealimpact.commands import simulate  # simulate, plot-simulation, check-simulator
 
-    registrars.append(glucose_commands.register)
+    registrars.append(simulate.register)
     from training import report_commands  # report, export fhir
 
     registrars.append(report_commands.register)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mealimpact.cli import CommandGroups
+from mealimpact.commands import CommandGroups
 
 DEFAULT_PEOPLE = "healthy:50,prediabetes:50,type2:50,type1:50"
 
