@@ -30,9 +30,9 @@ def _registrars() -> list[Callable[[CommandGroups], None]]:
     from mealimpact.commands import simulate  # simulate, plot-simulation, check-simulator
 
     registrars.append(simulate.register)
-    from training import report_commands  # report, export fhir
+    from mealimpact.commands import report  # report, export fhir
 
-    registrars.append(report_commands.register)
+    registrars.append(report.register)
     from vision import commands as vision_commands  # export/evaluate recognizer, build-food-table
 
     registrars.append(vision_commands.register)

@@ -98,7 +98,7 @@ def test_bad_input_ends_with_a_named_error(
 
 
 def test_predicted_curves_from_the_shipped_response_model(tmp_path: Path) -> None:
-    from training.report_commands import DEFAULT_RESPONSE_MODEL, summarize_with_model
+    from mealimpact.commands.report import DEFAULT_RESPONSE_MODEL, summarize_with_model
 
     model = Path(__file__).resolve().parents[2] / DEFAULT_RESPONSE_MODEL
     if not model.is_file():

@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mealimpact.cli import CommandGroups
+from mealimpact.commands import CommandGroups
 
 if TYPE_CHECKING:
     from glucose_model.agp import ReportPeriod
