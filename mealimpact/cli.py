@@ -48,9 +48,9 @@ def _registrars() -> list[Callable[[CommandGroups], None]]:
     from training import mobile_commands  # export mobile, export mobile-golden
 
     registrars.append(mobile_commands.register)
-    from training import federated_commands  # federated demo (flwr imported in the handler)
+    from mealimpact.commands import federated  # federated demo (flwr imported in the handler)
 
-    registrars.append(federated_commands.register)
+    registrars.append(federated.register)
     return registrars
 
 
