@@ -45,9 +45,9 @@ def _registrars() -> list[Callable[[CommandGroups], None]]:
     from training import vision_commands as retrain_commands  # train/evaluate vision, evaluate fewshot
 
     registrars.append(retrain_commands.register)
-    from training import mobile_commands  # export mobile, export mobile-golden
+    from mealimpact.commands import export  # export mobile, export mobile-golden
 
-    registrars.append(mobile_commands.register)
+    registrars.append(export.register)
     from mealimpact.commands import federated  # federated demo (flwr imported in the handler)
 
     registrars.append(federated.register)

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 from mealimpact.model_repository_path import default_models_dir
 
 if TYPE_CHECKING:
-    from mealimpact.cli import CommandGroups
+    from mealimpact.commands import CommandGroups
 
 _DEFAULT_DATA = Path("../shared/data")
-_GOLDEN_DIR = Path(__file__).resolve().parents[1] / "mobile" / "golden"
+_GOLDEN_DIR = Path(__file__).resolve().parents[2] / "mobile" / "golden"
 
 
 def _export_mobile(args: argparse.Namespace) -> int:
