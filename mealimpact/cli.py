@@ -33,9 +33,10 @@ def _registrars() -> list[Callable[[CommandGroups], None]]:
     from mealimpact.commands import report  # report, export fhir
 
     registrars.append(report.register)
-    from vision import commands as vision_commands  # export/evaluate recognizer, build-food-table
+    from mealimpact.commands import evaluate, export, food_table
 
-    registrars.append(vision_commands.register)
+    # export recognizer/mobile/mobile-golden, evaluate recognizer, build-food-table
+    registrars += [export.register, evaluate.register_recognizer, food_table.register]
     from training import glucose_commands as response_commands  # train glucose
 
     registrars.append(response_commands.register)
@@ -45,9 +46,6 @@ def _registrars() -> list[Callable[[CommandGroups], None]]:
     from training import vision_commands as retrain_commands  # train/evaluate vision, evaluate fewshot
 
     registrars.append(retrain_commands.register)
-    from mealimpact.commands import export  # export mobile, export mobile-golden
-
-    registrars.append(export.register)
     from mealimpact.commands import federated  # federated demo (flwr imported in the handler)
 
     registrars.append(federated.register)

@@ -1,4 +1,8 @@
-"""`mealimpact export mobile` (the bundle, its golden cases and README) and `export mobile-golden`."""
+"""`mealimpact export recognizer` (ONNX, calibrated), `export mobile` (the bundle, its golden cases and
+README) and `export mobile-golden`; argparse here, the work in the handlers.
+
+`export fhir` shares the record arguments of `report` and lives beside it (mealimpact/commands/report.py).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,22 @@ if TYPE_CHECKING:
     from mealimpact.commands import CommandGroups
 
 _DEFAULT_DATA = Path("../shared/data")
+_DEFAULT_D1NAMO = _DEFAULT_DATA / "d1namo"
 _GOLDEN_DIR = Path(__file__).resolve().parents[2] / "mobile" / "golden"
+
+
+def _export_recognizer(args: argparse.Namespace) -> int:
+    from training.vision_export import default_check_photos, export_recognizer
+
+    d1namo: Path = args.data
+    report = export_recognizer(
+        args.out, d1namo, version=args.version, check_photos=default_check_photos(d1namo)
+    )
+    print(f"wrote {report.model_path} and {report.config_path}")
+    print("max abs difference ONNX vs torch:", json.dumps(report.max_abs_diff))
+    print("calibration:", report.calibration)
+    print("person-wise cross-validated metrics:", json.dumps(report.metrics, indent=2))
+    return 0
 
 
 def _export_mobile(args: argparse.Namespace) -> int:
@@ -69,6 +88,16 @@ def _export_golden(args: argparse.Namespace) -> int:
 
 
 def register(groups: CommandGroups) -> None:
+    recognizer = groups.export.add_parser(
+        "recognizer", help="export the food recognizer to ONNX (calibrates first)"
+    )
+    recognizer.add_argument("--out", type=Path, default=default_models_dir(), help="model repository root")
+    recognizer.add_argument(
+        "--data", type=Path, default=_DEFAULT_D1NAMO, help="D1NAMO folder for calibration"
+    )
+    recognizer.add_argument("--version", default="1", help="model version folder")
+    recognizer.set_defaults(handler=_export_recognizer)
+
     models_help = "model repository to read (default: $MEALIMPACT_MODELS_DIR or models/)"
     mobile = groups.export.add_parser(
         "mobile",

@@ -1,4 +1,4 @@
-"""The vision area's subcommands, and that serving's side of vision/ never pulls in torch."""
+"""The recognizer's subcommands (export, evaluate, food table), and that serving's side of vision/ never pulls in torch."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mealimpact.cli import CommandGroups
-from vision.commands import register
+from mealimpact.commands import CommandGroups, evaluate, export, food_table
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -20,7 +19,8 @@ def _parser() -> argparse.ArgumentParser:
         evaluate=root.add_parser("evaluate").add_subparsers(dest="what"),
         export=root.add_parser("export").add_subparsers(dest="what"),
     )
-    register(groups)
+    for register in (export.register, evaluate.register_recognizer, food_table.register):
+        register(groups)
     return parser
 
 
@@ -40,7 +40,8 @@ def test_export_evaluate_and_table_commands_parse() -> None:
 
 def test_registering_and_the_serving_modules_import_no_torch() -> None:
     code = (
-        "import sys, vision.commands, vision.decode, vision.preprocess, vision.taxonomy, "
+        "import sys, mealimpact.commands.export, mealimpact.commands.evaluate, mealimpact.commands.food_table, "
+        "vision.decode, vision.preprocess, vision.taxonomy, "
         "vision.metadata, vision.recognition; "
         "print(sorted(m for m in ('torch', 'torchvision', 'sklearn', 'onnx') if m in sys.modules))"
     )
