@@ -37,9 +37,9 @@ def _registrars() -> list[Callable[[CommandGroups], None]]:
 
     # export recognizer/mobile/mobile-golden, evaluate recognizer, build-food-table
     registrars += [export.register, evaluate.register_recognizer, food_table.register]
-    from training import glucose_commands as response_commands  # train glucose
+    from mealimpact.commands import audit, train  # train glucose, glucose-personal; audit-shanghai-foods
 
-    registrars.append(response_commands.register)
+    registrars += [train.register, audit.register]
     from mealimpact.commands import cgm  # cgm-import, cohort-summary
 
     registrars.append(cgm.register)

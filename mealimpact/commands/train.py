@@ -1,4 +1,4 @@
-"""`mealimpact train glucose`: train or adapt the post-meal response model and write a new version."""
+"""`mealimpact train glucose` and `train glucose-personal`: train or adapt the post-meal response model and write a new version."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from mealimpact.model_repository_path import default_models_dir
 
 if TYPE_CHECKING:
-    from mealimpact.cli import CommandGroups
+    from mealimpact.commands import CommandGroups
 
 FORMATS = ("auto", "shanghai", "d1namo", "dubosson", "weinstock", "canonical", "exports")
 
@@ -53,21 +53,6 @@ def register(groups: CommandGroups) -> None:
     )
     personal.add_argument("--out", type=Path, default=default_models_dir(), help="model repository folder")
     personal.set_defaults(handler=train_personal_command)
-
-    audit = groups.root.add_parser(
-        "audit-shanghai-foods",
-        help="audit the Shanghai meal labels: every food by the carbohydrate it adds, with flags",
-        description="Apply glucose_model/data/shanghai_food_overrides.csv to the match table and write "
-        "glucose_model/data/shanghai_food_audit.csv and .md (see glucose_model/food_audit.py).",
-    )
-    audit.add_argument("--shanghai", type=Path, default=Path("../shared/data/shanghai"))
-    audit.add_argument(
-        "--before",
-        type=Path,
-        default=None,
-        help="an older match table, to count the meals whose carbs changed",
-    )
-    audit.set_defaults(handler=audit_shanghai_foods_command)
 
 
 def train_personal_command(args: argparse.Namespace) -> int:
@@ -175,23 +160,6 @@ def _personal_check_feed(examples: object) -> dict[str, object]:
         INPUT_HISTORY_SLOT: (np.arange(40) % 2).astype(np.int64),
         **sets.as_feed(),
     }
-
-
-def audit_shanghai_foods_command(args: argparse.Namespace) -> int:
-    from glucose_model.food_audit import AUDIT_CSV_PATH, AUDIT_MD_PATH, run_audit
-
-    command = "mealimpact audit-shanghai-foods --shanghai ../shared/data/shanghai" + (
-        " --before OLD_TABLE.csv" if args.before else ""
-    )
-    rows, change = run_audit(args.shanghai, args.before, command)
-    flagged = sum(1 for r in rows if set(r.flags) - {"count_portion", "override"})
-    print(f"{len(rows)} foods, {flagged} flagged; wrote {AUDIT_CSV_PATH} and {AUDIT_MD_PATH}")
-    if change is not None:
-        print(
-            f"{change.changed} of {change.meals} meals' carbs changed (mean |change| "
-            f"{change.mean_abs_change_g:.1f} g, largest {change.max_abs_change_g:.1f} g)"
-        )
-    return 0
 
 
 def _print_table(metrics: dict[str, dict[str, dict[str, float | None]]]) -> None:
