@@ -21,9 +21,6 @@ def _registrars() -> list[Callable[[CommandGroups], None]]:
     # One line per feature area; each module imports only argparse-level code at import time
     # and exposes `register(groups)`, which adds its subparsers with `set_defaults(handler=...)`.
     registrars: list[Callable[[CommandGroups], None]] = []
-    from training import evaluate_commands  # train forecast, evaluate glucose
-
-    registrars.append(evaluate_commands.register)
     from mealimpact.commands import serve  # serve, api-key
 
     registrars.append(serve.register)
@@ -35,9 +32,10 @@ def _registrars() -> list[Callable[[CommandGroups], None]]:
     registrars.append(report.register)
     from mealimpact.commands import evaluate, export, food_table
 
-    # export recognizer/mobile/mobile-golden, evaluate recognizer, build-food-table
-    registrars += [export.register, evaluate.register_recognizer, food_table.register]
-    from mealimpact.commands import audit, train  # train glucose, glucose-personal; audit-shanghai-foods
+    # export recognizer/mobile/mobile-golden, evaluate glucose/recognizer, build-food-table
+    registrars += [export.register, evaluate.register, food_table.register]
+    # train forecast/glucose/glucose-personal; audit-shanghai-foods
+    from mealimpact.commands import audit, train
 
     registrars += [train.register, audit.register]
     from mealimpact.commands import cgm  # cgm-import, cohort-summary

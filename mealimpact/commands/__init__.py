@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+FORMATS = ("auto", "shanghai", "d1namo", "dubosson", "weinstock", "canonical", "exports")  # cohort layouts
+
 
 @dataclass(frozen=True)
 class CommandGroups:

@@ -1,4 +1,5 @@
-"""`mealimpact train glucose` and `train glucose-personal`: train or adapt the post-meal response model and write a new version."""
+"""`mealimpact train forecast`, `train glucose` and `train glucose-personal`: train or adapt the glucose
+forecast and the post-meal response model and write a new version; argparse here, the work in the handlers."""
 
 from __future__ import annotations
 
@@ -6,15 +7,42 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mealimpact.commands import FORMATS
 from mealimpact.model_repository_path import default_models_dir
 
 if TYPE_CHECKING:
     from mealimpact.commands import CommandGroups
 
-FORMATS = ("auto", "shanghai", "d1namo", "dubosson", "weinstock", "canonical", "exports")
-
 
 def register(groups: CommandGroups) -> None:
+    train = groups.train.add_parser(
+        "forecast",
+        help="train the +15..+60 min glucose forecast and export models/glucose_forecast/<version>/model.onnx",
+    )
+    train.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        default=[],
+        help="a cohort folder (layout detected); repeat for several cohorts",
+    )
+    train.add_argument(
+        "--simulated", type=int, default=0, help="also simulate N people (the four kinds in equal shares)"
+    )
+    train.add_argument("--simulated-days", type=int, default=7)
+    train.add_argument(
+        "--out", type=Path, default=default_models_dir() / "glucose_forecast", help="model folder"
+    )
+    train.add_argument("--version", default="2", help="model version sub-folder")
+    train.add_argument(
+        "--stride-steps", type=int, default=2, help="one forecast origin per this many 5-min steps"
+    )
+    train.add_argument(
+        "--held-out-fraction", type=float, default=0.2, help="share of each cohort's people held out"
+    )
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(handler=train_forecast_command)
+
     parser = groups.train.add_parser(
         "glucose",
         help="train the post-meal response model (simulated cohort, then real cohorts; split by person)",
@@ -53,6 +81,35 @@ def register(groups: CommandGroups) -> None:
     )
     personal.add_argument("--out", type=Path, default=default_models_dir(), help="model repository folder")
     personal.set_defaults(handler=train_personal_command)
+
+
+def train_forecast_command(args: argparse.Namespace) -> int:
+    import json
+
+    from glucose_model.cohorts import load_cohort
+    from training.forecast_train import ForecastTrainConfig, run_forecast_training
+
+    if not args.data and args.simulated <= 0:
+        print("give cohort folders with --data DIR and/or a simulated cohort with --simulated N (N > 0)")
+        return 2
+    recordings = [r for folder in args.data for r in load_cohort(folder)]
+    if args.simulated > 0:
+        from glucose_model.records import equal_kind_shares
+        from glucose_model.simulator import CohortConfig, simulate_cohort
+
+        people = equal_kind_shares(args.simulated)
+        print(f"simulating {args.simulated} people for {args.simulated_days} days ...")
+        cohort = simulate_cohort(CohortConfig(people=people, days=args.simulated_days, seed=args.seed))
+        recordings += cohort.recordings()
+    config = ForecastTrainConfig(
+        stride_steps=args.stride_steps,
+        held_out_fraction=args.held_out_fraction,
+        seed=args.seed,
+    )
+    path, metrics = run_forecast_training(recordings, args.out, str(args.version), config)
+    print(f"wrote {path}")
+    print(json.dumps(metrics, indent=2))
+    return 0
 
 
 def train_personal_command(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ def _parser() -> argparse.ArgumentParser:
         evaluate=root.add_parser("evaluate").add_subparsers(dest="what"),
         export=root.add_parser("export").add_subparsers(dest="what"),
     )
-    for register in (export.register, evaluate.register_recognizer, food_table.register):
+    for register in (export.register, evaluate.register, food_table.register):
         register(groups)
     return parser
 
