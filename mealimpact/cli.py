@@ -41,9 +41,6 @@ def _registrars() -> list[Callable[[CommandGroups], None]]:
     from mealimpact.commands import cgm  # cgm-import, cohort-summary
 
     registrars.append(cgm.register)
-    from training import vision_commands as retrain_commands  # train/evaluate vision, evaluate fewshot
-
-    registrars.append(retrain_commands.register)
     from mealimpact.commands import federated  # federated demo (flwr imported in the handler)
 
     registrars.append(federated.register)

@@ -9,9 +9,11 @@ the handler, so `mealimpact serve` runs in the serving install, which has no tor
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
 
 FORMATS = ("auto", "shanghai", "d1namo", "dubosson", "weinstock", "canonical", "exports")  # cohort layouts
+MODELS_HELP = "model repository to read (default: $MEALIMPACT_MODELS_DIR or models/)"
 
 
 @dataclass(frozen=True)
@@ -22,3 +24,29 @@ class CommandGroups:
     train: argparse._SubParsersAction  # mealimpact train <what>
     evaluate: argparse._SubParsersAction  # mealimpact evaluate <what>
     export: argparse._SubParsersAction  # mealimpact export <what>
+
+
+def with_clear_vision_errors(
+    handler: Callable[[argparse.Namespace], int], *, training: bool = False
+) -> Callable[[argparse.Namespace], int]:
+    """Bad input (layout, nutrition file, version, photo set, model repository) ends with its message,
+    not a traceback; `training` adds the errors only retraining raises."""
+
+    def run(args: argparse.Namespace) -> int:
+        from training.mobile_bundle import BundleError
+        from training.vision_dataset import DatasetLayoutError
+        from training.vision_retrain import EvaluationDataError
+
+        named: tuple[type[Exception], ...] = (DatasetLayoutError, EvaluationDataError, BundleError)
+        if training:
+            from training.vision_train import TrainingSetError
+            from training.vision_version import NutritionFileError
+
+            named += (TrainingSetError, NutritionFileError)
+        try:
+            return handler(args)
+        except named as err:
+            print(f"error: {err}")
+            return 2
+
+    return run

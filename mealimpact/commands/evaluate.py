@@ -1,5 +1,6 @@
-"""`mealimpact evaluate glucose` (the shipped response and forecast models beside the baselines) and
-`evaluate recognizer` (the food recognizer ONNX on real photos); argparse here, the work in the handlers."""
+"""`mealimpact evaluate glucose` (the shipped response and forecast models beside the baselines),
+`evaluate recognizer` (the food recognizer ONNX on real photos), `evaluate vision` (top-1/top-5/per-class
+figures of a recognizer version) and `evaluate fewshot`; argparse here, the work in the handlers."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import argparse
 import json
 from pathlib import Path
 
-from mealimpact.commands import FORMATS, CommandGroups
+from mealimpact.commands import FORMATS, MODELS_HELP, CommandGroups, with_clear_vision_errors
 from mealimpact.model_repository_path import default_models_dir
 from vision.metadata import MODEL_NAME
 
@@ -61,8 +62,69 @@ def _evaluate_recognizer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_vision(args: argparse.Namespace) -> int:
+    from training.vision_dataset import read_labelled_photos
+    from training.vision_report import write_report
+    from training.vision_retrain import evaluate_model, evaluation_photos, model_labels, model_path_of
+
+    path = model_path_of(args.models_dir, args.model)
+    photos = read_labelled_photos(args.data, seed=args.seed)
+    report = evaluate_model(path, args.model, evaluation_photos(photos) if not args.all_photos else photos)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report.to_json(), indent=2, allow_nan=False) + "\n")
+    if args.report is not None:
+        write_report(report, model_labels(path), args.report)
+    print(
+        f"version {args.model}: top-1 {report.top1_accuracy:.3f}, top-5 {report.top5_accuracy:.3f} "
+        f"on {report.photos} photos; wrote {args.json}"
+    )
+    return 0
+
+
+def _evaluate_fewshot(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from training.d1namo_labels import read_d1namo_photos
+    from training.vision_dataset import read_labelled_photos
+    from training.vision_report import evaluate_few_shot, personal_class_takeover
+    from training.vision_retrain import model_path_of, predict_onnx
+    from vision.fewshot import FEWSHOT_TEMPERATURE, FEWSHOT_THRESHOLD
+
+    if any(args.data.glob("*/food.csv")):
+        photos = read_d1namo_photos(args.data, min_photos=2)  # 1-shot needs a class with a second photo
+    else:
+        photos = read_labelled_photos(args.data, seed=0)
+    path = model_path_of(args.models_dir, args.model)
+    embeddings = predict_onnx(path, [p.path for p in photos])["embedding"]
+    labels = [p.label for p in photos]
+    by_shots: dict[str, object] = {}
+    results = {"model_version": args.model, "photos": len(photos), "shots": by_shots}
+    for shots in args.shots:
+        accuracy = evaluate_few_shot(embeddings, labels, shots, episodes=args.episodes)
+        takeover = {}
+        for threshold in sorted({*args.thresholds, FEWSHOT_THRESHOLD}):
+            rates = personal_class_takeover(
+                embeddings, labels, shots, temperature=FEWSHOT_TEMPERATURE, threshold=threshold
+            )
+            takeover[str(threshold)] = asdict(rates) if rates else None
+        by_shots[str(shots)] = {
+            "accuracy": asdict(accuracy) if accuracy else "not measurable: too few photos per class",
+            "takeover_by_threshold": takeover,
+        }
+        if accuracy is None:
+            print(f"{shots}-shot: not measurable (fewer than two classes with more than {shots} photos)")
+        else:
+            print(
+                f"{shots}-shot, {accuracy.ways}-way: accuracy {accuracy.mean_accuracy:.3f} "
+                f"+/- {accuracy.sd_accuracy:.3f} over {accuracy.episodes} episodes (chance {accuracy.chance_accuracy:.3f})"
+            )
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
 def register(groups: CommandGroups) -> None:
-    """Adds `evaluate glucose` and `evaluate recognizer`."""
+    """Adds `evaluate glucose`, `evaluate recognizer`, `evaluate vision` and `evaluate fewshot`."""
     glucose = groups.evaluate.add_parser(
         "glucose", help="evaluate the shipped response and forecast models beside the baselines"
     )
@@ -105,3 +167,32 @@ def register(groups: CommandGroups) -> None:
     )
     evaluate.add_argument("--json", type=Path, default=None, help="also write the results here")
     evaluate.set_defaults(handler=_evaluate_recognizer)
+
+    models_help = MODELS_HELP
+    vision = groups.evaluate.add_parser(
+        "vision", help="top-1/top-5/per-class figures of a recognizer version"
+    )
+    vision.add_argument("--data", type=Path, required=True, help="labelled photos, any `train vision` layout")
+    vision.add_argument("--model", required=True, help="version folder name, e.g. 2")
+    vision.add_argument("--json", type=Path, required=True, help="where to write the figures")
+    vision.add_argument("--report", type=Path, default=None, help="also write the PNGs to this folder")
+    vision.add_argument("--all-photos", action="store_true", help="every photo, not only the test split")
+    vision.add_argument("--seed", type=int, default=0, help="split seed for layouts without a test split")
+    vision.add_argument("--models-dir", type=Path, default=default_models_dir(), help=models_help)
+    vision.set_defaults(handler=with_clear_vision_errors(_evaluate_vision))
+
+    fewshot = groups.evaluate.add_parser(
+        "fewshot", help="few-shot accuracy vs shots from the embedding output"
+    )
+    fewshot.add_argument(
+        "--data", type=Path, default=_DEFAULT_D1NAMO, help="labelled photos (D1NAMO by default)"
+    )
+    fewshot.add_argument("--model", default="1", help="version folder name")
+    fewshot.add_argument("--shots", type=int, nargs="+", default=[1, 3, 5, 10])
+    fewshot.add_argument("--episodes", type=int, default=200)
+    fewshot.add_argument(
+        "--thresholds", type=float, nargs="*", default=[0.5, 0.55, 0.6, 0.65, 0.7], help="takeover thresholds"
+    )
+    fewshot.add_argument("--json", type=Path, required=True)
+    fewshot.add_argument("--models-dir", type=Path, default=default_models_dir(), help=models_help)
+    fewshot.set_defaults(handler=with_clear_vision_errors(_evaluate_fewshot))

@@ -1,5 +1,6 @@
-"""`mealimpact train forecast`, `train glucose` and `train glucose-personal`: train or adapt the glucose
-forecast and the post-meal response model and write a new version; argparse here, the work in the handlers."""
+"""`mealimpact train forecast`, `train glucose`, `train glucose-personal` and `train vision`: train or adapt
+the glucose forecast, the post-meal response model and the recognizer's classes and write a new version;
+argparse here, the work in the handlers."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mealimpact.commands import FORMATS
+from mealimpact.commands import FORMATS, MODELS_HELP, with_clear_vision_errors
 from mealimpact.model_repository_path import default_models_dir
 
 if TYPE_CHECKING:
@@ -82,6 +83,28 @@ def register(groups: CommandGroups) -> None:
     personal.add_argument("--out", type=Path, default=default_models_dir(), help="model repository folder")
     personal.set_defaults(handler=train_personal_command)
 
+    models_help = MODELS_HELP
+    train = groups.train.add_parser("vision", help="retrain the recognizer's classes on labelled photos")
+    train.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="DIR/{train,val,test}/<class>/*, a Food-101 folder, a CSV of path,label, or the D1NAMO folder",
+    )
+    train.add_argument("--nutrition", type=Path, default=None, help="CSV mapping each class to nutrition")
+    train.add_argument("--mode", choices=("linear", "finetune"), default="linear")
+    train.add_argument(
+        "--out", type=Path, default=None, help="model repository to write (default: --models-dir)"
+    )
+    train.add_argument("--epochs", type=int, default=0, help="0: the mode's default")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--models-dir", type=Path, default=default_models_dir(), help=models_help)
+    train.add_argument("--runs", type=Path, default=Path("runs"), help="checkpoints and the feature cache")
+    train.add_argument(
+        "--repeats", type=int, default=0, help="also report the linear head's test top-1 over N other splits"
+    )
+    train.set_defaults(handler=with_clear_vision_errors(_train_vision, training=True))
+
 
 def train_forecast_command(args: argparse.Namespace) -> int:
     import json
@@ -109,6 +132,41 @@ def train_forecast_command(args: argparse.Namespace) -> int:
     path, metrics = run_forecast_training(recordings, args.out, str(args.version), config)
     print(f"wrote {path}")
     print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def _train_vision(args: argparse.Namespace) -> int:
+    import time
+
+    from training.vision_retrain import retrain
+    from training.vision_train import VisionTrainConfig
+
+    config = VisionTrainConfig(mode=args.mode, epochs=args.epochs, seed=args.seed)
+    started = time.perf_counter()
+    result = retrain(
+        args.data, args.nutrition, config, args.models_dir, args.out or args.models_dir, args.runs
+    )
+    report = result.report
+    print(f"wrote food_recognizer version {result.version}: {result.model_path}")
+    print(
+        f"{config.mode}: training {result.train_seconds:.0f} s (total {time.perf_counter() - started:.0f} s), "
+        f"val accuracy {result.val_accuracy:.3f}; on {report.photos} held-out photos top-1 "
+        f"{report.top1_accuracy:.3f}, top-5 {report.top5_accuracy:.3f}, balanced {report.balanced_accuracy:.3f}"
+    )
+    print("report:", ", ".join(str(p) for p in result.report_files))
+    if args.repeats:
+        from training.vision_dataset import class_names, read_labelled_photos
+        from training.vision_train import linear_head_over_splits
+        from vision.preprocess import PreprocessSpec
+
+        photos = read_labelled_photos(args.data, seed=args.seed)
+        splits = linear_head_over_splits(
+            photos, tuple(class_names(photos)), PreprocessSpec(), config, args.runs, args.repeats
+        )
+        print(
+            f"linear head over {splits.repeats} other stratified splits: test top-1 {splits.mean_test_accuracy:.3f} "
+            f"+/- {splits.sd_test_accuracy:.3f} ({splits.mean_test_photos:.0f} test photos each)"
+        )
     return 0
 
 

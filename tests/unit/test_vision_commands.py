@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from mealimpact.cli import main
 from mealimpact.commands import CommandGroups, evaluate, export, food_table
 
 
@@ -47,3 +50,14 @@ def test_registering_and_the_serving_modules_import_no_torch() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", [["train", "vision"], ["evaluate", "vision", "--model", "1"]])
+def test_vision_commands_end_bad_input_with_its_message(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-photos"
+    extra = ["--json", str(tmp_path / "r.json")] if command[0] == "evaluate" else ["--out", str(tmp_path)]
+    code = main([*command, "--data", str(missing), *extra])
+    assert code == 2
+    assert capsys.readouterr().out.startswith(f"error: {missing} is not a recognised layout")
