@@ -1,7 +1,7 @@
 """The `mealimpact` command: one subcommand per job.
 
-Each feature area registers its own subcommands from a small module that imports only argparse
-at the top; the heavy work (torch, onnxruntime) is imported inside the handler, so
+Each job has one module in mealimpact/commands/ that imports only argparse-level code at the top and
+exposes `register(groups)`; the heavy work (torch, onnxruntime) is imported inside the handlers, so
 `mealimpact serve` runs in the serving install, which has no torch.
 """
 
@@ -11,40 +11,33 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from mealimpact.commands import CommandGroups
+from mealimpact.commands import (
+    CommandGroups,
+    audit,
+    cgm,
+    evaluate,
+    export,
+    federated,
+    food_table,
+    report,
+    serve,
+    simulate,
+    train,
+)
 
-# CommandGroups: re-exported for the command modules not yet moved into mealimpact/commands/.
-__all__ = ["CommandGroups", "build_parser", "main"]
-
-
-def _registrars() -> list[Callable[[CommandGroups], None]]:
-    # One line per feature area; each module imports only argparse-level code at import time
-    # and exposes `register(groups)`, which adds its subparsers with `set_defaults(handler=...)`.
-    registrars: list[Callable[[CommandGroups], None]] = []
-    from mealimpact.commands import serve  # serve, api-key
-
-    registrars.append(serve.register)
-    from mealimpact.commands import simulate  # simulate, plot-simulation, check-simulator
-
-    registrars.append(simulate.register)
-    from mealimpact.commands import report  # report, export fhir
-
-    registrars.append(report.register)
-    from mealimpact.commands import evaluate, export, food_table
-
-    # export recognizer/mobile/mobile-golden, evaluate glucose/recognizer, build-food-table
-    registrars += [export.register, evaluate.register, food_table.register]
-    # train forecast/glucose/glucose-personal; audit-shanghai-foods
-    from mealimpact.commands import audit, train
-
-    registrars += [train.register, audit.register]
-    from mealimpact.commands import cgm  # cgm-import, cohort-summary
-
-    registrars.append(cgm.register)
-    from mealimpact.commands import federated  # federated demo (flwr imported in the handler)
-
-    registrars.append(federated.register)
-    return registrars
+# In the order `--help` lists the commands: report's `export fhir` comes before export's targets.
+REGISTRARS: tuple[Callable[[CommandGroups], None], ...] = (
+    serve.register,  # serve, api-key
+    simulate.register,  # simulate, plot-simulation, check-simulator
+    report.register,  # report, export fhir
+    export.register,  # export recognizer, mobile, mobile-golden
+    evaluate.register,  # evaluate glucose, recognizer, vision, fewshot
+    food_table.register,  # build-food-table
+    train.register,  # train forecast, glucose, glucose-personal, vision
+    audit.register,  # audit-shanghai-foods
+    cgm.register,  # cgm-import, cohort-summary
+    federated.register,  # federated demo (flwr imported in the handler)
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="what", metavar="<target>", required=True
     )
     groups = CommandGroups(root=root, train=train, evaluate=evaluate, export=export)
-    for register in _registrars():
+    for register in REGISTRARS:
         register(groups)
     return parser
 
