@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import torch
 
 from glucose_model.explanation import (
@@ -72,6 +73,17 @@ DATA_ATTRIBUTION = {
 
 class ResponseExportError(RuntimeError):
     """The exported ONNX graph does not reproduce the torch network."""
+
+
+def _save_with_metadata(program: Any, metadata: Mapping[str, str], out: Path) -> None:
+    """Write an exported program as one ONNX file carrying its metadata, and check it."""
+    if program is None:
+        raise ResponseExportError("torch.onnx.export returned no program")
+    model = program.model_proto
+    for key, value in metadata.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save_model(model, str(out))
+    onnx.checker.check_model(str(out))
 
 
 def attribution(cohort: str) -> str:
@@ -170,7 +182,6 @@ def export_response(
     network: ResponseNetwork, metadata: Mapping[str, str], model_dir: Path, check: ModelInputs | None = None
 ) -> Path:
     """Write `model_dir/<version>/model.onnx` (one file) and `model_dir/config.pbtxt`; check ORT vs torch."""
-    import onnx
     import onnxruntime as ort
 
     out = model_dir / json.loads(metadata["version"]) / "model.onnx"
@@ -189,13 +200,7 @@ def export_response(
         opset_version=OPSET,
         external_data=False,
     )
-    if program is None:
-        raise ResponseExportError("torch.onnx.export returned no program")
-    model = program.model_proto
-    for key, value in metadata.items():
-        model.metadata_props.add(key=key, value=value)
-    onnx.save_model(model, str(out))
-    onnx.checker.check_model(str(out))
+    _save_with_metadata(program, metadata, out)
 
     probe = (
         check
@@ -281,7 +286,6 @@ def export_personal_response(
     network: torch.nn.Module, metadata: Mapping[str, str], model_dir: Path, check: Mapping[str, Any]
 ) -> Path:
     """Write the personal graph (one file, opset OPSET) and its config; check ORT against torch on `check`."""
-    import onnx
     import onnxruntime as ort
 
     out = model_dir / json.loads(metadata["version"]) / "model.onnx"
@@ -312,13 +316,7 @@ def export_personal_response(
         opset_version=OPSET,
         external_data=False,
     )
-    if program is None:
-        raise ResponseExportError("torch.onnx.export returned no program")
-    model = program.model_proto
-    for key, value in metadata.items():
-        model.metadata_props.add(key=key, value=value)
-    onnx.save_model(model, str(out))
-    onnx.checker.check_model(str(out))
+    _save_with_metadata(program, metadata, out)
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     feed = {name: np.ascontiguousarray(check[name]) for name in PERSONAL_INPUT_NAMES}
     got = session.run(list(OUTPUT_NAMES), feed)
