@@ -18,13 +18,11 @@ from serving.metrics import ServingMetrics
 from serving.problems import (
     BODY_TIMEOUT,
     OVERLOADED,
-    PROBLEM_CONTENT_TYPE,
     PROBLEM_PATH,
     RATE_LIMITED,
     UNAUTHORIZED,
     ProblemType,
-    problem_body,
-    v2_error_body,
+    send_problem,
 )
 from serving.routes.docs import ASSET_PREFIX
 from serving.settings import Settings
@@ -153,19 +151,4 @@ class Admission:
         headers: list[tuple[bytes, bytes]],
     ) -> None:
         self.metrics.rejected.labels(problem.slug).inc()
-        if scope["path"].startswith("/v2"):
-            body, content_type = v2_error_body(detail), "application/json"
-        else:
-            body, content_type = problem_body(problem, detail, scope["path"]), PROBLEM_CONTENT_TYPE
-        await send(
-            {
-                "type": "http.response.start",
-                "status": problem.status,
-                "headers": [
-                    (b"content-type", content_type.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                    *headers,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_problem(scope, send, problem, detail, headers)

@@ -7,11 +7,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.types import Scope, Send
 
 from glucose_model.records import InsufficientCgmError, RecordError
 from serving.backends import ModelBackendError
@@ -232,6 +234,28 @@ def problem_body(problem: ProblemType, detail: str, instance: str, **extensions:
 
 def v2_error_body(detail: str) -> bytes:
     return json.dumps({"error": detail}, separators=(",", ":")).encode("utf-8")
+
+
+async def send_problem(
+    scope: Scope, send: Send, problem: ProblemType, detail: str, headers: Sequence[tuple[bytes, bytes]]
+) -> None:
+    """Answer from ASGI middleware, before any route ran: problem+json on /v1, {"error"} on /v2."""
+    if scope["path"].startswith("/v2"):
+        body, content_type = v2_error_body(detail), "application/json"
+    else:
+        body, content_type = problem_body(problem, detail, scope["path"]), PROBLEM_CONTENT_TYPE
+    await send(
+        {
+            "type": "http.response.start",
+            "status": problem.status,
+            "headers": [
+                (b"content-type", content_type.encode()),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def v2_status(error: Exception) -> int:

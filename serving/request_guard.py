@@ -24,11 +24,9 @@ from serving.metrics import ServingMetrics
 from serving.problems import (
     BODY_TOO_LARGE,
     INTERNAL,
-    PROBLEM_CONTENT_TYPE,
     TIMEOUT,
     ProblemType,
-    problem_body,
-    v2_error_body,
+    send_problem,
 )
 
 logger = logging.getLogger("serving.access")
@@ -123,23 +121,8 @@ class RequestGuard:
     async def _send_problem(
         self, scope: Scope, send: Send, problem: ProblemType, detail: str, request_id: str
     ) -> None:
-        if scope["path"].startswith("/v2"):
-            body, content_type = v2_error_body(detail), "application/json"
-        else:
-            body, content_type = problem_body(problem, detail, scope["path"]), PROBLEM_CONTENT_TYPE
-        await send(
-            {
-                "type": "http.response.start",
-                "status": problem.status,
-                "headers": [
-                    _header("content-type", content_type),
-                    _header("content-length", str(len(body))),
-                    _header(REQUEST_ID_HEADER, request_id),
-                    _header("connection", "close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        headers = [_header(REQUEST_ID_HEADER, request_id), _header("connection", "close")]
+        await send_problem(scope, send, problem, detail, headers)
 
     def _record(self, scope: Scope, request_id: str, status: int, latency_s: float) -> None:
         route = getattr(scope.get("route"), "path", None)
