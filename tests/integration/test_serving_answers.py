@@ -5,70 +5,24 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from shipped_app import REPO_ROOT, impact_body, photo_paths, readings, shipped_settings, wait_ready
 
 from glucose_model.records import MG_DL_PER_MMOL_L
 from serving.main import create_app
 from serving.schemas.glucose import ForecastResponse
 from serving.schemas.meals import ImpactResponse, RecognizeResponse
-from serving.settings import REQUIRED_MODELS, Settings
 from serving.wording import ALERTS, FACTORS, SCENARIOS
 from vision.taxonomy import CATEGORIES
 
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-PHOTOS = REPO_ROOT / ".." / "shared" / "data" / "d1namo"
 EXAMPLES = REPO_ROOT / "serving" / "examples"
-
-
-def shipped_settings(**overrides: Any) -> Settings:
-    settings = Settings(**overrides)
-    missing = [m for m in REQUIRED_MODELS if not (settings.models_dir / m / "config.pbtxt").is_file()]
-    if missing:
-        pytest.skip(f"models {missing} not exported into {settings.models_dir} yet")
-    return settings
-
-
-def wait_ready(client: TestClient) -> None:
-    deadline = time.monotonic() + 30
-    while client.get("/readyz").status_code != 200:
-        assert time.monotonic() < deadline, "models never finished their warm-up"
-        time.sleep(0.05)
-
-
-def photo_paths() -> list[Path]:
-    if not PHOTOS.is_dir():
-        pytest.skip(f"D1NAMO photos not found at {PHOTOS} (see ../shared/README.md)")
-    return sorted(PHOTOS.glob("*/food_pictures/*.jpg"))
-
-
-def readings(values_mg_dl: list[float], end: datetime, step_min: int = 5) -> list[dict[str, Any]]:
-    start = end - timedelta(minutes=step_min * (len(values_mg_dl) - 1))
-    return [
-        {"time": (start + timedelta(minutes=step_min * k)).isoformat(), "value": v}
-        for k, v in enumerate(values_mg_dl)
-    ]
-
-
-def impact_body(unit: str = "mg/dL", scale: float = 1.0) -> dict[str, Any]:
-    meal_time = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
-    trace = [(110.0 + 3 * np.sin(k / 5)) / scale for k in range(36)]
-    return {
-        "meal": {"time": meal_time.isoformat(), "carbs_g": 60, "fiber_g": 4, "fat_g": 12, "protein_g": 20},
-        "cgm": {"unit": unit, "readings": readings(trace, meal_time - timedelta(minutes=4))},
-        "activity": {"steps": 600, "heart_rate": 75, "planned_walk_min": 10},
-        "profile": {"diabetes": "type2"},
-        "sleep_hours": 7,
-    }
 
 
 @pytest.fixture(scope="module")

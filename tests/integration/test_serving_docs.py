@@ -5,27 +5,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from shipped_app import shipped_settings
 
 from serving.auth import API_KEY_HEADER, new_key_entry
 from serving.main import create_app
 from serving.openapi_examples import PROBLEM_JSON
-from serving.settings import REQUIRED_MODELS, Settings
 
 REFERENCE = re.compile(
     r"""(?:src|href)=["']([^"']+)["']|url:\s*["']([^"']+)["']|\.init\(\s*["']([^"']+)["']"""
 )
-
-
-def shipped_settings(**overrides: Any) -> Settings:
-    settings = Settings(**overrides)
-    missing = [m for m in REQUIRED_MODELS if not (settings.models_dir / m / "config.pbtxt").is_file()]
-    if missing:
-        pytest.skip(f"models {missing} not exported into {settings.models_dir} yet")
-    return settings
 
 
 @pytest.fixture(scope="module")

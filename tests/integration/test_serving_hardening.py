@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from shipped_app import shipped_settings
 
 from serving.auth import key_digest
 from serving.deadline import remaining_s
@@ -31,16 +32,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PROBLEM_JSON = "application/problem+json"
 KEY = "test-key-for-ward-7"
 KEYS = (f"ward-7:{key_digest(KEY)}", f"lab:{key_digest('another-key')}")
-
-
-def shipped_settings(**overrides: Any) -> Settings:
-    settings = Settings(**overrides)
-    missing = [
-        m for m in settings.required_models if not (settings.models_dir / m / "config.pbtxt").is_file()
-    ]
-    if missing:
-        pytest.skip(f"models {missing} not exported into {settings.models_dir} yet")
-    return settings
 
 
 @contextmanager
