@@ -3,12 +3,19 @@ request's cgm.unit), plain sentences and rounded numbers, over the responses the
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Header
 
-from serving.schemas.glucose import AlertOut, ForecastResponse
-from serving.schemas.meals import FoodOut, ImpactResponse, Interval, RecognizeResponse, SettingOut
+from serving.schemas.glucose import AlertOut, ForecastPointOut, ForecastResponse
+from serving.schemas.meals import (
+    CurvePoint,
+    FoodOut,
+    ImpactResponse,
+    Interval,
+    RecognizeResponse,
+    SettingOut,
+)
 from serving.schemas.system import ModelRef
 from serving.settings import FOOD_RECOGNIZER
 from serving.wording import UNNAMED_DISH, Unit, Wording, preferred_language, rounded
@@ -64,6 +71,21 @@ def recognize_answer(recognition: Recognition, model_version: str, wording: Word
     return rounded(answer, food_probabilities=True)
 
 
+_BandPoint = TypeVar("_BandPoint", CurvePoint, ForecastPointOut)
+
+
+def _band_in_unit(point: _BandPoint, wording: Wording) -> _BandPoint:
+    """A curve or forecast point with its median and 10-90 % band also in mmol/L (None for mg/dL)."""
+    mmol = wording.mmol_l
+    return point.model_copy(
+        update={
+            "glucose_mmol_l": mmol(point.glucose_mg_dl),
+            "low_mmol_l": mmol(point.low_mg_dl),
+            "high_mmol_l": mmol(point.high_mg_dl),
+        }
+    )
+
+
 def impact_answer(response: ImpactResponse, wording: Wording) -> ImpactResponse:
     """The impact in the person's language and unit: mmol/L twins, labels, sentences, rounding."""
     mmol = wording.mmol_l
@@ -99,16 +121,7 @@ def impact_answer(response: ImpactResponse, wording: Wording) -> ImpactResponse:
     ]
     shaped = response.model_copy(
         update={
-            "curve": [
-                p.model_copy(
-                    update={
-                        "glucose_mmol_l": mmol(p.glucose_mg_dl),
-                        "low_mmol_l": mmol(p.low_mg_dl),
-                        "high_mmol_l": mmol(p.high_mg_dl),
-                    }
-                )
-                for p in response.curve
-            ],
+            "curve": [_band_in_unit(p, wording) for p in response.curve],
             "peak": peak.model_copy(
                 update={"glucose_mmol_l": mmol(peak.glucose_mg_dl), "rise_mmol_l": mmol(peak.rise_mg_dl)}
             ),
@@ -139,16 +152,7 @@ def forecast_answer(response: ForecastResponse, wording: Wording) -> ForecastRes
     alerts = [_alert(a, response, by_horizon, wording) for a in response.alerts]
     shaped = response.model_copy(
         update={
-            "forecast": [
-                p.model_copy(
-                    update={
-                        "glucose_mmol_l": mmol(p.glucose_mg_dl),
-                        "low_mmol_l": mmol(p.low_mg_dl),
-                        "high_mmol_l": mmol(p.high_mg_dl),
-                    }
-                )
-                for p in response.forecast
-            ],
+            "forecast": [_band_in_unit(p, wording) for p in response.forecast],
             "alerts": alerts,
             "unit": wording.unit,
             "current_glucose_mmol_l": mmol(response.current_glucose_mg_dl),
