@@ -182,7 +182,7 @@ def fit_network(
     if len(examples) == 0 or epochs <= 0:
         return []
     cgm, mask, features, rise, spiked = _tensors(examples)
-    measured_peak = _measured_peak(rise)  # (N,)
+    measured_peak = torch.from_numpy(measured_peak_rise(examples.rise_mg_dl))  # (N,)
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=config.weight_decay)
     steps_per_epoch = max(1, -(-len(examples) // config.batch_size))
@@ -205,7 +205,8 @@ def fit_network(
             network.eval()
             with torch.no_grad():
                 v = _tensors(validation)
-                history.append(float(_loss(network, v, _measured_peak(v[3]), config)))
+                v_peak = torch.from_numpy(measured_peak_rise(validation.rise_mg_dl))  # (N,)
+                history.append(float(_loss(network, v, v_peak, config)))
             bar.set_postfix(validation_loss=f"{history[-1]:.2f}")
             if history[-1] < best[0]:
                 best = (history[-1], copy.deepcopy(network.state_dict()))
@@ -213,11 +214,6 @@ def fit_network(
         network.load_state_dict(best[1])
     network.eval()
     return history
-
-
-def _measured_peak(rise: torch.Tensor) -> torch.Tensor:
-    """(N,) highest measured rise after minute 0 of (N, 37) targets (NaN = not measured)."""
-    return torch.where(torch.isfinite(rise[:, 1:]), rise[:, 1:], -torch.inf).max(dim=1).values
 
 
 def _loss(
