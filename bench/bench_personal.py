@@ -30,7 +30,7 @@ def bench_personal() -> list[str]:
     from glucose_model.features import MealContext
     from glucose_model.impact import PastMeal, ResponsePredictor
     from glucose_model.personal import person_row
-    from serving.model_repository import load_model
+    from mealimpact.model_repository.loading import load_model
 
     folder = MODELS_DIR / "glucose_response"
     if not folder.is_dir():

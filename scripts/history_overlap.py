@@ -19,7 +19,7 @@ import numpy as np
 
 from glucose_model.cohorts import load_cohort
 from glucose_model.impact import ResponsePredictor
-from serving.model_repository import load_model
+from mealimpact.model_repository.loading import load_model
 from training.glucose_evaluate import _by_cohort, unseen
 from training.glucose_history_evaluation import PersonMeal, _scores, person_meals
 

@@ -17,9 +17,9 @@ import httpx
 import numpy as np
 import onnxruntime as ort
 
+from mealimpact.model_repository.loading import RepositoryModel
 from serving.deadline import DeadlineExceededError, at_deadline, check_deadline
 from serving.metrics import ServingMetrics
-from serving.model_repository import RepositoryModel
 from serving.v2_protocol import HEADER_LENGTH, InferenceProtocolError, decode_response, encode_request
 
 logger = logging.getLogger(__name__)

@@ -17,6 +17,10 @@ import onnxruntime as ort
 
 from glucose_model.forecast import Forecaster, ForecastMetadataError
 from glucose_model.impact import ResponseMetadataError, ResponsePredictor
+from mealimpact.model_repository.config import numpy_dtype
+from mealimpact.model_repository.layout import ModelRepositoryError, model_dirs
+from mealimpact.model_repository.loading import RepositoryModel, load_model
+from mealimpact.model_repository.sessions import session_options as model_session_options
 from serving.backends import (
     InferenceBackend,
     LocalOnnxBackend,
@@ -26,8 +30,6 @@ from serving.backends import (
 )
 from serving.batcher import MicroBatcher
 from serving.metrics import ServingMetrics
-from serving.model_config import numpy_dtype
-from serving.model_repository import ModelRepositoryError, RepositoryModel, load_model, model_dirs
 from serving.settings import FOOD_RECOGNIZER, GLUCOSE_FORECAST, GLUCOSE_RESPONSE, Settings
 from vision.metadata import ModelMetadataError
 from vision.recognition import Recognizer
@@ -84,16 +86,7 @@ def warm_up_inputs(model: RepositoryModel) -> dict[str, np.ndarray]:
 
 def session_options(settings: Settings) -> ort.SessionOptions:
     """ONNX Runtime options of every served model (the bench times the model with these too)."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = settings.intra_op_threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    if settings.intra_op_threads > 1:
-        # Idle intra-op threads spin by default, taking the cores from the other calls and the decoding:
-        # with 2 threads a photo took 20 ms spinning and 10 ms without (2 cores, `make bench`'s machine).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return options
+    return model_session_options(settings.intra_op_threads)
 
 
 def _load_models(settings: Settings) -> tuple[dict[str, RepositoryModel], dict[str, ort.InferenceSession]]:

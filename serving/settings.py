@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from mealimpact.model_repository_path import default_models_dir
+from mealimpact.model_repository.layout import default_models_dir
 from serving.auth import ApiKeys
 from vision.decode import MAX_ASPECT_RATIO, MAX_DECODED_PIXELS, MAX_IMAGE_PIXELS
 from vision.metadata import MODEL_NAME as FOOD_RECOGNIZER

@@ -18,8 +18,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from serving.model_config import numpy_dtype
-from serving.model_repository import TensorSpec
+from mealimpact.model_repository.config import numpy_dtype
+from mealimpact.model_repository.loading import TensorSpec
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 BINARY_CONTENT_TYPE = "application/octet-stream"

@@ -29,7 +29,8 @@ from glucose_model.records import RecordError, Recording
 from glucose_model.resample import GRID_STEP_MIN
 from glucose_model.windows import meal_windows
 from mealimpact.inference import InferFn
-from serving.model_repository import ModelRepositoryError, load_model
+from mealimpact.model_repository.layout import ModelRepositoryError
+from mealimpact.model_repository.loading import load_model
 from training.forecast_evaluate import (
     FORECAST_COHORTS,
     ForecastComparison,

@@ -302,7 +302,7 @@ def bundle_model(model_dir: Path, out_dir: Path, photos: RealPhotos | None) -> M
             else:
                 to_convert.append(int8)
         convert_to_ort(to_convert, out_dir)
-    from serving.model_repository import file_sha256  # the digest GET /v1/models reports
+    from mealimpact.model_repository.checksums import file_sha256  # the digest GET /v1/models reports
 
     files = tuple(
         BundledFile(str(p.relative_to(out_dir.parent)), p.stat().st_size, file_sha256(p))

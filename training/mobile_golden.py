@@ -76,7 +76,7 @@ def _model_file(models_dir: Path, name: str) -> tuple[Path, int]:
 
 
 def _model_ref(models_dir: Path, name: str) -> dict[str, object]:
-    from serving.model_repository import file_sha256
+    from mealimpact.model_repository.checksums import file_sha256
 
     path, version = _model_file(models_dir, name)
     return {"name": name, "version": version, "sha256": file_sha256(path)}

@@ -15,7 +15,7 @@ import numpy.typing as npt
 import torch
 from tqdm import tqdm
 
-from serving.model_repository import file_sha256
+from mealimpact.model_repository.checksums import file_sha256
 from training.vision_dataset import LabelledPhoto
 from vision.efficientnet_lite import EMBEDDING_DIM, EfficientNetLite0
 from vision.preprocess import PreprocessSpec, normalize

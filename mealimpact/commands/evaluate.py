@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from mealimpact.commands import FORMATS, MODELS_HELP, CommandGroups, with_clear_vision_errors
-from mealimpact.model_repository_path import default_models_dir
+from mealimpact.model_repository.layout import default_models_dir
 from vision.metadata import MODEL_NAME
 
 _DEFAULT_D1NAMO = Path("../shared/data/d1namo")

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mealimpact.model_repository_path import default_models_dir
+from mealimpact.model_repository.layout import default_models_dir
 
 if TYPE_CHECKING:
     from mealimpact.commands import CommandGroups

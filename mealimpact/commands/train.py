@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mealimpact.commands import FORMATS, MODELS_HELP, with_clear_vision_errors
-from mealimpact.model_repository_path import default_models_dir
+from mealimpact.model_repository.layout import default_models_dir
 
 if TYPE_CHECKING:
     from mealimpact.commands import CommandGroups

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from mealimpact.model_repository.loading import RepositoryModel, TensorSpec
 from serving.dependencies import RuntimeDep
-from serving.model_repository import RepositoryModel, TensorSpec
 from serving.schemas.system import ModelInfo, ModelsResponse, TensorMetadata
 
 router = APIRouter(prefix="/v1", tags=["models"])

@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from mealimpact.model_repository.loading import RepositoryModel
 from serving.dependencies import RuntimeDep
-from serving.model_repository import RepositoryModel
 from serving.problems import NOT_FOUND, RequestRefusedError
 from serving.readiness import runtime_ready
 from serving.routes.models import tensor_metadata

@@ -19,8 +19,8 @@ from glucose_model.cohorts import load_cohort
 from glucose_model.impact import ResponsePredictor
 from glucose_model.records import InsulinKind
 from glucose_model.windows import meal_windows
+from mealimpact.model_repository.loading import load_model
 from serving.main import create_app
-from serving.model_repository import load_model
 from serving.settings import REQUIRED_MODELS, Settings
 from training.glucose_history_evaluation import PersonMeal, person_meals
 

@@ -38,7 +38,7 @@ from glucose_model.response_network import (
     PersonEncoder,
     ResponseNetwork,
 )
-from serving.model_repository import load_model
+from mealimpact.model_repository.loading import load_model
 from training.glucose_export import export_personal_response, personal_metadata_extra
 
 

@@ -16,9 +16,9 @@ from PIL import Image
 from shipped_app import impact_body, photo_paths, readings, shipped_settings, wait_ready
 
 from glucose_model.records import MG_DL_PER_MMOL_L
+from mealimpact.model_repository.checksums import file_sha256
 from serving.main import create_app
 from serving.metrics import RECOGNIZE_STAGES
-from serving.model_repository import file_sha256
 from serving.schemas.meals import RecognizeResponse
 from serving.settings import REQUIRED_MODELS
 from serving.v2_protocol import HEADER_LENGTH, decode_response, encode_request

@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from mealimpact.model_repository.layout import ModelRepositoryError
+from mealimpact.model_repository.loading import load_model
 from serving.backends import LocalOnnxBackend, ModelExecutor
 from serving.batcher import MicroBatcher
 from serving.main import create_app
 from serving.metrics import ServingMetrics
-from serving.model_repository import ModelRepositoryError, load_model
 from serving.settings import FOOD_RECOGNIZER, REQUIRED_MODELS, Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

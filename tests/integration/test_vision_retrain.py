@@ -53,7 +53,7 @@ def test_the_new_version_keeps_the_onnx_contract_with_new_labels(retrained: tupl
 def test_serving_loads_the_new_version_without_code_changes(
     retrained: tuple[Path, Path], shared_data: Path
 ) -> None:
-    from serving.model_repository import load_model
+    from mealimpact.model_repository.loading import load_model
     from vision.recognition import preprocess_photo
 
     _, root = retrained

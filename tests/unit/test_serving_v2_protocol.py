@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from serving.model_repository import TensorSpec
+from mealimpact.model_repository.loading import TensorSpec
 from serving.v2_protocol import (
     HEADER_LENGTH,
     InferenceProtocolError,

@@ -11,7 +11,9 @@ import pytest
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
 
-from serving.model_repository import ModelRepositoryError, file_sha256, load_model, model_dirs  # noqa: E402
+from mealimpact.model_repository.checksums import file_sha256  # noqa: E402
+from mealimpact.model_repository.layout import ModelRepositoryError, model_dirs  # noqa: E402
+from mealimpact.model_repository.loading import load_model  # noqa: E402
 
 CONFIG = """name: "{name}"
 backend: "onnxruntime"

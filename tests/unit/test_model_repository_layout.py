@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mealimpact.model_repository_path import MODELS_DIR_ENV, default_models_dir
+from mealimpact.model_repository.layout import MODELS_DIR_ENV, default_models_dir
 
 INSTALLED = Path(__file__).resolve().parents[2] / "models"
 

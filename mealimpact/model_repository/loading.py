@@ -1,4 +1,4 @@
-"""The model repository (`models/<name>/config.pbtxt` + `<version>/model.onnx`), read and cross-checked.
+"""Loading one model of the repository, cross-checked (`<name>/config.pbtxt` + `<version>/model.onnx`).
 
 A missing, corrupt or inconsistent model raises `ModelRepositoryError` at start-up: the config, the
 ONNX graph and the ONNX metadata must agree on names, datatypes and dimensions.
@@ -6,7 +6,6 @@ ONNX graph and the ONNX metadata must agree on names, datatypes and dimensions.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -16,7 +15,16 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from serving.model_config import ModelConfig, ModelConfigError, TensorConfig, parse_model_config
+from mealimpact.model_repository.checksums import file_sha256
+from mealimpact.model_repository.config import (
+    ONNX_PLATFORM,
+    ModelConfig,
+    ModelConfigError,
+    TensorConfig,
+    parse_model_config,
+)
+from mealimpact.model_repository.layout import CONFIG_FILE, MODEL_FILE, ModelRepositoryError, version_dir
+from mealimpact.model_repository.sessions import open_session
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +44,6 @@ _ORT_TO_V2_DATATYPE = {
     "tensor(double)": "FP64",
     "tensor(string)": "BYTES",
 }
-
-
-class ModelRepositoryError(RuntimeError):
-    """A model in the repository is missing, unreadable or inconsistent; the server must not start."""
 
 
 @dataclass(frozen=True)
@@ -97,30 +101,6 @@ class RepositoryModel:
             except json.JSONDecodeError:
                 decoded[key] = text
         return decoded
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _version_dir(model_dir: Path, pinned: int | None) -> tuple[int, Path]:
-    versions = sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
-    if pinned is not None:
-        if pinned not in versions:
-            raise ModelRepositoryError(
-                f"{model_dir.name}: version {pinned} is configured but {model_dir} holds versions "
-                f"{versions or 'none'}; fix MEALIMPACT_MODEL_VERSIONS or add {model_dir / str(pinned)}"
-            )
-        return pinned, model_dir / str(pinned)
-    if not versions:
-        raise ModelRepositoryError(
-            f"{model_dir.name}: no numbered version folder (e.g. 1/model.onnx) in {model_dir}"
-        )
-    return versions[-1], model_dir / str(versions[-1])
 
 
 def _check_tensors(
@@ -216,7 +196,7 @@ def load_model(
 ) -> tuple[RepositoryModel, ort.InferenceSession]:
     """Read, check and open one model; returns its description and its ONNX Runtime session."""
     name = model_dir.name
-    config_path = model_dir / "config.pbtxt"
+    config_path = model_dir / CONFIG_FILE
     if not config_path.is_file():
         raise ModelRepositoryError(f"{name}: {config_path} is missing")
     try:
@@ -227,18 +207,16 @@ def load_model(
         raise ModelRepositoryError(
             f"{name}: config.pbtxt names the model {config.name!r}; it must match its folder"
         )
-    if config.platform != "onnxruntime_onnx":
+    if config.platform != ONNX_PLATFORM:
         raise ModelRepositoryError(
-            f"{name}: platform {config.platform!r} is not served; only onnxruntime_onnx"
+            f"{name}: platform {config.platform!r} is not served; only {ONNX_PLATFORM}"
         )
-    version, version_dir = _version_dir(model_dir, pinned_version)
-    onnx_path = version_dir / "model.onnx"
+    version, folder = version_dir(model_dir, pinned_version)
+    onnx_path = folder / MODEL_FILE
     if not onnx_path.is_file():
         raise ModelRepositoryError(f"{name}: {onnx_path} is missing")
     try:
-        session = ort.InferenceSession(
-            str(onnx_path), sess_options=session_options, providers=["CPUExecutionProvider"]
-        )
+        session = open_session(onnx_path, options=session_options)
     except Exception as err:  # ORT raises its own unnamed error types for every kind of broken file
         raise ModelRepositoryError(f"{name}: {onnx_path} is not a loadable ONNX model: {err}") from err
     inputs = _check_tensors(name, "input", config, config.inputs, session.get_inputs())
@@ -257,19 +235,3 @@ def load_model(
     )
     logger.info("loaded model %s version %d (%s)", name, version, model.sha256[:12])
     return model, session
-
-
-def model_dirs(models_dir: Path, required: Sequence[str]) -> list[Path]:
-    """Every model folder (one holding config.pbtxt); raises when a required one is absent."""
-    if not models_dir.is_dir():
-        raise ModelRepositoryError(
-            f"the model repository {models_dir} does not exist; set MEALIMPACT_MODELS_DIR"
-        )
-    found = sorted(p for p in models_dir.iterdir() if (p / "config.pbtxt").is_file())
-    missing = sorted(set(required) - {p.name for p in found})
-    if missing:
-        raise ModelRepositoryError(
-            f"required model(s) {missing} not found in {models_dir} (each needs <name>/config.pbtxt and "
-            f"<name>/<version>/model.onnx); export them or set MEALIMPACT_MODELS_DIR"
-        )
-    return found

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from serving.model_config import ModelConfigError, parse_model_config
+from mealimpact.model_repository.config import (
+    ModelConfigError,
+    format_model_config,
+    parse_model_config,
+    write_model_config,
+)
+
+MODELS = Path(__file__).resolve().parents[2] / "models"
 
 TRITON_CONFIG = """
 # as Triton's docs write it
@@ -105,3 +113,25 @@ def test_generated_configs_round_trip(name: str, dims: list[int], batch: int) ->
     )
     config = parse_model_config(text)
     assert (config.name, config.max_batch_size, config.inputs[0].dims) == (name, batch, tuple(dims))
+
+
+@pytest.mark.parametrize("path", sorted(MODELS.glob("*/config.pbtxt")), ids=lambda p: p.parent.name)
+def test_every_shipped_config_reads_back_as_written(path: Path) -> None:
+    parsed = parse_model_config(path.read_text())
+    assert parse_model_config(format_model_config(parsed)) == parsed
+
+
+def test_the_writer_and_the_parser_agree() -> None:
+    parsed = parse_model_config(TRITON_CONFIG)
+    text = format_model_config(parsed)
+    assert parse_model_config(text) == parsed
+    assert 'platform: "onnxruntime_onnx"' in text and "backend" not in text
+    assert parsed.cpu_instances == 1 and "instance_group [ { count: 1 kind: KIND_CPU } ]" in text
+
+
+def test_write_model_config_refuses_a_folder_named_otherwise(tmp_path: Path) -> None:
+    config = parse_model_config(TRITON_CONFIG)
+    with pytest.raises(ModelConfigError, match="folder"):
+        write_model_config(tmp_path / "other", config)
+    path = write_model_config(tmp_path / config.name, config)
+    assert parse_model_config(path.read_text()) == config

@@ -1,7 +1,8 @@
-"""Triton's `config.pbtxt`: a parser for the text-proto subset a model repository uses.
+"""Triton's `config.pbtxt`: the writer every exporter uses and a parser for the text-proto subset.
 
-Covers name, platform/backend, max_batch_size, input/output (name, data_type, dims), dynamic_batching
-and any other scalar or message field (kept, unvalidated), so Triton and this server read one file.
+Covers name, platform/backend, max_batch_size, input/output (name, data_type, dims, reshape),
+dynamic_batching and instance_group; other scalar or message fields are read past, unvalidated, so
+Triton and this server read one file. The writer spells the platform one way, `onnxruntime_onnx`.
 """
 
 from __future__ import annotations
@@ -9,8 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+ONNX_PLATFORM = "onnxruntime_onnx"  # Triton's platform name; `backend: "onnxruntime"` reads as this too
 
 # Triton config data types -> Open Inference Protocol datatypes -> numpy.
 CONFIG_TO_V2_DATATYPE = {
@@ -66,6 +70,7 @@ class ModelConfig:
     outputs: tuple[TensorConfig, ...]
     dynamic_batching: bool
     max_queue_delay_us: int  # dynamic_batching.max_queue_delay_microseconds, 0 when absent
+    cpu_instances: int = 0  # instance_group { count kind: KIND_CPU }; 0 = not stated (the engine decides)
 
     def full_shape(self, tensor: TensorConfig) -> tuple[int, ...]:
         """The shape clients see (V2 metadata and tensors): batch dimension first when batched."""
@@ -209,6 +214,10 @@ def parse_model_config(text: str) -> ModelConfig:
     delay = 0
     if batching and isinstance(batching[-1], dict):
         delay = int(_one(batching[-1], "max_queue_delay_microseconds", int, default=0))  # type: ignore[call-overload]
+    cpu_instances = 0
+    for group in fields.get("instance_group", []):
+        if isinstance(group, dict) and _one(group, "kind", str, default="KIND_CPU") == "KIND_CPU":
+            cpu_instances += int(_one(group, "count", int, default=1))  # type: ignore[call-overload]
     max_batch_size = int(_one(fields, "max_batch_size", int, default=0))  # type: ignore[call-overload]
     if max_batch_size < 0:
         raise ModelConfigError(f"config.pbtxt: max_batch_size must be >= 0, got {max_batch_size}")
@@ -224,7 +233,57 @@ def parse_model_config(text: str) -> ModelConfig:
         outputs=outputs,
         dynamic_batching=bool(batching),
         max_queue_delay_us=delay,
+        cpu_instances=cpu_instances,
     )
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return f"[ {', '.join(str(d) for d in shape)} ]" if shape else "[ ]"
+
+
+def _tensor_line(tensor: TensorConfig) -> str:
+    line = f'  {{ name: "{tensor.name}" data_type: {tensor.data_type} dims: {_dims(tensor.dims)}'
+    if tensor.reshape is not None:
+        line += f" reshape: {{ shape: {_dims(tensor.reshape)} }}"
+    return line + " }"
+
+
+def format_model_config(config: ModelConfig) -> str:
+    """config.pbtxt text of `config`; `parse_model_config` reads it back to the same `ModelConfig`."""
+    lines = [
+        f'name: "{config.name}"',
+        f'platform: "{config.platform}"',
+        f"max_batch_size: {config.max_batch_size}",
+        "input [",
+        ",\n".join(_tensor_line(t) for t in config.inputs),
+        "]",
+        "output [",
+        ",\n".join(_tensor_line(t) for t in config.outputs),
+        "]",
+    ]
+    if config.dynamic_batching:
+        delay = config.max_queue_delay_us
+        lines.append(
+            f"dynamic_batching {{ max_queue_delay_microseconds: {delay} }}"
+            if delay
+            else "dynamic_batching { }"
+        )
+    if config.cpu_instances:
+        lines.append(f"instance_group [ {{ count: {config.cpu_instances} kind: KIND_CPU }} ]")
+    return "\n".join(lines) + "\n"
+
+
+def write_model_config(model_dir: Path, config: ModelConfig) -> Path:
+    """Write `model_dir/config.pbtxt` (the folder must be named as the model) and return its path."""
+    if model_dir.name != config.name:
+        raise ModelConfigError(f"config.pbtxt names {config.name!r} but its folder is {model_dir.name!r}")
+    text = format_model_config(config)
+    if parse_model_config(text) != config:  # a name or type the text cannot carry
+        raise ModelConfigError(f"config.pbtxt of {config.name} does not read back as written")
+    path = model_dir / "config.pbtxt"
+    model_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def numpy_dtype(v2_datatype: str) -> np.dtype:
