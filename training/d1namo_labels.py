@@ -1,4 +1,5 @@
-"""Class labels for the D1NAMO meal photos, derived from their free-text descriptions.
+"""The D1NAMO meal photos (each person's food.csv, read here only) and their class labels, derived
+from the free-text descriptions.
 
 A small committed rule table (`data/d1namo_label_rules.csv`) names each photo's dominant food: the rules
 are tried in order and the first whose pattern occurs in the description wins.
@@ -16,6 +17,32 @@ from training.vision_dataset import DatasetLayoutError, LabelledPhoto, keep_clas
 RULES_CSV = Path(__file__).parent / "data" / "d1namo_label_rules.csv"
 # Fewer photos than this cannot give one to train, validation and test and still leave two to train on.
 MIN_PHOTOS_PER_CLASS = 4
+
+
+@dataclass(frozen=True)
+class MealPhoto:
+    """One row of a person's food.csv whose photo is on disk."""
+
+    path: Path
+    person: str  # the person's folder name, e.g. "001"
+    description: str  # as logged, not stripped
+    kcal: float | None  # the calories column; None when blank
+
+
+def read_meal_photos(d1namo_dir: Path) -> list[MealPhoto]:
+    """Every photo listed in `<person>/food.csv` under `d1namo_dir` that exists, in folder and row order."""
+    photos = []
+    for food_csv in sorted(d1namo_dir.glob("*/food.csv")):
+        person = food_csv.parent.name
+        with food_csv.open(newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                if "picture" not in row or "description" not in row:
+                    raise DatasetLayoutError(f"{food_csv} lacks the picture or description column.")
+                path = food_csv.parent / "food_pictures" / row["picture"].strip()
+                kcal = float(row["calories"]) if (row.get("calories") or "").strip() else None
+                if path.is_file():
+                    photos.append(MealPhoto(path, person, row["description"], kcal))
+    return photos
 
 
 @dataclass(frozen=True)
@@ -45,16 +72,8 @@ def read_d1namo_photos(d1namo_dir: Path, *, min_photos: int = MIN_PHOTOS_PER_CLA
     """
     rules = read_label_rules()
     photos = []
-    for food_csv in sorted(d1namo_dir.glob("*/food.csv")):
-        person = food_csv.parent.name
-        with food_csv.open(newline="") as f:
-            for row in csv.DictReader(f):
-                if "picture" not in row or "description" not in row:
-                    raise DatasetLayoutError(f"{food_csv} lacks the picture or description column.")
-                path = food_csv.parent / "food_pictures" / row["picture"].strip()
-                label = label_description(row["description"], rules)
-                if label is None or not path.is_file():
-                    continue
-                kcal = float(row["calories"]) if row.get("calories", "").strip() else None
-                photos.append(LabelledPhoto(path, label, "", kcal=kcal, group=person))
+    for meal in read_meal_photos(d1namo_dir):
+        label = label_description(meal.description, rules)
+        if label is not None:
+            photos.append(LabelledPhoto(meal.path, label, "", kcal=meal.kcal, group=meal.person))
     return keep_classes_with(photos, min_photos)

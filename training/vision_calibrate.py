@@ -6,7 +6,6 @@ shipped inside installed packages (scikit-image, matplotlib, scikit-learn), list
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from training.d1namo_labels import read_meal_photos
 from vision.recognizer_model import NutritionHead, RecognizerCalibration, feature_matrix, food_features
 from vision.taxonomy import FoodClass
 
@@ -69,16 +69,10 @@ class CalibrationPhoto:
 
 def d1namo_meal_photos(d1namo_dir: Path) -> list[CalibrationPhoto]:
     """Every photo listed in each person's food.csv, with its kcal label."""
-    photos = []
-    for food_csv in sorted(d1namo_dir.glob("*/food.csv")):
-        person = food_csv.parent.name
-        with food_csv.open(newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                path = food_csv.parent / "food_pictures" / row["picture"]
-                if path.is_file():
-                    photos.append(
-                        CalibrationPhoto(path, person, True, float(row["calories"]), row["description"])
-                    )
+    photos = [
+        CalibrationPhoto(meal.path, meal.person, True, meal.kcal, meal.description)
+        for meal in read_meal_photos(d1namo_dir)
+    ]
     if not photos:
         raise CalibrationDataError(f"no D1NAMO meal photos under {d1namo_dir} (expected <person>/food.csv)")
     return photos
