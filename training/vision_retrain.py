@@ -1,4 +1,4 @@
-"""The retraining pipeline behind `mealimpact train vision` and `mealimpact evaluate vision`.
+"""The retraining pipeline behind `mealimpact train vision` and `mealimpact evaluate recognizer --figures classes`.
 
 Read labelled photos, fit, export a new version, evaluate it through ONNX Runtime (the way serving runs
 it), and write the report beside the model.

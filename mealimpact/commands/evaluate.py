@@ -1,11 +1,13 @@
 """`mealimpact evaluate glucose` (the shipped response and forecast models beside the baselines),
-`evaluate recognizer` (the food recognizer ONNX on real photos), `evaluate vision` (top-1/top-5/per-class
-figures of a recognizer version) and `evaluate fewshot`; argparse here, the work in the handlers."""
+`evaluate recognizer` (a food recognizer on real photos: the model card's figures, or top-1/top-5/per-class
+with `--figures classes`; `evaluate vision` is its deprecated alias) and `evaluate fewshot`; argparse here,
+the work in the handlers."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from mealimpact.commands import FORMATS, MODELS_HELP, CommandGroups, with_clear_vision_errors
@@ -14,6 +16,10 @@ from vision.metadata import MODEL_NAME
 
 _DEFAULT_D1NAMO = Path("../shared/data/d1namo")
 _DEFAULT_NUTRITION5K = Path("../shared/data/nutrition5k")
+_VISION_DEPRECATED = (
+    "mealimpact: `evaluate vision` is deprecated and goes in the next release; "
+    "use `evaluate recognizer --figures classes` (same options)"
+)
 
 
 def evaluate_glucose_command(args: argparse.Namespace) -> int:
@@ -46,14 +52,40 @@ def evaluate_glucose_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recognizer_path(args: argparse.Namespace) -> tuple[Path, str]:
+    """The ONNX file and the version name `--model` stands for: a file, or a version under --models-dir."""
+    from training.vision_retrain import EvaluationDataError, model_path_of
+
+    model: Path = args.model
+    if model.is_file():
+        return model, model.parent.name
+    if model.suffix == ".onnx":
+        raise EvaluationDataError(f"{model} does not exist.")
+    return model_path_of(args.models_dir, str(model)), str(model)
+
+
 def _evaluate_recognizer(args: argparse.Namespace) -> int:
+    # `evaluate vision`, the old name of the class figures, stays for one release.
+    if getattr(args, "what", None) == "vision":
+        print(_VISION_DEPRECATED, file=sys.stderr)
+        args.figures = "classes"
+    path, version = _recognizer_path(args)
+    if args.figures == "classes":
+        return _class_figures(args, path, version)
+    if args.report is not None:
+        print("error: --report draws the class figures; add --figures classes")
+        return 2
+    return _card_figures(args, path)
+
+
+def _card_figures(args: argparse.Namespace, path: Path) -> int:
     from training.vision_evaluate import evaluate_recognizer
 
     nutrition5k: Path | None = args.nutrition5k
     if nutrition5k is not None and not nutrition5k.is_dir():
         print(f"no Nutrition5k folder at {nutrition5k}: portion checks skipped")
         nutrition5k = None
-    results = evaluate_recognizer(args.model, args.data, nutrition5k)
+    results = evaluate_recognizer(path, args.data, nutrition5k)
     text = json.dumps(results, indent=2)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -62,21 +94,25 @@ def _evaluate_recognizer(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate_vision(args: argparse.Namespace) -> int:
+def _class_figures(args: argparse.Namespace, path: Path, version: str) -> int:
     from training.vision_dataset import read_labelled_photos
     from training.vision_report import write_report
-    from training.vision_retrain import evaluate_model, evaluation_photos, model_labels, model_path_of
+    from training.vision_retrain import evaluate_model, evaluation_photos, model_labels
 
-    path = model_path_of(args.models_dir, args.model)
     photos = read_labelled_photos(args.data, seed=args.seed)
-    report = evaluate_model(path, args.model, evaluation_photos(photos) if not args.all_photos else photos)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report.to_json(), indent=2, allow_nan=False) + "\n")
+    report = evaluate_model(path, version, evaluation_photos(photos) if not args.all_photos else photos)
+    text = json.dumps(report.to_json(), indent=2, allow_nan=False)
+    if args.json is None:
+        print(text)
+    else:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n")
     if args.report is not None:
         write_report(report, model_labels(path), args.report)
+    wrote = "" if args.json is None else f"; wrote {args.json}"
     print(
-        f"version {args.model}: top-1 {report.top1_accuracy:.3f}, top-5 {report.top5_accuracy:.3f} "
-        f"on {report.photos} photos; wrote {args.json}"
+        f"version {version}: top-1 {report.top1_accuracy:.3f}, top-5 {report.top5_accuracy:.3f} "
+        f"on {report.photos} photos{wrote}"
     )
     return 0
 
@@ -124,7 +160,7 @@ def _evaluate_fewshot(args: argparse.Namespace) -> int:
 
 
 def register(groups: CommandGroups) -> None:
-    """Adds `evaluate glucose`, `evaluate recognizer`, `evaluate vision` and `evaluate fewshot`."""
+    """Adds `evaluate glucose`, `evaluate recognizer` (alias `evaluate vision`) and `evaluate fewshot`."""
     glucose = groups.evaluate.add_parser(
         "glucose", help="evaluate the shipped response and forecast models beside the baselines"
     )
@@ -149,38 +185,52 @@ def register(groups: CommandGroups) -> None:
     glucose.set_defaults(handler=evaluate_glucose_command)
 
     shipped_model = default_models_dir() / MODEL_NAME / "1" / "model.onnx"
-    evaluate = groups.evaluate.add_parser(
-        "recognizer", help="evaluate the food recognizer ONNX on real photos"
+    recognizer = groups.evaluate.add_parser(
+        "recognizer",
+        aliases=["vision"],
+        help="evaluate a food recognizer on real photos (`vision`: deprecated name, same command)",
     )
-    evaluate.add_argument(
-        "--model", type=Path, default=shipped_model, help=f"recognizer ONNX file (default: {shipped_model})"
+    recognizer.add_argument(
+        "--model",
+        type=Path,
+        default=shipped_model,
+        help=f"an ONNX file, or a version folder name under --models-dir, e.g. 2 (default: {shipped_model})",
     )
-    evaluate.add_argument(
-        "--data", type=Path, default=_DEFAULT_D1NAMO, help=f"D1NAMO folder (default: {_DEFAULT_D1NAMO})"
+    recognizer.add_argument("--models-dir", type=Path, default=default_models_dir(), help=MODELS_HELP)
+    recognizer.add_argument(
+        "--data",
+        type=Path,
+        default=_DEFAULT_D1NAMO,
+        help="card figures: the D1NAMO folder; class figures: labelled photos, any `train vision` layout "
+        f"(default: {_DEFAULT_D1NAMO})",
     )
-    evaluate.add_argument(
+    recognizer.add_argument(
+        "--figures",
+        choices=("card", "classes"),
+        default="card",
+        help="card: the model card's figures (food or not, kcal, portions; person-wise cross-validation, "
+        "every photo's outputs); classes: top-1/top-5/per-class on the test split (default: card)",
+    )
+    recognizer.add_argument(
         "--nutrition5k",
         type=Path,
         default=_DEFAULT_NUTRITION5K,
-        help="Nutrition5k folder: portions and carbohydrate share checked against its weighed dishes "
-        f"(default: {_DEFAULT_NUTRITION5K}; skipped when absent)",
+        help="card figures: Nutrition5k folder, portions and carbohydrate share checked against its "
+        f"weighed dishes (default: {_DEFAULT_NUTRITION5K}; skipped when absent)",
     )
-    evaluate.add_argument("--json", type=Path, default=None, help="also write the results here")
-    evaluate.set_defaults(handler=_evaluate_recognizer)
+    recognizer.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    recognizer.add_argument(
+        "--report", type=Path, default=None, help="class figures: also write the PNGs to this folder"
+    )
+    recognizer.add_argument(
+        "--all-photos", action="store_true", help="class figures: every photo, not only the test split"
+    )
+    recognizer.add_argument(
+        "--seed", type=int, default=0, help="class figures: split seed for layouts without a test split"
+    )
+    recognizer.set_defaults(handler=with_clear_vision_errors(_evaluate_recognizer))
 
     models_help = MODELS_HELP
-    vision = groups.evaluate.add_parser(
-        "vision", help="top-1/top-5/per-class figures of a recognizer version"
-    )
-    vision.add_argument("--data", type=Path, required=True, help="labelled photos, any `train vision` layout")
-    vision.add_argument("--model", required=True, help="version folder name, e.g. 2")
-    vision.add_argument("--json", type=Path, required=True, help="where to write the figures")
-    vision.add_argument("--report", type=Path, default=None, help="also write the PNGs to this folder")
-    vision.add_argument("--all-photos", action="store_true", help="every photo, not only the test split")
-    vision.add_argument("--seed", type=int, default=0, help="split seed for layouts without a test split")
-    vision.add_argument("--models-dir", type=Path, default=default_models_dir(), help=models_help)
-    vision.set_defaults(handler=with_clear_vision_errors(_evaluate_vision))
-
     fewshot = groups.evaluate.add_parser(
         "fewshot", help="few-shot accuracy vs shots from the embedding output"
     )

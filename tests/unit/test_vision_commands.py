@@ -61,3 +61,26 @@ def test_vision_commands_end_bad_input_with_its_message(
     code = main([*command, "--data", str(missing), *extra])
     assert code == 2
     assert capsys.readouterr().out.startswith(f"error: {missing} is not a recognised layout")
+
+
+def test_evaluate_vision_is_the_class_figures_of_evaluate_recognizer_with_a_notice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-photos"
+    common = ["--data", str(missing), "--model", "1", "--json", str(tmp_path / "r.json")]
+    assert main(["evaluate", "recognizer", "--figures", "classes", *common]) == 2
+    merged = capsys.readouterr()
+    assert main(["evaluate", "vision", *common]) == 2
+    alias = capsys.readouterr()
+    assert alias.out == merged.out and merged.err == ""
+    assert alias.err.count("\n") == 1 and "`evaluate vision` is deprecated" in alias.err
+
+
+def test_evaluate_recognizer_names_a_missing_model_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nothing.onnx"
+    assert main(["evaluate", "recognizer", "--model", str(missing), "--data", str(tmp_path)]) == 2
+    assert capsys.readouterr().out == f"error: {missing} does not exist.\n"
+    assert main(["evaluate", "recognizer", "--model", "99", "--models-dir", str(tmp_path)]) == 2
+    assert "food_recognizer/99/model.onnx does not exist" in capsys.readouterr().out
