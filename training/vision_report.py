@@ -14,8 +14,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from matplotlib.figure import Figure
 
+from vision.decode import decode_image
 from vision.fewshot import build_prototype
+from vision.preprocess import PreprocessSpec, preprocess_image
 
 TOP_K = 5
 WORST_CONFUSIONS = 6  # pairs shown with thumbnails
@@ -147,17 +150,14 @@ def _share_within(
 
 def write_report(report: ClassificationReport, labels: Sequence[str], folder: Path) -> list[Path]:
     """report.json, confusion_matrix.png and worst_confusions.png in `folder`; returns the paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; no display on a training machine
-    import matplotlib.pyplot as plt
-
     folder.mkdir(parents=True, exist_ok=True)
     json_path = folder / "report.json"
     json_path.write_text(json.dumps(report.to_json(), indent=2, allow_nan=False) + "\n")
     matrix = np.array(report.confusion_matrix)
     size = max(4.0, 0.45 * len(labels) + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
+    # A bare Figure, not pyplot: files only, no display or global figure state on a training machine.
+    fig = Figure(figsize=(size, size))
+    ax = fig.subplots()
     ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(len(labels)), labels, rotation=90)
     ax.set_yticks(range(len(labels)), labels)
@@ -170,7 +170,6 @@ def write_report(report: ClassificationReport, labels: Sequence[str], folder: Pa
     fig.tight_layout()
     matrix_path = folder / "confusion_matrix.png"
     fig.savefig(matrix_path, dpi=100)
-    plt.close(fig)
     paths = [json_path, matrix_path]
     if report.worst_confusions:
         paths.append(_write_confusion_thumbnails(report.worst_confusions, folder / "worst_confusions.png"))
@@ -178,16 +177,10 @@ def write_report(report: ClassificationReport, labels: Sequence[str], folder: Pa
 
 
 def _write_confusion_thumbnails(confusions: Sequence[Confusion], path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    from vision.decode import decode_image
-    from vision.preprocess import PreprocessSpec, preprocess_image
-
     spec = PreprocessSpec(resize_short_side_px=THUMBNAIL_PX, crop_px=THUMBNAIL_PX)
     columns = max(len(c.example_paths) for c in confusions)
-    fig, axes = plt.subplots(
-        len(confusions), columns, figsize=(2.2 * columns, 2.4 * len(confusions)), squeeze=False
-    )
+    fig = Figure(figsize=(2.2 * columns, 2.4 * len(confusions)))
+    axes = fig.subplots(len(confusions), columns, squeeze=False)
     for row, confusion in enumerate(confusions):
         for col in range(columns):
             ax = axes[row][col]
@@ -204,7 +197,6 @@ def _write_confusion_thumbnails(confusions: Sequence[Confusion], path: Path) -> 
         )
     fig.tight_layout()
     fig.savefig(path, dpi=80)
-    plt.close(fig)
     return path
 
 

@@ -11,17 +11,25 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+import onnx
+import onnxruntime as ort
+from tqdm import tqdm
 
 from training.vision_dataset import LabelledPhoto, class_names, read_labelled_photos
 from training.vision_report import ClassificationReport, classification_report, write_report
-from vision.metadata import MODEL_NAME
-
-if TYPE_CHECKING:  # at run time only inside retrain(): it pulls in torch
-    from training.vision_train import VisionTrainConfig
+from training.vision_train import VisionTrainConfig, train_classifier
+from training.vision_version import (
+    base_metadata,
+    foods_from_taxonomy,
+    next_version,
+    read_nutrition_file,
+    write_version,
+)
+from vision.metadata import MODEL_NAME, parse_metadata
+from vision.recognition import preprocess_photo
 
 logger = logging.getLogger(__name__)
 
@@ -50,12 +58,6 @@ def predict_onnx(
     model_path: Path, paths: Sequence[Path], batch_size: int = 8
 ) -> dict[str, npt.NDArray[np.float32]]:
     """Every output of the model for the photos, decoded and preprocessed as its metadata says."""
-    import onnxruntime as ort
-    from tqdm import tqdm
-
-    from vision.metadata import parse_metadata
-    from vision.recognition import preprocess_photo
-
     session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
     spec = parse_metadata(session.get_modelmeta().custom_metadata_map).preprocess
     names = [o.name for o in session.get_outputs()]
@@ -69,10 +71,6 @@ def predict_onnx(
 
 def model_labels(model_path: Path) -> list[str]:
     """The class names in the order of the model's `probabilities` output (from its metadata)."""
-    import onnx
-
-    from vision.metadata import parse_metadata
-
     props = {p.key: p.value for p in onnx.load(str(model_path), load_external_data=False).metadata_props}
     return [label.name for label in parse_metadata(props).labels]
 
@@ -118,15 +116,6 @@ def retrain(
     runs_dir: Path,
 ) -> RetrainResult:
     """Train, export `out_models_dir/food_recognizer/<n>/`, evaluate it and write its report there."""
-    from training.vision_train import train_classifier
-    from training.vision_version import (
-        base_metadata,
-        foods_from_taxonomy,
-        next_version,
-        read_nutrition_file,
-        write_version,
-    )
-
     photos = read_labelled_photos(data, seed=config.seed)
     labels = tuple(class_names(photos))
     foods = read_nutrition_file(nutrition, labels) if nutrition else foods_from_taxonomy(labels)
