@@ -42,6 +42,7 @@ from glucose_model.forecast_network import (
 from glucose_model.metrics import held_out_people
 from glucose_model.records import Recording
 from glucose_model.resample import GRID_STEP_MIN, resample_to_grid
+from mealimpact.model_repository.metadata import ForecastMetadata
 from training.glucose_export import DATA_ATTRIBUTION, weights_sha256
 from training.losses import pinball_loss
 
@@ -486,7 +487,7 @@ def forecast_metadata(
         # Computed inside the graph from the raw CGM (glucose_model/forecast_network.py).
         "features": list(FEATURES),
         "scale_features": list(SCALE_FEATURES),
-        "train_config": asdict(config),
+        "training_config": asdict(config),
         "change_shrinkage": {
             group: [round(float(a), 4) for a in row]
             for group, row in zip(
@@ -499,9 +500,9 @@ def forecast_metadata(
         # Dubosson share people under one id).
         "trained_people": sorted(trained_people),
         "metrics": metrics,
-        "sha256": weights_sha256(network),
+        "weights_sha256": weights_sha256(network),
     }
-    return {key: json.dumps(value) for key, value in values.items()}
+    return ForecastMetadata(**values).to_props()  # type: ignore[arg-type]
 
 
 def export_forecast(

@@ -53,6 +53,7 @@ from glucose_model.personal import (
 )
 from glucose_model.records import KIND_ORDER
 from glucose_model.response_network import PersonEncoder, ResponseNetwork, parameter_count
+from mealimpact.model_repository.metadata import ResponseMetadata
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ def response_metadata(
         "parameters": parameter_count(network),
         "weights_sha256": weights_sha256(network),
     }
-    return {key: json.dumps(value) for key, value in values.items()}
+    return ResponseMetadata(**values).to_props()  # type: ignore[arg-type]
 
 
 def next_version(model_dir: Path) -> int:

@@ -7,7 +7,6 @@ torch on real photos (max abs difference of probabilities < 1e-4), and the Trito
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import tempfile
 import warnings
@@ -230,12 +229,9 @@ def export_recognizer(
         metrics=metrics,
         weights_sha256=graph_sha256,
         licence=LICENCE,
+        source_weights_sha256=hashlib.sha256(pretrained_weights_path().read_bytes()).hexdigest(),
     )
-    props = metadata.to_props()
-    props["source_weights_sha256"] = json.dumps(
-        hashlib.sha256(pretrained_weights_path().read_bytes()).hexdigest()
-    )
-    onnx.helper.set_model_props(proto, props)
+    onnx.helper.set_model_props(proto, metadata.to_props())
     proto.producer_name = "mealimpact"
     onnx.checker.check_model(proto)
     onnx.save(proto, str(model_path))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import logging
 import math
 import tempfile
@@ -255,16 +254,15 @@ def write_version(
         training_data={
             **training_data,
             "calibration": asdict(calibration),
-            "train_config": asdict(config),
             "base_version": base.version,
         },
         metrics=metrics,
         weights_sha256=hashlib.sha256(proto.graph.SerializeToString()).hexdigest(),
         licence=LICENCE,
+        training_config=asdict(config),
+        nutrition=[asdict(f) for f in foods],
     )
-    props = metadata.to_props()
-    props["nutrition"] = json.dumps([asdict(f) for f in foods])
-    onnx.helper.set_model_props(proto, props)
+    onnx.helper.set_model_props(proto, metadata.to_props())
     proto.producer_name = "mealimpact"
     onnx.checker.check_model(proto)
     path = out_dir / "model.onnx"

@@ -1,7 +1,9 @@
 """The food recognizer's self-description (ONNX `metadata_props`, JSON values), parsed and checked.
 
-A model whose metadata is missing or inconsistent is refused at load time with ModelMetadataError,
-so a server stops at start-up rather than at the first request.
+The keys are the repository's schema (`mealimpact.model_repository.metadata.RecognizerMetadata`);
+this module gives their values meaning (labels, preprocessing). A model whose metadata is missing or
+inconsistent is refused at load time with ModelMetadataError, so a server stops at start-up rather
+than at the first request.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mealimpact.model_repository import metadata as schema
+from mealimpact.model_repository.metadata import ModelMetadataError
 from vision.preprocess import PreprocessSpec, PreprocessSpecError
 from vision.taxonomy import CATEGORIES, ROLES
 
@@ -27,22 +31,7 @@ UNITS: dict[str, str] = {
     "kcal": "kilocalories in the meal, columns p10, p50, p90",
     "embedding": "unitless, L2-normalised image features",
 }
-REQUIRED_KEYS: tuple[str, ...] = (
-    "labels",
-    "preprocess",
-    "units",
-    "version",
-    "training_data",
-    "metrics",
-    "food_threshold",
-    "quantiles",
-    "weights_sha256",
-    "licence",
-)
-
-
-class ModelMetadataError(ValueError):
-    """The model file does not carry the metadata this code needs, or it contradicts itself."""
+__all__ = ["LabelInfo", "ModelMetadataError", "RecognizerMetadata", "parse_metadata"]
 
 
 @dataclass(frozen=True)
@@ -70,31 +59,29 @@ class RecognizerMetadata:
     units: dict[str, str]
     training_data: Any
     metrics: dict[str, Any]
-    weights_sha256: str
+    weights_sha256: str  # sha256 of the serialised ONNX graph
     licence: str
+    training_config: dict[str, Any] | None = None  # retrained versions: the head's training config
+    source_weights_sha256: str | None = None  # the packaged ImageNet .pth the backbone came from
+    nutrition: list[dict[str, Any]] | None = None  # retrained versions: per class
 
     def to_props(self) -> dict[str, str]:
-        """The metadata_props to write into the ONNX file (every value JSON)."""
-        labels = [{"name": x.name, "category": x.category, "role": x.role} for x in self.labels]
-        return {
-            "labels": json.dumps(labels),
-            "preprocess": self.preprocess.to_json(),
-            "units": json.dumps(self.units),
-            "version": json.dumps(self.version),
-            "training_data": json.dumps(self.training_data),
-            "metrics": json.dumps(self.metrics),
-            "food_threshold": json.dumps(self.food_threshold),
-            "quantiles": json.dumps(list(self.quantiles)),
-            "weights_sha256": json.dumps(self.weights_sha256),
-            "licence": json.dumps(self.licence),
-        }
-
-
-def _json(props: Mapping[str, str], key: str) -> Any:
-    try:
-        return json.loads(props[key])
-    except json.JSONDecodeError as err:
-        raise ModelMetadataError(f"metadata {key!r} is not valid JSON: {err}") from err
+        """The metadata_props to write into the ONNX file (the repository schema; every value JSON)."""
+        return schema.RecognizerMetadata(
+            version=self.version,
+            weights_sha256=self.weights_sha256,
+            training_config=self.training_config,
+            training_data=self.training_data,
+            metrics=self.metrics,
+            labels=[{"name": x.name, "category": x.category, "role": x.role} for x in self.labels],
+            preprocess=json.loads(self.preprocess.to_json()),
+            units=self.units,
+            food_threshold=self.food_threshold,
+            quantiles=list(self.quantiles),
+            licence=self.licence,
+            source_weights_sha256=self.source_weights_sha256,
+            nutrition=self.nutrition,
+        ).to_props()
 
 
 def _labels(raw: Any) -> tuple[LabelInfo, ...]:
@@ -114,38 +101,36 @@ def _labels(raw: Any) -> tuple[LabelInfo, ...]:
 
 def parse_metadata(props: Mapping[str, str]) -> RecognizerMetadata:
     """Validate ONNX metadata_props (e.g. `session.get_modelmeta().custom_metadata_map`)."""
-    missing = [key for key in REQUIRED_KEYS if key not in props]
-    if missing:
-        raise ModelMetadataError(
-            f"model metadata lacks {missing}; re-export with `mealimpact export recognizer`"
-        )
+    record = schema.RecognizerMetadata.from_props(props)
     try:
-        preprocess = PreprocessSpec.from_json(props["preprocess"])
+        preprocess = PreprocessSpec.from_json(json.dumps(record.preprocess))
     except PreprocessSpecError as err:
         raise ModelMetadataError(str(err)) from err
-    threshold = _json(props, "food_threshold")
+    threshold = record.food_threshold
     if not isinstance(threshold, int | float) or not 0.0 < threshold < 1.0 or math.isnan(threshold):
         raise ModelMetadataError(f"food_threshold must be a number in (0, 1), got {threshold!r}")
-    units = _json(props, "units")
+    units = record.units
     if not isinstance(units, dict) or any(name not in units for name in (INPUT_NAME, *OUTPUT_NAMES)):
         raise ModelMetadataError(
             f"metadata 'units' must name every input and output: {INPUT_NAME}, {OUTPUT_NAMES}"
         )
-    quantiles = _json(props, "quantiles")
+    quantiles = record.quantiles
     if not isinstance(quantiles, list) or tuple(quantiles) != QUANTILE_LEVELS:
         raise ModelMetadataError(f"metadata 'quantiles' must be {list(QUANTILE_LEVELS)}, got {quantiles!r}")
-    metrics = _json(props, "metrics")
-    if not isinstance(metrics, dict):
+    if not isinstance(record.metrics, dict):
         raise ModelMetadataError("metadata 'metrics' must be an object")
     return RecognizerMetadata(
-        version=str(_json(props, "version")),
-        labels=_labels(_json(props, "labels")),
+        version=record.version,
+        labels=_labels(record.labels),
         preprocess=preprocess,
         food_threshold=float(threshold),
         quantiles=tuple(float(q) for q in quantiles),
         units={str(k): str(v) for k, v in units.items()},
-        training_data=_json(props, "training_data"),
-        metrics=metrics,
-        weights_sha256=str(_json(props, "weights_sha256")),
-        licence=str(_json(props, "licence")),
+        training_data=record.training_data,
+        metrics=record.metrics,
+        weights_sha256=record.weights_sha256,
+        licence=str(record.licence),
+        training_config=record.training_config,
+        source_weights_sha256=record.source_weights_sha256,
+        nutrition=record.nutrition,
     )

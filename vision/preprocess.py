@@ -18,6 +18,11 @@ from PIL import Image
 # on 0..1 pixels (torchvision's convention) that is the mean and std below.
 LITE_PIXEL_MEAN: tuple[float, float, float] = (127.0 / 255.0, 127.0 / 255.0, 127.0 / 255.0)
 LITE_PIXEL_STD: tuple[float, float, float] = (128.0 / 255.0, 128.0 / 255.0, 128.0 / 255.0)
+# Written into the `preprocess` metadata in place of a mean and std.
+NORMALISATION = (
+    "inside the graph: send the uint8 RGB pixels 0..255 unchanged; the model scales and normalises "
+    "them itself (subtracting a mean or dividing by a std before would normalise twice)"
+)
 _RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
 # `Image.info` key under which `vision.decode` records (width, height) of the upright full photo when it
 # decoded at a reduced scale, so the crop below is placed as on the full photo.
@@ -57,7 +62,18 @@ class PreprocessSpec:
             raise PreprocessSpecError("mean and std need three values each, std > 0.")
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self))
+        """The `preprocess` metadata: resize, crop, colour order, layout and dtype of the uint8 input.
+
+        Mean and std are not written: the graph normalises its uint8 input itself, and a client that
+        read them would normalise twice (issue 15). `NORMALISATION` says so in their place.
+        """
+        if (self.mean, self.std) != (LITE_PIXEL_MEAN, LITE_PIXEL_STD):
+            raise PreprocessSpecError(
+                "the metadata states the graph's EfficientNet-Lite normalisation; a spec with another "
+                "mean or std cannot be written into it"
+            )
+        fields = {k: v for k, v in asdict(self).items() if k not in ("mean", "std")}
+        return json.dumps(fields | {"normalisation": NORMALISATION})
 
     @classmethod
     def from_json(cls, text: str) -> PreprocessSpec:
@@ -70,8 +86,9 @@ class PreprocessSpec:
                 colour_order=str(raw["colour_order"]),
                 layout=str(raw["layout"]),
                 dtype=str(raw["dtype"]),
-                mean=(float(raw["mean"][0]), float(raw["mean"][1]), float(raw["mean"][2])),
-                std=(float(raw["std"][0]), float(raw["std"][1]), float(raw["std"][2])),
+                # Files written before the schema list the in-graph mean and std; they are the defaults.
+                mean=tuple(float(v) for v in raw.get("mean", LITE_PIXEL_MEAN)),  # type: ignore[arg-type]
+                std=tuple(float(v) for v in raw.get("std", LITE_PIXEL_STD)),  # type: ignore[arg-type]
             )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError, IndexError) as err:
             raise PreprocessSpecError(f"Invalid preprocess description: {err}") from err

@@ -1,5 +1,6 @@
 """`mealimpact export recognizer` (ONNX, calibrated), `export mobile` (the bundle, its golden cases and
-README) and `export mobile-golden`; argparse here, the work in the handlers.
+README), `export mobile-golden` and `export rewrite-metadata` (every model to the one metadata schema);
+argparse here, the work in the handlers.
 
 `export fhir` shares the record arguments of `report` and lives beside it (mealimpact/commands/report.py).
 """
@@ -87,6 +88,24 @@ def _export_golden(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rewrite_metadata(args: argparse.Namespace) -> int:
+    from training.metadata_rewrite import WeightsChangedError, describe, rewrite_repository
+
+    try:
+        rewrites, configs = rewrite_repository(args.models_dir)
+    except WeightsChangedError as err:
+        print(err)
+        return 1
+    for rewrite in rewrites:
+        print(describe(rewrite))
+    for path in configs:
+        print(f"{path}: rewritten by the one config.pbtxt writer")
+    print(
+        f"{sum(r.changed for r in rewrites)} of {len(rewrites)} model files rewritten, {len(configs)} config.pbtxt"
+    )
+    return 0
+
+
 def register(groups: CommandGroups) -> None:
     recognizer = groups.export.add_parser(
         "recognizer", help="export the food recognizer to ONNX (calibrates first)"
@@ -124,3 +143,10 @@ def register(groups: CommandGroups) -> None:
         "--all-photos", action="store_true", help="recognizer cases for every D1NAMO photo, tensors included"
     )
     golden.set_defaults(handler=_export_golden)
+
+    rewrite = groups.export.add_parser(
+        "rewrite-metadata",
+        help="rewrite every model's metadata and config.pbtxt to the one schema (weights checked unchanged)",
+    )
+    rewrite.add_argument("--models-dir", type=Path, default=default_models_dir(), help=models_help)
+    rewrite.set_defaults(handler=_rewrite_metadata)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from mealimpact.commands import FORMATS, MODELS_HELP, with_clear_vision_errors
 from mealimpact.model_repository.layout import default_models_dir
+from mealimpact.model_repository.metadata import ResponseMetadata, upgraded_props
 
 if TYPE_CHECKING:
     from mealimpact.commands import CommandGroups
@@ -242,6 +243,7 @@ def train_personal_command(args: argparse.Namespace) -> int:
     )
     metadata["person_validation_loss"] = json.dumps(result.validation_loss)
     metadata["weights_sha256"] = json.dumps(weights_sha256(result.network))
+    metadata = upgraded_props(metadata, ResponseMetadata.kind)  # the schema's keys, checked
     check = _personal_check_feed(train)
     path = export_personal_response(result.network, metadata, model_dir, check)
     print(f"wrote {MODEL_NAME} version {version}: {path}")

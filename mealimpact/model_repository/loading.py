@@ -24,6 +24,7 @@ from mealimpact.model_repository.config import (
     parse_model_config,
 )
 from mealimpact.model_repository.layout import CONFIG_FILE, MODEL_FILE, ModelRepositoryError, version_dir
+from mealimpact.model_repository.metadata import ModelMetadataError, read_metadata
 from mealimpact.model_repository.sessions import open_session
 
 logger = logging.getLogger(__name__)
@@ -161,6 +162,11 @@ def _check_metadata(
         raise ModelRepositoryError(
             f"{name}: the ONNX file has no metadata_props; export it with the project's exporter"
         )
+    if "metadata_schema" in metadata:  # a file written with the schema is read by its kind's dataclass
+        try:
+            read_metadata(metadata)
+        except ModelMetadataError as err:
+            raise ModelRepositoryError(f"{name}: {err}") from err
     decoded: dict[str, object] = {}
     for key, text in metadata.items():
         try:

@@ -66,7 +66,7 @@ def test_tiny_training_exports_a_model_that_matches_torch(tmp_path: Path) -> Non
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     stored = dict(session.get_modelmeta().custom_metadata_map)
     assert json.loads(stored["held_out_people"]) == held_out
-    assert len(json.loads(stored["sha256"])) == 64
+    assert len(json.loads(stored["weights_sha256"])) == 64 and json.loads(stored["kind"]) == "forecast"
 
     # The serving path (numpy inputs -> ORT -> Forecaster) gives torch's numbers.
     recording = recordings[0]
