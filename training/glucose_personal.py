@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import onnx
 import torch
+from onnx import numpy_helper
 
 from glucose_model.features import QUANTILES
 from glucose_model.metrics import held_out_rows
@@ -265,9 +267,6 @@ def latest_history(earlier: npt.NDArray[np.int64], k: int) -> npt.NDArray[np.int
 def load_response_weights(onnx_path: Path) -> ResponseNetwork:
     """The torch ResponseNetwork whose weights an exported response graph carries (initializers are
     named as the state dict; the band's softplus(band_carb_share) may be folded into a constant)."""
-    import onnx
-    from onnx import numpy_helper
-
     model = onnx.load(str(onnx_path))
     prefix = "base."  # a personal graph holds the population network under base.
     arrays = {i.name.removeprefix(prefix): numpy_helper.to_array(i) for i in model.graph.initializer}

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 import torch
+from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
 from glucose_model.baselines import CarbsOnlyRegression, PopulationAverageResponse
+from glucose_model.calibration import calibrate
 from glucose_model.features import (
     CURVE_MINUTES,
     FEATURE_INDEX,
@@ -291,8 +293,6 @@ def response_metrics(
     spike_score: npt.NDArray[np.float64] | None = None,
 ) -> dict[str, float | None]:
     """Held-out figures of (N, 37) predicted rises against the measured ones (`band`: (N, 37, 2) p10/p90)."""
-    from sklearn.metrics import roc_auc_score
-
     measured = examples.rise_mg_dl.astype(np.float64)  # (N, 37)
     measured_peak = measured_peak_rise(measured)
     predicted_peak, _ = peak_rise(predicted_rise_mg_dl)
@@ -367,8 +367,6 @@ def evaluate_calibration(
 ) -> dict[str, float | None]:
     """Personal calibration on held-out people: fit on each person's earlier half of meals (in time
     order), score the later half's peak rise MAE without and with the adjustment."""
-    from glucose_model.calibration import calibrate
-
     before: list[float] = []
     after: list[float] = []
     applied = n_people = 0

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import torch
+from sklearn.linear_model import LogisticRegression
+from tqdm import tqdm
 
 from training.d1namo_labels import read_meal_photos
 from vision.recognizer_model import NutritionHead, RecognizerCalibration, feature_matrix, food_features
@@ -115,8 +117,6 @@ def fit_food_head(
     probabilities: npt.NDArray[np.float32], is_food: npt.NDArray[np.bool_], foods: tuple[FoodClass, ...]
 ) -> tuple[tuple[float, ...], float]:
     """Logistic regression on log(summed probability per feature group); classes weighted to balance."""
-    from sklearn.linear_model import LogisticRegression
-
     features = food_features(torch.from_numpy(probabilities), feature_matrix(foods)).numpy()  # (N, G)
     model = LogisticRegression(C=1.0, class_weight="balanced").fit(features, is_food)
     return tuple(float(w) for w in model.coef_[0]), float(model.intercept_[0])
@@ -211,8 +211,6 @@ def collect_probabilities(
     batch_size: int = 16,
 ) -> npt.NDArray[np.float32]:
     """Taxonomy probabilities (N, K) for the photos, batched, with a progress bar."""
-    from tqdm import tqdm
-
     chunks = []
     for start in tqdm(range(0, len(photos), batch_size), desc="photos", unit="batch"):
         batch = np.stack([load(p.path) for p in photos[start : start + batch_size]])  # (B, 224, 224, 3)

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import onnxruntime as ort
+from tqdm import tqdm
 
 from mealimpact.inference import session_infer
 from training.vision_calibrate import (
@@ -38,9 +40,6 @@ _WIDER_LOG_SD = (0.0, 0.3, 0.6)  # what-if spreads for the carbohydrate coverage
 def _run_onnx(
     model_path: Path, photos: list[CalibrationPhoto]
 ) -> tuple[RecognizerMetadata, dict[str, npt.NDArray[np.float32]]]:
-    import onnxruntime as ort
-    from tqdm import tqdm
-
     session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
     recognizer = Recognizer(session.get_modelmeta().custom_metadata_map, session_infer(session))
     chunks: dict[str, list[npt.NDArray[np.float32]]] = {name: [] for name in OUTPUT_NAMES}

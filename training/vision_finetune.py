@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torchvision.transforms import v2
 from tqdm import tqdm
 
 from training.vision_dataset import LabelledPhoto
@@ -34,8 +35,6 @@ logger = logging.getLogger(__name__)
 
 
 def _augmenter(spec: PreprocessSpec) -> nn.Module:
-    from torchvision.transforms import v2
-
     return v2.Compose(
         [
             v2.RandomResizedCrop(

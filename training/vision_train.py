@@ -12,9 +12,10 @@ import json
 import logging
 import math
 import random
+import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from training.vision_dataset import LabelledPhoto
+from training.vision_dataset import LabelledPhoto, stratified_split
 from training.vision_features import FeatureCache, extract_features
 from vision.efficientnet_lite import EMBEDDING_DIM, EfficientNetLite0, load_pretrained
 from vision.preprocess import PreprocessSpec
@@ -261,8 +262,6 @@ def train_classifier(
     runs_dir: Path,
 ) -> TrainedClassifier:
     """Fit the head (and, in finetune mode, the last blocks) on the train split, early-stopped on val."""
-    import time
-
     if config.mode not in MODES:
         raise TrainingSetError(f"mode must be one of {MODES}, got {config.mode!r}.")
     if len(labels) < 2:
@@ -291,7 +290,7 @@ def train_classifier(
     )
     backbone_state = None
     if config.mode == "finetune":
-        from training.vision_finetune import finetune
+        from training.vision_finetune import finetune  # here: vision_finetune imports this module
 
         best_epoch, val_loss, val_acc = finetune(
             backbone, head, photos, labels, spec, config, Checkpoint(run_dir / "finetune")
@@ -337,10 +336,6 @@ def linear_head_over_splits(
 ) -> RepeatedSplits:
     """Refit the linear head on `repeats` fresh stratified splits (seeds seed+1...): on a small set one
     split's test accuracy moves a whole photo at a time, the spread over splits shows by how much."""
-    from dataclasses import replace
-
-    from training.vision_dataset import stratified_split
-
     backbone = load_pretrained()
     features = extract_features(
         backbone, photos, spec, FeatureCache(runs_dir / "feature_cache", backbone, spec)
