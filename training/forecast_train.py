@@ -42,6 +42,7 @@ from glucose_model.forecast_network import (
 from glucose_model.metrics import held_out_people
 from glucose_model.records import Recording
 from glucose_model.resample import GRID_STEP_MIN, resample_to_grid
+from mealimpact.model_repository.config import ONNX_PLATFORM, ModelConfig, TensorConfig, write_model_config
 from mealimpact.model_repository.metadata import ForecastMetadata
 from training.glucose_export import DATA_ATTRIBUTION, weights_sha256
 from training.losses import pinball_loss
@@ -449,20 +450,20 @@ def fit_forecast(
     return total / max(len(windows), 1)
 
 
-def config_pbtxt(max_batch_size: int = 256) -> str:
+def model_config(max_batch_size: int = 256) -> ModelConfig:
     """Triton/KServe model configuration of the exported forecast model."""
-    return f"""name: "{MODEL_NAME}"
-backend: "onnxruntime"
-max_batch_size: {max_batch_size}
-input [
-  {{ name: "{INPUT_CGM}" data_type: TYPE_FP32 dims: [ {CGM_STEPS} ] }},
-  {{ name: "{INPUT_KIND}" data_type: TYPE_FP32 dims: [ 1 ] }}
-]
-output [
-  {{ name: "{OUTPUT_GLUCOSE}" data_type: TYPE_FP32 dims: [ {len(HORIZONS_MIN)}, {len(QUANTILES)} ] }}
-]
-dynamic_batching {{ max_queue_delay_microseconds: 500 }}
-"""
+    return ModelConfig(
+        name=MODEL_NAME,
+        platform=ONNX_PLATFORM,
+        max_batch_size=max_batch_size,
+        inputs=(
+            TensorConfig(INPUT_CGM, "TYPE_FP32", (CGM_STEPS,)),
+            TensorConfig(INPUT_KIND, "TYPE_FP32", (1,)),
+        ),
+        outputs=(TensorConfig(OUTPUT_GLUCOSE, "TYPE_FP32", (len(HORIZONS_MIN), len(QUANTILES))),),
+        dynamic_batching=True,
+        max_queue_delay_us=500,
+    )
 
 
 def forecast_metadata(
@@ -550,7 +551,7 @@ def export_forecast(
             f"ONNX Runtime differs from torch by {worst:.4f} mg/dL (> {EXPORT_TOLERANCE_MG_DL})"
         )
     logger.info("exported %s; max |ORT - torch| = %.2e mg/dL", out, worst)
-    (model_dir / "config.pbtxt").write_text(config_pbtxt())
+    write_model_config(model_dir, model_config())
     return out
 
 

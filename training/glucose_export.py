@@ -53,6 +53,7 @@ from glucose_model.personal import (
 )
 from glucose_model.records import KIND_ORDER
 from glucose_model.response_network import PersonEncoder, ResponseNetwork, parameter_count
+from mealimpact.model_repository.config import ONNX_PLATFORM, ModelConfig, TensorConfig, format_model_config
 from mealimpact.model_repository.metadata import ResponseMetadata
 
 logger = logging.getLogger(__name__)
@@ -107,21 +108,25 @@ def weights_sha256(network: torch.nn.Module) -> str:
 def config_pbtxt(max_batch_size: int = 1024) -> str:
     """Triton/KServe model configuration; one impact request is ~70 rows, so batches are large."""
     n_t, n_q = CURVE_MINUTES.shape[0], len(QUANTILES)
-    return f"""name: "{MODEL_NAME}"
-platform: "onnxruntime_onnx"
-max_batch_size: {max_batch_size}
-input [
-  {{ name: "{INPUT_CGM}" data_type: TYPE_FP32 dims: [ {CGM_POINTS} ] }},
-  {{ name: "{INPUT_CGM_MASK}" data_type: TYPE_FP32 dims: [ {CGM_POINTS} ] }},
-  {{ name: "{INPUT_FEATURES}" data_type: TYPE_FP32 dims: [ {N_FEATURES} ] }}
-]
-output [
-  {{ name: "{OUTPUT_RISE}" data_type: TYPE_FP32 dims: [ {n_t}, {n_q} ] }},
-  {{ name: "{OUTPUT_SPIKE}" data_type: TYPE_FP32 dims: [ 1 ] }},
-  {{ name: "{OUTPUT_SPIKE_SLOPE}" data_type: TYPE_FP32 dims: [ 1 ] }}
-]
-dynamic_batching {{ max_queue_delay_microseconds: 500 }}
-"""
+    return format_model_config(
+        ModelConfig(
+            name=MODEL_NAME,
+            platform=ONNX_PLATFORM,
+            max_batch_size=max_batch_size,
+            inputs=(
+                TensorConfig(INPUT_CGM, "TYPE_FP32", (CGM_POINTS,)),
+                TensorConfig(INPUT_CGM_MASK, "TYPE_FP32", (CGM_POINTS,)),
+                TensorConfig(INPUT_FEATURES, "TYPE_FP32", (N_FEATURES,)),
+            ),
+            outputs=(
+                TensorConfig(OUTPUT_RISE, "TYPE_FP32", (n_t, n_q)),
+                TensorConfig(OUTPUT_SPIKE, "TYPE_FP32", (1,)),
+                TensorConfig(OUTPUT_SPIKE_SLOPE, "TYPE_FP32", (1,)),
+            ),
+            dynamic_batching=True,
+            max_queue_delay_us=500,
+        )
+    )
 
 
 def response_metadata(
@@ -243,26 +248,35 @@ def personal_config_pbtxt() -> str:
     """Triton/KServe configuration of the personal graph: the history inputs have their own first
     axis (history sets), so the batch axis is explicit (max_batch_size 0; one request = one call)."""
     n_t, n_q = CURVE_MINUTES.shape[0], len(QUANTILES)
-    return f"""name: "{MODEL_NAME}"
-platform: "onnxruntime_onnx"
-max_batch_size: 0
-input [
-  {{ name: "{INPUT_CGM}" data_type: TYPE_FP32 dims: [ -1, {CGM_POINTS} ] }},
-  {{ name: "{INPUT_CGM_MASK}" data_type: TYPE_FP32 dims: [ -1, {CGM_POINTS} ] }},
-  {{ name: "{INPUT_FEATURES}" data_type: TYPE_FP32 dims: [ -1, {N_FEATURES} ] }},
-  {{ name: "{INPUT_PERSON}" data_type: TYPE_FP32 dims: [ -1, {N_PERSON_FIELDS} ] }},
-  {{ name: "{INPUT_HISTORY_SLOT}" data_type: TYPE_INT64 dims: [ -1 ] }},
-  {{ name: "{INPUT_HISTORY_CGM}" data_type: TYPE_FP32 dims: [ -1, -1, {CGM_POINTS} ] }},
-  {{ name: "{INPUT_HISTORY_CGM_MASK}" data_type: TYPE_FP32 dims: [ -1, -1, {CGM_POINTS} ] }},
-  {{ name: "{INPUT_HISTORY_FEATURES}" data_type: TYPE_FP32 dims: [ -1, -1, {N_FEATURES} ] }},
-  {{ name: "{INPUT_HISTORY_RISE}" data_type: TYPE_FP32 dims: [ -1, -1, {n_t} ] }}
-]
-output [
-  {{ name: "{OUTPUT_RISE}" data_type: TYPE_FP32 dims: [ -1, {n_t}, {n_q} ] }},
-  {{ name: "{OUTPUT_SPIKE}" data_type: TYPE_FP32 dims: [ -1, 1 ] }},
-  {{ name: "{OUTPUT_SPIKE_SLOPE}" data_type: TYPE_FP32 dims: [ -1, 1 ] }}
-]
-"""
+    dims = {
+        INPUT_CGM: (-1, CGM_POINTS),
+        INPUT_CGM_MASK: (-1, CGM_POINTS),
+        INPUT_FEATURES: (-1, N_FEATURES),
+        INPUT_PERSON: (-1, N_PERSON_FIELDS),
+        INPUT_HISTORY_SLOT: (-1,),
+        INPUT_HISTORY_CGM: (-1, -1, CGM_POINTS),
+        INPUT_HISTORY_CGM_MASK: (-1, -1, CGM_POINTS),
+        INPUT_HISTORY_FEATURES: (-1, -1, N_FEATURES),
+        INPUT_HISTORY_RISE: (-1, -1, n_t),
+    }
+    return format_model_config(
+        ModelConfig(
+            name=MODEL_NAME,
+            platform=ONNX_PLATFORM,
+            max_batch_size=0,
+            inputs=tuple(
+                TensorConfig(name, "TYPE_INT64" if name == INPUT_HISTORY_SLOT else "TYPE_FP32", dims[name])
+                for name in PERSONAL_INPUT_NAMES
+            ),
+            outputs=(
+                TensorConfig(OUTPUT_RISE, "TYPE_FP32", (-1, n_t, n_q)),
+                TensorConfig(OUTPUT_SPIKE, "TYPE_FP32", (-1, 1)),
+                TensorConfig(OUTPUT_SPIKE_SLOPE, "TYPE_FP32", (-1, 1)),
+            ),
+            dynamic_batching=False,
+            max_queue_delay_us=0,
+        )
+    )
 
 
 def personal_metadata_extra(encoder: PersonEncoder) -> dict[str, str]:

@@ -20,6 +20,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from mealimpact.model_repository.config import ONNX_PLATFORM, ModelConfig, TensorConfig, format_model_config
 from training.vision_calibrate import (
     DRINK_PHOTOS,
     NON_FOOD_PHOTOS,
@@ -104,24 +105,25 @@ def _calibrate(
 def triton_config(num_labels: int, embedding_dim: int, crop_px: int) -> str:
     """config.pbtxt text; `num_labels` is VARIABLE_DIM when the versions differ in label count."""
     dims = {
-        "probabilities": f"[ {num_labels} ]",
-        # Triton's idiom for a per-request scalar ([N] in the graph): dims [1], reshaped to [].
-        "food_probability": "[ 1 ]\n    reshape: { shape: [ ] }",
-        "carbs_g": "[ 3 ]",
-        "kcal": "[ 3 ]",
-        "embedding": f"[ {embedding_dim} ]",
+        "probabilities": (num_labels,),
+        "food_probability": (1,),
+        "carbs_g": (3,),
+        "kcal": (3,),
+        "embedding": (embedding_dim,),
     }
-    outputs = ",\n".join(
-        f'  {{\n    name: "{name}"\n    data_type: TYPE_FP32\n    dims: {dims[name]}\n  }}'
-        for name in OUTPUT_NAMES
+    # Triton's idiom for a per-request scalar ([N] in the graph): dims [1], reshaped to [].
+    reshape = {"food_probability": ()}
+    config = ModelConfig(
+        name=MODEL_NAME,
+        platform=ONNX_PLATFORM,
+        max_batch_size=TRITON_MAX_BATCH_SIZE,
+        inputs=(TensorConfig(INPUT_NAME, "TYPE_UINT8", (crop_px, crop_px, 3)),),
+        outputs=tuple(TensorConfig(n, "TYPE_FP32", dims[n], reshape.get(n)) for n in OUTPUT_NAMES),
+        dynamic_batching=True,
+        max_queue_delay_us=2000,
+        cpu_instances=1,
     )
-    return (
-        f'name: "{MODEL_NAME}"\nplatform: "onnxruntime_onnx"\nmax_batch_size: {TRITON_MAX_BATCH_SIZE}\n'
-        f'input [\n  {{\n    name: "{INPUT_NAME}"\n    data_type: TYPE_UINT8\n    dims: [ {crop_px}, {crop_px}, 3 ]\n  }}\n]\n'
-        f"output [\n{outputs}\n]\n"
-        "dynamic_batching {\n  max_queue_delay_microseconds: 2000\n}\n"
-        "instance_group [\n  {\n    count: 1\n    kind: KIND_CPU\n  }\n]\n"
-    )
+    return format_model_config(config)
 
 
 def write_triton_config(model_dir: Path, embedding_dim: int, crop_px: int) -> Path:
