@@ -24,6 +24,7 @@ from glucose_model.features import (
     ModelInputs,
 )
 from glucose_model.records import KIND_ORDER
+from glucose_model.response_inputs import CONTEXT_COLUMNS, CONTEXT_INDEX, MEAL_COLUMNS, MEAL_INDEX, RawInputs
 
 # The reference meal every explanation is measured against: 50 g of carbohydrate in a typical
 # mixed lunch (GI 55, 10 g sugars, 4 g fibre, 15 g fat, 20 g protein) at 12:30, 4 h after a 50 g
@@ -62,6 +63,41 @@ REFERENCE_MEAL_FEATURES: Mapping[str, float] = {
     "rapid_insulin_units": 0.0,
     "insulin_known": 1.0,
 }
+# The same reference meal as the raw graph inputs (response_inputs; NaN = unknown, null in JSON).
+REFERENCE_MEAL_RAW: Mapping[str, float] = {
+    "carbs_g": 50.0,
+    "carbs_p10_g": math.nan,  # no interval: the reference's carbs_spread is unknown
+    "carbs_p90_g": math.nan,
+    "sugars_g": 10.0,
+    "fiber_g": 4.0,
+    "fat_g": 15.0,
+    "protein_g": 20.0,
+    "glycemic_index": 55.0,
+    "local_minute_of_day": 750.0,  # 12:30
+    "minutes_since_last_meal": 240.0,
+    "last_meal_carbs_g": 50.0,
+    "sleep_hours": 7.0,
+    "steps_hour_before": 500.0,
+    "heart_rate_bpm_hour_before": 75.0,
+    "planned_walk_min": 0.0,
+    "rapid_insulin_units": 0.0,
+}
+# Each known bit of the features and the raw columns it is computed from (unknown in the request =
+# unknown in the reference: those raw columns keep the request's values).
+RAW_KNOWN_COLUMNS: Mapping[str, tuple[str, ...]] = {
+    "carbs_spread_known": ("carbs_p10_g", "carbs_p90_g"),
+    "sugars_known": ("sugars_g",),
+    "fiber_known": ("fiber_g",),
+    "fat_known": ("fat_g",),
+    "protein_known": ("protein_g",),
+    "glycemic_index_known": ("glycemic_index",),
+    "last_meal_known": ("minutes_since_last_meal", "last_meal_carbs_g"),
+    "sleep_known": ("sleep_hours",),
+    "steps_known": ("steps_hour_before",),
+    "heart_rate_known": ("heart_rate_bpm_hour_before",),
+    "planned_walk_known": ("planned_walk_min",),
+    "insulin_known": ("rapid_insulin_units",),
+}
 # Typical pre-meal (fasting-range) glucose by kind, mg/dL; "unknown" when the kind is not given.
 REFERENCE_BASELINE_MG_DL: Mapping[str, float] = {
     "none": 90.0,
@@ -96,6 +132,23 @@ def reference_meal_metadata() -> dict[str, object]:
     }
 
 
+def reference_meal_raw_metadata() -> dict[str, object]:
+    """The `reference_meal_raw` entry of a raw-input model's metadata (null = unknown)."""
+    return {
+        "meal_and_context": {k: (None if math.isnan(v) else v) for k, v in REFERENCE_MEAL_RAW.items()},
+        "baseline_glucose_mg_dl_by_kind": dict(REFERENCE_BASELINE_MG_DL),
+        "cgm_mg_dl": "all 37 grid points at the kind's baseline",
+        "kept_from_the_person": ["diabetes_kind"],
+        "unknown_inputs": "columns behind a known bit that is 0 for the request keep the request's values "
+        f"({ {k: list(v) for k, v in RAW_KNOWN_COLUMNS.items()} })",
+        "groups": {
+            "meal": {c.name: c.group for c in MEAL_COLUMNS},
+            "context": {c.name: c.group for c in CONTEXT_COLUMNS},
+            "cgm_mg_dl": GROUP_GLUCOSE,
+        },
+    }
+
+
 @dataclass(frozen=True)
 class ReferenceMeal:
     features: Mapping[str, float]
@@ -118,9 +171,9 @@ class ReferenceMeal:
         row = person_features.copy()
         for name, value in self.features.items():
             row[FEATURE_INDEX[name]] = value
-        kind_bits = [person_features[FEATURE_INDEX[f"kind_{k.value}"]] for k in KIND_ORDER]
-        kind = KIND_ORDER[int(np.argmax(kind_bits))].value if max(kind_bits) > 0 else "unknown"
-        row[FEATURE_INDEX["baseline_glucose_mg_dl"]] = self.baseline_by_kind_mg_dl[kind]
+        row[FEATURE_INDEX["baseline_glucose_mg_dl"]] = self.baseline_by_kind_mg_dl[
+            _kind_name(person_features)
+        ]
         # What the request did not say stays unsaid in the reference too, so an input nobody gave
         # contributes nothing (rather than "unknown versus the reference's value").
         for known, values in KNOWN_BITS.items():
@@ -154,16 +207,71 @@ def coalition_inputs(actual: ModelInputs, reference: ReferenceMeal) -> ModelInpu
     return ModelInputs(cgm, mask, features)
 
 
+def _kind_name(features: npt.NDArray[np.float32]) -> str:
+    kind_bits = [features[FEATURE_INDEX[f"kind_{k.value}"]] for k in KIND_ORDER]
+    return KIND_ORDER[int(np.argmax(kind_bits))].value if max(kind_bits) > 0 else "unknown"
+
+
+def raw_reference_row(
+    actual: RawInputs, features: npt.NDArray[np.float32], reference: ReferenceMeal
+) -> RawInputs:
+    """The reference meal as raw inputs for one request (`actual`, one row, whose `features` (F,) the
+    graph computes): what `ReferenceMeal.row` is in feature space."""
+    row = actual.with_values(dict(REFERENCE_MEAL_RAW))
+    keep = {
+        name: actual.value(name)
+        for known, names in RAW_KNOWN_COLUMNS.items()
+        if features[FEATURE_INDEX[known]] == 0
+        for name in names
+    }
+    row = row.with_values(keep)
+    flat = np.full_like(actual.cgm_mg_dl, reference.baseline_by_kind_mg_dl[_kind_name(features)])
+    return RawInputs(flat, row.meal, row.context, actual.diabetes_kind)
+
+
+def raw_coalition_inputs(
+    actual: RawInputs, features: npt.NDArray[np.float32], reference: ReferenceMeal
+) -> RawInputs:
+    """(64 rows) as `coalition_inputs`, over the raw inputs: coalition c keeps the request's raw
+    columns of group g (its CGM for the glucose group) iff bit g of c is set."""
+    if actual.meal.shape[0] != 1:
+        raise ValueError("coalitions are built for one meal at a time")
+    ref = raw_reference_row(actual, features, reference)
+    meal = np.repeat(ref.meal, N_COALITIONS, axis=0)  # (64, M)
+    context = np.repeat(ref.context, N_COALITIONS, axis=0)  # (64, C)
+    cgm = np.repeat(ref.cgm_mg_dl, N_COALITIONS, axis=0)  # (64, 37)
+    glucose_bit = FACTOR_GROUPS.index(GROUP_GLUCOSE)
+    meal_cols = [
+        np.array([MEAL_INDEX[c.name] for c in MEAL_COLUMNS if c.group == g], np.int64) for g in FACTOR_GROUPS
+    ]
+    context_cols = [
+        np.array([CONTEXT_INDEX[c.name] for c in CONTEXT_COLUMNS if c.group == g], np.int64)
+        for g in FACTOR_GROUPS
+    ]
+    for c in range(N_COALITIONS):
+        for g in range(N_GROUPS):
+            if c >> g & 1:
+                meal[c, meal_cols[g]] = actual.meal[0, meal_cols[g]]
+                context[c, context_cols[g]] = actual.context[0, context_cols[g]]
+        if c >> glucose_bit & 1:
+            cgm[c] = actual.cgm_mg_dl[0]
+    return RawInputs(cgm, meal, context, np.repeat(actual.diabetes_kind, N_COALITIONS, axis=0))
+
+
+def coalition_slots(n_coalitions: int = N_COALITIONS) -> npt.NDArray[np.int64]:
+    """History slots of the personal coalitions: the 64 without the past responses, then the 64 with."""
+    return np.concatenate(
+        [np.full(n_coalitions, NO_HISTORY_SLOT, np.int64), np.full(n_coalitions, HISTORY_SLOT, np.int64)]
+    )
+
+
 def personal_coalition_inputs(
     actual: ModelInputs, reference: ReferenceMeal
 ) -> tuple[ModelInputs, npt.NDArray[np.int64]]:
     """(128 rows, their history slots): bits 0-5 as `coalition_inputs`, bit 6 = the past responses
     (HISTORY_SLOT when set, NO_HISTORY_SLOT otherwise); row 127 is the prediction itself."""
     rows = coalition_inputs(actual, reference)
-    slots = np.concatenate(
-        [np.full(N_COALITIONS, NO_HISTORY_SLOT, np.int64), np.full(N_COALITIONS, HISTORY_SLOT, np.int64)]
-    )
-    return ModelInputs.concatenate([rows, rows]), slots
+    return ModelInputs.concatenate([rows, rows]), coalition_slots()
 
 
 def _shapley_weights(n: int = N_GROUPS) -> npt.NDArray[np.float64]:

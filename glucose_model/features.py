@@ -225,9 +225,7 @@ def pre_meal_from_grid(values: npt.NDArray[np.float64]) -> PreMealGlucose:
     return PreMealGlucose(values, baseline, trend)
 
 
-def _hour_before(
-    activity: Sequence[ActivitySample], meal_time: datetime
-) -> tuple[float | None, float | None]:
+def hour_before(activity: Sequence[ActivitySample], meal_time: datetime) -> tuple[float | None, float | None]:
     """(steps, mean heart rate) over the 60 min before the meal; None where no sample says."""
     start = meal_time - timedelta(minutes=60)
     steps, hr_weighted, hr_minutes = 0.0, 0.0, 0.0
@@ -287,6 +285,16 @@ def spike_threshold_mg_dl(kind: DiabetesKind | None) -> float:
     return UNKNOWN_KIND_SPIKE_THRESHOLD_MG_DL if kind is None else kind.spike_threshold_mg_dl
 
 
+def last_meal(context: MealContext) -> Meal | None:
+    """The latest earlier meal within LAST_MEAL_LOOKBACK_H before this one; None if none."""
+    earlier = [
+        m
+        for m in context.previous_meals
+        if timedelta(0) < context.meal.time - m.time <= timedelta(hours=LAST_MEAL_LOOKBACK_H)
+    ]
+    return max(earlier, key=lambda m: m.time) if earlier else None
+
+
 def _optional(row: npt.NDArray[np.float32], name: str, known_name: str, value: float | None) -> None:
     # Missing values stay 0 in the value column, but the known bit says so: never a silent zero.
     row[FEATURE_INDEX[name]] = 0.0 if value is None else value
@@ -316,18 +324,13 @@ def feature_row(context: MealContext, pre_meal: PreMealGlucose) -> npt.NDArray[n
     angle = 2 * np.pi * local_min / 1440.0
     row[FEATURE_INDEX["time_of_day_sin"]] = np.sin(angle)
     row[FEATURE_INDEX["time_of_day_cos"]] = np.cos(angle)
-    earlier = [
-        m
-        for m in context.previous_meals
-        if timedelta(0) < meal.time - m.time <= timedelta(hours=LAST_MEAL_LOOKBACK_H)
-    ]
-    last = max(earlier, key=lambda m: m.time) if earlier else None
+    last = last_meal(context)
     row[FEATURE_INDEX["minutes_since_last_meal"]] = (
         0.0 if last is None else (meal.time - last.time).total_seconds() / 60.0
     )
     _optional(row, "last_meal_carbs_g", "last_meal_known", None if last is None else last.carbs_g)
     _optional(row, "sleep_hours", "sleep_known", context.sleep_hours)
-    steps, heart_rate = _hour_before(context.activity, meal.time)
+    steps, heart_rate = hour_before(context.activity, meal.time)
     _optional(row, "steps_hour_before", "steps_known", steps)
     _optional(row, "heart_rate_bpm_hour_before", "heart_rate_known", heart_rate)
     _optional(row, "planned_walk_min", "planned_walk_known", context.planned_walk_min)

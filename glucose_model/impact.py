@@ -21,7 +21,9 @@ from glucose_model.explanation import (
     PERSONAL_FACTOR_GROUPS,
     ReferenceMeal,
     coalition_inputs,
+    coalition_slots,
     personal_coalition_inputs,
+    raw_coalition_inputs,
     shapley_values,
 )
 from glucose_model.features import (
@@ -37,10 +39,12 @@ from glucose_model.features import (
     QUANTILES,
     MealContext,
     ModelInputs,
+    PreMealGlucose,
     build_inputs,
     feature_row,
     glucose_window,
     pre_meal_from_grid,
+    pre_meal_glucose,
 )
 from glucose_model.metrics import IAUC_WINDOW_MIN, peak_rise, positive_incremental_aucs
 from glucose_model.personal import (
@@ -52,6 +56,16 @@ from glucose_model.personal import (
     history_arrays,
 )
 from glucose_model.records import GlucoseSeries, InsufficientCgmError
+from glucose_model.response_inputs import (
+    INPUT_RAW_CGM,
+    OUTPUT_FEATURES,
+    RawInputs,
+    empty_raw_inputs,
+    metadata_raw_inputs,
+    raw_contract,
+    raw_history,
+    raw_inputs,
+)
 from mealimpact.inference import InferFn
 
 OUTPUT_RISE = "rise_mg_dl"  # (B, 37, 3) change from the pre-meal baseline at p10, p50, p90
@@ -197,16 +211,29 @@ class ResponsePredictor:
         self.personal = "person_fields" in metadata
         if self.personal and _metadata_json(metadata, "person_fields") != list(PERSON_FIELD_NAMES):
             raise ResponseMetadataError("the model's person_fields differ from glucose_model.personal")
+        # A self-contained graph (version 3 on) takes the raw inputs and builds the features itself.
+        inputs = _metadata_json(metadata, "inputs") if "inputs" in metadata else None
+        self.raw = isinstance(inputs, Mapping) and INPUT_RAW_CGM in inputs
+        if isinstance(inputs, Mapping) and self.raw:
+            if raw_contract(inputs) != raw_contract(metadata_raw_inputs()):
+                raise ResponseMetadataError(
+                    "the model's meal/context columns or kind codes differ from glucose_model.response_inputs"
+                )
+            if not self.personal:
+                raise ResponseMetadataError("a raw-input response model must carry person_fields")
 
     def _run(self, feed: dict[str, npt.NDArray[Any]]) -> tuple[npt.NDArray[np.float64], ...]:
+        """(rise (B,37,3), spike (B,), slope (B,), the graph's features (B,F) or an empty array)."""
         outputs = self._infer(feed)
-        for name in (OUTPUT_RISE, OUTPUT_SPIKE, OUTPUT_SPIKE_SLOPE):
+        needed = (OUTPUT_RISE, OUTPUT_SPIKE, OUTPUT_SPIKE_SLOPE) + ((OUTPUT_FEATURES,) if self.raw else ())
+        for name in needed:
             if name not in outputs:
                 raise ResponseMetadataError(f"the response model returned no '{name}' output")
         return (
             np.asarray(outputs[OUTPUT_RISE], np.float64),  # (B, 37, 3)
             np.asarray(outputs[OUTPUT_SPIKE], np.float64).reshape(-1),  # (B, 1) -> (B,)
             np.asarray(outputs[OUTPUT_SPIKE_SLOPE], np.float64).reshape(-1),
+            np.asarray(outputs.get(OUTPUT_FEATURES, np.zeros((0, N_FEATURES))), np.float64),
         )
 
     def impact(
@@ -216,71 +243,89 @@ class ResponsePredictor:
         person: npt.NDArray[np.float32] | None = None,
     ) -> ImpactResult:
         """`person`: the profile fields (`personal.person_row`, NaN = unknown); used by personal models."""
+        # features.py validates the request (InsufficientCgmError) and says which inputs are known;
+        # a raw graph computes the same features itself (tests/integration/test_glucose_response_raw.py).
         actual = build_inputs([context])
-        scenarios = _what_if_inputs(actual, self.reference)
+        raw = raw_inputs([context], pre_meal_grid(context)) if self.raw else None
+        scenarios = _what_if_inputs(actual, self.reference, raw)
         meal = context.meal
         photo = meal.carbs_p10_g is not None and meal.carbs_p90_g is not None
-        interval = [_with_carbs(actual, c) for c in (meal.carbs_p10_g, meal.carbs_p90_g) if c is not None]
+        interval = [
+            _with_carbs(actual, c, raw) for c in (meal.carbs_p10_g, meal.carbs_p90_g) if c is not None
+        ]
         history = tuple(history)[-MAX_HISTORY_MEALS:] if self.personal else tuple(history)
-        past, measured = past_meal_inputs(history) if history else (None, None)
         scenario_rows = [r for s in scenarios for r in (s.changed, s.base) if r is not None]
-        if self.personal:
+        coalitions: ModelInputs | RawInputs
+        if raw is not None:
+            once = raw_coalition_inputs(raw, actual.features[0], self.reference)
+            coalitions, slots = RawInputs.concatenate([once, once]), coalition_slots()
+        elif self.personal:
             coalitions, slots = personal_coalition_inputs(actual, self.reference)
         else:
             coalitions, slots = coalition_inputs(actual, self.reference), None
-        n_coalitions = coalitions.features.shape[0]
+        n_coalitions = (
+            coalitions.cgm_mg_dl.shape[0]
+            if isinstance(coalitions, RawInputs)
+            else coalitions.features.shape[0]
+        )
         rows = [coalitions, *scenario_rows, *interval]
         n_rows = n_coalitions + len(scenario_rows) + len(interval)
         report = None
-        if self.personal:
-            batch = ModelInputs.concatenate(rows)
+        graph_features = None
+        if raw is not None:
+            past_raw, after = raw_past_meal_inputs(history)
+            assert slots is not None
+            feed: dict[str, npt.NDArray[Any]] = {
+                **RawInputs.concatenate(rows).as_feed(),  # type: ignore[arg-type]
+                INPUT_PERSON: _person_rows(person, n_rows),
+                INPUT_HISTORY_SLOT: np.concatenate([slots, np.zeros(n_rows - n_coalitions, np.int64)]),
+                **raw_history(
+                    [(past_raw, after), (empty_raw_inputs(), np.zeros((0, CURVE_MINUTES.shape[0])))],
+                    MAX_HISTORY_MEALS,
+                ).as_feed(),
+            }
+            rise, spike, slope, graph_features = self._run(feed)
+            report = _history_report(len(history))
+            adjustment = RiseAdjustment()
+        elif self.personal:
+            past, measured = past_meal_inputs(history) if history else (None, None)
+            batch = ModelInputs.concatenate(rows)  # type: ignore[arg-type]
             empty = build_inputs([])
             sets = [
                 (past, measured) if past is not None and measured is not None else (empty, np.zeros((0, 37))),
                 (empty, np.zeros((0, CURVE_MINUTES.shape[0]))),
             ]
             assert slots is not None
-            feed: dict[str, npt.NDArray[Any]] = {
+            feed = {
                 **batch.as_feed(),
-                INPUT_PERSON: np.repeat(
-                    (np.full(N_PERSON_FIELDS, np.nan, np.float32) if person is None else person)[
-                        None, :
-                    ].astype(np.float32),
-                    n_rows,
-                    axis=0,
-                ),
+                INPUT_PERSON: _person_rows(person, n_rows),
                 # Scenario and photo-interval rows keep the person's history (slot 0).
                 INPUT_HISTORY_SLOT: np.concatenate([slots, np.zeros(n_rows - n_coalitions, np.int64)]),
                 **history_arrays(sets).as_feed(),
             }
-            rise, spike, slope = self._run(feed)
-            if history:
-                report = CalibrationReport(
-                    len(history),
-                    RiseAdjustment(),
-                    True,
-                    "the past meals went into the model's person encoder (factor 'your past responses')",
-                    None,
-                    None,
-                )
+            rise, spike, slope, _ = self._run(feed)
+            report = _history_report(len(history))
             adjustment = RiseAdjustment()
         else:
-            batch = ModelInputs.concatenate(rows + ([past] if past is not None else []))
-            rise, spike, slope = self._run(batch.as_feed())
+            past, measured = past_meal_inputs(history) if history else (None, None)
+            batch = ModelInputs.concatenate(rows + ([past] if past is not None else []))  # type: ignore[arg-type]
+            rise, spike, slope, _ = self._run(batch.as_feed())
             adjustment = RiseAdjustment()
             if measured is not None:
                 report = calibrate(rise[n_rows:, :, 1], measured)
                 if report.applied:
                     adjustment = report.adjustment
 
-        baseline_mg_dl = float(actual.features[0, FEATURE_INDEX["baseline_glucose_mg_dl"]])
-        threshold_mg_dl = float(actual.features[0, FEATURE_INDEX["spike_threshold_mg_dl"]])
+        own = n_coalitions - 1  # the coalition with every group = the prediction itself
+        # The baseline and threshold the graph used (a raw graph's own; else features.py's, the same).
+        used = actual.features[0] if graph_features is None else graph_features[own]
+        baseline_mg_dl = float(used[FEATURE_INDEX["baseline_glucose_mg_dl"]])
+        threshold_mg_dl = float(used[FEATURE_INDEX["spike_threshold_mg_dl"]])
         raw_peak, _ = peak_rise(rise[:n_rows, :, 1])
         rise = adjustment.apply(rise[:n_rows])  # (n_rows, 37, 3)
         p50_peak, p50_minute = peak_rise(rise[:, :, 1])
         spike = _rescore(spike[:n_rows], slope[:n_rows], p50_peak - raw_peak)
 
-        own = n_coalitions - 1  # the coalition with every group = the prediction itself
         low, high = rise[own, :, 0], rise[own, :, 2]
         spike_probability = float(spike[own])
         if photo:
@@ -353,7 +398,32 @@ def _rescore(
     return 1.0 / (1.0 + np.exp(-logit))
 
 
-def _with_carbs(inputs: ModelInputs, carbs_g: float) -> ModelInputs:
+def _person_rows(person: npt.NDArray[np.float32] | None, n_rows: int) -> npt.NDArray[np.float32]:
+    row = np.full(N_PERSON_FIELDS, np.nan, np.float32) if person is None else person
+    return np.repeat(row[None, :].astype(np.float32), n_rows, axis=0)
+
+
+def _history_report(n_past: int) -> CalibrationReport | None:
+    if n_past == 0:
+        return None
+    return CalibrationReport(
+        n_past,
+        RiseAdjustment(),
+        True,
+        "the past meals went into the model's person encoder (factor 'your past responses')",
+        None,
+        None,
+    )
+
+
+def pre_meal_grid(context: MealContext) -> npt.NDArray[np.float64]:
+    """(1, 37) the meal's pre-meal CGM on the grid (NaN = gap): the raw graph's `cgm_mg_dl`."""
+    return pre_meal_glucose(context.glucose, context.meal.time).glucose_mg_dl[None, :]
+
+
+def _with_carbs(inputs: ModelInputs, carbs_g: float, raw: RawInputs | None = None) -> ModelInputs | RawInputs:
+    if raw is not None:
+        return raw.with_values({"carbs_g": carbs_g})
     features = inputs.features.copy()
     features[:, FEATURE_INDEX["carbs_g"]] = carbs_g
     return ModelInputs(inputs.cgm_rel_mg_dl, inputs.cgm_mask, features)
@@ -363,36 +433,41 @@ def _with_carbs(inputs: ModelInputs, carbs_g: float) -> ModelInputs:
 class _Scenario:
     name: str
     description: str
-    changed: ModelInputs  # one row
+    changed: ModelInputs | RawInputs  # one row
     # One row "as eaten, with the reference meal's value filled in" when the request left the
     # changed input unknown: the effect is then changed - base, added to the prediction, so the
     # what-if answers "what does the change do", not "what does knowing the input do".
-    base: ModelInputs | None = None
+    base: ModelInputs | RawInputs | None = None
 
 
-def _set(actual: ModelInputs, values: Mapping[str, float]) -> ModelInputs:
+def _set(
+    actual: ModelInputs, values: Mapping[str, float], raw: RawInputs | None = None
+) -> ModelInputs | RawInputs:
+    """One row with feature columns set; on the raw inputs when given (a known bit is then implied
+    by the value: the raw columns named here are named as the feature columns)."""
+    if raw is not None:
+        return raw.with_values({k: v for k, v in values.items() if not k.endswith("_known")})
     features = actual.features.copy()
     for name, value in values.items():
         features[0, FEATURE_INDEX[name]] = value
     return ModelInputs(actual.cgm_rel_mg_dl, actual.cgm_mask, features)
 
 
-def _what_if_inputs(actual: ModelInputs, reference: ReferenceMeal) -> list[_Scenario]:
-    """The scenarios the model can answer, as rows to add to the batch."""
+HALF_PORTION_FEATURES = ("carbs_g", "carbs_spread_g", "sugars_g", "fiber_g", "fat_g", "protein_g")
+HALF_PORTION_RAW = ("carbs_g", "carbs_p10_g", "carbs_p90_g", "sugars_g", "fiber_g", "fat_g", "protein_g")
+
+
+def _what_if_inputs(
+    actual: ModelInputs, reference: ReferenceMeal, raw: RawInputs | None = None
+) -> list[_Scenario]:
+    """The scenarios the model can answer, as rows to add to the batch (raw rows when `raw` is given)."""
     f = actual.features[0]
-    out = [
-        _Scenario(
-            "half_portion",
-            "eat half of this meal",
-            _set(
-                actual,
-                {
-                    n: 0.5 * float(f[FEATURE_INDEX[n]])
-                    for n in ("carbs_g", "carbs_spread_g", "sugars_g", "fiber_g", "fat_g", "protein_g")
-                },
-            ),
-        )
-    ]
+    half: ModelInputs | RawInputs = (
+        _set(actual, {n: 0.5 * float(f[FEATURE_INDEX[n]]) for n in HALF_PORTION_FEATURES})
+        if raw is None
+        else raw.with_values({n: 0.5 * raw.value(n) for n in HALF_PORTION_RAW})
+    )
+    out = [_Scenario("half_portion", "eat half of this meal", half)]
     changes = (
         (
             "lower_gi_swap",
@@ -422,8 +497,10 @@ def _what_if_inputs(actual: ModelInputs, reference: ReferenceMeal) -> list[_Scen
             current, base = float(f[FEATURE_INDEX[column]]), None
         else:
             current = reference.features[column]
-            base = _set(actual, {column: current, known: 1.0})
-        out.append(_Scenario(name, description, _set(actual, {column: change(current), known: 1.0}), base))
+            base = _set(actual, {column: current, known: 1.0}, raw)
+        out.append(
+            _Scenario(name, description, _set(actual, {column: change(current), known: 1.0}, raw), base)
+        )
     return out
 
 
@@ -448,22 +525,46 @@ def past_meal_inputs(history: Sequence[PastMeal]) -> tuple[ModelInputs, npt.NDAr
     mask = np.zeros((n, CGM_POINTS), np.float32)
     features = np.zeros((n, N_FEATURES), np.float32)
     rises = np.zeros((n, CURVE_MINUTES.shape[0]))
+    for i, (past, window, pre) in enumerate(zip(history, *_past_meal_windows(history), strict=True)):
+        valid = np.isfinite(pre.glucose_mg_dl)
+        cgm[i, valid] = pre.glucose_mg_dl[valid] - pre.baseline_mg_dl
+        mask[i] = valid
+        features[i] = feature_row(past.context, pre)
+        rises[i] = window[CGM_POINTS - 1 :] - pre.baseline_mg_dl
+    return ModelInputs(cgm, mask, features), rises
+
+
+def raw_past_meal_inputs(history: Sequence[PastMeal]) -> tuple[RawInputs, npt.NDArray[np.float64]]:
+    """The past meals' raw inputs and the glucose measured after them (M, 37) at CURVE_MINUTES
+    (the raw graph subtracts each meal's baseline itself); the same grid as `past_meal_inputs`."""
+    windows, pres = _past_meal_windows(history)
+    if not history:
+        return empty_raw_inputs(), np.zeros((0, CURVE_MINUTES.shape[0]))
+    cgm = np.stack([pre.glucose_mg_dl for pre in pres])  # (M, 37)
+    after = np.stack([window[CGM_POINTS - 1 :] for window in windows])  # (M, 37)
+    return raw_inputs([p.context for p in history], cgm), after
+
+
+def _past_meal_windows(
+    history: Sequence[PastMeal],
+) -> tuple[list[npt.NDArray[np.float64]], list[PreMealGlucose]]:
+    """Each past meal's (73,) grid at -180..180 min and its pre-meal part; raises InsufficientCgmError
+    naming the meal when its CGM before or after it is too thin."""
+    windows, pres = [], []
     for i, past in enumerate(history):
         try:
             window = glucose_window(_joined(past.context.glucose, past.measured), past.context.meal.time)
             pre = pre_meal_from_grid(window[:CGM_POINTS])
-            valid = np.isfinite(pre.glucose_mg_dl)
-            cgm[i, valid] = pre.glucose_mg_dl[valid] - pre.baseline_mg_dl
-            mask[i] = valid
-            features[i] = feature_row(past.context, pre)
-            rises[i] = _measured(window[CGM_POINTS - 1 :] - pre.baseline_mg_dl)
+            _measured(window[CGM_POINTS - 1 :] - pre.baseline_mg_dl)
+            windows.append(window)
+            pres.append(pre)
         except InsufficientCgmError as err:
             # Name the past meal: "the hour before the meal" alone reads as the meal being asked about.
             raise InsufficientCgmError(
                 f"history[{i}] (the past meal at {past.context.meal.time.isoformat()}): {err}; "
                 "send its CGM from 1 h before to 3 h after it, or leave that meal out of the history"
             ) from err
-    return ModelInputs(cgm, mask, features), rises
+    return windows, pres
 
 
 def _measured(rise: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

@@ -149,6 +149,9 @@ class ResponseMetadata(ModelMetadata):
     )
     person_training_config: dict[str, Any] | None = None
     person_validation_loss: list[float] | None = None
+    # A self-contained graph (raw inputs, features built in the graph: training/glucose_raw_export.py):
+    # the version whose network it carries unchanged, that network's weights_sha256 and its inputs.
+    network: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

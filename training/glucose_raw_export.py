@@ -1,0 +1,311 @@
+"""The self-contained response graph: `feature_graph.RawResponseInputs` in front of an exported
+personal response graph (same weights, its nodes untouched), written as the next model version.
+
+The front is exported from torch and checked against torch; then the two ONNX graphs are joined
+(the front's outputs feed the personal graph's cgm/features/history inputs), so the network is
+byte for byte the one evaluated. The joined file is checked against the personal graph fed with
+`features.py`'s arrays by tests/integration/test_glucose_response_raw.py and on every export here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import onnx
+import onnx.compose
+import torch
+
+from glucose_model.explanation import reference_meal_raw_metadata
+from glucose_model.feature_graph import RawResponseInputs
+from glucose_model.features import (
+    CGM_POINTS,
+    CURVE_MINUTES,
+    FEATURE_NAMES,
+    INPUT_CGM,
+    INPUT_CGM_MASK,
+    INPUT_FEATURES,
+    N_FEATURES,
+    QUANTILES,
+)
+from glucose_model.impact import OUTPUT_RISE, OUTPUT_SPIKE, OUTPUT_SPIKE_SLOPE
+from glucose_model.personal import (
+    INPUT_HISTORY_CGM,
+    INPUT_HISTORY_CGM_MASK,
+    INPUT_HISTORY_FEATURES,
+    INPUT_HISTORY_RISE,
+    INPUT_HISTORY_SLOT,
+    INPUT_PERSON,
+    N_PERSON_FIELDS,
+)
+from glucose_model.response_inputs import (
+    INPUT_CONTEXT,
+    INPUT_HISTORY_CONTEXT,
+    INPUT_HISTORY_GLUCOSE,
+    INPUT_HISTORY_KIND,
+    INPUT_HISTORY_MEAL,
+    INPUT_HISTORY_RAW_CGM,
+    INPUT_KIND,
+    INPUT_MEAL,
+    INPUT_RAW_CGM,
+    N_CONTEXT,
+    N_MEAL,
+    OUTPUT_FEATURES,
+    metadata_raw_inputs,
+)
+from mealimpact.model_repository.config import ModelConfig, TensorConfig, write_model_config
+from mealimpact.model_repository.metadata import ResponseMetadata
+from training.glucose_export import MODEL_NAME, OPSET
+
+logger = logging.getLogger(__name__)
+
+FRONT_PREFIX = "raw_inputs/"
+FRONT_TOLERANCE = 1e-4  # ORT vs torch on the front's outputs (mg/dL and feature units)
+RAW_INPUT_NAMES = (
+    INPUT_RAW_CGM,
+    INPUT_MEAL,
+    INPUT_CONTEXT,
+    INPUT_KIND,
+    INPUT_HISTORY_RAW_CGM,
+    INPUT_HISTORY_MEAL,
+    INPUT_HISTORY_CONTEXT,
+    INPUT_HISTORY_KIND,
+    INPUT_HISTORY_GLUCOSE,
+)
+# The personal graph's inputs the front produces, in RawResponseInputs' output order.
+FRONT_OUTPUTS = (
+    INPUT_CGM,
+    INPUT_CGM_MASK,
+    INPUT_FEATURES,
+    INPUT_HISTORY_CGM,
+    INPUT_HISTORY_CGM_MASK,
+    INPUT_HISTORY_FEATURES,
+    INPUT_HISTORY_RISE,
+)
+# The inputs of the joined graph, in order (person and history_slot pass through to the network).
+INPUT_NAMES = (
+    INPUT_RAW_CGM,
+    INPUT_MEAL,
+    INPUT_CONTEXT,
+    INPUT_KIND,
+    INPUT_PERSON,
+    INPUT_HISTORY_SLOT,
+    INPUT_HISTORY_RAW_CGM,
+    INPUT_HISTORY_MEAL,
+    INPUT_HISTORY_CONTEXT,
+    INPUT_HISTORY_KIND,
+    INPUT_HISTORY_GLUCOSE,
+)
+OUTPUT_NAMES = (OUTPUT_RISE, OUTPUT_SPIKE, OUTPUT_SPIKE_SLOPE, OUTPUT_FEATURES)
+
+
+class RawExportError(RuntimeError):
+    """The front or the joined graph does not reproduce what it was built from."""
+
+
+def example_feed(
+    seed: int = 0, batch: int = 3, sets: int = 2, meals: int = 4
+) -> dict[str, npt.NDArray[np.float32]]:
+    """Plausible raw inputs with gaps and unknowns, for tracing and checks."""
+    rng = np.random.default_rng(seed)
+
+    def cgm(*shape: int) -> npt.NDArray[np.float32]:
+        values = 120 + np.cumsum(rng.normal(0, 2, (*shape, CGM_POINTS)), axis=-1)
+        values[rng.random(values.shape) < 0.15] = np.nan
+        return values.astype(np.float32)
+
+    def meal(*shape: int) -> npt.NDArray[np.float32]:
+        values = rng.uniform(5, 80, (*shape, N_MEAL))
+        values[rng.random(values.shape) < 0.3] = np.nan
+        return values.astype(np.float32)
+
+    def context(*shape: int) -> npt.NDArray[np.float32]:
+        values = rng.uniform(0, 1400, (*shape, N_CONTEXT))
+        values[rng.random(values.shape) < 0.3] = np.nan
+        return values.astype(np.float32)
+
+    return {
+        INPUT_RAW_CGM: cgm(batch),
+        INPUT_MEAL: meal(batch),
+        INPUT_CONTEXT: context(batch),
+        INPUT_KIND: rng.integers(-1, 4, (batch, 1)).astype(np.float32),
+        INPUT_HISTORY_RAW_CGM: cgm(sets, meals),
+        INPUT_HISTORY_MEAL: meal(sets, meals),
+        INPUT_HISTORY_CONTEXT: context(sets, meals),
+        INPUT_HISTORY_KIND: rng.integers(-1, 4, (sets, meals)).astype(np.float32),
+        INPUT_HISTORY_GLUCOSE: cgm(sets, meals),
+    }
+
+
+def export_front(path: Path) -> onnx.ModelProto:
+    """RawResponseInputs as ONNX (opset OPSET, one file), checked against torch; outputs FRONT_PREFIX + name."""
+    import onnxruntime as ort
+
+    front = RawResponseInputs().eval()
+    feed = example_feed()
+    example = tuple(torch.from_numpy(feed[name]) for name in RAW_INPUT_NAMES)
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    sets = torch.export.Dim("sets", min=1, max=4096)
+    meals = torch.export.Dim("meals", min=1, max=1024)
+    dynamic = {
+        INPUT_RAW_CGM: {0: batch},
+        INPUT_MEAL: {0: batch},
+        INPUT_CONTEXT: {0: batch},
+        INPUT_KIND: {0: batch},
+        **{
+            name: {0: sets, 1: meals}
+            for name in (
+                INPUT_HISTORY_RAW_CGM,
+                INPUT_HISTORY_MEAL,
+                INPUT_HISTORY_CONTEXT,
+                INPUT_HISTORY_KIND,
+                INPUT_HISTORY_GLUCOSE,
+            )
+        },
+    }
+    program = torch.onnx.export(
+        front,
+        example,
+        dynamo=True,
+        input_names=list(RAW_INPUT_NAMES),
+        output_names=[FRONT_PREFIX + name for name in FRONT_OUTPUTS],
+        dynamic_shapes=dynamic,
+        opset_version=OPSET,
+        external_data=False,
+    )
+    if program is None:
+        raise RawExportError("torch.onnx.export returned no program")
+    model = program.model_proto
+    onnx.save_model(model, str(path))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for check in (feed, example_feed(seed=1, batch=1, sets=1, meals=1)):
+        got = session.run(None, check)
+        with torch.no_grad():
+            want = front(*(torch.from_numpy(check[name]) for name in RAW_INPUT_NAMES))
+        for name, g, w in zip(FRONT_OUTPUTS, got, want, strict=True):
+            if not np.allclose(g, w.numpy(), atol=FRONT_TOLERANCE, rtol=0, equal_nan=True):
+                raise RawExportError(f"front output {name}: ONNX Runtime differs from torch")
+    return model
+
+
+def join(front: onnx.ModelProto, personal: onnx.ModelProto) -> onnx.ModelProto:
+    """One graph: the front's outputs feed the personal graph's inputs of the same name; the front's
+    `features` is also an output (OUTPUT_FEATURES). Metadata is left empty."""
+    front = onnx.ModelProto.FromString(front.SerializeToString())
+    personal = onnx.ModelProto.FromString(personal.SerializeToString())
+    for model in (front, personal):
+        del model.metadata_props[:]
+    for node in front.graph.node:  # the exporter's per-node source traces: 0.4 MB a phone need not carry
+        del node.metadata_props[:]
+        node.doc_string = ""
+    # Internal names of the front get the prefix (its outputs have it): no clash with the network's.
+    front = onnx.compose.add_prefix(front, FRONT_PREFIX, rename_inputs=False, rename_outputs=False)
+    joined = onnx.compose.merge_models(
+        front,
+        personal,
+        io_map=[(FRONT_PREFIX + name, name) for name in FRONT_OUTPUTS],
+        outputs=[OUTPUT_RISE, OUTPUT_SPIKE, OUTPUT_SPIKE_SLOPE],
+    )
+    joined.graph.node.append(
+        onnx.helper.make_node(
+            "Identity", [FRONT_PREFIX + INPUT_FEATURES], [OUTPUT_FEATURES], name="features_out"
+        )
+    )
+    joined.graph.output.append(
+        onnx.helper.make_tensor_value_info(OUTPUT_FEATURES, onnx.TensorProto.FLOAT, ["batch", N_FEATURES])
+    )
+    # Inputs in the documented order.
+    by_name = {i.name: i for i in joined.graph.input}
+    missing = [n for n in INPUT_NAMES if n not in by_name]
+    if missing or len(by_name) != len(INPUT_NAMES):
+        raise RawExportError(f"joined graph inputs {sorted(by_name)} are not {list(INPUT_NAMES)}")
+    ordered = [onnx.ValueInfoProto.FromString(by_name[n].SerializeToString()) for n in INPUT_NAMES]
+    del joined.graph.input[:]
+    joined.graph.input.extend(ordered)
+    return joined
+
+
+def raw_metadata(personal_metadata: Mapping[str, str], personal_path: Path, version: int) -> dict[str, str]:
+    """The personal graph's metadata (provenance, training, metrics) with the raw contract on top."""
+    values = {key: json.loads(value) for key, value in personal_metadata.items()}
+    network_inputs = values.get("inputs", {})
+    contract = {**metadata_raw_inputs(), **values.get("personal_inputs", {})}
+    values.update(
+        {
+            "version": str(version),
+            "inputs": {name: contract[name] for name in INPUT_NAMES},
+            "reference_meal": {**values["reference_meal"], "raw": reference_meal_raw_metadata()},
+            "network": {
+                "file": f"models/{personal_path.parent.parent.name}/{personal_path.parent.name}/model.onnx",
+                "weights_sha256": values.get("weights_sha256"),
+                "what": "the graph of that version behind the raw front, weights and nodes unchanged; its "
+                "inputs (computed in this graph from the raw inputs) were:",
+                "inputs": {**network_inputs, **values.get("personal_inputs", {})},
+            },
+        }
+    )
+    values["outputs"] = {
+        **values.get("outputs", {}),
+        OUTPUT_FEATURES: {
+            "shape": ["batch", N_FEATURES],
+            "unit": "the network's input features as computed in the graph (feature_names); "
+            "column baseline_glucose_mg_dl turns rise_mg_dl into glucose",
+        },
+    }
+    values.pop("personal_inputs", None)
+    if values["feature_names"] != list(FEATURE_NAMES):
+        raise RawExportError(f"{personal_path}: feature_names differ from glucose_model.features")
+    # Through the one schema (it refuses what it does not know as `extra` in its tests).
+    return ResponseMetadata.from_props({key: json.dumps(value) for key, value in values.items()}).to_props()
+
+
+def model_config() -> ModelConfig:
+    """Triton/KServe configuration of the raw graph (batch axis explicit, as the personal graph's:
+    the history inputs have their own first axis, so one request is one call)."""
+    fp32, n_t = "TYPE_FP32", CURVE_MINUTES.shape[0]
+    inputs = (
+        TensorConfig(INPUT_RAW_CGM, fp32, (-1, CGM_POINTS)),
+        TensorConfig(INPUT_MEAL, fp32, (-1, N_MEAL)),
+        TensorConfig(INPUT_CONTEXT, fp32, (-1, N_CONTEXT)),
+        TensorConfig(INPUT_KIND, fp32, (-1, 1)),
+        TensorConfig(INPUT_PERSON, fp32, (-1, N_PERSON_FIELDS)),
+        TensorConfig(INPUT_HISTORY_SLOT, "TYPE_INT64", (-1,)),
+        TensorConfig(INPUT_HISTORY_RAW_CGM, fp32, (-1, -1, CGM_POINTS)),
+        TensorConfig(INPUT_HISTORY_MEAL, fp32, (-1, -1, N_MEAL)),
+        TensorConfig(INPUT_HISTORY_CONTEXT, fp32, (-1, -1, N_CONTEXT)),
+        TensorConfig(INPUT_HISTORY_KIND, fp32, (-1, -1)),
+        TensorConfig(INPUT_HISTORY_GLUCOSE, fp32, (-1, -1, n_t)),
+    )
+    outputs = (
+        TensorConfig(OUTPUT_RISE, fp32, (-1, n_t, len(QUANTILES))),
+        TensorConfig(OUTPUT_SPIKE, fp32, (-1, 1)),
+        TensorConfig(OUTPUT_SPIKE_SLOPE, fp32, (-1, 1)),
+        TensorConfig(OUTPUT_FEATURES, fp32, (-1, N_FEATURES)),
+    )
+    return ModelConfig(MODEL_NAME, "onnxruntime_onnx", 0, inputs, outputs, False, 0)
+
+
+def export_raw_response(personal_path: Path, model_dir: Path, version: int, scratch: Path) -> Path:
+    """Write `model_dir/<version>/model.onnx` (the raw front joined to `personal_path`) and the config."""
+    import onnxruntime as ort
+
+    personal = onnx.load(str(personal_path))
+    front = export_front(scratch / "raw_front.onnx")
+    joined = join(front, personal)
+    metadata = raw_metadata({p.key: p.value for p in personal.metadata_props}, personal_path, version)
+    for key, value in metadata.items():
+        joined.metadata_props.add(key=key, value=value)
+    out = model_dir / str(version) / "model.onnx"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save_model(joined, str(out))
+    onnx.checker.check_model(str(out))
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    if [i.name for i in session.get_inputs()] != list(INPUT_NAMES):
+        raise RawExportError(f"{out}: inputs {[i.name for i in session.get_inputs()]}")
+    write_model_config(model_dir, model_config())
+    logger.info("exported %s from %s", out, personal_path)
+    return out
