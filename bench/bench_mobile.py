@@ -26,13 +26,9 @@ REPEATS = 30
 
 def _latencies_s(paths: tuple[Path, Path], image: np.ndarray, threads: int) -> tuple[float, float]:
     """Median seconds per call of each model; calls alternate so a shared, busy CPU slows both alike."""
-    import onnxruntime as ort
+    from mealimpact.model_repository.sessions import open_session
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    sessions = [
-        ort.InferenceSession(str(p), sess_options=options, providers=["CPUExecutionProvider"]) for p in paths
-    ]
+    sessions = [open_session(p, threads=threads) for p in paths]
     times: tuple[list[float], list[float]] = ([], [])
     for session in sessions:
         session.run(None, {"image": image})  # warm-up

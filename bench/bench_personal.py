@@ -25,19 +25,17 @@ def _trace(start: datetime, n_readings: int, seed: int) -> GlucoseSeries:
 
 
 def bench_personal() -> list[str]:
-    import onnxruntime as ort
-
     from glucose_model.features import MealContext
     from glucose_model.impact import PastMeal, ResponsePredictor
     from glucose_model.personal import person_row
     from mealimpact.model_repository.loading import load_model
+    from mealimpact.model_repository.sessions import session_options
 
     folder = MODELS_DIR / "glucose_response"
     if not folder.is_dir():
         return ["glucose_response: not in models/, skipped"]
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1  # as a loaded server core; the serving default may use more
-    model, session = load_model(folder, session_options=options)
+    # One thread, as a loaded server core; the serving default may use more.
+    model, session = load_model(folder, session_options=session_options(1))
     outputs = [o.name for o in session.get_outputs()]
 
     def infer(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -260,17 +260,16 @@ def stage_means_ms(
 def ort_per_image_ms(photos: list[bytes]) -> dict[int, float]:
     """CPU ms per photo of one in-process ONNX Runtime call (1 thread) by batch size: what a micro-batch
     can save per photo at best (CPU time, so other work on the machine does not inflate it)."""
-    import onnxruntime as ort
-
     from bench.recognizer import recognizer_path
     from mealimpact.inference import session_infer
+    from mealimpact.model_repository.sessions import open_session
     from serving.runtime import session_options
     from serving.settings import Settings
     from vision.metadata import INPUT_NAME
     from vision.recognition import Recognizer
 
     options = session_options(Settings(intra_op_threads=1))
-    session = ort.InferenceSession(str(recognizer_path()), options, providers=["CPUExecutionProvider"])
+    session = open_session(recognizer_path(), options=options)
     recognizer = Recognizer(session.get_modelmeta().custom_metadata_map, session_infer(session))
     images = np.stack([recognizer.preprocess(photo) for photo in photos[:8]])  # (8, crop, crop, 3)
     per_image: dict[int, list[float]] = {1: [], 2: [], 8: []}

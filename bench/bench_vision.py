@@ -18,18 +18,16 @@ FULL_RESOLUTION = REPO.parent / "shared" / "data" / "d1namo" / "full_resolution"
 
 
 def _model_latency(threads: int) -> list[str]:
-    import onnxruntime as ort
     import torch
 
+    from mealimpact.model_repository.sessions import open_session
     from vision.efficientnet_lite import load_pretrained
     from vision.metadata import INPUT_NAME, parse_metadata
     from vision.recognizer_model import FoodRecognizer, RecognizerCalibration
     from vision.taxonomy import load_food_classes
 
     torch.set_num_threads(threads)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(MODEL), sess_options=options, providers=["CPUExecutionProvider"])
+    session = open_session(MODEL, threads=threads)
     metadata = parse_metadata(session.get_modelmeta().custom_metadata_map)
     calibration = RecognizerCalibration.from_dict(metadata.training_data["calibration"])
     model = FoodRecognizer(load_pretrained(), load_food_classes(), metadata.preprocess, calibration).eval()

@@ -18,7 +18,9 @@ def recognizer_path() -> Path:
 def recognizer_metadata() -> RecognizerMetadata:
     import onnxruntime as ort
 
+    from mealimpact.model_repository.sessions import open_session
+
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # metadata only
-    session = ort.InferenceSession(str(recognizer_path()), options, providers=["CPUExecutionProvider"])
+    session = open_session(recognizer_path(), options=options)
     return parse_metadata(session.get_modelmeta().custom_metadata_map)

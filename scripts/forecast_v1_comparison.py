@@ -18,20 +18,20 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from glucose_model.cohorts import load_cohort  # version 1's code (PYTHONPATH)
 from glucose_model.cohorts.colas import load_colas
 from glucose_model.forecast import HISTORY_STEPS, build_forecast_inputs, forecast_targets, usable_origins
 from glucose_model.resample import resample_to_grid
+from mealimpact.model_repository.sessions import open_session
 
 CGM_STEPS = 288
 KIND_CODES = {"none": 0.0, "prediabetes": 1.0, "type2": 2.0, "type1": 3.0}
 
 
 def main() -> None:
-    old = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
-    new = ort.InferenceSession(sys.argv[2], providers=["CPUExecutionProvider"])
+    old = open_session(sys.argv[1])
+    new = open_session(sys.argv[2])
     old_trained = set(json.loads(old.get_modelmeta().custom_metadata_map["trained_people"]))
     new_trained = set(json.loads(new.get_modelmeta().custom_metadata_map["trained_people"]))
     data = Path(sys.argv[3] if len(sys.argv) > 3 else "../shared/data")

@@ -24,6 +24,7 @@ import onnxruntime as ort
 from numpy.lib.stride_tricks import sliding_window_view
 from onnx import numpy_helper
 
+from mealimpact.model_repository.sessions import open_session
 from training.mobile_bundle import INT8_CARBS_TOLERANCE, latest_version
 from training.vision_quantize import _float_heads, calibration_images
 from vision.preprocess import PreprocessSpec
@@ -91,7 +92,7 @@ def main() -> None:
             probe.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        session = open_session(probe.SerializeToString(), options=options)
         weights = {i.name: numpy_helper.to_array(i).astype(np.float64) for i in model.graph.initializer}
         hessians: dict[str, np.ndarray] = {}
         means: dict[str, np.ndarray] = {}
@@ -161,7 +162,7 @@ def main() -> None:
 
 
 def _answers(path: Path, images: np.ndarray) -> list[np.ndarray]:
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = open_session(path)
     runs = [
         session.run(["probabilities", "carbs_g", "embedding"], {"image": images[i : i + 8]})
         for i in range(0, len(images), 8)

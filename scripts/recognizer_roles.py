@@ -12,8 +12,8 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
+from mealimpact.model_repository.sessions import open_session
 from vision.metadata import OUTPUT_NAMES, parse_metadata
 from vision.recognition import recognize_photo
 
@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/d1namo"))
     parser.add_argument("--model", type=Path, default=Path("models/food_recognizer/1/model.onnx"))
     args = parser.parse_args()
-    session = ort.InferenceSession(str(args.model), providers=["CPUExecutionProvider"])
+    session = open_session(args.model)
     metadata = parse_metadata(session.get_modelmeta().custom_metadata_map)
 
     def infer(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
 from glucose_model.cohorts import load_cohort
 from glucose_model.features import CURVE_MINUTES
 from glucose_model.impact import OUTPUT_RISE
 from glucose_model.metrics import peak_rise
+from mealimpact.model_repository.sessions import open_session
 from training.glucose_train import meal_examples
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "glucose_response" / "1" / "model.onnx"
@@ -32,7 +32,7 @@ def main() -> None:
     held_out = set(json.loads(metadata["held_out_people"]))
     examples = meal_examples(load_cohort(args.data, "auto"))
     examples = examples.subset(np.array([p in held_out for p in examples.person]))
-    session = ort.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"])
+    session = open_session(MODEL)
     p50 = session.run([OUTPUT_RISE], examples.inputs.as_feed())[0][:, :, 1].astype(np.float64)  # (N, 37)
     measured = examples.rise_mg_dl.astype(np.float64)  # (N, 37), NaN = not measured
     print(f"{len(examples)} held-out meals; mean rise from baseline, mg/dL")

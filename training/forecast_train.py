@@ -44,6 +44,7 @@ from glucose_model.records import Recording
 from glucose_model.resample import GRID_STEP_MIN, resample_to_grid
 from mealimpact.model_repository.config import ONNX_PLATFORM, ModelConfig, TensorConfig, write_model_config
 from mealimpact.model_repository.metadata import ForecastMetadata
+from mealimpact.model_repository.sessions import open_session
 from training.glucose_export import DATA_ATTRIBUTION, weights_sha256
 from training.losses import pinball_loss
 
@@ -511,7 +512,6 @@ def export_forecast(
 ) -> Path:
     """Write `model_dir/<version>/model.onnx` (one file) and `model_dir/config.pbtxt`; check ORT vs torch."""
     import onnx
-    import onnxruntime as ort
 
     version = json.loads(metadata["version"])
     out = model_dir / str(version) / "model.onnx"
@@ -541,7 +541,7 @@ def export_forecast(
         probe, probe_kind = check.cgm[:256], check.kind[:256]
     else:
         probe, probe_kind = example.numpy(), example_kind.numpy()
-    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    session = open_session(out)
     got = session.run([OUTPUT_GLUCOSE], {INPUT_CGM: probe, INPUT_KIND: probe_kind})[0]
     with torch.no_grad():
         want = network(torch.from_numpy(probe), torch.from_numpy(probe_kind)).numpy()

@@ -55,6 +55,7 @@ from glucose_model.records import KIND_ORDER
 from glucose_model.response_network import PersonEncoder, ResponseNetwork, parameter_count
 from mealimpact.model_repository.config import ONNX_PLATFORM, ModelConfig, TensorConfig, format_model_config
 from mealimpact.model_repository.metadata import ResponseMetadata
+from mealimpact.model_repository.sessions import open_session
 
 logger = logging.getLogger(__name__)
 
@@ -188,8 +189,6 @@ def export_response(
     network: ResponseNetwork, metadata: Mapping[str, str], model_dir: Path, check: ModelInputs | None = None
 ) -> Path:
     """Write `model_dir/<version>/model.onnx` (one file) and `model_dir/config.pbtxt`; check ORT vs torch."""
-    import onnxruntime as ort
-
     out = model_dir / json.loads(metadata["version"]) / "model.onnx"
     out.parent.mkdir(parents=True, exist_ok=True)
     network.eval()
@@ -214,7 +213,7 @@ def export_response(
         else ModelInputs(*(t.numpy() for t in example))
     )
     feed = {k: v[:512] for k, v in probe.as_feed().items()}
-    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    session = open_session(out)
     got = session.run(list(OUTPUT_NAMES), feed)
     with torch.no_grad():
         want = [t.numpy() for t in network(*(torch.from_numpy(feed[k]) for k in feed))]
@@ -301,8 +300,6 @@ def export_personal_response(
     network: torch.nn.Module, metadata: Mapping[str, str], model_dir: Path, check: Mapping[str, Any]
 ) -> Path:
     """Write the personal graph (one file, opset OPSET) and its config; check ORT against torch on `check`."""
-    import onnxruntime as ort
-
     out = model_dir / json.loads(metadata["version"]) / "model.onnx"
     out.parent.mkdir(parents=True, exist_ok=True)
     network.eval()
@@ -332,7 +329,7 @@ def export_personal_response(
         external_data=False,
     )
     _save_with_metadata(program, metadata, out)
-    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    session = open_session(out)
     feed = {name: np.ascontiguousarray(check[name]) for name in PERSONAL_INPUT_NAMES}
     got = session.run(list(OUTPUT_NAMES), feed)
     with torch.no_grad():

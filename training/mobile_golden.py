@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 from glucose_model.records import GlucoseSeries
 from glucose_model.resample import GRID_STEP_MIN, MAX_INTERPOLATED_GAP_MIN, resample_to_grid
+from mealimpact.model_repository.sessions import open_session
 from vision.metadata import MODEL_NAME as RECOGNIZER
 
 logger = logging.getLogger(__name__)
@@ -159,8 +160,6 @@ def recognizer_cases(
 ) -> dict[str, object]:
     """The exact tensor path on the first photo and the decoding path on every photo of `photo_names`
     (relative to `data_dir`); `tensors`: keep every photo's preprocessed tensor (for measuring)."""
-    import onnxruntime as ort
-
     from training.mobile_bundle import read_metadata
     from vision.decode import decode_image
     from vision.preprocess import SOURCE_SIZE_KEY, PreprocessSpec
@@ -168,7 +167,7 @@ def recognizer_cases(
 
     path, _ = _model_file(models_dir, RECOGNIZER)
     spec = PreprocessSpec.from_json(json.dumps(read_metadata(path)["preprocess"]))
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = open_session(path)
     names = [o.name for o in session.get_outputs()]
     photos: list[dict[str, object]] = []
     for relative in photo_names:

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from mealimpact.model_repository.config import ONNX_PLATFORM, ModelConfig, TensorConfig, format_model_config
+from mealimpact.model_repository.sessions import open_session
 from training.vision_calibrate import (
     DRINK_PHOTOS,
     NON_FOOD_PHOTOS,
@@ -191,7 +192,6 @@ def export_recognizer(
 ) -> ExportReport:
     """Build, calibrate (unless `calibration` is given), export, check against torch, write config."""
     import onnx
-    import onnxruntime as ort
 
     foods = load_food_classes()
     spec = PreprocessSpec()
@@ -240,7 +240,7 @@ def export_recognizer(
 
     photos_bytes = [p.read_bytes() for p in check_photos]
     batch = np.stack([preprocess_photo(b, spec) for b in photos_bytes])  # (N, crop, crop, 3)
-    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    session = open_session(model_path)
     got = session.run(list(OUTPUT_NAMES), {INPUT_NAME: batch})
     want = _torch_predict(model, batch)
     diffs = {name: float(np.abs(g - w).max()) for name, g, w in zip(OUTPUT_NAMES, got, want, strict=True)}

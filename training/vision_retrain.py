@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import onnx
-import onnxruntime as ort
 from tqdm import tqdm
 
+from mealimpact.model_repository.sessions import open_session
 from training.vision_dataset import LabelledPhoto, class_names, read_labelled_photos
 from training.vision_report import ClassificationReport, classification_report, write_report
 from training.vision_train import VisionTrainConfig, train_classifier
@@ -58,7 +58,7 @@ def predict_onnx(
     model_path: Path, paths: Sequence[Path], batch_size: int = 8
 ) -> dict[str, npt.NDArray[np.float32]]:
     """Every output of the model for the photos, decoded and preprocessed as its metadata says."""
-    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    session = open_session(model_path)
     spec = parse_metadata(session.get_modelmeta().custom_metadata_map).preprocess
     names = [o.name for o in session.get_outputs()]
     chunks: dict[str, list[npt.NDArray[np.float32]]] = {name: [] for name in names}

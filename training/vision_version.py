@@ -22,6 +22,7 @@ import onnx
 import torch
 from torch import nn
 
+from mealimpact.model_repository.sessions import open_session
 from training.vision_export import (
     MAX_PROBABILITY_DIFF,
     ExportCheckError,
@@ -273,13 +274,11 @@ def write_version(
 
 
 def _check_against_torch(model: RetrainedRecognizer, path: Path) -> None:
-    import onnxruntime as ort
-
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, size=(2, 224, 224, 3), dtype=np.uint8)
     with torch.no_grad():
         want = [t.numpy() for t in model(torch.from_numpy(image))]
-    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": image})
+    got = open_session(path).run(None, {"image": image})
     diff = float(np.abs(got[0] - want[0]).max())
     if diff > MAX_PROBABILITY_DIFF:
         raise ExportCheckError(

@@ -198,11 +198,10 @@ def summarize_with_model(recording: Recording, model: Path | None) -> MealSummar
             model=str(model),
         )
         return summarize_meals(recording, None, note)
-    import onnxruntime as ort
-
     from glucose_model.impact import ResponsePredictor
+    from mealimpact.model_repository.sessions import open_session
 
-    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    session = open_session(model)
     names = [o.name for o in session.get_outputs()]
 
     def infer(feed: dict) -> dict:
