@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import torch
 from flwr.app import Context, Message
 from flwr.client import ClientApp, NumPyClient
 from flwr.client.mod import secaggplus_mod
@@ -26,7 +27,14 @@ from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFI
 
 from training.federated.privacy import DpConfig
 from training.federated.sites import HELD_OUT_FRACTION, SiteError, SiteSpec, load_site
-from training.federated.tasks import ModelTask, SiteTrainer, evaluation_summary, make_task, task_from_arrays
+from training.federated.tasks import (
+    ModelTask,
+    SiteTrainer,
+    evaluation_summary,
+    make_task,
+    parameter_arrays,
+    task_from_arrays,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +123,6 @@ class SiteClient(NumPyClient):
         self.model = model
 
     def get_parameters(self, config: dict[str, object]) -> list[npt.NDArray[np.float32]]:
-        from training.federated.tasks import parameter_arrays
-
         return parameter_arrays(self.trainer.network)
 
     def fit(
@@ -170,8 +176,6 @@ def make_client_app(
             spec = spec_from_node_config(dict(context.node_config))
             raw_cache = context.node_config.get(NODE_CACHE_DIR)
             cache_dir = Path(str(raw_cache)) if raw_cache else None
-        import torch
-
         torch.set_num_threads(1)  # small network, shared CPU: one thread is fastest
         task = site_task(spec, run_settings, cache_dir)
         trainer = SiteTrainer(task, run_settings.seed, run_settings.dp())

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from training.federated.comparison import compare, judge, site_sizes
+from training.federated.report import write_report
 from training.federated.sites import HELD_OUT_FRACTION, SiteSpec, demo_sites, load_site
 
 logger = logging.getLogger(__name__)
@@ -377,8 +379,6 @@ def _raise_system_exit(signum: int, _frame: object) -> None:
 
 def run_demo(config: DemoConfig, out: Path) -> Path:
     """Run the federation (engine(s) of `config`), compare, and write report.md + report.json to `out`."""
-    from training.federated.comparison import compare, judge, site_sizes
-    from training.federated.report import write_report
     from training.federated.server_app import FINAL_WEIGHTS, INITIAL_WEIGHTS, SERVER_LOG
 
     out.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from glucose_model.records import equal_kind_shares
+from glucose_model.simulator.cohort import CohortConfig, simulate_cohort
 from training.federated.tasks import TaskError, new_network, parameter_arrays, parameter_names
+from training.glucose_train import TrainConfig, fit_network, meal_examples
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +34,6 @@ def pretrained_path(cache_dir: Path, config: PretrainConfig) -> Path:
 
 def pretrained_weights(cache_dir: Path, config: PretrainConfig = PretrainConfig()) -> Path:
     """The .npz of the response network pre-trained on a simulated cohort (made once, then cached)."""
-    from glucose_model.records import equal_kind_shares
-    from glucose_model.simulator.cohort import CohortConfig, simulate_cohort
-    from training.glucose_train import TrainConfig, fit_network, meal_examples
-
     path = pretrained_path(cache_dir, config)
     if path.exists():
         return path

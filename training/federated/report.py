@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from training.federated.comparison import ALL_SITES, CENTRAL, FEDERATED, LOCAL_PREFIX, Comparison, Verdict
+from training.federated.privacy import DEFAULT_DELTA, noise_multiplier_for
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
@@ -79,8 +80,6 @@ def write_report(
 def dp_budget_lines(rounds: int, n_sites: int, parameters: int) -> list[str]:
     """What client-side DP would cost here: the noise multiplier for a few epsilons (RDP accountant,
     delta 1e-5, every site in every round) and how large the noise is against the clipped update."""
-    from training.federated.privacy import DEFAULT_DELTA, noise_multiplier_for
-
     lines = [
         f"What client-side DP costs with {n_sites} sites, {rounds} rounds and {parameters:,} parameters "
         f"(accountant arithmetic, delta = {DEFAULT_DELTA:g}; noise norm of the averaged update relative to the clip "

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import torch
 from flwr.app import Context, Message
 from flwr.common import (
     FitRes,
@@ -34,9 +35,25 @@ from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
 from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
 
 from training.federated.aggregation import server_momentum_step, weighted_average
+from training.federated.pretraining import load_weights
 from training.federated.privacy import DEFAULT_DELTA, epsilon
-from training.federated.tasks import new_network, parameter_arrays, parameter_names
+from training.federated.tasks import load_parameter_arrays, new_network, parameter_arrays, parameter_names
 from training.federated.wire import check_reply, summarize_reply
+from training.forecast_train import MODEL_NAME as FORECAST_NAME
+from training.forecast_train import (
+    ForecastExportError,
+    ForecastTrainConfig,
+    export_forecast,
+    forecast_metadata,
+)
+from training.glucose_export import (
+    DATA_ATTRIBUTION,
+    MODEL_NAME,
+    ResponseExportError,
+    export_response,
+    response_metadata,
+)
+from training.glucose_train import TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -294,15 +311,11 @@ def starting_weights(config: FederationConfig) -> list[npt.NDArray[np.float32]]:
     network = new_network(config.model, config.seed)
     if not config.initial_weights:
         return parameter_arrays(network)
-    from training.federated.pretraining import load_weights
-
     return load_weights(Path(config.initial_weights), parameter_names(network))
 
 
 def run_federation(grid: Grid, context: Context, config: FederationConfig) -> RunLog:
     """Run the rounds; write the log, initial and final weights, and the exported model to out_dir."""
-    import torch
-
     torch.set_num_threads(1)
     initial = starting_weights(config)
     log = RunLog()
@@ -319,9 +332,6 @@ def run_federation(grid: Grid, context: Context, config: FederationConfig) -> Ru
     DefaultWorkflow(fit_workflow=fit_workflow)(MeteredGrid(grid, log), legacy)
     total_s = time.perf_counter() - started
     if config.out_dir:
-        from training.forecast_train import ForecastExportError
-        from training.glucose_export import ResponseExportError
-
         try:
             export: dict[str, str] = {
                 "onnx": str(export_model(config, strategy.latest, Path(config.out_dir) / "models", log))
@@ -340,8 +350,6 @@ def export_model(
     config: FederationConfig, final: list[npt.NDArray[np.float32]], models_dir: Path, log: RunLog
 ) -> Path:
     """The final weights through the central training's own ONNX export (checked against torch)."""
-    from training.federated.tasks import load_parameter_arrays
-
     network = new_network(config.model, config.seed)
     load_parameter_arrays(network, final)
     sites = [s for s in config.site_names.split(",") if s]
@@ -355,16 +363,10 @@ def export_model(
         "privacy": privacy_summary(config, log),
     }
     if config.model == "response":
-        from training.glucose_export import DATA_ATTRIBUTION, MODEL_NAME, export_response, response_metadata
-        from training.glucose_train import TrainConfig
-
         data = {"federated": provenance, **{s: DATA_ATTRIBUTION.get(s.split("_")[0], s) for s in sites}}
         # The server never learns which people a site held out: that list stays at the sites.
         metadata = response_metadata(network, TrainConfig(), 1, data, [], metrics)  # type: ignore[arg-type]
         return export_response(network, metadata, models_dir / MODEL_NAME)  # type: ignore[arg-type]
-    from training.forecast_train import MODEL_NAME as FORECAST_NAME
-    from training.forecast_train import ForecastTrainConfig, export_forecast, forecast_metadata
-
     metadata = forecast_metadata(network, ForecastTrainConfig(), "1", [provenance], [], metrics)
     return export_forecast(network, metadata, models_dir / FORECAST_NAME)
 

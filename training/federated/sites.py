@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from glucose_model.cohorts import load_cohort
 from glucose_model.metrics import held_out_rows
 from glucose_model.records import Recording
 
@@ -118,8 +119,6 @@ def load_site(
     spec: SiteSpec, fraction: float = HELD_OUT_FRACTION, seed: int = 0, folds: int = 0, fold: int = 0
 ) -> SiteRecordings:
     """Read the site's folder with the cohort loaders and split it by person (see split_site)."""
-    from glucose_model.cohorts import load_cohort
-
     if not spec.folder.is_dir():
         raise SiteError(f"site {spec.name}: data folder {spec.folder} not found")
     return split_site(spec.name, load_cohort(spec.folder, spec.layout), fraction, seed, folds, fold)

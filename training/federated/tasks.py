@@ -20,10 +20,27 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from glucose_model.forecast_network import ForecastNetwork
 from glucose_model.records import Recording
+from glucose_model.response_network import ResponseNetwork
 from training.federated.privacy import DpConfig, privatize_update
-from training.forecast_train import ForecastTrainConfig, WindowSet
-from training.glucose_train import MealExamples, TrainConfig
+from training.forecast_train import (
+    ForecastTrainConfig,
+    WindowSet,
+    fit_forecast,
+    forecast_windows,
+    point_metrics,
+    predict_windows,
+)
+from training.glucose_train import (
+    MealExamples,
+    TrainConfig,
+    fit_network,
+    meal_errors,
+    meal_examples,
+    predict,
+    response_metrics,
+)
 
 MODELS = ("response", "forecast")
 T = TypeVar("T")
@@ -73,12 +90,8 @@ def new_network(model: str, seed: int) -> nn.Module:
     """A freshly initialised network of `model` (the server's starting point and every site's shell)."""
     torch.manual_seed(seed)
     if model == "response":
-        from glucose_model.response_network import ResponseNetwork
-
         return ResponseNetwork(TrainConfig().network)
     if model == "forecast":
-        from glucose_model.forecast_network import ForecastNetwork
-
         return ForecastNetwork(ForecastTrainConfig().network)
     raise TaskError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
 
@@ -146,16 +159,12 @@ class ResponseTask:
 
     @staticmethod
     def from_recordings(train: Sequence[Recording], test: Sequence[Recording]) -> ResponseTask:
-        from training.glucose_train import meal_examples
-
         return ResponseTask(meal_examples(train), meal_examples(test))
 
     def new_network(self, seed: int) -> nn.Module:
         return new_network(self.model, seed)
 
     def train(self, network: nn.Module, epochs: int, seed: int) -> tuple[int, float]:
-        from training.glucose_train import fit_network
-
         config = TrainConfig(seed=seed)
         # The site's own training meals as fit_network's "validation": it then reports their loss
         # each epoch (and keeps the best epoch's weights); no held-out person is ever used here.
@@ -177,8 +186,6 @@ class ResponseTask:
         self, network: nn.Module
     ) -> tuple[npt.NDArray[np.str_], dict[str, npt.NDArray[np.float64]]]:
         """Per held-out meal: whose it is ("<cohort>/<person>") and its errors (glucose_train.meal_errors)."""
-        from training.glucose_train import meal_errors, predict
-
         examples = self.test_examples
         if len(examples) == 0:
             return np.asarray([], dtype=np.str_), {}
@@ -198,8 +205,6 @@ class ResponseTask:
 
 def score_response(network: nn.Module, examples: MealExamples) -> dict[str, float]:
     """Held-out response metrics (training.glucose_train.response_metrics), None dropped."""
-    from training.glucose_train import predict, response_metrics
-
     if len(examples) == 0:
         return {}
     rise, spike = predict(network, examples.inputs)  # type: ignore[arg-type]
@@ -220,8 +225,6 @@ class ForecastTask:
 
     @staticmethod
     def from_recordings(train: Sequence[Recording], test: Sequence[Recording]) -> ForecastTask:
-        from training.forecast_train import forecast_windows
-
         stride = ForecastTrainConfig().stride_steps
         return ForecastTask(forecast_windows(train, stride), forecast_windows(test, stride))
 
@@ -239,8 +242,6 @@ class ForecastTask:
 
     def train(self, network: nn.Module, epochs: int, seed: int) -> tuple[int, float]:
         # Central training's own loop (forecast_train.fit_forecast) around the given network.
-        from training.forecast_train import fit_forecast
-
         windows = self.train_windows
         if len(windows) == 0 or epochs <= 0:
             return len(windows), math.nan
@@ -251,8 +252,6 @@ class ForecastTask:
         return len(windows), loss
 
     def evaluate(self, network: nn.Module) -> tuple[int, dict[str, float]]:
-        from training.forecast_train import point_metrics, predict_windows
-
         test = self.test_windows
         if len(test) == 0:
             return 0, {}
