@@ -18,22 +18,33 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import io
 import json
 import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from fastapi.testclient import TestClient
+from PIL import Image
 
 from glucose_model.records import GlucoseSeries
 from glucose_model.resample import GRID_STEP_MIN, MAX_INTERPOLATED_GAP_MIN, resample_to_grid
+from mealimpact.model_repository.checksums import file_sha256
 from mealimpact.model_repository.sessions import open_session
+from serving.main import create_app
+from serving.settings import Settings
+from training.mobile_bundle import finite_json, latest_version, phone_metadata, read_metadata
+from vision.decode import decode_image
 from vision.metadata import MODEL_NAME as RECOGNIZER
+from vision.preprocess import _RESAMPLE, SOURCE_SIZE_KEY, PreprocessSpec
+from vision.recognition import preprocess_photo
 
 logger = logging.getLogger(__name__)
 
@@ -70,15 +81,11 @@ def _digest(array: npt.NDArray[Any]) -> str:
 
 
 def _model_file(models_dir: Path, name: str) -> tuple[Path, int]:
-    from training.mobile_bundle import latest_version
-
     version, path = latest_version(models_dir / name)
     return path, version
 
 
 def _model_ref(models_dir: Path, name: str) -> dict[str, object]:
-    from mealimpact.model_repository.checksums import file_sha256
-
     path, version = _model_file(models_dir, name)
     return {"name": name, "version": version, "sha256": file_sha256(path)}
 
@@ -106,10 +113,6 @@ def pattern_image(width_px: int, height_px: int) -> npt.NDArray[np.uint8]:
 
 def resize_cases(spec: Any) -> list[dict[str, object]]:
     """Pillow's resize on test patterns: digests the client must reproduce exactly."""
-    from PIL import Image
-
-    from vision.preprocess import _RESAMPLE
-
     cases = []
     for name, width, height, size, box in RESIZE_CASES:
         image = Image.fromarray(pattern_image(width, height), "RGB")
@@ -129,12 +132,6 @@ def resize_cases(spec: Any) -> list[dict[str, object]]:
 
 def exif_cases() -> list[dict[str, object]]:
     """Small JPEGs stored sideways with an EXIF orientation, and the upright pixels the server decodes."""
-    import io
-
-    from PIL import Image
-
-    from vision.decode import decode_image
-
     cases: list[dict[str, object]] = []
     for orientation in (3, 6, 8):
         y, x = np.mgrid[0:16, 0:24]
@@ -160,11 +157,6 @@ def recognizer_cases(
 ) -> dict[str, object]:
     """The exact tensor path on the first photo and the decoding path on every photo of `photo_names`
     (relative to `data_dir`); `tensors`: keep every photo's preprocessed tensor (for measuring)."""
-    from training.mobile_bundle import read_metadata
-    from vision.decode import decode_image
-    from vision.preprocess import SOURCE_SIZE_KEY, PreprocessSpec
-    from vision.recognition import preprocess_photo
-
     path, _ = _model_file(models_dir, RECOGNIZER)
     spec = PreprocessSpec.from_json(json.dumps(read_metadata(path)["preprocess"]))
     session = open_session(path)
@@ -271,8 +263,6 @@ class _RecordingBackend:
 
 
 def _readings(request: Mapping[str, Any]) -> tuple[list[int], list[float]]:
-    from datetime import datetime
-
     readings = request["cgm"]["readings"]
     unit = request["cgm"].get("unit", "mg/dL")
     factor = 18.0 if unit == "mmol/L" else 1.0
@@ -304,11 +294,6 @@ def _grid_window(
 
 def glucose_cases(models_dir: Path) -> list[dict[str, object]]:
     """Each example request through the real app; the model calls it made and its answer."""
-    from fastapi.testclient import TestClient
-
-    from serving.main import create_app
-    from serving.settings import Settings
-
     settings = Settings(models_dir=models_dir, api_keys=(), batcher_enabled=False)
     cases = []
     with TestClient(create_app(settings)) as client:
@@ -373,8 +358,6 @@ def glucose_cases(models_dir: Path) -> list[dict[str, object]]:
 
 def _recent(request: Mapping[str, Any]) -> dict[str, Any]:
     """The request moved by whole 5-minute steps so its last reading is 3-8 minutes old."""
-    from datetime import UTC, datetime, timedelta
-
     changed = copy.deepcopy(dict(request))
     times = [datetime.fromisoformat(r["time"]) for r in changed["cgm"]["readings"]]
     step = timedelta(minutes=GRID_STEP_MIN)
@@ -390,8 +373,6 @@ def _recent(request: Mapping[str, Any]) -> dict[str, Any]:
 
 def _irregular(request: Mapping[str, Any]) -> dict[str, Any]:
     """The same request with readings off the grid by seconds and a 15- and a 30-min hole."""
-    from datetime import datetime, timedelta
-
     changed = copy.deepcopy(dict(request))
     readings = changed["cgm"]["readings"]
     kept = [r for i, r in enumerate(readings) if i % 13 not in (3, 4) and i % 29 not in (7, 8, 9, 10, 11)]
@@ -404,8 +385,6 @@ def _irregular(request: Mapping[str, Any]) -> dict[str, Any]:
 
 def _glucose_metadata(models_dir: Path) -> dict[str, object]:
     """Each glucose model's metadata as the bundle's metadata.json has it: what a client builds inputs from."""
-    from training.mobile_bundle import finite_json, phone_metadata
-
     return {
         name: finite_json(phone_metadata(_model_file(models_dir, name)[0]))
         for name in ("glucose_forecast", "glucose_response")
