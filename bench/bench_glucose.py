@@ -39,30 +39,38 @@ def bench_response() -> list[str]:
         glucose = _trace(37, i)
         meal_time = glucose.datetime_at(len(glucose) - 1)
         contexts.append(MealContext(Meal(meal_time, carbs_g=20.0 + i), glucose, DiabetesKind.TYPE2))
+    from glucose_model.explanation import coalition_inputs, raw_coalition_inputs
     from glucose_model.personal import no_history_feed
+    from glucose_model.response_inputs import no_history_raw_feed, raw_inputs
+
+    predictor = ResponsePredictor(model.metadata, model.infer)
+
+    def inputs_of(batch: list[MealContext]) -> dict[str, np.ndarray]:
+        # A raw graph (version 3 on) takes the raw inputs; its features are built in the graph.
+        return (raw_inputs(batch) if predictor.raw else build_inputs(batch)).as_feed()
 
     def feed(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        # A personal graph (version 2) also takes the person and history inputs: here, none known.
+        # A personal graph (version 2 on) also takes the person and history inputs: here, none known.
         if "person_fields" not in model.metadata:
             return inputs
-        return {**inputs, **no_history_feed(next(iter(inputs.values())).shape[0])}
+        n = next(iter(inputs.values())).shape[0]
+        return {**inputs, **(no_history_raw_feed(n) if predictor.raw else no_history_feed(n))}
 
-    rows = [feed(build_inputs([c]).as_feed()) for c in contexts]
-    batched = feed(build_inputs(contexts).as_feed())
+    rows = [feed(inputs_of([c])) for c in contexts]
+    batched = feed(inputs_of(contexts))
     one_s = median_s(lambda: [model.infer(r) for r in rows])
     batch_s = median_s(lambda: model.infer(batched))
-    predictor = ResponsePredictor(model.metadata, model.infer)
     impact_s = median_s(lambda: predictor.impact(contexts[0]))
     # The same explanation rows (coalitions + what-ifs) one model call each: what batching saves.
-    from glucose_model.explanation import coalition_inputs
-
     actual = build_inputs([contexts[0]])
-    coalitions = coalition_inputs(actual, predictor.reference)
-    single_rows = [
-        feed({k: v[i : i + 1] for k, v in coalitions.as_feed().items()})
-        for i in range(coalitions.features.shape[0])
-    ]
-    coalition_feed = feed(coalitions.as_feed())
+    coalitions = (
+        raw_coalition_inputs(raw_inputs([contexts[0]]), actual.features[0], predictor.reference).as_feed()
+        if predictor.raw
+        else coalition_inputs(actual, predictor.reference).as_feed()
+    )
+    n_coalitions = next(iter(coalitions.values())).shape[0]
+    single_rows = [feed({k: v[i : i + 1] for k, v in coalitions.items()}) for i in range(n_coalitions)]
+    coalition_feed = feed(coalitions)
     coalition_batch_s = median_s(lambda: model.infer(coalition_feed))
     coalition_single_s = median_s(lambda: [model.infer(r) for r in single_rows], repeats=10)
     return [

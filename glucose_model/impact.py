@@ -44,7 +44,6 @@ from glucose_model.features import (
     feature_row,
     glucose_window,
     pre_meal_from_grid,
-    pre_meal_glucose,
 )
 from glucose_model.metrics import IAUC_WINDOW_MIN, peak_rise, positive_incremental_aucs
 from glucose_model.personal import (
@@ -246,7 +245,7 @@ class ResponsePredictor:
         # features.py validates the request (InsufficientCgmError) and says which inputs are known;
         # a raw graph computes the same features itself (tests/integration/test_glucose_response_raw.py).
         actual = build_inputs([context])
-        raw = raw_inputs([context], pre_meal_grid(context)) if self.raw else None
+        raw = raw_inputs([context]) if self.raw else None
         scenarios = _what_if_inputs(actual, self.reference, raw)
         meal = context.meal
         photo = meal.carbs_p10_g is not None and meal.carbs_p90_g is not None
@@ -414,11 +413,6 @@ def _history_report(n_past: int) -> CalibrationReport | None:
         None,
         None,
     )
-
-
-def pre_meal_grid(context: MealContext) -> npt.NDArray[np.float64]:
-    """(1, 37) the meal's pre-meal CGM on the grid (NaN = gap): the raw graph's `cgm_mg_dl`."""
-    return pre_meal_glucose(context.glucose, context.meal.time).glucose_mg_dl[None, :]
 
 
 def _with_carbs(inputs: ModelInputs, carbs_g: float, raw: RawInputs | None = None) -> ModelInputs | RawInputs:

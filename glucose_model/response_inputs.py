@@ -27,9 +27,11 @@ from glucose_model.features import (
     MealContext,
     hour_before,
     last_meal,
+    pre_meal_glucose,
     rapid_insulin_units,
 )
 from glucose_model.forecast import KIND_CODES, UNKNOWN_KIND_CODE, kind_code
+from glucose_model.personal import INPUT_HISTORY_SLOT, INPUT_PERSON, N_PERSON_FIELDS
 from glucose_model.records import Meal
 
 # Graph inputs of the self-contained response model (with personal.INPUT_PERSON / INPUT_HISTORY_SLOT).
@@ -177,9 +179,14 @@ def context_row(context: MealContext) -> npt.NDArray[np.float32]:
     return np.array([values[n] for n in CONTEXT_NAMES], np.float32)
 
 
-def raw_inputs(contexts: Sequence[MealContext], cgm_mg_dl: npt.NDArray[np.float64]) -> RawInputs:
-    """The raw inputs of B meals; `cgm_mg_dl` (B, 37) their pre-meal grids (`features.pre_meal_glucose`)."""
+def raw_inputs(
+    contexts: Sequence[MealContext], cgm_mg_dl: npt.NDArray[np.float64] | None = None
+) -> RawInputs:
+    """The raw inputs of B meals; `cgm_mg_dl` (B, 37) their pre-meal grids, by default each context's
+    CGM resampled (`features.pre_meal_glucose`)."""
     n = len(contexts)
+    if cgm_mg_dl is None:
+        cgm_mg_dl = np.array([pre_meal_glucose(c.glucose, c.meal.time).glucose_mg_dl for c in contexts])
     return RawInputs(
         np.asarray(cgm_mg_dl, np.float32).reshape(n, CGM_POINTS),
         np.stack([meal_row(c.meal) for c in contexts]).reshape(n, N_MEAL).astype(np.float32),
@@ -230,6 +237,18 @@ def raw_history(sets: Sequence[tuple[RawInputs, npt.NDArray[np.float64]]], max_m
         out.diabetes_kind[i, :n] = inputs.diabetes_kind[-n:, 0]
         out.glucose_mg_dl[i, :n] = glucose[-n:]
     return out
+
+
+def no_history_raw_feed(
+    n_rows: int, max_meals: int = 1
+) -> dict[str, npt.NDArray[np.float32] | npt.NDArray[np.int64]]:
+    """The person and history inputs of a raw graph for `n_rows` rows that know nothing of the person
+    (for callers that feed the graph directly: benches, the mobile bundle)."""
+    return {
+        INPUT_PERSON: np.full((n_rows, N_PERSON_FIELDS), np.nan, np.float32),
+        INPUT_HISTORY_SLOT: np.zeros(n_rows, np.int64),
+        **raw_history([], max_meals).as_feed(),
+    }
 
 
 def empty_raw_inputs() -> RawInputs:

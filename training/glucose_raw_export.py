@@ -289,6 +289,24 @@ def model_config() -> ModelConfig:
     return ModelConfig(MODEL_NAME, "onnxruntime_onnx", 0, inputs, outputs, False, 0)
 
 
+def latest_network(model_dir: Path) -> Path:
+    """The newest version under `model_dir` whose graph takes features.py's arrays and the history
+    (a personal graph without a raw front): what the raw front goes in front of."""
+    versions = sorted(
+        (int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()), reverse=True
+    )
+    for version in versions:
+        path = model_dir / str(version) / "model.onnx"
+        if not path.is_file():
+            continue
+        names = {i.name for i in onnx.load(str(path), load_external_data=False).graph.input}
+        if {INPUT_FEATURES, INPUT_HISTORY_FEATURES} <= names:
+            return path
+    raise RawExportError(
+        f"no personal response graph (inputs {INPUT_FEATURES}, {INPUT_HISTORY_FEATURES}) in {model_dir}"
+    )
+
+
 def export_raw_response(personal_path: Path, model_dir: Path, version: int, scratch: Path) -> Path:
     """Write `model_dir/<version>/model.onnx` (the raw front joined to `personal_path`) and the config."""
     import onnxruntime as ort

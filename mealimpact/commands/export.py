@@ -1,5 +1,6 @@
 """`mealimpact export recognizer` (ONNX, calibrated), `export mobile` (the bundle, its golden cases and
-README), `export mobile-golden` and `export rewrite-metadata` (every model to the one metadata schema);
+README), `export mobile-golden`, `export response-raw` (the self-contained response graph) and
+`export rewrite-metadata` (every model to the one metadata schema);
 argparse here, the work in the handlers.
 
 `export fhir` shares the record arguments of `report` and lives beside it (mealimpact/commands/report.py).
@@ -106,6 +107,21 @@ def _rewrite_metadata(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_response_raw(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from training.glucose_export import next_version
+    from training.glucose_raw_export import export_raw_response, latest_network
+
+    model_dir: Path = args.models_dir / "glucose_response"
+    source = latest_network(model_dir) if args.source is None else model_dir / str(args.source) / "model.onnx"
+    version = next_version(model_dir) if args.version is None else args.version
+    with tempfile.TemporaryDirectory() as scratch:
+        out = export_raw_response(source, model_dir, version, Path(scratch))
+    print(f"wrote {out} (raw inputs in front of {source}) and {model_dir / 'config.pbtxt'}")
+    return 0
+
+
 def register(groups: CommandGroups) -> None:
     recognizer = groups.export.add_parser(
         "recognizer", help="export the food recognizer to ONNX (calibrates first)"
@@ -143,6 +159,22 @@ def register(groups: CommandGroups) -> None:
         "--all-photos", action="store_true", help="recognizer cases for every D1NAMO photo, tensors included"
     )
     golden.set_defaults(handler=_export_golden)
+
+    raw = groups.export.add_parser(
+        "response-raw",
+        help="the response model with its features built in the graph (raw CGM, meal, context, kind) "
+        "in front of a personal response version, as the next version",
+    )
+    raw.add_argument("--models-dir", type=Path, default=default_models_dir(), help=models_help)
+    raw.add_argument(
+        "--from",
+        dest="source",
+        type=int,
+        default=None,
+        help="version whose network to use (default: the newest personal graph without a raw front)",
+    )
+    raw.add_argument("--version", type=int, default=None, help="version to write (default: the next)")
+    raw.set_defaults(handler=_export_response_raw)
 
     rewrite = groups.export.add_parser(
         "rewrite-metadata",
