@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 from sklearn.metrics import roc_auc_score
 
 from glucose_model.baselines import CarbsOnlyRegression, PopulationAverageResponse
@@ -26,6 +25,7 @@ from glucose_model.metrics import meal_response, peak_rise
 from glucose_model.personal import person_row, recording_medication
 from glucose_model.records import GlucoseSeries, Meal, RecordError, Recording
 from glucose_model.windows import MealWindow, meal_windows
+from mealimpact.model_repository.sessions import open_session
 from training.glucose_train import pearson_r
 
 logger = logging.getLogger(__name__)
@@ -346,7 +346,7 @@ def load_previous_response(models_dir: Path, name: str, latest: str) -> tuple[di
         path = folder / str(version) / "model.onnx"
         if not path.is_file():
             continue
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        session = open_session(path)
         metadata = dict(session.get_modelmeta().custom_metadata_map)
         if "person_fields" in metadata:
             continue

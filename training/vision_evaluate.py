@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 from tqdm import tqdm
 
 from mealimpact.inference import session_infer
+from mealimpact.model_repository.sessions import open_session
 from training.vision_calibrate import (
     DRINK_PHOTOS,
     HELD_OUT_NON_FOOD_PHOTOS,
@@ -40,7 +40,7 @@ _WIDER_LOG_SD = (0.0, 0.3, 0.6)  # what-if spreads for the carbohydrate coverage
 def _run_onnx(
     model_path: Path, photos: list[CalibrationPhoto]
 ) -> tuple[RecognizerMetadata, dict[str, npt.NDArray[np.float32]]]:
-    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    session = open_session(model_path)
     recognizer = Recognizer(session.get_modelmeta().custom_metadata_map, session_infer(session))
     chunks: dict[str, list[npt.NDArray[np.float32]]] = {name: [] for name in OUTPUT_NAMES}
     for start in tqdm(range(0, len(photos), _BATCH), desc="photos", unit="batch"):
