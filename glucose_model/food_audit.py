@@ -29,6 +29,9 @@ from functools import cache
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
+
+from glucose_model.cohorts.shanghai import shanghai_files
 from glucose_model.food_text import (
     MATCH_TABLE_PATH,
     FoodMatch,
@@ -233,8 +236,6 @@ def load_overrides(path: Path = OVERRIDES_PATH) -> dict[str, dict[str, str]]:
 
 def meal_texts(shanghai: Path) -> list[tuple[str, str]]:
     """(person, meal text) of every logged meal of both Shanghai cohorts, in file order."""
-    from glucose_model.cohorts.shanghai import shanghai_files
-
     out = []
     for sub in ("Shanghai_T1DM", "Shanghai_T2DM"):
         for path in shanghai_files(shanghai / sub):
@@ -286,8 +287,6 @@ class CarbChange:
 def carb_change(
     meals: Sequence[tuple[str, str]], old: dict[str, FoodMatch], new: dict[str, FoodMatch]
 ) -> CarbChange:
-    import numpy as np
-
     before = np.array([estimate_meal_nutrients(t, old).carbs_g for _, t in meals])
     after = np.array([estimate_meal_nutrients(t, new).carbs_g for _, t in meals])
     delta = after - before
@@ -422,8 +421,6 @@ def apply_overrides(table_path: Path = MATCH_TABLE_PATH, overrides_path: Path = 
 
 def run_audit(shanghai: Path, before: Path | None, command: str) -> tuple[list[FoodRow], CarbChange | None]:
     """Apply the overrides to the match table, audit every meal, write the CSV and Markdown."""
-    from glucose_model.food_text import load_match_table
-
     meals = meal_texts(shanghai)
     apply_overrides()
     table = dict(load_match_table())

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from glucose_model.features import CGM_POINTS, CURVE_MINUTES, N_FEATURES, ModelInputs
+from glucose_model.features import CGM_POINTS, CURVE_MINUTES, N_FEATURES, ModelInputs, build_inputs
 from glucose_model.records import InsulinKind, Recording
 
 MAX_HISTORY_MEALS = 50  # the encoder was trained on 0-50 past meals; more are cut to the latest 50
@@ -169,8 +169,6 @@ def metadata_person_inputs() -> dict[str, object]:
 def no_history_feed(n_rows: int) -> dict[str, npt.NDArray[np.float32] | npt.NDArray[np.int64]]:
     """The person and history inputs for `n_rows` rows that know nothing of the person (for callers
     that feed the graph directly: benches, the mobile bundle)."""
-    from glucose_model.features import build_inputs
-
     empty = history_arrays([(build_inputs([]), np.zeros((0, CURVE_MINUTES.shape[0])))])
     return {
         INPUT_PERSON: np.full((n_rows, N_PERSON_FIELDS), np.nan, np.float32),

@@ -21,6 +21,7 @@ from glucose_model.features import (
     N_FEATURES,
     WALK_INDEX,
 )
+from glucose_model.personal import MIN_MEASURED_SHARE, N_PERSON_FIELDS, PERSON_FIELDS
 
 # Carbohydrate enters through these increasing, zero-at-zero basis functions (grams): a linear term
 # and saturating terms, so the dose-response can bend without losing monotonicity.
@@ -230,8 +231,6 @@ class PersonEncoder(nn.Module):
 
     def __init__(self, base: ResponseNetwork, config: PersonConfig = PersonConfig()) -> None:
         super().__init__()
-        from glucose_model.personal import N_PERSON_FIELDS, PERSON_FIELDS
-
         self.config = config
         self.register_buffer("field_center", torch.tensor([f.center for f in PERSON_FIELDS]))
         self.register_buffer("field_scale", torch.tensor([f.scale for f in PERSON_FIELDS]))
@@ -273,8 +272,6 @@ class PersonEncoder(nn.Module):
         self, predicted_p50: torch.Tensor, measured: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(..., 37) population curves and measured rises (NaN gaps) -> (..., R) summaries, (...) valid."""
-        from glucose_model.personal import MIN_MEASURED_SHARE
-
         ok = torch.isfinite(measured)
         filled = torch.where(ok, measured, torch.zeros_like(measured))
         valid = (ok[..., 1:].float().mean(dim=-1) >= MIN_MEASURED_SHARE).float()

@@ -1,7 +1,7 @@
 """The plots an engineer looks at first in a simulated cohort: one day per kind, mean meal response.
 
 Reads the canonical folder through `cohorts.load_canonical` (the same reader training uses), so the
-plots show what the models will see. matplotlib with the Agg backend; nothing is shown on screen.
+plots show what the models will see. Bare matplotlib Figures written to PNG; nothing is shown on screen.
 """
 
 from __future__ import annotations
@@ -10,8 +10,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
+from glucose_model.cohorts import load_canonical
 from glucose_model.records import DiabetesKind, InsulinKind, Recording
+from glucose_model.windows import meal_windows
 
 DAY_PLOT_FILE = "simulated_day_per_kind.png"
 RESPONSE_PLOT_FILE = "mean_meal_response_per_kind.png"
@@ -30,8 +33,6 @@ def plot_cohort_folder(folder: Path, out_dir: Path, day: int = 1) -> list[Path]:
 
     `day` (0-based) is clamped to the days the cohort has, so a one-day cohort plots its only day.
     """
-    from glucose_model.cohorts import load_canonical
-
     recordings = load_canonical(folder)
     span_s = max(
         int(r.glucose.times_utc_s[-1] - r.glucose.times_utc_s[0]) for r in recordings if len(r.glucose)
@@ -54,13 +55,9 @@ def _first_of_each_kind(recordings: list[Recording]) -> list[Recording]:
 
 def plot_day_per_kind(recordings: list[Recording], path: Path, day: int = 1) -> Path:
     """One panel per kind: a day of CGM with meals (carbs), walks, sleep and boluses marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     chosen = _first_of_each_kind(recordings)
-    fig, axes = plt.subplots(len(chosen), 1, figsize=(11, 2.6 * len(chosen)), sharex=True, squeeze=False)
+    fig = Figure(figsize=(11, 2.6 * len(chosen)))
+    axes = fig.subplots(len(chosen), 1, sharex=True, squeeze=False)
     for ax, rec in zip(axes[:, 0], chosen, strict=True):
         start = rec.glucose.datetime_at(0).replace(hour=0, minute=0) + timedelta(days=day)
         end = start + timedelta(days=1)
@@ -106,14 +103,11 @@ def plot_day_per_kind(recordings: list[Recording], path: Path, day: int = 1) -> 
     )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
 def mean_response_per_kind(recordings: list[Recording]) -> dict[DiabetesKind, np.ndarray]:
     """(meals, 37) CGM rise above the meal-start value at 0..180 min for every main meal, per kind."""
-    from glucose_model.windows import meal_windows
-
     out: dict[DiabetesKind, list[np.ndarray]] = {}
     for rec in recordings:
         if rec.kind is None:
@@ -129,14 +123,10 @@ def mean_response_per_kind(recordings: list[Recording]) -> dict[DiabetesKind, np
 
 def plot_mean_response_per_kind(recordings: list[Recording], path: Path) -> Path:
     """Mean CGM rise after main meals (>= 30 g carbs) per kind, with the interquartile band."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     responses = mean_response_per_kind(recordings)
     minutes = np.arange(0, 181, 5)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
     for kind in DiabetesKind:
         if kind not in responses:
             continue
@@ -155,5 +145,4 @@ def plot_mean_response_per_kind(recordings: list[Recording], path: Path) -> Path
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
