@@ -306,7 +306,10 @@ def glucose_cases(models_dir: Path) -> list[dict[str, object]]:
             base = json.loads((EXAMPLES / example).read_text())
             if name == "forecast":
                 base = _recent(base)  # the server forecasts only from readings of the last minutes
-            for variant, request in (("example", base), ("irregular_cgm", _irregular(base))):
+            variants = [("example", base), ("irregular_cgm", _irregular(base))]
+            if name == "impact":
+                variants.append(("personal", _personal(base)))
+            for variant, request in variants:
                 recorder = _RecordingBackend(runtime.executor.backend)
                 runtime.executor.backend = recorder
                 try:
@@ -368,6 +371,45 @@ def _recent(request: Mapping[str, Any]) -> dict[str, Any]:
         for entry in entries:
             if isinstance(entry, dict) and "time" in entry:
                 entry["time"] = (datetime.fromisoformat(entry["time"]) + shift).isoformat()
+    return changed
+
+
+def _personal(request: Mapping[str, Any]) -> dict[str, Any]:
+    """The impact request with what a phone may add: the profile, rapid insulin, an earlier meal and
+    three past meals with their CGM (1 h before to 3 h after), so every raw input column is exercised."""
+    from datetime import datetime, timedelta
+
+    changed = copy.deepcopy(dict(request))
+    meal_time = datetime.fromisoformat(changed["meal"]["time"])
+    changed["profile"] = {
+        **changed.get("profile", {}),
+        "age_years": 54,
+        "sex": "female",
+        "medication": ["oral"],
+    }
+    changed["insulin"] = [
+        {"time": (meal_time - timedelta(minutes=10)).isoformat(), "units": 2.5, "kind": "rapid"},
+        {"time": (meal_time - timedelta(hours=4)).isoformat(), "units": 10.0, "kind": "basal"},
+    ]
+    changed["recent_meals"] = [
+        {"time": (meal_time - timedelta(hours=4, minutes=30)).isoformat(), "carbs_g": 35}
+    ]
+    history = []
+    for days, carbs, rise in ((1, 70.0, 60.0), (2, 40.0, 25.0), (3, 90.0, 75.0)):
+        start = meal_time - timedelta(days=days, hours=days)  # other times of day
+        readings = []
+        for minute in range(-60, 181, 5):
+            bump = rise * math.sin(math.pi * minute / 180.0) if minute > 0 else 0.0
+            readings.append(
+                {"time": (start + timedelta(minutes=minute)).isoformat(), "value": round(112.0 + bump, 1)}
+            )
+        history.append(
+            {
+                "meal": {"time": start.isoformat(), "carbs_g": carbs, "fat_g": 10.0 * days},
+                "cgm": {"unit": "mg/dL", "readings": readings},
+            }
+        )
+    changed["history"] = history
     return changed
 
 

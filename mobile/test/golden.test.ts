@@ -12,6 +12,7 @@ import * as ort from "onnxruntime-node";
 import { MobileBundle } from "../src/bundle.ts";
 import { gridWindow, resampleToGrid } from "../src/cgm.ts";
 import { forecastFeeds, forecastPoints, type ForecastMetadata } from "../src/forecast.ts";
+import { responseCurve, responseFeeds, type ResponseMetadata } from "../src/response.ts";
 import {
   DEFAULT_DECODE,
   decodedSize,
@@ -150,6 +151,54 @@ describe("forecast from raw readings and the person's kind, as a phone would cal
         // The server rounds to whole mg/dL for its answer.
         assert.ok(Math.abs(p.mgDl[median] - c.response.forecast[i].glucose_mg_dl) <= 0.5 + 1e-6, `${c.name}: ${p.horizonMin} min`);
       }
+    });
+  }
+});
+
+/** Row `r` of a recorded (B, ...) input, or set `r` of a (S, H, ...) history input, as numbers. */
+function rowOf(t: JsonTensor, r: number): number[] {
+  const width = t.shape.slice(1).reduce((a, b) => a * b, 1);
+  return toNumbers(fromJson(t)).slice(r * width, (r + 1) * width);
+}
+
+describe("response from the request alone, as a phone would call it", () => {
+  const doc = golden("glucose.json");
+  const meta = doc.metadata?.glucose_response as ResponseMetadata | undefined;
+  const usable = meta !== undefined && meta.inputs?.cgm_mg_dl !== undefined;
+  const cases = doc.cases.filter((x: { route: string }) => x.route === "/v1/meals/impact");
+  test("golden cases with history, insulin, an earlier meal and a profile exist", () => {
+    assert.ok(cases.some((c: { name: string }) => c.name === "impact_personal"));
+  });
+  for (const c of cases) {
+    test(c.name, { skip: !usable && "the response graph does not take raw inputs (no cgm_mg_dl input)" }, async (t) => {
+      const m = meta as ResponseMetadata & { factor_groups: string[] };
+      const built = responseFeeds(c.request, m);
+      const call = c.calls.find((x: { model: ModelRef }) => x.model.name === "glucose_response");
+      // The server's batch: every explanation coalition, the last of them the prediction itself.
+      const own = 2 ** m.factor_groups.length - 1;
+      const slot = Number(rowOf(call.inputs.history_slot, own)[0]);
+      for (const [name, tensor] of Object.entries(built.feeds)) {
+        if (name === "history_slot") continue;
+        const recorded = name.startsWith("history_") ? rowOf(call.inputs[name], slot) : rowOf(call.inputs[name], own);
+        const ours = toNumbers(tensor);
+        // A recorded set may be padded to more meals than this request's; the padding is NaN.
+        assert.ok(maxAbsDiff(ours, recorded.slice(0, ours.length)) <= 1e-4, `${c.name}: input ${name}`);
+        assert.ok(recorded.slice(ours.length).every((v) => Number.isNaN(v) || name === "history_diabetes_kind"));
+      }
+      const out = await (await session(call.model)).run(built.feeds);
+      const want: Record<string, JsonTensor> = {};
+      for (const [name, t] of Object.entries(call.outputs as Record<string, JsonTensor>)) {
+        want[name] = { dtype: t.dtype, shape: [1, ...t.shape.slice(1)], data: rowOf(t, own) };
+      }
+      t.diagnostic(`max |JavaScript - server| over the outputs: ${assertOutputsClose(out, want, doc.tolerance, c.name)}`);
+      const curve = responseCurve(out, m);
+      for (const [i, point] of c.response.curve.entries()) {
+        // The server rounds mg/dL to whole numbers in its answer.
+        assert.ok(Math.abs(curve.glucoseMgDl[i] - point.glucose_mg_dl) <= 0.5 + 1e-3, `${c.name}: minute ${point.minute}`);
+        assert.ok(Math.abs(curve.lowMgDl[i] - point.low_mg_dl) <= 0.5 + 1e-3, `${c.name}: p10 at ${point.minute}`);
+        assert.ok(Math.abs(curve.highMgDl[i] - point.high_mg_dl) <= 0.5 + 1e-3, `${c.name}: p90 at ${point.minute}`);
+      }
+      assert.ok(Math.abs(curve.spikeProbability - c.response.spike.probability) <= 5e-4 + 1e-3, `${c.name}: spike`);
     });
   }
 });

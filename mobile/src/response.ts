@@ -1,0 +1,279 @@
+// The response model's inputs from what a phone has: the impact request (meal, time, activity, insulin,
+// sleep, earlier meals, profile, past meals with their CGM) and raw CGM readings. The graph (version 3 on)
+// builds the features itself (masks, baseline, trend, known bits, time of day, kind, threshold); this file
+// only puts the request's numbers into the columns its metadata names, NaN where the request is silent.
+// The few sums over event lists (rapid insulin within +-30 min, the latest earlier meal) are
+// glucose_model/features.py's, line for line; the golden test checks them against the server's feeds.
+import * as ort from "onnxruntime-node";
+
+import { gridWindow, resampleToGrid, type Grid, type Readings } from "./cgm.ts";
+
+const MG_DL_PER_MMOL_L = 18.016; // glucose_model/records.py
+const INSULIN_WINDOW_MIN = 30; // glucose_model/features.py
+const LAST_MEAL_LOOKBACK_H = 24;
+
+export interface ColumnSpec {
+  name: string;
+  unit: string;
+  group: string;
+}
+
+interface InputSpec {
+  shape: (string | number)[];
+  columns?: ColumnSpec[];
+  codes?: Record<string, number>;
+  minutes?: number[];
+}
+
+/** What the client reads from the model's metadata (bundle metadata.json, or the golden cases). */
+export interface ResponseMetadata {
+  inputs: Record<string, InputSpec>;
+  feature_names: string[];
+  curve_minutes: number[];
+  quantiles: number[];
+  person_fields: string[];
+  history: { max_meals: number };
+}
+
+export interface MealIn {
+  time: string; // ISO 8601 with offset: the local wall-clock time is the one written
+  carbs_g: number;
+  sugars_g?: number | null;
+  fiber_g?: number | null;
+  fat_g?: number | null;
+  protein_g?: number | null;
+  glycemic_index?: number | null;
+}
+
+export interface CgmIn {
+  unit?: "mg/dL" | "mmol/L";
+  readings: { time: string; value: number }[];
+}
+
+export interface ImpactRequest {
+  meal: MealIn;
+  cgm: CgmIn;
+  activity?: { steps?: number | null; heart_rate?: number | null; planned_walk_min?: number | null };
+  profile?: {
+    diabetes?: string | null;
+    age_years?: number | null;
+    sex?: "female" | "male" | null;
+    bmi_kg_m2?: number | null;
+    hba1c_percent?: number | null;
+    fasting_glucose_mg_dl?: number | null;
+    medication?: string[] | null;
+  };
+  insulin?: { time: string; units: number; kind?: "rapid" | "basal" }[];
+  sleep_hours?: number | null;
+  recent_meals?: { time: string; carbs_g: number }[];
+  history?: { meal: MealIn; cgm: CgmIn }[];
+}
+
+/** A photo's carbohydrate interval (the recognizer's p10 and p90), when the carbs came from a photo. */
+export interface CarbsInterval {
+  p10G: number;
+  p90G: number;
+}
+
+const utcS = (iso: string) => Math.floor(Date.parse(iso) / 1000);
+const orNaN = (v: number | null | undefined) => (v === null || v === undefined ? NaN : v);
+
+/** Minutes after local midnight as the ISO string writes the time (its own UTC offset). */
+export function localMinuteOfDay(iso: string): number {
+  const m = /T(\d{2}):(\d{2})(?::(\d{2}(?:\.\d+)?))?/.exec(iso);
+  if (m === null) throw new Error(`${iso}: not an ISO 8601 date-time`);
+  return Number(m[1]) * 60 + Number(m[2]) + Number(m[3] ?? 0) / 60;
+}
+
+export function readingsOf(cgm: CgmIn): Readings {
+  const factor = cgm.unit === "mmol/L" ? MG_DL_PER_MMOL_L : 1;
+  return { timesUtcS: cgm.readings.map((r) => utcS(r.time)), glucoseMgDl: cgm.readings.map((r) => r.value * factor) };
+}
+
+/** The grid time nearest `timeUtcS` (halves round up), as glucose_model/resample.nearest_grid_time_s. */
+function nearestGridTime(timeUtcS: number, stepMin: number): number {
+  const step = stepMin * 60;
+  return Math.floor(timeUtcS / step + 0.5) * step;
+}
+
+/** `points` grid values ending (or starting) at the grid time nearest the meal: the 3 h before or after. */
+function aroundMeal(grid: Grid, mealIso: string, points: number, before: boolean, stepMin: number): Float32Array {
+  const centre = nearestGridTime(utcS(mealIso), stepMin);
+  const first = before ? centre - (points - 1) * stepMin * 60 : centre;
+  return gridWindow(grid, first, points, stepMin);
+}
+
+function columns(meta: ResponseMetadata, input: string): ColumnSpec[] {
+  const spec = meta.inputs[input];
+  if (spec?.columns === undefined) throw new Error(`the response model's metadata has no columns for ${input}: not a raw-input graph`);
+  return spec.columns;
+}
+
+function row(values: Record<string, number>, cols: ColumnSpec[], what: string): Float32Array {
+  return Float32Array.from(
+    cols.map((c) => {
+      if (!(c.name in values)) throw new Error(`${what} column ${c.name} is not one this client can fill`);
+      return values[c.name];
+    }),
+  );
+}
+
+/** The `meal` input row: the meal's numbers, NaN where not given. */
+export function mealRow(meal: MealIn, meta: ResponseMetadata, carbs?: CarbsInterval): Float32Array {
+  return row(
+    {
+      carbs_g: meal.carbs_g,
+      carbs_p10_g: carbs?.p10G ?? NaN,
+      carbs_p90_g: carbs?.p90G ?? NaN,
+      sugars_g: orNaN(meal.sugars_g),
+      fiber_g: orNaN(meal.fiber_g),
+      fat_g: orNaN(meal.fat_g),
+      protein_g: orNaN(meal.protein_g),
+      glycemic_index: orNaN(meal.glycemic_index),
+    },
+    columns(meta, "meal"),
+    "meal",
+  );
+}
+
+/** The `context` input row of the meal asked about (features.py's aggregations of the request's lists). */
+export function contextRow(request: ImpactRequest, meta: ResponseMetadata): Float32Array {
+  const mealS = utcS(request.meal.time);
+  const earlier = (request.recent_meals ?? []).filter((m) => {
+    const ago = mealS - utcS(m.time);
+    return ago > 0 && ago <= LAST_MEAL_LOOKBACK_H * 3600;
+  });
+  const last = earlier.reduce<{ time: string; carbs_g: number } | undefined>(
+    (best, m) => (best === undefined || utcS(m.time) > utcS(best.time) ? m : best),
+    undefined,
+  );
+  // No insulin record at all = not known; records without a rapid dose near the meal = none taken.
+  const insulin = request.insulin ?? [];
+  const rapid = insulin
+    .filter((d) => (d.kind ?? "rapid") === "rapid" && Math.abs(utcS(d.time) - mealS) <= INSULIN_WINDOW_MIN * 60)
+    .reduce((sum, d) => sum + d.units, 0);
+  const activity = request.activity ?? {};
+  return row(
+    {
+      local_minute_of_day: localMinuteOfDay(request.meal.time),
+      minutes_since_last_meal: last === undefined ? NaN : (mealS - utcS(last.time)) / 60,
+      last_meal_carbs_g: last === undefined ? NaN : last.carbs_g,
+      sleep_hours: orNaN(request.sleep_hours),
+      steps_hour_before: orNaN(activity.steps),
+      heart_rate_bpm_hour_before: orNaN(activity.heart_rate),
+      planned_walk_min: orNaN(activity.planned_walk_min),
+      rapid_insulin_units: insulin.length === 0 ? NaN : rapid,
+    },
+    columns(meta, "context"),
+    "context",
+  );
+}
+
+/** A past meal's `history_context` row: its time of day only (the graph reads nothing else of it). */
+function pastContextRow(meal: MealIn, meta: ResponseMetadata): Float32Array {
+  const cols = columns(meta, "context");
+  return Float32Array.from(cols.map((c) => (c.name === "local_minute_of_day" ? localMinuteOfDay(meal.time) : NaN)));
+}
+
+export function kindCode(kind: string | null | undefined, meta: ResponseMetadata): number {
+  const codes = meta.inputs.diabetes_kind?.codes ?? {};
+  return codes[kind ?? "unknown"] ?? codes.unknown ?? -1;
+}
+
+const MEDICATIONS = ["none", "oral", "basal_insulin", "rapid_insulin"];
+
+/** The `person` row (glucose_model/personal.person_row): NaN = unknown. */
+export function personRow(profile: ImpactRequest["profile"], meta: ResponseMetadata): Float32Array {
+  const p = profile ?? {};
+  const values: Record<string, number> = {
+    age_years: orNaN(p.age_years),
+    sex_male: p.sex === undefined || p.sex === null ? NaN : Number(p.sex === "male"),
+    bmi_kg_m2: orNaN(p.bmi_kg_m2),
+    hba1c_percent: orNaN(p.hba1c_percent),
+    fasting_glucose_mg_dl: orNaN(p.fasting_glucose_mg_dl),
+  };
+  const taken = p.medication === undefined || p.medication === null ? undefined : p.medication.filter((m) => m !== "none");
+  for (const name of MEDICATIONS) {
+    values[`medication_${name}`] = taken === undefined ? NaN : name === "none" ? Number(taken.length === 0) : Number(taken.includes(name));
+  }
+  return Float32Array.from(meta.person_fields.map((f) => values[f] ?? NaN));
+}
+
+export interface ResponseFeeds {
+  feeds: Record<string, ort.Tensor>;
+}
+
+/** Feeds for the prediction of one meal (one row), with the request's past meals as its history. */
+export function responseFeeds(
+  request: ImpactRequest,
+  meta: ResponseMetadata,
+  options: { carbs?: CarbsInterval; stepMin?: number; maxGapMin?: number } = {},
+): ResponseFeeds {
+  const stepMin = options.stepMin ?? 5;
+  const points = meta.inputs.cgm_mg_dl.shape[1] as number;
+  const nMeal = columns(meta, "meal").length;
+  const nContext = columns(meta, "context").length;
+  const grid = resampleToGrid(readingsOf(request.cgm), stepMin, options.maxGapMin);
+  const cgm = aroundMeal(grid, request.meal.time, points, true, stepMin);
+  const kind = kindCode(request.profile?.diabetes, meta);
+  // The person's past meals: the latest max_meals, each gridded once from 3 h before to 3 h after it.
+  const past = (request.history ?? []).slice(-meta.history.max_meals);
+  const h = Math.max(1, past.length);
+  const hCgm = new Float32Array(h * points).fill(NaN);
+  const hGlucose = new Float32Array(h * points).fill(NaN);
+  const hMeal = new Float32Array(h * nMeal).fill(NaN);
+  const hContext = new Float32Array(h * nContext).fill(NaN);
+  const hKind = new Float32Array(h).fill(kindCode(undefined, meta));
+  past.forEach((entry, i) => {
+    const pastGrid = resampleToGrid(readingsOf(entry.cgm), stepMin, options.maxGapMin);
+    hCgm.set(aroundMeal(pastGrid, entry.meal.time, points, true, stepMin), i * points);
+    hGlucose.set(aroundMeal(pastGrid, entry.meal.time, points, false, stepMin), i * points);
+    hMeal.set(mealRow(entry.meal, meta), i * nMeal);
+    hContext.set(pastContextRow(entry.meal, meta), i * nContext);
+    hKind[i] = kind;
+  });
+  const f32 = (data: Float32Array, dims: number[]) => new ort.Tensor("float32", data, dims);
+  return {
+    feeds: {
+      cgm_mg_dl: f32(cgm, [1, points]),
+      meal: f32(mealRow(request.meal, meta, options.carbs), [1, nMeal]),
+      context: f32(contextRow(request, meta), [1, nContext]),
+      diabetes_kind: f32(Float32Array.from([kind]), [1, 1]),
+      person: f32(personRow(request.profile, meta), [1, meta.person_fields.length]),
+      history_slot: new ort.Tensor("int64", BigInt64Array.from([0n]), [1]),
+      history_cgm_mg_dl: f32(hCgm, [1, h, points]),
+      history_meal: f32(hMeal, [1, h, nMeal]),
+      history_context: f32(hContext, [1, h, nContext]),
+      history_diabetes_kind: f32(hKind, [1, h]),
+      history_glucose_mg_dl: f32(hGlucose, [1, h, points]),
+    },
+  };
+}
+
+export interface ResponseCurve {
+  minute: number[];
+  glucoseMgDl: number[]; // p50
+  lowMgDl: number[]; // p10
+  highMgDl: number[]; // p90
+  baselineMgDl: number; // the graph's own pre-meal baseline
+  spikeProbability: number;
+}
+
+/** The predicted glucose curve from one row of the graph's outputs (rise + the graph's baseline). */
+export function responseCurve(out: ort.InferenceSession.OnnxValueMapType, meta: ResponseMetadata, rowIndex = 0): ResponseCurve {
+  const features = out.features.data as Float32Array;
+  const nF = meta.feature_names.length;
+  const baseline = features[rowIndex * nF + meta.feature_names.indexOf("baseline_glucose_mg_dl")];
+  const rise = out.rise_mg_dl.data as Float32Array;
+  const nT = meta.curve_minutes.length;
+  const nQ = meta.quantiles.length;
+  const at = (t: number, q: number) => baseline + rise[(rowIndex * nT + t) * nQ + meta.quantiles.indexOf(q)];
+  return {
+    minute: meta.curve_minutes,
+    glucoseMgDl: meta.curve_minutes.map((_, t) => at(t, 0.5)),
+    lowMgDl: meta.curve_minutes.map((_, t) => at(t, 0.1)),
+    highMgDl: meta.curve_minutes.map((_, t) => at(t, 0.9)),
+    baselineMgDl: baseline,
+    spikeProbability: (out.spike_probability.data as Float32Array)[rowIndex],
+  };
+}
