@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mealimpact.model_repository.layout import MODEL_FILE, version_dir
 from serving.settings import Settings
 from vision.metadata import MODEL_NAME, RecognizerMetadata, parse_metadata
 
 
 def recognizer_path() -> Path:
     """models/food_recognizer/<highest version>/model.onnx, as the server picks it by default."""
-    model_dir = Settings().models_dir / MODEL_NAME
-    latest = max((p for p in model_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
-    return latest / "model.onnx"
+    _, folder = version_dir(Settings().models_dir / MODEL_NAME, None)
+    return folder / MODEL_FILE
 
 
 def recognizer_metadata() -> RecognizerMetadata:

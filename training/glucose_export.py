@@ -179,12 +179,6 @@ def response_metadata(
     return ResponseMetadata(**values).to_props()  # type: ignore[arg-type]
 
 
-def next_version(model_dir: Path) -> int:
-    """1 + the highest numbered version folder under `model_dir` (1 when there is none)."""
-    versions = [int(p.name) for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()]
-    return max(versions, default=0) + 1
-
-
 def export_response(
     network: ResponseNetwork, metadata: Mapping[str, str], model_dir: Path, check: ModelInputs | None = None
 ) -> Path:

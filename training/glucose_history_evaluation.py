@@ -25,6 +25,7 @@ from glucose_model.metrics import meal_response, peak_rise
 from glucose_model.personal import person_row, recording_medication
 from glucose_model.records import GlucoseSeries, Meal, RecordError, Recording
 from glucose_model.windows import MealWindow, meal_windows
+from mealimpact.model_repository.layout import model_path, versions
 from mealimpact.model_repository.sessions import open_session
 from training.glucose_train import pearson_r
 
@@ -334,16 +335,8 @@ def load_previous_response(models_dir: Path, name: str, latest: str) -> tuple[di
     """The newest version below `latest` whose graph has no history inputs (the model before the
     person went inside it), opened directly with ONNX Runtime (config.pbtxt describes the latest)."""
     folder = models_dir / name
-    versions = sorted(
-        (
-            int(p.name)
-            for p in folder.iterdir()
-            if p.is_dir() and p.name.isdigit() and int(p.name) < int(latest)
-        ),
-        reverse=True,
-    )
-    for version in versions:
-        path = folder / str(version) / "model.onnx"
+    for version in reversed([v for v in versions(folder) if v < int(latest)]):
+        path = model_path(folder, version)
         if not path.is_file():
             continue
         session = open_session(path)

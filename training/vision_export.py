@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from mealimpact.model_repository.config import ONNX_PLATFORM, ModelConfig, TensorConfig, format_model_config
+from mealimpact.model_repository.layout import model_path, versions
 from mealimpact.model_repository.sessions import open_session
 from training.vision_calibrate import (
     DRINK_PHOTOS,
@@ -138,8 +139,8 @@ def write_triton_config(model_dir: Path, embedding_dim: int, crop_px: int) -> Pa
     from training.mobile_bundle import read_metadata
 
     counts = set()
-    for version_dir in sorted(p for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()):
-        onnx_path = version_dir / "model.onnx"
+    for version in versions(model_dir):
+        onnx_path = model_path(model_dir, version)
         labels = read_metadata(onnx_path).get("labels") if onnx_path.is_file() else None
         if not isinstance(labels, list):
             raise ModelVersionError(f"{onnx_path} is missing or has no labels in its metadata.")

@@ -17,6 +17,7 @@ import numpy.typing as npt
 import onnx
 from tqdm import tqdm
 
+from mealimpact.model_repository.layout import next_version
 from mealimpact.model_repository.sessions import open_session
 from training.vision_dataset import LabelledPhoto, class_names, read_labelled_photos
 from training.vision_report import ClassificationReport, classification_report, write_report
@@ -24,7 +25,6 @@ from training.vision_train import VisionTrainConfig, train_classifier
 from training.vision_version import (
     base_metadata,
     foods_from_taxonomy,
-    next_version,
     read_nutrition_file,
     write_version,
 )

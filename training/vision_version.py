@@ -195,12 +195,6 @@ def foods_from_taxonomy(labels: Sequence[str]) -> tuple[FoodClass, ...]:
     return tuple(by_name[label] for label in labels)
 
 
-def next_version(*model_dirs: Path) -> int:
-    """One more than the highest version under any of the given `food_recognizer` folders."""
-    versions = [int(p.name) for d in model_dirs if d.is_dir() for p in d.iterdir() if p.name.isdigit()]
-    return max(versions, default=0) + 1
-
-
 def base_metadata(models_dir: Path) -> RecognizerMetadata:
     """The shipped recognizer's metadata (its calibration is reused for `food_probability`)."""
     from training.mobile_bundle import latest_version

@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mealimpact.model_repository.layout import default_models_dir
+from mealimpact.model_repository.layout import default_models_dir, next_version
 
 if TYPE_CHECKING:
     from mealimpact.commands import CommandGroups
@@ -110,7 +110,6 @@ def _rewrite_metadata(args: argparse.Namespace) -> int:
 def _export_response_raw(args: argparse.Namespace) -> int:
     import tempfile
 
-    from training.glucose_export import next_version
     from training.glucose_raw_export import export_raw_response, latest_network
 
     model_dir: Path = args.models_dir / "glucose_response"

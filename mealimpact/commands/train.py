@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mealimpact.commands import FORMATS, MODELS_HELP, with_clear_vision_errors
-from mealimpact.model_repository.layout import default_models_dir
+from mealimpact.model_repository.layout import default_models_dir, next_version
 from mealimpact.model_repository.metadata import ResponseMetadata, upgraded_props
 
 if TYPE_CHECKING:
@@ -184,7 +184,6 @@ def train_personal_command(args: argparse.Namespace) -> int:
     from training.glucose_export import (
         MODEL_NAME,
         export_personal_response,
-        next_version,
         personal_metadata_extra,
         weights_sha256,
     )
@@ -309,7 +308,6 @@ def train_glucose_command(args: argparse.Namespace) -> int:
         MODEL_NAME,
         attribution,
         export_response,
-        next_version,
         response_metadata,
     )
     from training.glucose_train import TrainConfig, train_glucose

@@ -39,6 +39,11 @@ def versions(model_dir: Path) -> list[int]:
     return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
 
 
+def next_version(*model_dirs: Path) -> int:
+    """One more than the highest version in any of `model_dirs` (1 when none holds one or none exists)."""
+    return max((v for d in model_dirs if d.is_dir() for v in versions(d)), default=0) + 1
+
+
 def version_dir(model_dir: Path, pinned: int | None) -> tuple[int, Path]:
     """The pinned version's folder, or the highest version's when none is pinned."""
     found = versions(model_dir)

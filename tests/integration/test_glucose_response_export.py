@@ -16,7 +16,8 @@ from glucose_model.impact import ResponsePredictor
 from glucose_model.metrics import held_out_rows
 from glucose_model.records import DiabetesKind, GlucoseSeries, InsulinDose, Meal, Recording
 from glucose_model.response_network import NetworkConfig
-from training.glucose_export import MODEL_NAME, OUTPUT_NAMES, export_response, next_version, response_metadata
+from mealimpact.model_repository.layout import next_version
+from training.glucose_export import MODEL_NAME, OUTPUT_NAMES, export_response, response_metadata
 from training.glucose_train import TrainConfig, meal_examples, train_glucose
 
 onnx = pytest.importorskip("onnx")

@@ -11,6 +11,7 @@ from mealimpact.model_repository.layout import (
     ModelRepositoryError,
     default_models_dir,
     model_files,
+    next_version,
     version_dir,
 )
 
@@ -52,3 +53,12 @@ def test_model_files_lists_every_version_of_every_model(tmp_path: Path) -> None:
     assert version_dir(tmp_path / "b_model", None) == (10, tmp_path / "b_model" / "10")
     with pytest.raises(ModelRepositoryError, match="version 4"):
         version_dir(tmp_path / "b_model", 4)
+
+
+def test_next_version_looks_in_every_folder_given(tmp_path: Path) -> None:
+    assert next_version(tmp_path / "missing") == 1
+    (tmp_path / "a" / "3").mkdir(parents=True)
+    (tmp_path / "b" / "7").mkdir(parents=True)
+    (tmp_path / "b" / "notes").mkdir()
+    assert next_version(tmp_path / "a") == 4
+    assert next_version(tmp_path / "a", tmp_path / "b", tmp_path / "missing") == 8
