@@ -72,6 +72,13 @@ def test_a_pinned_version_must_exist(tmp_path: Path) -> None:
         ({"config_dim": 4}, "shape \\[-1, 4\\] per config.pbtxt"),
         ({"metadata": {}}, "no metadata_props"),
         ({"metadata": {"labels": ["a", "b"]}}, "2 labels but no output has 2 classes"),
+        # A file that names the schema is read by its kind's dataclass: what it lacks stops start-up.
+        (
+            {"metadata": {"metadata_schema": 1, "kind": "forecast", "version": "1"}},
+            "forecast model metadata lacks",
+        ),
+        ({"metadata": {"metadata_schema": 2, "kind": "forecast"}}, "this code reads schema 1"),
+        ({"metadata": {"metadata_schema": 1, "kind": "classifier"}}, "kind 'classifier' is none of"),
     ],
 )
 def test_inconsistent_models_stop_start_up(tmp_path: Path, kwargs: dict, message: str) -> None:
