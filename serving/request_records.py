@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from glucose_model.features import MealContext
 from glucose_model.impact import PastMeal
+from glucose_model.personal import person_row
 from glucose_model.records import (
     GLUCOSE_MAX_MG_DL,
     GLUCOSE_MIN_MG_DL,
@@ -78,8 +79,6 @@ def kind_of(profile: Profile) -> DiabetesKind | None:
 
 def person_fields(profile: Profile) -> npt.NDArray[np.float32]:
     """The response model's `person` input (glucose_model.personal): NaN where the profile says nothing."""
-    from glucose_model.personal import person_row
-
     return person_row(
         age_years=profile.age_years,
         sex=profile.sex,

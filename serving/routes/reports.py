@@ -5,6 +5,7 @@ Everything is built in memory from the request and returned; nothing about the p
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime
 from typing import Annotated
@@ -12,8 +13,10 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from glucose_model.agp import ReportPeriod
+from glucose_model.agp import AmbulatoryGlucoseProfile, ReportPeriod, build_profile
+from glucose_model.fhir import FhirExportOptions, build_cgm_bundle
 from glucose_model.impact import ResponsePredictor
+from glucose_model.meal_summary import MODEL_NOTE, MealSummary, Sentence, impact_predictor, summarize_meals
 from glucose_model.records import Meal, Recording
 from serving.answers import AcceptLanguage
 from serving.dependencies import OptionalPredictorDep, RuntimeDep
@@ -86,10 +89,6 @@ def render_agp(
     report_format: ReportFormatName,
     language: str = "en",
 ) -> bytes:
-    from glucose_model.agp import build_profile
-    from glucose_model.meal_summary import MODEL_NOTE, Sentence, impact_predictor, summarize_meals
-    from glucose_model.report import DisplayUnit, ReportFormat, render_report
-
     now = datetime.now(UTC)
     recording = Recording(
         person_id="request",
@@ -113,9 +112,24 @@ def render_agp(
             meals = summarize_meals(
                 recording, None, Sentence("Predicted curves are not shown: {reason}.", reason=reason)
             )
+    return _first_page(profile, meals, body.unit, body.label or "", report_format, language)
+
+
+def _first_page(
+    profile: AmbulatoryGlucoseProfile,
+    meals: MealSummary | None,
+    unit: str,
+    person_label: str,
+    report_format: str,
+    language: str = "en",
+) -> bytes:
+    """The report drawn as one PDF or HTML page. glucose_model.report draws with matplotlib, imported here
+    on the first report rather than at start-up (about half a second and tens of MB per worker)."""
+    from glucose_model.report import DisplayUnit, ReportFormat, render_report
+
     with _render_lock:
         report = render_report(
-            profile, meals, DisplayUnit(body.unit), body.label or "", ReportFormat(report_format), language
+            profile, meals, DisplayUnit(unit), person_label, ReportFormat(report_format), language
         )
     return report.pages[0]
 
@@ -149,12 +163,6 @@ async def agp_report(
 
 
 def build_fhir(body: FhirExportRequest) -> bytes:
-    import json
-
-    from glucose_model.agp import build_profile
-    from glucose_model.fhir import FhirExportOptions, build_cgm_bundle
-    from glucose_model.report import DisplayUnit, ReportFormat, render_report
-
     series = glucose_series(body.cgm, datetime.now(UTC))
     options = FhirExportOptions(
         patient_reference=body.patient.reference,
@@ -171,8 +179,7 @@ def build_fhir(body: FhirExportRequest) -> bytes:
     profile = build_profile(series, period=requested_period(body))
     pdf = None
     if body.include_pdf:
-        with _render_lock:
-            pdf = render_report(profile, None, DisplayUnit(body.unit), "", ReportFormat.PDF).pages[0]
+        pdf = _first_page(profile, None, body.unit, "", "pdf")
     return json.dumps(build_cgm_bundle(profile, series, options, pdf)).encode("utf-8")
 
 
