@@ -46,6 +46,57 @@ def _described(metadata: dict[str, object]) -> list[str]:
     return lines
 
 
+def _input_specs(metadata: dict[str, object]) -> list[str]:
+    """Each input the metadata describes (shape, unit, columns with units, codes), as Markdown; [] when the
+    model's `inputs` is not such a description (then `_described` prints what it has)."""
+    inputs = metadata.get("inputs")
+    if not isinstance(inputs, dict) or not all(isinstance(v, dict) for v in inputs.values()):
+        return []
+    lines = [
+        "Every input, as the model's metadata (`inputs`) describes it; NaN = not known unless said otherwise:",
+        "",
+    ]
+    for name, spec in inputs.items():
+        lines.append(f"- `{name}` {spec.get('shape')}: {spec.get('unit', '')}")
+        if "minutes" in spec:
+            minutes = spec["minutes"]
+            lines.append(f"  - grid minutes relative to the meal: {minutes[0]} .. {minutes[-1]} every 5")
+        if "codes" in spec:
+            lines.append(f"  - codes: {json.dumps(spec['codes'])}")
+        for column in spec.get("columns", []):
+            extra = f" (explanation factor: {column['group']})" if "group" in column else ""
+            lines.append(f"  - column `{column['name']}`: {column['unit']}{extra}")
+    return lines
+
+
+def _response_notes(metadata: dict[str, object]) -> list[str]:
+    """How to read the response model's outputs and rebuild its explanation, for a raw-input graph."""
+    inputs = metadata.get("inputs")
+    if not isinstance(inputs, dict) or "cgm_mg_dl" not in inputs or "meal" not in inputs:
+        return []
+    reference = metadata.get("reference_meal", {})
+    raw = reference.get("raw", {}) if isinstance(reference, dict) else {}
+    groups = metadata.get("factor_groups")
+    n_groups = len(groups) if isinstance(groups, list) else 0
+    return [
+        "",
+        "The graph builds every feature itself (masks, the pre-meal baseline = mean of the last 30 min, the",
+        "trend, known bits, time of day, kind one-hot and spike threshold): send the numbers the request has,",
+        "NaN for the rest. `mobile/src/response.ts` fills these columns from an impact request (the same JSON",
+        "as `POST /v1/meals/impact`) and the raw readings. Outputs: `rise_mg_dl` at `curve_minutes` x `quantiles`",
+        "(change from the baseline), `spike_probability`, `spike_logit_per_mg_dl`, and `features`, the graph's own",
+        "inputs to its network: add its `baseline_glucose_mg_dl` column to the rise for the glucose curve.",
+        "For no history send one all-NaN history set (`history_slot` 0, `history_diabetes_kind` -1).",
+        "",
+        f"Explanation: the server runs 2^{n_groups} rows, each mixing the request's",
+        "raw columns of some factor groups (the `group` of each column above; the CGM window is the glucose group,",
+        "the past meals the last factor via `history_slot`) with the reference meal's (`reference_meal.raw`:",
+        f"`{json.dumps(raw.get('meal_and_context', {}))}`, CGM flat at the kind's baseline), and takes exact",
+        "Shapley values of the peak rise and 2-h iAUC over them (glucose_model/explanation.py). Columns the",
+        "request left unknown (a known bit 0 in `features`) keep the request's NaN in the reference too.",
+    ]
+
+
 def _int8_section(bundle: ModelBundle) -> list[str]:
     agreement = bundle.int8
     if agreement is None:
@@ -134,6 +185,8 @@ def write_readme(bundles: Sequence[ModelBundle], out: Path, golden_files: Sequen
                 "",
                 *_int8_section(bundle),
             ]
+        elif _input_specs(metadata):
+            lines += [*_input_specs(metadata), *_response_notes(metadata)]
         else:
             lines += _described(metadata)
     lines += [
