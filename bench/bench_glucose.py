@@ -12,7 +12,15 @@ from pathlib import Path
 import numpy as np
 
 from bench.timing import median_s
+from glucose_model.explanation import coalition_inputs, raw_coalition_inputs
+from glucose_model.features import MealContext, build_inputs
+from glucose_model.forecast import Forecaster, build_forecast_inputs
+from glucose_model.impact import ResponsePredictor
+from glucose_model.personal import no_history_feed
 from glucose_model.records import DiabetesKind, GlucoseSeries, Meal
+from glucose_model.resample import resample_to_grid
+from glucose_model.response_inputs import no_history_raw_feed, raw_inputs
+from training.glucose_evaluate import load_onnx
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 BATCH = 64
@@ -27,10 +35,6 @@ def _trace(n_readings: int, seed: int) -> GlucoseSeries:
 
 
 def bench_response() -> list[str]:
-    from glucose_model.features import MealContext, build_inputs
-    from glucose_model.impact import ResponsePredictor
-    from training.glucose_evaluate import load_onnx
-
     model = load_onnx(MODELS_DIR, "glucose_response")
     if model is None:
         return ["glucose_response: not in models/, skipped"]
@@ -39,10 +43,6 @@ def bench_response() -> list[str]:
         glucose = _trace(37, i)
         meal_time = glucose.datetime_at(len(glucose) - 1)
         contexts.append(MealContext(Meal(meal_time, carbs_g=20.0 + i), glucose, DiabetesKind.TYPE2))
-    from glucose_model.explanation import coalition_inputs, raw_coalition_inputs
-    from glucose_model.personal import no_history_feed
-    from glucose_model.response_inputs import no_history_raw_feed, raw_inputs
-
     predictor = ResponsePredictor(model.metadata, model.infer)
 
     def inputs_of(batch: list[MealContext]) -> dict[str, np.ndarray]:
@@ -83,10 +83,6 @@ def bench_response() -> list[str]:
 
 
 def bench_forecast() -> list[str]:
-    from glucose_model.forecast import Forecaster, build_forecast_inputs
-    from glucose_model.resample import resample_to_grid
-    from training.glucose_evaluate import load_onnx
-
     model = load_onnx(MODELS_DIR, "glucose_forecast")
     if model is None:
         return ["glucose_forecast: not in models/, skipped"]

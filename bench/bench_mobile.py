@@ -16,7 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from mealimpact.model_repository.sessions import open_session
+from training.vision_quantize import calibration_images, quantize_recognizer
 from vision.metadata import MODEL_NAME
+from vision.preprocess import PreprocessSpec
+from vision.recognition import preprocess_photo
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "models" / MODEL_NAME / "1" / "model.onnx"
@@ -26,8 +30,6 @@ REPEATS = 30
 
 def _latencies_s(paths: tuple[Path, Path], image: np.ndarray, threads: int) -> tuple[float, float]:
     """Median seconds per call of each model; calls alternate so a shared, busy CPU slows both alike."""
-    from mealimpact.model_repository.sessions import open_session
-
     sessions = [open_session(p, threads=threads) for p in paths]
     times: tuple[list[float], list[float]] = ([], [])
     for session in sessions:
@@ -52,10 +54,6 @@ def _cpu_int8_flags() -> str:
 
 
 def main() -> None:
-    from training.vision_quantize import calibration_images, quantize_recognizer
-    from vision.preprocess import PreprocessSpec
-    from vision.recognition import preprocess_photo
-
     paths = sorted(PHOTOS.glob("*/food_pictures/*.jpg"))
     if not MODEL.is_file() or not paths:
         print(f"[mobile] skipped: needs {MODEL} and the D1NAMO photos in {PHOTOS}")

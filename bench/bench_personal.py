@@ -12,7 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from bench.timing import median_s
+from glucose_model.features import MealContext
+from glucose_model.impact import PastMeal, ResponsePredictor
+from glucose_model.personal import person_row
 from glucose_model.records import DiabetesKind, GlucoseSeries, Meal
+from mealimpact.model_repository.loading import load_model
+from mealimpact.model_repository.sessions import session_options
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 HISTORY_SIZES = (0, 10, 50)
@@ -25,12 +30,6 @@ def _trace(start: datetime, n_readings: int, seed: int) -> GlucoseSeries:
 
 
 def bench_personal() -> list[str]:
-    from glucose_model.features import MealContext
-    from glucose_model.impact import PastMeal, ResponsePredictor
-    from glucose_model.personal import person_row
-    from mealimpact.model_repository.loading import load_model
-    from mealimpact.model_repository.sessions import session_options
-
     folder = MODELS_DIR / "glucose_response"
     if not folder.is_dir():
         return ["glucose_response: not in models/, skipped"]

