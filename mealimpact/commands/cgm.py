@@ -9,6 +9,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from glucose_model.records import RecordError
+
 if TYPE_CHECKING:
     from mealimpact.commands import CommandGroups
 
@@ -51,7 +53,6 @@ def register(groups: CommandGroups) -> None:
 def import_cgm(args: argparse.Namespace) -> int:
     from glucose_model.importers import CgmImportError, detect_format, import_file
     from glucose_model.metrics import summarize_cgm
-    from glucose_model.records import RecordError
 
     try:
         fmt = detect_format(args.file) if args.format == "auto" else args.format

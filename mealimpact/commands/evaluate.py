@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
+from glucose_model.records import RecordError
 from mealimpact.commands import FORMATS, MODELS_HELP, CommandGroups, with_clear_vision_errors
 from mealimpact.model_repository.layout import default_models_dir
 from vision.metadata import MODEL_NAME
@@ -23,7 +25,6 @@ _VISION_DEPRECATED = (
 
 
 def evaluate_glucose_command(args: argparse.Namespace) -> int:
-    from glucose_model.records import RecordError
     from training.glucose_evaluate import EvaluationError, format_table, run_evaluation
 
     try:
@@ -118,8 +119,6 @@ def _class_figures(args: argparse.Namespace, path: Path, version: str) -> int:
 
 
 def _evaluate_fewshot(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
     from training.d1namo_labels import read_d1namo_photos
     from training.vision_dataset import read_labelled_photos
     from training.vision_report import evaluate_few_shot, personal_class_takeover

@@ -6,13 +6,14 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vision.taxonomy import FOOD_TABLE_PATH
+
 if TYPE_CHECKING:
     from mealimpact.commands import CommandGroups
 
 
 def _build_food_table(args: argparse.Namespace) -> int:
     from training.food_table import build_food_table, default_fooddata_path
-    from vision.taxonomy import FOOD_TABLE_PATH
 
     out: Path = args.out or FOOD_TABLE_PATH
     count = build_food_table(args.fooddata or default_fooddata_path(), out)

@@ -6,12 +6,16 @@ Only argparse at import time; the record loading, model and rendering imports li
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import re
 import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from glucose_model.records import DiabetesKind, RecordError
 from mealimpact.commands import CommandGroups
 
 if TYPE_CHECKING:
@@ -105,11 +109,8 @@ def register(groups: CommandGroups) -> None:
 
 def load_recording(args: argparse.Namespace) -> Recording:
     """The record named on the command line, with --meals and --kind applied."""
-    import dataclasses
-
     from glucose_model.cohorts import load_cohort, load_d1namo_person
     from glucose_model.meal_summary import read_meal_log
-    from glucose_model.records import DiabetesKind, RecordError
 
     if (args.cgm is None) == (args.cohort is None):
         raise RecordError("give either --cgm FILE/FOLDER or --cohort NAME --person ID")
@@ -148,8 +149,6 @@ def report_period(args: argparse.Namespace) -> ReportPeriod:
 
 
 def select_recording(recordings: list[Recording], person: str | None) -> Recording:
-    from glucose_model.records import RecordError
-
     if person is None:
         if len(recordings) == 1:
             return recordings[0]
@@ -177,8 +176,6 @@ def select_recording(recordings: list[Recording], person: str | None) -> Recordi
 
 def describe_person(recording: Recording) -> str:
     """'shanghai-2016 period 0, type2 (shanghai_t2dm)': who, which recording period, what kind, which cohort."""
-    import re
-
     period = next(
         (m for n in recording.report.notes if (m := re.match(r"file processed_\d+_(\d+)_", n))), None
     )
@@ -223,8 +220,6 @@ def run_export_fhir(args: argparse.Namespace) -> int:
 
 def explain_record_errors(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Bad input ends with its named error's message (what was wrong, how to fix it), not a traceback."""
-    from glucose_model.records import RecordError
-
     try:
         return handler(args)
     except RecordError as error:
@@ -256,8 +251,6 @@ def write_agp_report(args: argparse.Namespace) -> int:
 
 
 def write_fhir_bundle(args: argparse.Namespace) -> int:
-    import json
-
     from glucose_model.agp import build_recording_profile
     from glucose_model.fhir import FhirExportError, FhirExportOptions, build_cgm_bundle
     from glucose_model.report import DisplayUnit, ReportFormat, render_report
