@@ -133,14 +133,15 @@ def reference_meal_metadata() -> dict[str, object]:
 
 
 def reference_meal_raw_metadata() -> dict[str, object]:
-    """The `reference_meal_raw` entry of a raw-input model's metadata (null = unknown)."""
+    """The `raw` entry of a raw-input model's `reference_meal` metadata (null = unknown)."""
     return {
         "meal_and_context": {k: (None if math.isnan(v) else v) for k, v in REFERENCE_MEAL_RAW.items()},
         "baseline_glucose_mg_dl_by_kind": dict(REFERENCE_BASELINE_MG_DL),
         "cgm_mg_dl": "all 37 grid points at the kind's baseline",
         "kept_from_the_person": ["diabetes_kind"],
-        "unknown_inputs": "columns behind a known bit that is 0 for the request keep the request's values "
-        f"({ {k: list(v) for k, v in RAW_KNOWN_COLUMNS.items()} })",
+        "unknown_inputs": "the columns behind a known bit (of the graph's features) that is 0 for the request "
+        "keep the request's values in the reference",
+        "known_bits": {k: list(v) for k, v in RAW_KNOWN_COLUMNS.items()},
         "groups": {
             "meal": {c.name: c.group for c in MEAL_COLUMNS},
             "context": {c.name: c.group for c in CONTEXT_COLUMNS},

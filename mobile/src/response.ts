@@ -277,3 +277,122 @@ export function responseCurve(out: ort.InferenceSession.OnnxValueMapType, meta: 
     spikeProbability: (out.spike_probability.data as Float32Array)[rowIndex],
   };
 }
+
+/** The metadata the explanation needs: the factor groups and the reference meal as raw inputs. */
+export interface ExplanationMetadata {
+  factor_groups: string[];
+  history: { slots: { with_history: number; without: number } };
+  reference_meal: {
+    raw: {
+      meal_and_context: Record<string, number | null>;
+      baseline_glucose_mg_dl_by_kind: Record<string, number>;
+      known_bits: Record<string, string[]>;
+      groups: { cgm_mg_dl: string };
+    };
+  };
+}
+
+/**
+ * The explanation's coalition rows (as glucose_model/explanation.raw_coalition_inputs): row c keeps the
+ * request's raw columns of factor group g when bit g of c is set and takes the reference meal's otherwise;
+ * the last factor (the past meals) points the row at the person's history set or at an empty one.
+ * `features` is the prediction row's `features` output (its known bits say what the request left unknown,
+ * which stays unknown in the reference). Row 2^n - 1 is the prediction itself.
+ */
+export function explanationFeeds(
+  prediction: ResponseFeeds,
+  features: ArrayLike<number>,
+  meta: ResponseMetadata & ExplanationMetadata,
+): Record<string, ort.Tensor> {
+  const ref = meta.reference_meal.raw;
+  const groups = meta.factor_groups;
+  const n = groups.length;
+  const rows = 2 ** n;
+  const historyBit = n - 1; // the person's past responses: the last factor
+  const feature = (name: string) => features[meta.feature_names.indexOf(name)];
+  const actual = (input: string) => prediction.feeds[input].data as Float32Array;
+  // The reference meal for this request: its values, except where the request said nothing.
+  const unknown = new Set(Object.entries(ref.known_bits).flatMap(([bit, cols]) => (feature(bit) === 0 ? cols : [])));
+  const referenceRow = (input: string) =>
+    Float32Array.from(columns(meta, input), (c, i) =>
+      unknown.has(c.name) || !(c.name in ref.meal_and_context) ? actual(input)[i] : (ref.meal_and_context[c.name] ?? NaN),
+    );
+  const kinds = Object.keys(ref.baseline_glucose_mg_dl_by_kind).filter((k) => k !== "unknown");
+  const kind = kinds.find((k) => feature(`kind_${k}`) > 0) ?? "unknown";
+  const points = actual("cgm_mg_dl").length;
+  const flat = new Float32Array(points).fill(ref.baseline_glucose_mg_dl_by_kind[kind]);
+  const mixed = (input: string) => {
+    const cols = columns(meta, input);
+    const reference = referenceRow(input);
+    const out = new Float32Array(rows * cols.length);
+    for (let c = 0; c < rows; c++) {
+      cols.forEach((col, i) => {
+        out[c * cols.length + i] = (c >> groups.indexOf(col.group)) & 1 ? actual(input)[i] : reference[i];
+      });
+    }
+    return new ort.Tensor("float32", out, [rows, cols.length]);
+  };
+  const cgm = new Float32Array(rows * points);
+  const glucoseBit = groups.indexOf(ref.groups.cgm_mg_dl);
+  for (let c = 0; c < rows; c++) cgm.set((c >> glucoseBit) & 1 ? actual("cgm_mg_dl") : flat, c * points);
+  const repeat = (input: string) => {
+    const one = actual(input);
+    const out = new Float32Array(rows * one.length);
+    for (let c = 0; c < rows; c++) out.set(one, c * one.length);
+    return new ort.Tensor("float32", out, [rows, one.length]);
+  };
+  const slots = BigInt64Array.from({ length: rows }, (_, c) =>
+    BigInt((c >> historyBit) & 1 ? meta.history.slots.with_history : meta.history.slots.without),
+  );
+  // Two history sets: the person's (the prediction's set 0) and an all-NaN one, at the slots' indices.
+  const history: Record<string, ort.Tensor> = {};
+  for (const name of ["history_cgm_mg_dl", "history_meal", "history_context", "history_diabetes_kind", "history_glucose_mg_dl"]) {
+    const one = prediction.feeds[name];
+    const size = (one.data as Float32Array).length;
+    const padding = name === "history_diabetes_kind" ? kindCode(undefined, meta) : NaN;
+    const data = new Float32Array(2 * size).fill(padding);
+    data.set(one.data as Float32Array, meta.history.slots.with_history * size);
+    history[name] = new ort.Tensor("float32", data, [2, ...one.dims.slice(1)]);
+  }
+  return {
+    cgm_mg_dl: new ort.Tensor("float32", cgm, [rows, points]),
+    meal: mixed("meal"),
+    context: mixed("context"),
+    diabetes_kind: repeat("diabetes_kind"),
+    person: repeat("person"),
+    history_slot: new ort.Tensor("int64", slots, [rows]),
+    ...history,
+  };
+}
+
+/** Exact Shapley values of `values` (one per coalition, 2^n of them; bit g = factor g present). */
+export function shapleyValues(values: ArrayLike<number>, n: number): number[] {
+  const factorial = (k: number): number => (k <= 1 ? 1 : k * factorial(k - 1));
+  const phi = new Array<number>(n).fill(0);
+  for (let c = 0; c < 2 ** n; c++) {
+    let size = 0;
+    for (let g = 0; g < n; g++) size += (c >> g) & 1;
+    for (let g = 0; g < n; g++) {
+      const weight =
+        (c >> g) & 1
+          ? (factorial(size - 1) * factorial(n - size)) / factorial(n)
+          : -(factorial(size) * factorial(n - size - 1)) / factorial(n);
+      phi[g] += weight * values[c];
+    }
+  }
+  return phi;
+}
+
+/** (rows,) the highest p50 rise after minute 0 of each row, as glucose_model/metrics.peak_rise. */
+export function peakRises(out: ort.InferenceSession.OnnxValueMapType, meta: ResponseMetadata): number[] {
+  const rise = out.rise_mg_dl.data as Float32Array;
+  const nT = meta.curve_minutes.length;
+  const nQ = meta.quantiles.length;
+  const q = meta.quantiles.indexOf(0.5);
+  const rows = rise.length / (nT * nQ);
+  return Array.from({ length: rows }, (_, r) => {
+    let best = -Infinity;
+    for (let t = 1; t < nT; t++) best = Math.max(best, rise[(r * nT + t) * nQ + q]);
+    return best;
+  });
+}

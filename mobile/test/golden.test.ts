@@ -12,7 +12,15 @@ import * as ort from "onnxruntime-node";
 import { MobileBundle } from "../src/bundle.ts";
 import { gridWindow, resampleToGrid } from "../src/cgm.ts";
 import { forecastFeeds, forecastPoints, type ForecastMetadata } from "../src/forecast.ts";
-import { responseCurve, responseFeeds, type ResponseMetadata } from "../src/response.ts";
+import {
+  explanationFeeds,
+  peakRises,
+  responseCurve,
+  responseFeeds,
+  shapleyValues,
+  type ExplanationMetadata,
+  type ResponseMetadata,
+} from "../src/response.ts";
 import {
   DEFAULT_DECODE,
   decodedSize,
@@ -199,6 +207,26 @@ describe("response from the request alone, as a phone would call it", () => {
         assert.ok(Math.abs(curve.highMgDl[i] - point.high_mg_dl) <= 0.5 + 1e-3, `${c.name}: p90 at ${point.minute}`);
       }
       assert.ok(Math.abs(curve.spikeProbability - c.response.spike.probability) <= 5e-4 + 1e-3, `${c.name}: spike`);
+
+      // The explanation from the same file: the coalition rows built here, run, and their Shapley values.
+      const rows = explanationFeeds(built, out.features.data as Float32Array, m as ResponseMetadata & ExplanationMetadata);
+      for (const [name, tensor] of Object.entries(rows)) {
+        const recorded = fromJson(call.inputs[name]);
+        const take = name.startsWith("history_") ? recorded.dims[0] : own + 1;
+        const want = rowOf(call.inputs[name], 0).length;
+        const expected = toNumbers(recorded).slice(0, take * want);
+        const ours = toNumbers(tensor);
+        if (name.startsWith("history_") && ours.length !== expected.length) continue; // padded to another size
+        assert.ok(maxAbsDiff(ours, expected) <= 1e-4, `${c.name}: coalition input ${name}`);
+      }
+      const coalitions = await (await session(call.model)).run(rows);
+      const phi = shapleyValues(peakRises(coalitions, m), m.factor_groups.length);
+      for (const [g, contribution] of c.response.explanation.contributions.entries()) {
+        assert.equal(contribution.factor, m.factor_groups[g]);
+        // The server rounds mg/dL to whole numbers in its answer.
+        assert.ok(Math.abs(phi[g] - contribution.peak_rise_mg_dl) <= 0.5 + 1e-3, `${c.name}: ${contribution.factor}`);
+      }
+      t.diagnostic(`Shapley peak-rise contributions here: ${phi.map((v) => v.toFixed(3)).join(", ")}`);
     });
   }
 });
