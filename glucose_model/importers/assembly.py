@@ -18,6 +18,7 @@ from glucose_model.records import (
     CENSORED_LOW_MG_DL,
     GLUCOSE_MAX_MG_DL,
     GLUCOSE_MIN_MG_DL,
+    MG_DL_PER_MMOL_L,
     ActivitySample,
     DiabetesKind,
     GlucoseSeries,
@@ -91,6 +92,16 @@ def assemble_series(
         notes=notes,
     )
     return series, report
+
+
+def unit_factor(column_header: str) -> float | None:
+    """mg/dL per value of a glucose column whose header names its unit ("Glucose Value (mmol/L)");
+    None when the header names neither mmol/L nor mg/dL."""
+    if "mmol/L" in column_header:
+        return MG_DL_PER_MMOL_L
+    if "mg/dL" in column_header:
+        return 1.0
+    return None
 
 
 def reportable_range(low_mg_dl: float, high_mg_dl: float, factor: float) -> tuple[float, float]:

@@ -14,11 +14,11 @@ from __future__ import annotations
 import csv
 from datetime import tzinfo
 
-from glucose_model.importers.assembly import ExportContents, reportable_range
+from glucose_model.importers.assembly import ExportContents, reportable_range, unit_factor
 from glucose_model.importers.clock import NO_OFFSET_NOTE, parse_local_iso
 from glucose_model.importers.csv_rows import read_csv_rows
 from glucose_model.importers.errors import EmptyFileError, MalformedFileError, UnitError
-from glucose_model.records import MG_DL_PER_MMOL_L, InsulinDose, InsulinKind, Meal, RecordError
+from glucose_model.records import InsulinDose, InsulinKind, Meal, RecordError
 
 HEADER_MARKERS = ("Event Type", "Glucose Value")
 # The sensor's words for a reading beyond its range, and whether each is the high end.
@@ -51,11 +51,8 @@ def read_dexcom(
             source, 1, "Timestamp or Glucose Value column missing", "export again from Clarity"
         )
     unit = header[glucose_i]
-    if "mmol/L" in unit:
-        factor = MG_DL_PER_MMOL_L
-    elif "mg/dL" in unit:
-        factor = 1.0
-    else:
+    factor = unit_factor(unit)
+    if factor is None:
         raise UnitError(
             f"{source}, line 1: glucose column {unit!r} names no unit; expected (mg/dL) or (mmol/L)"
         )

@@ -19,11 +19,11 @@ from __future__ import annotations
 import csv
 from datetime import UTC, datetime, tzinfo
 
-from glucose_model.importers.assembly import ExportContents, reportable_range
+from glucose_model.importers.assembly import ExportContents, reportable_range, unit_factor
 from glucose_model.importers.clock import NO_OFFSET_NOTE
 from glucose_model.importers.csv_rows import read_csv_rows
 from glucose_model.importers.errors import EmptyFileError, MalformedFileError, UnitError
-from glucose_model.records import MG_DL_PER_MMOL_L, InsulinDose, InsulinKind, Meal, RecordError
+from glucose_model.records import InsulinDose, InsulinKind, Meal, RecordError
 
 HEADER_MARKERS = ("Device Timestamp", "Record Type")
 # The columns read, as each export language names them (prefixes; en, de, fr, es, it).
@@ -194,11 +194,8 @@ def read_libreview(
             source, start + 1, "Historic Glucose column missing", "export again from LibreView"
         )
     unit = header[historic_i]
-    if "mmol/L" in unit:
-        factor = MG_DL_PER_MMOL_L
-    elif "mg/dL" in unit:
-        factor = 1.0
-    else:
+    factor = unit_factor(unit)
+    if factor is None:
         raise UnitError(
             f"{source}, line {start + 1}: column {unit!r} names no unit; expected mg/dL or mmol/L"
         )
