@@ -377,8 +377,6 @@ def _recent(request: Mapping[str, Any]) -> dict[str, Any]:
 def _personal(request: Mapping[str, Any]) -> dict[str, Any]:
     """The impact request with what a phone may add: the profile, rapid insulin, an earlier meal and
     three past meals with their CGM (1 h before to 3 h after), so every raw input column is exercised."""
-    from datetime import datetime, timedelta
-
     changed = copy.deepcopy(dict(request))
     meal_time = datetime.fromisoformat(changed["meal"]["time"])
     changed["profile"] = {

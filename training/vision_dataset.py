@@ -47,7 +47,7 @@ def read_labelled_photos(data: Path, *, seed: int) -> list[LabelledPhoto]:
     elif any((data / split).is_dir() for split in SPLITS):
         photos = read_split_folders(data)
     elif any(data.glob("*/food.csv")):
-        from training.d1namo_labels import read_d1namo_photos
+        from training.d1namo_labels import read_d1namo_photos  # here: d1namo_labels imports this module
 
         photos = read_d1namo_photos(data)
     else:
