@@ -154,6 +154,10 @@ def reference_meal_raw_metadata() -> dict[str, object]:
 class ReferenceMeal:
     features: Mapping[str, float]
     baseline_by_kind_mg_dl: Mapping[str, float]
+    # A raw-input model's reference as raw columns (NaN = unknown) and which raw columns each known bit
+    # stands for (`reference_meal.raw` in its metadata); None for a model that takes features.
+    raw: Mapping[str, float] | None = None
+    raw_known_columns: Mapping[str, tuple[str, ...]] | None = None
 
     @classmethod
     def from_metadata(cls, entry: Mapping[str, object]) -> ReferenceMeal:
@@ -165,7 +169,27 @@ class ReferenceMeal:
         missing = sorted(swapped - set(features))
         if missing:
             raise ReferenceMealError(f"reference_meal lacks features {missing}; re-export the model")
-        return cls({k: float(v) for k, v in features.items()}, {k: float(v) for k, v in baselines.items()})
+        raw, known = None, None
+        raw_entry = entry.get("raw")
+        if isinstance(raw_entry, Mapping):
+            values, bits = raw_entry.get("meal_and_context"), raw_entry.get("known_bits")
+            if not isinstance(values, Mapping) or not isinstance(bits, Mapping):
+                raise ReferenceMealError("reference_meal.raw needs 'meal_and_context' and 'known_bits'")
+            raw = {k: math.nan if v is None else float(v) for k, v in values.items()}
+            known = {k: tuple(v) for k, v in bits.items()}
+            columns = set(MEAL_INDEX) | set(CONTEXT_INDEX)
+            unnamed = sorted((set(raw) | {c for v in known.values() for c in v}) - columns)
+            if unnamed or set(known) - set(FEATURE_INDEX):
+                raise ReferenceMealError(
+                    f"reference_meal.raw names {unnamed or sorted(set(known) - set(FEATURE_INDEX))}, which "
+                    "are no meal/context columns or features of this code; re-export the model"
+                )
+        return cls(
+            {k: float(v) for k, v in features.items()},
+            {k: float(v) for k, v in baselines.items()},
+            raw,
+            known,
+        )
 
     def row(self, person_features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """(F,) the reference inputs for a person whose own row is `person_features`."""
@@ -217,11 +241,13 @@ def raw_reference_row(
     actual: RawInputs, features: npt.NDArray[np.float32], reference: ReferenceMeal
 ) -> RawInputs:
     """The reference meal as raw inputs for one request (`actual`, one row, whose `features` (F,) the
-    graph computes): what `ReferenceMeal.row` is in feature space."""
-    row = actual.with_values(dict(REFERENCE_MEAL_RAW))
+    graph computes): what `ReferenceMeal.row` is in feature space. The values come from the model's
+    metadata (`reference_meal.raw`), this module's when the metadata has none."""
+    row = actual.with_values(dict(REFERENCE_MEAL_RAW if reference.raw is None else reference.raw))
+    known_columns = RAW_KNOWN_COLUMNS if reference.raw_known_columns is None else reference.raw_known_columns
     keep = {
         name: actual.value(name)
-        for known, names in RAW_KNOWN_COLUMNS.items()
+        for known, names in known_columns.items()
         if features[FEATURE_INDEX[known]] == 0
         for name in names
     }

@@ -220,6 +220,8 @@ class ResponsePredictor:
                 )
             if not self.personal:
                 raise ResponseMetadataError("a raw-input response model must carry person_fields")
+            if self.reference.raw is None:
+                raise ResponseMetadataError("a raw-input response model needs reference_meal.raw")
 
     def _run(self, feed: dict[str, npt.NDArray[Any]]) -> tuple[npt.NDArray[np.float64], ...]:
         """(rise (B,37,3), spike (B,), slope (B,), the graph's features (B,F) or an empty array)."""

@@ -303,3 +303,23 @@ def test_reference_meal_raw_gives_the_reference_features() -> None:
         assert features[FEATURE_NAMES.index(name)] == pytest.approx(value, abs=1e-6), name
     assert features[FEATURE_NAMES.index("baseline_glucose_mg_dl")] == 120.0
     assert features[FEATURE_NAMES.index("trend_mg_dl_per_min")] == 0.0
+
+
+def test_a_raw_graph_needs_its_raw_reference_meal_and_names_a_wrong_column() -> None:
+    """The raw reference travels in the metadata; a file without it, or naming a column this code does
+    not have, stops the predictor (and so the server) at start-up."""
+    import json
+
+    from glucose_model.explanation import ReferenceMealError
+    from glucose_model.impact import ResponseMetadataError
+
+    metadata = _metadata(V3)
+    reference = json.loads(metadata["reference_meal"])
+    without = {**metadata, "reference_meal": json.dumps({k: v for k, v in reference.items() if k != "raw"})}
+    with pytest.raises(ResponseMetadataError, match=r"reference_meal\.raw"):
+        ResponsePredictor(without, _infer(V3))
+    renamed = dict(reference["raw"]["meal_and_context"])
+    renamed["carbohydrate_g"] = renamed.pop("carbs_g")
+    wrong = {**reference, "raw": {**reference["raw"], "meal_and_context": renamed}}
+    with pytest.raises(ReferenceMealError, match="carbohydrate_g"):
+        ResponsePredictor({**metadata, "reference_meal": json.dumps(wrong)}, _infer(V3))
