@@ -261,6 +261,7 @@ def test_predictor_answers_and_explanations_are_the_same_through_either_file() -
     _answers_agree(v2.impact(context, history, person), v3.impact(context, history, person))
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("cohort", ["shanghai", "d1namo"])
 def test_real_meals_with_their_history(shared_data: Path, cohort: str) -> None:
     """Real meal windows as training sees them (`context_from_window`), with up to 10 earlier meals."""
