@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from glucose_model.features import CGM_POINTS, FEATURE_NAMES, MealContext, build_inputs, pre_meal_glucose
 from glucose_model.impact import (
@@ -324,3 +326,50 @@ def test_a_raw_graph_needs_its_raw_reference_meal_and_names_a_wrong_column() -> 
     wrong = {**reference, "raw": {**reference["raw"], "meal_and_context": renamed}}
     with pytest.raises(ReferenceMealError, match="carbohydrate_g"):
         ResponsePredictor({**metadata, "reference_meal": json.dumps(wrong)}, _infer(V3))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    kind=st.sampled_from([-1.0, 0.0, 1.0, 2.0, 3.0]),
+    carbs=st.lists(st.floats(0.0, 200.0), min_size=2, max_size=2),
+    walk=st.lists(st.floats(0.0, 90.0), min_size=2, max_size=2),
+    insulin=st.lists(st.floats(0.0, 15.0), min_size=2, max_size=2),
+)
+def test_raw_inputs_keep_the_physiology(
+    seed: int, kind: float, carbs: list[float], walk: list[float], insulin: list[float]
+) -> None:
+    """On the shipped file with raw inputs (random unknowns, gaps): more carbohydrate never lowers the
+    p50 peak, a longer planned walk and more rapid insulin never raise it."""
+    from glucose_model.metrics import peak_rise
+    from glucose_model.response_inputs import CONTEXT_INDEX, MEAL_INDEX, no_history_raw_feed
+
+    rng = np.random.default_rng(seed)
+    cgm = (rng.uniform(80, 250) + np.cumsum(rng.normal(0, 3, CGM_POINTS))).astype(np.float32)
+    cgm[rng.random(CGM_POINTS) < 0.2] = np.nan
+    meal = rng.uniform(0, 80, 8).astype(np.float32)
+    meal[rng.random(8) < 0.4] = np.nan
+    context = np.array([rng.uniform(0, 1440), rng.uniform(30, 600), 40, 7, 500, 70, 0, 0], np.float32)
+    context[rng.random(8) < 0.4] = np.nan
+    rows = [(min(carbs), walk[0], insulin[0]), (max(carbs), walk[0], insulin[0])]
+    rows += [(carbs[0], min(walk), insulin[0]), (carbs[0], max(walk), insulin[0])]
+    rows += [(carbs[0], walk[0], min(insulin)), (carbs[0], walk[0], max(insulin))]
+    n = len(rows)
+    meals = np.repeat(meal[None], n, axis=0)
+    contexts = np.repeat(context[None], n, axis=0)
+    for i, (c, w, u) in enumerate(rows):
+        meals[i, MEAL_INDEX["carbs_g"]] = c
+        contexts[i, CONTEXT_INDEX["planned_walk_min"]] = w
+        contexts[i, CONTEXT_INDEX["rapid_insulin_units"]] = u
+    feed = {
+        "cgm_mg_dl": np.repeat(cgm[None], n, axis=0),
+        "meal": meals,
+        "context": contexts,
+        "diabetes_kind": np.full((n, 1), kind, np.float32),
+        **no_history_raw_feed(n),
+    }
+    rise = _session(V3).run(["rise_mg_dl"], feed)[0].astype(np.float64)
+    peak, _ = peak_rise(rise[:, :, 1])
+    assert peak[1] >= peak[0] - 1e-3  # more carbs
+    assert peak[3] <= peak[2] + 1e-3  # longer walk
+    assert peak[5] <= peak[4] + 1e-3  # more insulin
