@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
 from glucose_model.cohorts import load_cohort
 from glucose_model.features import MealContext, build_inputs
@@ -31,13 +30,14 @@ from glucose_model.personal import (
     history_arrays,
 )
 from glucose_model.response_inputs import OUTPUT_FEATURES, raw_history, raw_inputs
+from mealimpact.model_repository.sessions import open_session
 from training.glucose_history_evaluation import person_meals
 
 CURVE_S = 180 * 60
 
 
-def _session(path: Path) -> tuple[ort.InferenceSession, Any]:
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+def _session(path: Path) -> tuple[Any, Any]:
+    session = open_session(path)
     names = [o.name for o in session.get_outputs()]
     return session, lambda feed: dict(zip(names, session.run(names, feed), strict=True))
 

@@ -3,8 +3,9 @@ personal response graph (same weights, its nodes untouched), written as the next
 
 The front is exported from torch and checked against torch; then the two ONNX graphs are joined
 (the front's outputs feed the personal graph's cgm/features/history inputs), so the network is
-byte for byte the one evaluated. The joined file is checked against the personal graph fed with
-`features.py`'s arrays by tests/integration/test_glucose_response_raw.py and on every export here.
+byte for byte the one evaluated. Every export checks the joined file against the front and the
+network run one after the other; tests/integration/test_glucose_response_raw.py checks it against
+the personal graph fed with `features.py`'s arrays.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -59,6 +61,7 @@ from glucose_model.response_inputs import (
 )
 from mealimpact.model_repository.config import ModelConfig, TensorConfig, write_model_config
 from mealimpact.model_repository.metadata import ResponseMetadata
+from mealimpact.model_repository.sessions import open_session
 from training.glucose_export import MODEL_NAME, OPSET
 
 logger = logging.getLogger(__name__)
@@ -143,8 +146,6 @@ def example_feed(
 
 def export_front(path: Path) -> onnx.ModelProto:
     """RawResponseInputs as ONNX (opset OPSET, one file), checked against torch; outputs FRONT_PREFIX + name."""
-    import onnxruntime as ort
-
     front = RawResponseInputs().eval()
     feed = example_feed()
     example = tuple(torch.from_numpy(feed[name]) for name in RAW_INPUT_NAMES)
@@ -181,7 +182,7 @@ def export_front(path: Path) -> onnx.ModelProto:
         raise RawExportError("torch.onnx.export returned no program")
     model = program.model_proto
     onnx.save_model(model, str(path))
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = open_session(path)
     for check in (feed, example_feed(seed=1, batch=1, sets=1, meals=1)):
         got = session.run(None, check)
         with torch.no_grad():
@@ -307,10 +308,22 @@ def latest_network(model_dir: Path) -> Path:
     )
 
 
+def joined_difference(joined: Any, front: Any, network: Any) -> float:
+    """Worst |joined - network(front(x))| over the outputs, on example raw inputs with gaps and unknowns."""
+    feed = example_feed(seed=2, batch=4, sets=2, meals=3)
+    network_inputs = dict(zip(FRONT_OUTPUTS, front.run(None, feed), strict=True))
+    extra = {
+        INPUT_PERSON: np.full((4, N_PERSON_FIELDS), np.nan, np.float32),
+        INPUT_HISTORY_SLOT: np.array([0, 1, 0, 1], np.int64),
+    }
+    want = network.run(list(OUTPUT_NAMES[:3]), {**network_inputs, **extra})
+    got = joined.run(list(OUTPUT_NAMES), {**feed, **extra})
+    diffs = [np.max(np.abs(g - w)) for g, w in zip(got, [*want, network_inputs[INPUT_FEATURES]], strict=True)]
+    return float(max(diffs))
+
+
 def export_raw_response(personal_path: Path, model_dir: Path, version: int, scratch: Path) -> Path:
     """Write `model_dir/<version>/model.onnx` (the raw front joined to `personal_path`) and the config."""
-    import onnxruntime as ort
-
     personal = onnx.load(str(personal_path))
     front = export_front(scratch / "raw_front.onnx")
     joined = join(front, personal)
@@ -321,9 +334,16 @@ def export_raw_response(personal_path: Path, model_dir: Path, version: int, scra
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save_model(joined, str(out))
     onnx.checker.check_model(str(out))
-    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    session = open_session(out)
     if [i.name for i in session.get_inputs()] != list(INPUT_NAMES):
+        out.unlink()
         raise RawExportError(f"{out}: inputs {[i.name for i in session.get_inputs()]}")
+    worst = joined_difference(session, open_session(scratch / "raw_front.onnx"), open_session(personal_path))
+    if worst > FRONT_TOLERANCE:
+        out.unlink()
+        raise RawExportError(
+            f"the joined graph differs from front + network by {worst:.3g}; the file was not kept"
+        )
     write_model_config(model_dir, model_config())
     logger.info("exported %s from %s", out, personal_path)
     return out
