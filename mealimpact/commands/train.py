@@ -5,12 +5,19 @@ argparse here, the work in the handlers."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from glucose_model.records import RecordError, Recording, equal_kind_shares
 from mealimpact.commands import FORMATS, MODELS_HELP, with_clear_vision_errors
 from mealimpact.model_repository.layout import default_models_dir, next_version
 from mealimpact.model_repository.metadata import ResponseMetadata, upgraded_props
+from vision.preprocess import PreprocessSpec
 
 if TYPE_CHECKING:
     from mealimpact.commands import CommandGroups
@@ -108,8 +115,6 @@ def register(groups: CommandGroups) -> None:
 
 
 def train_forecast_command(args: argparse.Namespace) -> int:
-    import json
-
     from glucose_model.cohorts import load_cohort
     from training.forecast_train import ForecastTrainConfig, run_forecast_training
 
@@ -118,7 +123,6 @@ def train_forecast_command(args: argparse.Namespace) -> int:
         return 2
     recordings = [r for folder in args.data for r in load_cohort(folder)]
     if args.simulated > 0:
-        from glucose_model.records import equal_kind_shares
         from glucose_model.simulator import CohortConfig, simulate_cohort
 
         people = equal_kind_shares(args.simulated)
@@ -137,8 +141,6 @@ def train_forecast_command(args: argparse.Namespace) -> int:
 
 
 def _train_vision(args: argparse.Namespace) -> int:
-    import time
-
     from training.vision_retrain import retrain
     from training.vision_train import VisionTrainConfig
 
@@ -158,7 +160,6 @@ def _train_vision(args: argparse.Namespace) -> int:
     if args.repeats:
         from training.vision_dataset import class_names, read_labelled_photos
         from training.vision_train import linear_head_over_splits
-        from vision.preprocess import PreprocessSpec
 
         photos = read_labelled_photos(args.data, seed=args.seed)
         splits = linear_head_over_splits(
@@ -172,15 +173,10 @@ def _train_vision(args: argparse.Namespace) -> int:
 
 
 def train_personal_command(args: argparse.Namespace) -> int:
-    import dataclasses
-    import json
-
-    import numpy as np
     import onnx
     import torch
 
     from glucose_model.cohorts import load_cohort
-    from glucose_model.records import RecordError, Recording, equal_kind_shares
     from training.glucose_export import (
         MODEL_NAME,
         export_personal_response,
@@ -251,8 +247,6 @@ def train_personal_command(args: argparse.Namespace) -> int:
 
 def _personal_check_feed(examples: object) -> dict[str, object]:
     """A feed for the export check: 40 rows, two history sets (10 real past meals, and none)."""
-    import numpy as np
-
     from glucose_model.features import ModelInputs
     from glucose_model.personal import (
         INPUT_HISTORY_SLOT,
@@ -296,13 +290,9 @@ def _print_table(metrics: dict[str, dict[str, dict[str, float | None]]]) -> None
 
 
 def train_glucose_command(args: argparse.Namespace) -> int:
-    import dataclasses
-    import json
-
     import torch
 
     from glucose_model.cohorts import load_cohort
-    from glucose_model.records import RecordError, Recording, equal_kind_shares
     from training.glucose_export import (
         DATA_ATTRIBUTION,
         MODEL_NAME,
