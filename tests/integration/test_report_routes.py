@@ -34,11 +34,12 @@ def client() -> Iterator[TestClient]:
 
 
 def two_days(unit: str = "mg/dL") -> dict[str, Any]:
-    """Two days of 15-min readings ending an hour ago, a 70 mg/dL rise after each 08:00 breakfast."""
-    now = datetime.now(UTC)
-    end = now.replace(minute=now.minute // 15 * 15, second=0, microsecond=0) - timedelta(
-        hours=1
-    )  # on :00/:15/...
+    """Two days of 15-min readings ending at the last 23:45 UTC, a 70 mg/dL rise after each 08:00 breakfast.
+
+    A fixed time of day, not "an hour ago": ending at 08:30 would leave the last breakfast without the
+    CGM after it, and the test would fail every morning.
+    """
+    end = datetime.now(UTC).replace(hour=23, minute=45, second=0, microsecond=0) - timedelta(days=1)
     times = [end - timedelta(minutes=15 * k) for k in range(2 * 96, -1, -1)]
     values = [110.0 + 70.0 * max(0.0, 1 - abs((t.hour * 60 + t.minute) - 540) / 60) for t in times]
     scale = 18.016 if unit == "mmol/L" else 1.0
