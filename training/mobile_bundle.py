@@ -13,20 +13,29 @@ import math
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from training.vision_quantize import IMAGE_INPUT, RealPhotos, quantize_recognizer
 
+if TYPE_CHECKING:
+    from training.vision_qat import QatConfig
+
 logger = logging.getLogger(__name__)
 
 INT8_TOP1_AGREEMENT_MIN = 0.97  # share of held-out real photos whose top-1 class is unchanged
 INT8_CARBS_TOLERANCE = 0.05  # p10, p50 and p90 each within this share of the fp32 median: "same interval"
 INT8_CARBS_SHARE_MIN = 0.95  # share of held-out real photos whose carbohydrate interval is unchanged
-INT8_MAX_BYTES = 5_000_000  # the int8 file a phone downloads
+INT8_MAX_BYTES = 5_000_000  # the int8 file a phone downloads (model.int8.ort)
+# Quantisation-aware fine-tuning of every int8 model made here (training/vision_qat.py): Adam steps of
+# distillation from fp32, batch of augmented views; 0 steps = post-training quantisation only.
+INT8_QAT_STEPS = 150
+INT8_QAT_BATCH = 8
+INT8_QAT_LR = 1e-3  # in int8 steps of each weight
 MANIFEST_NAME = "manifest.json"
 REFERENCE_FILE = "model.fp32.onnx"  # what the server runs; the golden cases' reference
 FP32_ORT_FILE = "model.fp32.ort"
@@ -57,7 +66,8 @@ class Int8Agreement:
     in_sample_carbs_interval_share: float
     this_cpu_top1_agreement: float
     this_cpu_carbs_interval_share: float
-    size_bytes: int
+    size_bytes: int  # of model.int8.ort, the file a phone downloads
+    distillation_views: int = 0  # views the shipped model was fine-tuned on (calibration + other photos)
 
     def failures(self) -> list[str]:
         problems = []
@@ -189,9 +199,19 @@ def _agreement(
     return same_top1, same_interval
 
 
+def _qat_config() -> QatConfig | None:
+    from training.vision_qat import QatConfig
+
+    if INT8_QAT_STEPS <= 0:
+        return None
+    return QatConfig(steps=INT8_QAT_STEPS, batch=INT8_QAT_BATCH, lr=INT8_QAT_LR)
+
+
 def int8_recognizer(fp32_path: Path, int8_path: Path, photos: RealPhotos) -> Int8Agreement:
-    """Quantise on every person's photos into `int8_path`; judge the recipe person by person."""
+    """Quantise (and fine-tune) on every person's photos into `int8_path`; judge the recipe person by
+    person: each person's photos through a model calibrated and fine-tuned without any of their photos."""
     images, people = photos.images, np.asarray(photos.people)
+    qat, extra = _qat_config(), photos.distill_extra
     fp32 = _run(fp32_path, images, reference=False)
     top1 = np.zeros(len(images), bool)
     interval = np.zeros(len(images), bool)
@@ -204,7 +224,9 @@ def int8_recognizer(fp32_path: Path, int8_path: Path, photos: RealPhotos) -> Int
                     "int8 needs photos of at least two people to judge it on photos it was not calibrated on."
                 )
             candidate = Path(tmp) / "without_person.onnx"  # one at a time, overwritten
-            quantize_recognizer(fp32_path, candidate, photos.calibration[others])
+            quantize_recognizer(
+                fp32_path, candidate, photos.calibration[others], qat=qat, distill_extra=extra
+            )
             got = _run(candidate, images[held], reference=True)
             top1[held], interval[held] = _agreement([fp32[0][held], fp32[1][held]], got)
             logger.info(
@@ -213,7 +235,7 @@ def int8_recognizer(fp32_path: Path, int8_path: Path, photos: RealPhotos) -> Int
                 top1[held].mean(),
                 held.sum(),
             )
-    quantize_recognizer(fp32_path, int8_path, photos.calibration)
+    quantize_recognizer(fp32_path, int8_path, photos.calibration, qat=qat, distill_extra=extra)
     in_top1, in_interval = _agreement(fp32, _run(int8_path, images, reference=True))
     cpu_top1, cpu_interval = _agreement(fp32, _run(int8_path, images, reference=False))
     return Int8Agreement(
@@ -226,7 +248,8 @@ def int8_recognizer(fp32_path: Path, int8_path: Path, photos: RealPhotos) -> Int
         in_sample_carbs_interval_share=float(in_interval.mean()),
         this_cpu_top1_agreement=float(cpu_top1.mean()),
         this_cpu_carbs_interval_share=float(cpu_interval.mean()),
-        size_bytes=int8_path.stat().st_size,
+        size_bytes=int8_path.stat().st_size,  # bundle_model replaces it by the ORT file's
+        distillation_views=(len(photos.calibration) + (0 if extra is None else len(extra))) if qat else 0,
     )
 
 
@@ -296,11 +319,15 @@ def bundle_model(model_dir: Path, out_dir: Path, photos: RealPhotos | None) -> M
             any_batch = Path(tmp) / "any_batch.int8.onnx"  # calibration runs photos in batches
             agreement = int8_recognizer(reference, any_batch, photos)
             write_fixed_batch(any_batch, int8)
+            int8_dir = Path(tmp) / "int8"
+            int8_dir.mkdir()
+            (int8_ort,) = convert_to_ort([int8], int8_dir)
+            agreement = replace(agreement, size_bytes=int8_ort.stat().st_size)  # what a phone downloads
             problems = tuple(agreement.failures())
             if problems:
                 logger.warning("%s: int8 left out of the bundle: %s", model_dir.name, "; ".join(problems))
             else:
-                to_convert.append(int8)
+                shutil.copyfile(int8_ort, out_dir / INT8_ORT_FILE)
         convert_to_ort(to_convert, out_dir)
     from mealimpact.model_repository.checksums import file_sha256  # the digest GET /v1/models reports
 

@@ -101,9 +101,14 @@ def _int8_section(bundle: ModelBundle) -> list[str]:
     agreement = bundle.int8
     if agreement is None:
         return ["No int8 variant was tried (`--no-int8`)."]
+    tuned = (
+        f", then fine-tuned by distillation from fp32 on {agreement.distillation_views} views"
+        if agreement.distillation_views
+        else ""
+    )
     lines = [
         f"int8 (full-integer QDQ, per-channel weights, bias-corrected, calibrated on {agreement.calibration_views} "
-        f"augmented views of {agreement.photos} real D1NAMO photos of {agreement.people} people) against fp32:",
+        f"augmented views of {agreement.photos} real D1NAMO photos of {agreement.people} people{tuned}) against fp32:",
         "",
         "| figure | held-out people | in-sample | this CPU's fused kernels | needed |",
         "| --- | --- | --- | --- | --- |",
@@ -112,9 +117,9 @@ def _int8_section(bundle: ModelBundle) -> list[str]:
         f"| carbohydrate p10/p50/p90 each within {INT8_CARBS_TOLERANCE:.0%} of the median | "
         f"{agreement.held_out_carbs_interval_share:.1%} | {agreement.in_sample_carbs_interval_share:.1%} | "
         f"{agreement.this_cpu_carbs_interval_share:.1%} | >= {INT8_CARBS_SHARE_MIN:.0%} |",
-        f"| size | {agreement.size_bytes / 1e6:.2f} MB | | | <= {INT8_MAX_BYTES / 1e6:.1f} MB |",
+        f"| size of `{INT8_ORT_FILE}` | {agreement.size_bytes / 1e6:.2f} MB | | | <= {INT8_MAX_BYTES / 1e6:.1f} MB |",
         "",
-        "Held-out: each person's photos through an int8 model calibrated without that person's photos.",
+        "Held-out: each person's photos through an int8 model calibrated and fine-tuned without that person's photos.",
     ]
     if bundle.int8_problems:
         lines += [

@@ -9,10 +9,12 @@ are checked by a model calibrated on the other people's photos only.
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +23,9 @@ from PIL import Image, ImageEnhance
 from vision.decode import decode_image
 from vision.preprocess import PreprocessSpec, preprocess_image
 
+if TYPE_CHECKING:
+    from training.vision_qat import QatConfig
+
 logger = logging.getLogger(__name__)
 
 IMAGE_INPUT = "image"  # the recognizer's input
@@ -28,6 +33,7 @@ CLASSIFIER_OP = "Gemm"  # the ImageNet classifier; the last node quantised
 AUGMENTED_COPIES = 6  # augmented views per calibration photo, besides the plain one
 CARBS_TOLERANCE = 0.05  # relative change of a carbohydrate quantile counted as "unchanged"
 CALIBRATION_BATCH = 8  # photos per calibration call; min/max over a batch equals min/max over its photos
+EXTRA_COPIES = 15  # augmented views per extra (distillation-only) photograph, besides the plain one
 
 
 @dataclass(frozen=True)
@@ -96,12 +102,19 @@ class RealPhotos:
     people: tuple[str, ...]  # (N,)
     calibration: npt.NDArray[np.uint8]  # (M, H, W, 3): each photo as served plus augmented views
     calibration_people: tuple[str, ...]  # (M,)
+    # (E, H, W, 3): augmented views of other photographs (no meal photo, nobody's), distillation only
+    distill_extra: npt.NDArray[np.uint8] | None = None
 
 
 def read_real_photos(
-    paths: Sequence[Path], spec: PreprocessSpec, copies: int = AUGMENTED_COPIES, seed: int = 0
+    paths: Sequence[Path],
+    spec: PreprocessSpec,
+    copies: int = AUGMENTED_COPIES,
+    seed: int = 0,
+    extra_paths: Sequence[Path] = (),
 ) -> RealPhotos:
-    """Decode, preprocess and augment `paths`; the person of each photo from its folder (photo_person)."""
+    """Decode, preprocess and augment `paths`; the person of each photo from its folder (photo_person).
+    `extra_paths`: other photographs whose augmented views (EXTRA_COPIES each) only feed the distillation."""
     from vision.recognition import preprocess_photo
 
     people = tuple(photo_person(p) for p in paths)
@@ -111,6 +124,7 @@ def read_real_photos(
         people=people,
         calibration=views,
         calibration_people=tuple(person for person in people for _ in range(1 + copies)),
+        distill_extra=calibration_images(extra_paths, spec, EXTRA_COPIES, seed + 1) if extra_paths else None,
     )
 
 
@@ -241,9 +255,60 @@ def quantize_recognizer(
     fp32_path: Path,
     int8_path: Path,
     images: npt.NDArray[np.uint8],  # (N, H, W, 3)
+    float_out: Path | None = None,
+    qat: QatConfig | None = None,
+    distill_extra: npt.NDArray[np.uint8] | None = None,
 ) -> None:
     """Full-integer int8 QDQ: per-channel symmetric int8 weights, uint8 activations calibrated (min/max)
-    on `images`, biases corrected for the weights' rounding. Only the heads after the classifier stay float."""
+    on `images`, biases corrected for the weights' rounding. Only the heads after the classifier stay float.
+
+    `qat`: then fine-tune the int8 graph by distillation from fp32 (training/vision_qat.py) on `images`
+    plus `distill_extra` (views of other photographs). The written file is compacted for phones: the
+    nutrition head's CDF tables computed in the graph, short tensor names (compact_int8).
+    `float_out`: where to keep the float model that was quantised (bias-corrected), for fine-tuning."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ptq, floats, tuned = Path(tmp) / "ptq.onnx", Path(tmp) / "float.onnx", Path(tmp) / "qat.onnx"
+        post_training_quantize(fp32_path, ptq, images, floats)
+        if float_out is not None:
+            shutil.copyfile(floats, float_out)
+        if qat is not None and _has_classifier(ptq):
+            from training.vision_qat import fine_tune_qdq
+
+            views = (
+                images
+                if distill_extra is None or not len(distill_extra)
+                else np.concatenate([images, distill_extra])
+            )
+            losses = fine_tune_qdq(fp32_path, ptq, floats, views, tuned, qat)
+            logger.info(
+                "int8 fine-tuned by distillation: loss %.4f -> %.4f",
+                np.mean(losses[:10]),
+                np.mean(losses[-10:]),
+            )
+            compact_int8(tuned, int8_path)
+        else:
+            compact_int8(ptq, int8_path)
+
+
+def _has_classifier(path: Path) -> bool:
+    import onnx
+
+    return any(n.op_type == CLASSIFIER_OP for n in onnx.load(str(path), load_external_data=False).graph.node)
+
+
+def compact_int8(src: Path, dst: Path) -> None:
+    """The phone file: the nutrition head's CDF tables computed in the graph (0.4 MB less), short names."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tables = Path(tmp) / "tables.onnx"
+        replaced = compute_cdf_tables_in_graph(src, tables)
+        logger.info("int8: %d CDF tables computed in the graph instead of stored", replaced)
+        shorten_names(tables, dst)
+
+
+def post_training_quantize(
+    fp32_path: Path, int8_path: Path, images: npt.NDArray[np.uint8], float_out: Path | None = None
+) -> None:
+    """Static QDQ with min/max ranges on `images` and bias correction (the recipe before fine-tuning)."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -259,3 +324,148 @@ def quantize_recognizer(
         layers = correct_biases(prepared, first, corrected, images)
         logger.info("bias-corrected %d layers; quantising again", layers)
         _quantize_static(corrected, int8_path, images, exclude)
+        if float_out is not None:
+            shutil.copyfile(corrected, float_out)
+
+
+def _fit_normal_cdf(
+    table: npt.NDArray[np.float32], grid: npt.NDArray[np.float32]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(mu, sd) per row of a table of normal CDFs on `grid`: Phi((grid - mu) / sd), from its interior."""
+    from scipy.special import ndtri
+
+    mus, sds = [], []
+    for row in table.astype(np.float64):
+        inside = (row > 1e-4) & (row < 1 - 1e-4)
+        if inside.sum() < 2:
+            raise ValueError("a CDF row has fewer than two interior points")
+        z = ndtri(row[inside])
+        slope, intercept = np.polyfit(grid[inside].astype(np.float64), z, 1)
+        mus.append(-intercept / slope)
+        sds.append(1.0 / slope)
+    return np.asarray(mus), np.asarray(sds)
+
+
+CDF_TABLE_TOLERANCE = 1e-5  # max |difference| allowed between a table and its in-graph recomputation
+
+
+def compute_cdf_tables_in_graph(src: Path, dst: Path) -> int:
+    """Replace the constant-folded (classes x grid) normal-CDF tables of the nutrition head by their
+    computation, 0.5 (1 + erf((grid - mu) / (sd sqrt 2))), from per-class mu and sd.
+
+    The fp32 export folds them into two 97 x 512 float tables (0.4 MB); the int8 file for phones keeps
+    only the 97 + 97 numbers per table and the grid. A DequantizeLinear of a constant one (which ONNX
+    Runtime never folds) feeds the computation, so converting to ORT format does not fold it back.
+    Each recomputed table must equal the folded one within CDF_TABLE_TOLERANCE. Returns how many
+    tables were replaced."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(src))
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    grids = [
+        n.input[0] for n in graph.node if n.op_type == "Gather" and n.input[0] in inits
+    ]  # the quantile code reads x0/x1 off the grid
+    replaced = 0
+    new_nodes: list[onnx.NodeProto] = []
+    for name, init in list(inits.items()):
+        table = numpy_helper.to_array(init)
+        if table.ndim != 2 or table.dtype != np.float32 or not (table.min() >= 0 and table.max() <= 1):
+            continue
+        if not all(c.op_type == "MatMul" and c.input[1] == name for c in consumers.get(name, [])):
+            continue
+        grid_name = next(
+            (
+                g
+                for g in grids
+                if numpy_helper.to_array(inits[g]).shape == (table.shape[1],)
+                and _recomputes(table, numpy_helper.to_array(inits[g]))
+            ),
+            None,
+        )
+        if grid_name is None:
+            continue
+        mu, sd = _fit_normal_cdf(table, numpy_helper.to_array(inits[grid_name]))
+        prefix = f"{name}_cdf"
+        graph.initializer.remove(init)
+        graph.initializer.extend(
+            [
+                numpy_helper.from_array(mu.astype(np.float32).reshape(-1, 1), f"{prefix}_mu"),
+                numpy_helper.from_array(
+                    (sd * np.sqrt(2.0)).astype(np.float32).reshape(-1, 1), f"{prefix}_sd_sqrt2"
+                ),
+                numpy_helper.from_array(np.array(0.5, np.float32), f"{prefix}_half"),
+            ]
+        )
+        if replaced == 0:
+            graph.initializer.extend(
+                [
+                    numpy_helper.from_array(np.array([1], np.int8), "cdf_one_q"),
+                    numpy_helper.from_array(np.array(1.0, np.float32), "cdf_one_scale"),
+                ]
+            )
+            new_nodes.append(
+                helper.make_node(
+                    "DequantizeLinear", ["cdf_one_q", "cdf_one_scale"], ["cdf_one"], name="cdf_one"
+                )
+            )
+        new_nodes += [
+            helper.make_node("Mul", [grid_name, "cdf_one"], [f"{prefix}_grid"], name=f"{prefix}_grid"),
+            helper.make_node("Sub", [f"{prefix}_grid", f"{prefix}_mu"], [f"{prefix}_d"], name=f"{prefix}_d"),
+            helper.make_node(
+                "Div", [f"{prefix}_d", f"{prefix}_sd_sqrt2"], [f"{prefix}_z"], name=f"{prefix}_z"
+            ),
+            helper.make_node("Erf", [f"{prefix}_z"], [f"{prefix}_erf"], name=f"{prefix}_erf"),
+            helper.make_node("Add", [f"{prefix}_erf", "cdf_one"], [f"{prefix}_1p"], name=f"{prefix}_1p"),
+            helper.make_node("Mul", [f"{prefix}_1p", f"{prefix}_half"], [name], name=f"{prefix}_table"),
+        ]
+        replaced += 1
+    for node in reversed(new_nodes):
+        graph.node.insert(0, node)
+    onnx.save(model, str(dst))
+    return replaced
+
+
+def _recomputes(table: npt.NDArray[np.float32], grid: npt.NDArray[np.float32]) -> bool:
+    from scipy.special import erf
+
+    try:
+        mu, sd = _fit_normal_cdf(table, grid)
+    except ValueError:
+        return False
+    z = (grid[None, :].astype(np.float32) - mu.astype(np.float32)[:, None]) / (sd * np.sqrt(2.0)).astype(
+        np.float32
+    )[:, None]
+    again = 0.5 * (1.0 + erf(z.astype(np.float32)))
+    return bool(np.abs(again - table).max() <= CDF_TABLE_TOLERANCE)
+
+
+def shorten_names(src: Path, dst: Path) -> None:
+    """Tensor and node names as short hexadecimal numbers (graph inputs and outputs keep theirs): the
+    exported names ('/_blocks.12/_act_1/Clip_output_0_DequantizeLinear_Output') cost ~80 kB in a phone file."""
+    import onnx
+
+    model = onnx.load(str(src))
+    graph = model.graph
+    keep = {v.name for v in graph.input} | {v.name for v in graph.output}
+    names: dict[str, str] = {}
+
+    def short(name: str) -> str:
+        if not name or name in keep:
+            return name
+        return names.setdefault(name, format(len(names), "x"))
+
+    for init in graph.initializer:
+        init.name = short(init.name)
+    for node in graph.node:
+        node.name = ""
+        node.doc_string = ""
+        node.input[:] = [short(n) for n in node.input]
+        node.output[:] = [short(n) for n in node.output]
+    del graph.value_info[:]
+    onnx.save(model, str(dst))

@@ -56,7 +56,21 @@ def _export_mobile(args: argparse.Namespace) -> int:
                 f"no real photos under {folder}/*/food_pictures to calibrate int8; pass --data DIR or --no-int8"
             )
             return 2
-        photos = read_real_photos(paths, PreprocessSpec(), copies=AUGMENTED_COPIES)
+        from training.vision_calibrate import (
+            DRINK_PHOTOS,
+            HELD_OUT_NON_FOOD_PHOTOS,
+            NON_FOOD_PHOTOS,
+            packaged_photos,
+        )
+
+        # Photographs shipped with scikit-image, matplotlib and scikit-learn (nobody's meals): extra
+        # distillation views for the int8 fine-tuning, so it does not learn the few meal photos by heart.
+        others = packaged_photos(
+            NON_FOOD_PHOTOS + DRINK_PHOTOS + HELD_OUT_NON_FOOD_PHOTOS, False, required=False
+        )
+        photos = read_real_photos(
+            paths, PreprocessSpec(), copies=AUGMENTED_COPIES, extra_paths=[p.path for p in others]
+        )
     try:
         bundles = build_mobile_bundle(args.models_dir, args.out, photos)
     except BundleError as err:

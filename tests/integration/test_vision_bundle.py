@@ -93,6 +93,7 @@ def test_an_accepted_int8_model_ships_and_every_file_matches_fp32(
         mobile_bundle, "INT8_TOP1_AGREEMENT_MIN", 0.0
     )  # the tiny model's agreement is not the point
     monkeypatch.setattr(mobile_bundle, "INT8_CARBS_SHARE_MIN", 0.0)
+    monkeypatch.setattr(mobile_bundle, "INT8_QAT_STEPS", 2)  # the recipe runs end to end; fewer steps
     models = _model_repository(tmp_path)
     photos = _photos(16)
     (bundle,) = build_mobile_bundle(models, tmp_path / "bundle", photos)
@@ -105,6 +106,8 @@ def test_an_accepted_int8_model_ships_and_every_file_matches_fp32(
     }
     assert bundle.ship == "model.int8.ort" and bundle.int8 is not None and bundle.int8_problems == ()
     assert bundle.int8.people == 2 and bundle.int8.calibration_views == 16
+    assert bundle.int8.size_bytes == (folder / "model.int8.ort").stat().st_size  # the file a phone downloads
+    assert bundle.int8.distillation_views == 16
 
     want = _outputs(folder / "model.fp32.onnx", photos.images[:1])
     for name, tolerance in (("model.fp32.ort", 1e-6), ("model.int8.ort", 0.05)):
@@ -138,6 +141,7 @@ def test_an_int8_model_that_disagrees_is_left_out_and_the_bundle_says_by_how_muc
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(mobile_bundle, "INT8_CARBS_TOLERANCE", 0.0)  # no int8 model is that exact
+    monkeypatch.setattr(mobile_bundle, "INT8_QAT_STEPS", 2)
     models = _model_repository(tmp_path)
     (bundle,) = build_mobile_bundle(models, tmp_path / "bundle", _photos(16))
     assert not (tmp_path / "bundle" / "tiny_recognizer" / "model.int8.ort").exists()
