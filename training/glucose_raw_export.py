@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,7 @@ from glucose_model.response_inputs import (
 from mealimpact.model_repository.config import ModelConfig, TensorConfig, write_model_config
 from mealimpact.model_repository.metadata import ResponseMetadata
 from mealimpact.model_repository.sessions import open_session
-from training.glucose_export import MODEL_NAME, OPSET
+from training.glucose_export import MODEL_NAME, OPSET, export_personal_response
 
 logger = logging.getLogger(__name__)
 
@@ -230,8 +231,14 @@ def join(front: onnx.ModelProto, personal: onnx.ModelProto) -> onnx.ModelProto:
     return joined
 
 
-def raw_metadata(personal_metadata: Mapping[str, str], personal_path: Path, version: int) -> dict[str, str]:
-    """The personal graph's metadata (provenance, training, metrics) with the raw contract on top."""
+def raw_metadata(
+    personal_metadata: Mapping[str, str], network_file: str | None, version: int
+) -> dict[str, str]:
+    """The personal graph's metadata (provenance, training, metrics) with the raw contract on top.
+
+    `network_file`: the repository file the network was taken from, or None when it was exported from
+    torch in the same run (train glucose-personal) and kept only inside this graph.
+    """
     values = {key: json.loads(value) for key, value in personal_metadata.items()}
     network_inputs = values.get("inputs", {})
     contract = {**metadata_raw_inputs(), **values.get("personal_inputs", {})}
@@ -241,10 +248,15 @@ def raw_metadata(personal_metadata: Mapping[str, str], personal_path: Path, vers
             "inputs": {name: contract[name] for name in INPUT_NAMES},
             "reference_meal": {**values["reference_meal"], "raw": reference_meal_raw_metadata()},
             "network": {
-                "file": f"models/{personal_path.parent.parent.name}/{personal_path.parent.name}/model.onnx",
+                "file": network_file,
                 "weights_sha256": values.get("weights_sha256"),
-                "what": "the graph of that version behind the raw front, weights and nodes unchanged; its "
-                "inputs (computed in this graph from the raw inputs) were:",
+                "what": (
+                    "the graph of that version behind the raw front, weights and nodes unchanged; its "
+                    if network_file is not None
+                    else "the personal graph exported from torch and checked against it in the same run, "
+                    "behind the raw front, weights and nodes unchanged (not kept as a version); its "
+                )
+                + "inputs (computed in this graph from the raw inputs) were:",
                 "inputs": {**network_inputs, **values.get("personal_inputs", {})},
             },
         }
@@ -259,7 +271,7 @@ def raw_metadata(personal_metadata: Mapping[str, str], personal_path: Path, vers
     }
     values.pop("personal_inputs", None)
     if values["feature_names"] != list(FEATURE_NAMES):
-        raise RawExportError(f"{personal_path}: feature_names differ from glucose_model.features")
+        raise RawExportError(f"{network_file}: feature_names differ from glucose_model.features")
     # Through the one schema (it refuses what it does not know as `extra` in its tests).
     return ResponseMetadata.from_props({key: json.dumps(value) for key, value in values.items()}).to_props()
 
@@ -322,12 +334,24 @@ def joined_difference(joined: Any, front: Any, network: Any) -> float:
     return float(max(diffs))
 
 
-def export_raw_response(personal_path: Path, model_dir: Path, version: int, scratch: Path) -> Path:
-    """Write `model_dir/<version>/model.onnx` (the raw front joined to `personal_path`) and the config."""
+def repository_file(path: Path) -> str:
+    """`models/<name>/<version>/model.onnx`: how the metadata names a version's file."""
+    return f"models/{path.parent.parent.name}/{path.parent.name}/{path.name}"
+
+
+def export_raw_response(
+    personal_path: Path, model_dir: Path, version: int, scratch: Path, kept: bool = True
+) -> Path:
+    """Write `model_dir/<version>/model.onnx` (the raw front joined to `personal_path`) and the config.
+
+    `kept`: `personal_path` is a version of the repository (its metadata names it); False for a graph
+    exported into `scratch` by the same run.
+    """
     personal = onnx.load(str(personal_path))
     front = export_front(scratch / "raw_front.onnx")
     joined = join(front, personal)
-    metadata = raw_metadata({p.key: p.value for p in personal.metadata_props}, personal_path, version)
+    network_file = repository_file(personal_path) if kept else None
+    metadata = raw_metadata({p.key: p.value for p in personal.metadata_props}, network_file, version)
     for key, value in metadata.items():
         joined.metadata_props.add(key=key, value=value)
     out = model_dir / str(version) / "model.onnx"
@@ -347,3 +371,20 @@ def export_raw_response(personal_path: Path, model_dir: Path, version: int, scra
     write_model_config(model_dir, model_config())
     logger.info("exported %s from %s", out, personal_path)
     return out
+
+
+def export_trained_raw_response(
+    network: torch.nn.Module, metadata: Mapping[str, str], model_dir: Path, check: Mapping[str, Any]
+) -> Path:
+    """`train glucose-personal`'s export: the trained personal network as a servable, phone-ready version.
+
+    The personal graph (features.py's arrays in) is an intermediate: exported to a scratch folder and
+    checked against torch on `check` (`export_personal_response`), then joined behind the raw front
+    and checked again (`export_raw_response`); only the joined graph is written, as `metadata`'s
+    version, with the raw graph's config.pbtxt.
+    """
+    version = int(json.loads(metadata["version"]))
+    with tempfile.TemporaryDirectory() as folder:
+        scratch = Path(folder)
+        personal = export_personal_response(network, metadata, scratch / MODEL_NAME, check)
+        return export_raw_response(personal, model_dir, version, scratch, kept=False)

@@ -71,10 +71,11 @@ def register(groups: CommandGroups) -> None:
     personal = groups.train.add_parser(
         "glucose-personal",
         help="put the person inside the response model: train the history encoder on top of a shipped "
-        "population model and export the personal graph as a new version",
+        "population model and export it, behind the raw-input front, as a new version",
         description="Cross-fit population outputs on the base model's training people (same recipe, "
         "without each fold of people), train the person encoder in episodes (each meal predicted from "
-        "0-50 of the same person's earlier meals), export base + encoder as one ONNX graph.",
+        "0-50 of the same person's earlier meals), export base + encoder as one ONNX graph behind the raw "
+        "front (features built in the graph from raw CGM, meal, context and kind): servable and phone-ready.",
     )
     personal.add_argument("--base", type=Path, required=True, help="the population model's model.onnx")
     personal.add_argument("--data", type=Path, action="append", default=[], help="cohort folder (repeatable)")
@@ -177,13 +178,9 @@ def train_personal_command(args: argparse.Namespace) -> int:
     import torch
 
     from glucose_model.cohorts import load_cohort
-    from training.glucose_export import (
-        MODEL_NAME,
-        export_personal_response,
-        personal_metadata_extra,
-        weights_sha256,
-    )
+    from training.glucose_export import MODEL_NAME, personal_metadata_extra, weights_sha256
     from training.glucose_personal import PersonTrainConfig, load_response_weights, train_personal
+    from training.glucose_raw_export import export_trained_raw_response
     from training.glucose_train import TrainConfig, meal_examples
 
     torch.set_num_threads(1)
@@ -240,8 +237,9 @@ def train_personal_command(args: argparse.Namespace) -> int:
     metadata["weights_sha256"] = json.dumps(weights_sha256(result.network))
     metadata = upgraded_props(metadata, ResponseMetadata.kind)  # the schema's keys, checked
     check = _personal_check_feed(train)
-    path = export_personal_response(result.network, metadata, model_dir, check)
-    print(f"wrote {MODEL_NAME} version {version}: {path}")
+    # Written as the self-contained raw graph (the personal graph is an intermediate inside it).
+    path = export_trained_raw_response(result.network, metadata, model_dir, check)
+    print(f"wrote {MODEL_NAME} version {version} (raw inputs, features built in the graph): {path}")
     return 0
 
 
