@@ -23,7 +23,13 @@ from mealimpact.model_repository.config import (
     TensorConfig,
     parse_model_config,
 )
-from mealimpact.model_repository.layout import CONFIG_FILE, MODEL_FILE, ModelRepositoryError, version_dir
+from mealimpact.model_repository.layout import (
+    CONFIG_FILE,
+    MODEL_FILE,
+    ModelRepositoryError,
+    version_dir,
+    versions,
+)
 from mealimpact.model_repository.metadata import ModelMetadataError, read_metadata
 from mealimpact.model_repository.sessions import open_session
 
@@ -197,6 +203,36 @@ def _class_axis(spec: TensorSpec, graph: Sequence[ort.NodeArg]) -> int:
     return last if isinstance(last, int) else -1
 
 
+def _check_pinned_inputs(
+    model_dir: Path, version: int, config: ModelConfig, graph: Sequence[ort.NodeArg]
+) -> None:
+    """A pinned version must take the inputs config.pbtxt describes, as every served version must.
+
+    In Triton and KServe one config.pbtxt describes every version served of a model; a version with
+    other inputs is another model, so it is refused here with what to do rather than served under a
+    contract it does not have (clients and `/v2/models/<name>` read the config).
+    """
+    declared = [t.name for t in config.inputs]
+    names = [arg.name for arg in graph]
+    if set(declared) == set(names):
+        return
+    latest = versions(model_dir)[-1]
+    raise ModelRepositoryError(
+        f"{model_dir.name}: version {version}, pinned by MEALIMPACT_MODEL_VERSIONS, takes other inputs than "
+        f"config.pbtxt describes (it has {_few(set(names) - set(declared))}; config.pbtxt has "
+        f"{_few(set(declared) - set(names))}), and one config.pbtxt describes every served version, as in "
+        f"Triton/KServe: unpin it to serve version {latest}, or serve version {version} from a repository "
+        f'with its own {CONFIG_FILE} (serving/README.md, "Pinning a version")'
+    )
+
+
+def _few(names: set[str], shown: int = 3) -> str:
+    """'a, b, c +4 more': enough to recognise a contract in a one-line start-up error."""
+    first = sorted(names)[:shown]
+    more = len(names) - len(first)
+    return ", ".join(first) + (f" +{more} more" if more else "") if names else "nothing else"
+
+
 def load_model(
     model_dir: Path, pinned_version: int | None = None, session_options: ort.SessionOptions | None = None
 ) -> tuple[RepositoryModel, ort.InferenceSession]:
@@ -225,6 +261,8 @@ def load_model(
         session = open_session(onnx_path, options=session_options)
     except Exception as err:  # ORT raises its own unnamed error types for every kind of broken file
         raise ModelRepositoryError(f"{name}: {onnx_path} is not a loadable ONNX model: {err}") from err
+    if pinned_version is not None:
+        _check_pinned_inputs(model_dir, version, config, session.get_inputs())
     inputs = _check_tensors(name, "input", config, config.inputs, session.get_inputs())
     outputs = _check_tensors(name, "output", config, config.outputs, session.get_outputs())
     metadata = dict(session.get_modelmeta().custom_metadata_map)
