@@ -8,7 +8,6 @@ training, evaluation, serving and a phone feed it the same array built by `build
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +31,7 @@ from glucose_model.records import (
 )
 from glucose_model.resample import GRID_STEP_MIN, ResampledGlucose, resample_to_grid
 from mealimpact.inference import InferFn
+from mealimpact.model_repository.metadata import ForecastMetadata, ModelMetadataError
 
 HISTORY_STEPS = 36  # 3 h of CGM on the 5-min grid, ending at the forecast origin: what the trend uses
 CGM_STEPS = 288  # 24 h: the model input; readings older than the request sent are NaN
@@ -245,17 +245,6 @@ def _rate_alert(
     return None
 
 
-def _metadata_json(metadata: Mapping[str, str], key: str) -> object:
-    if key not in metadata:
-        raise ForecastMetadataError(
-            f"forecast model metadata lacks '{key}'; re-export it with training/forecast_train.py"
-        )
-    try:
-        return json.loads(metadata[key])
-    except json.JSONDecodeError as error:
-        raise ForecastMetadataError(f"forecast model metadata '{key}' is not JSON: {error}") from error
-
-
 def contract_metadata() -> dict[str, object]:
     """The input/output contract this code needs, as the exporter writes it into the metadata."""
     return {
@@ -268,24 +257,29 @@ def contract_metadata() -> dict[str, object]:
     }
 
 
-def check_metadata(metadata: Mapping[str, str]) -> None:
-    """Raise ForecastMetadataError unless the model was exported for this input/output contract."""
+def check_metadata(metadata: Mapping[str, str]) -> ForecastMetadata:
+    """The metadata read by the repository's one schema (`ForecastMetadata`); ForecastMetadataError
+    unless the model was exported for this input/output contract."""
+    try:
+        schema = ForecastMetadata.from_props(metadata)
+    except ModelMetadataError as error:
+        raise ForecastMetadataError(f"{error} (training/forecast_train.py)") from error
     for key, want in contract_metadata().items():
-        got = _metadata_json(metadata, key)
+        got = getattr(schema, key)
         if got != want:
             raise ForecastMetadataError(
                 f"forecast model metadata '{key}' is {got!r}, this code needs {want!r}; "
                 "use a model exported by the same mealimpact version"
             )
+    return schema
 
 
 class Forecaster:
     """Forecast and alerts for one person's CGM, over any inference backend (ORT, remote V2)."""
 
     def __init__(self, metadata: Mapping[str, str], infer: InferFn) -> None:
-        check_metadata(metadata)
-        self.metadata = dict(metadata)
-        self.version = str(_metadata_json(metadata, "version"))
+        self.metadata = check_metadata(metadata)
+        self.version = self.metadata.version
         self._infer = infer
 
     def predict(self, inputs: ForecastInputs) -> npt.NDArray[np.float32]:

@@ -7,7 +7,6 @@ itself), the what-if scenarios, the photo's p10/p90 carbohydrate, and the person
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -66,6 +65,7 @@ from glucose_model.response_inputs import (
     raw_inputs,
 )
 from mealimpact.inference import InferFn
+from mealimpact.model_repository.metadata import ModelMetadataError, ResponseMetadata
 
 OUTPUT_RISE = "rise_mg_dl"  # (B, 37, 3) change from the pre-meal baseline at p10, p50, p90
 OUTPUT_SPIKE = "spike_probability"  # (B, 1)
@@ -176,42 +176,43 @@ def iauc_2h(rise_mg_dl: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return positive_incremental_aucs(t, rise_mg_dl[:, within], np.zeros(rise_mg_dl.shape[0]))
 
 
-def _metadata_json(metadata: Mapping[str, str], key: str) -> object:
-    if key not in metadata:
-        raise ResponseMetadataError(f"response model metadata lacks '{key}'; re-export the model")
+def read_response_metadata(metadata: Mapping[str, str]) -> ResponseMetadata:
+    """The model's metadata_props read by the repository's one schema (`ResponseMetadata`)."""
     try:
-        return json.loads(metadata[key])
-    except json.JSONDecodeError as error:
-        raise ResponseMetadataError(f"response model metadata '{key}' is not JSON: {error}") from error
+        return ResponseMetadata.from_props(metadata)
+    except ModelMetadataError as error:
+        raise ResponseMetadataError(str(error)) from error
 
 
 class ResponsePredictor:
     """Predicts, explains and re-scores a meal with the response model behind `infer`."""
 
     def __init__(self, metadata: Mapping[str, str], infer: InferFn) -> None:
-        names = _metadata_json(metadata, "feature_names")
-        if names != list(FEATURE_NAMES):
+        schema = read_response_metadata(metadata)
+        if schema.feature_names != list(FEATURE_NAMES):
             raise ResponseMetadataError(
                 "the model's feature_names differ from glucose_model.features: the model and the code "
                 "are from different versions; re-export the model or update the code"
             )
-        if _metadata_json(metadata, "curve_minutes") != CURVE_MINUTES.tolist():
+        if schema.curve_minutes != CURVE_MINUTES.tolist():
             raise ResponseMetadataError("the model's curve_minutes differ from glucose_model.features")
-        if _metadata_json(metadata, "quantiles") != list(QUANTILES):
+        if schema.quantiles != list(QUANTILES):
             raise ResponseMetadataError("the model's quantiles differ from glucose_model.features")
-        reference = _metadata_json(metadata, "reference_meal")
-        if not isinstance(reference, Mapping):
-            raise ResponseMetadataError("reference_meal must be a JSON object")
-        self.reference = ReferenceMeal.from_metadata(reference)
-        self.version = str(_metadata_json(metadata, "version"))
+        if not isinstance(schema.reference_meal, Mapping):
+            raise ResponseMetadataError(
+                "the model's reference_meal must be a JSON object; re-export the model"
+            )
+        self.metadata = schema
+        self.reference = ReferenceMeal.from_metadata(schema.reference_meal)
+        self.version = schema.version
         self._infer = infer
         # A model with the person inside it takes the profile fields and the history as inputs;
         # an older one (no `person_fields`) gets the ridge calibration on top instead.
-        self.personal = "person_fields" in metadata
-        if self.personal and _metadata_json(metadata, "person_fields") != list(PERSON_FIELD_NAMES):
+        self.personal = schema.person_fields is not None
+        if self.personal and schema.person_fields != list(PERSON_FIELD_NAMES):
             raise ResponseMetadataError("the model's person_fields differ from glucose_model.personal")
         # A self-contained graph (version 3 on) takes the raw inputs and builds the features itself.
-        inputs = _metadata_json(metadata, "inputs") if "inputs" in metadata else None
+        inputs = schema.inputs
         self.raw = isinstance(inputs, Mapping) and INPUT_RAW_CGM in inputs
         if isinstance(inputs, Mapping) and self.raw:
             if raw_contract(inputs) != raw_contract(metadata_raw_inputs()):

@@ -21,6 +21,7 @@ from glucose_model.features import (
     QUANTILES,
     MealContext,
     ModelInputs,
+    metadata_inputs,
 )
 from glucose_model.impact import PastMeal, ResponsePredictor
 from glucose_model.personal import (
@@ -39,7 +40,8 @@ from glucose_model.response_network import (
     ResponseNetwork,
 )
 from mealimpact.model_repository.loading import load_model
-from training.glucose_export import export_personal_response, personal_metadata_extra
+from mealimpact.model_repository.metadata import ResponseMetadata
+from training.glucose_export import export_personal_response, personal_metadata_extra, weights_sha256
 
 
 def _rows(n: int, rng: np.random.Generator) -> ModelInputs:
@@ -70,11 +72,17 @@ def test_personal_graph_round_trip(tmp_path: Path) -> None:
         **sets.as_feed(),
     }
     metadata = {
-        "version": json.dumps("3"),
-        "feature_names": json.dumps(list(FEATURE_NAMES)),
-        "curve_minutes": json.dumps(CURVE_MINUTES.tolist()),
-        "quantiles": json.dumps(list(QUANTILES)),
-        "reference_meal": json.dumps(reference_meal_metadata()),
+        **ResponseMetadata(
+            name="glucose_response",
+            version="3",
+            weights_sha256=weights_sha256(network),
+            inputs=metadata_inputs(),
+            outputs={},
+            curve_minutes=CURVE_MINUTES.tolist(),
+            quantiles=list(QUANTILES),
+            feature_names=list(FEATURE_NAMES),
+            reference_meal=reference_meal_metadata(),
+        ).to_props(),
         **personal_metadata_extra(encoder),
     }
     model_dir = tmp_path / "glucose_response"

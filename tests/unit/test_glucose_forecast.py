@@ -30,6 +30,7 @@ from glucose_model.forecast import (
 )
 from glucose_model.records import DiabetesKind, GlucoseSeries, InsufficientCgmError
 from glucose_model.resample import GRID_STEP_MIN, resample_to_grid
+from mealimpact.model_repository.metadata import ForecastMetadata
 
 START = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 
@@ -40,16 +41,18 @@ def series(values: list[float] | np.ndarray, step_min: int = 5) -> GlucoseSeries
 
 
 def metadata() -> dict[str, str]:
-    values = {
-        "version": "test",
-        "horizons_min": list(HORIZONS_MIN),
-        "quantiles": list(QUANTILES),
-        "cgm_steps": CGM_STEPS,
-        "grid_step_min": GRID_STEP_MIN,
-        "inputs": [INPUT_CGM, INPUT_KIND],
-        "kind_codes": {str(k.value): v for k, v in KIND_CODES.items()} | {"unknown": UNKNOWN_KIND_CODE},
-    }
-    return {k: json.dumps(v) for k, v in values.items()}
+    """A forecast model's metadata_props, written by the repository's one schema."""
+    return ForecastMetadata(
+        version="test",
+        weights_sha256="0" * 64,
+        horizons_min=list(HORIZONS_MIN),
+        quantiles=list(QUANTILES),
+        cgm_steps=CGM_STEPS,
+        grid_step_min=GRID_STEP_MIN,
+        inputs=[INPUT_CGM, INPUT_KIND],
+        kind_codes={str(k.value): v for k, v in KIND_CODES.items()} | {"unknown": UNKNOWN_KIND_CODE},
+        units={},
+    ).to_props()
 
 
 def constant_model(p50: list[float]) -> Forecaster:

@@ -20,6 +20,7 @@ from glucose_model.features import (
     INPUT_FEATURES,
     QUANTILES,
     MealContext,
+    metadata_inputs,
 )
 from glucose_model.impact import (
     OUTPUT_RISE,
@@ -32,6 +33,7 @@ from glucose_model.impact import (
 )
 from glucose_model.metrics import IAUC_WINDOW_MIN, positive_incremental_auc
 from glucose_model.records import DiabetesKind, GlucoseSeries, Meal
+from mealimpact.model_repository.metadata import ResponseMetadata
 
 TZ = timezone(timedelta(hours=1))
 MEAL_TIME = datetime(2025, 2, 3, 13, 0, tzinfo=TZ)
@@ -39,13 +41,18 @@ SHAPE = np.sin(np.linspace(0, np.pi, CURVE_MINUTES.shape[0])) ** 2  # (37,)
 
 
 def metadata() -> dict[str, str]:
-    return {
-        "feature_names": json.dumps(list(FEATURE_NAMES)),
-        "curve_minutes": json.dumps(CURVE_MINUTES.tolist()),
-        "quantiles": json.dumps(list(QUANTILES)),
-        "reference_meal": json.dumps(reference_meal_metadata()),
-        "version": json.dumps("7"),
-    }
+    """A features-based population model's metadata_props, written by the repository's one schema."""
+    return ResponseMetadata(
+        name="glucose_response",
+        version="7",
+        weights_sha256="0" * 64,
+        inputs=metadata_inputs(),
+        outputs={},
+        curve_minutes=CURVE_MINUTES.tolist(),
+        quantiles=list(QUANTILES),
+        feature_names=list(FEATURE_NAMES),
+        reference_meal=reference_meal_metadata(),
+    ).to_props()
 
 
 class StandInModel:

@@ -175,18 +175,13 @@ def test_response_model_predictions_through_the_impact_predictor() -> None:
     (here over a stand-in model whose rise is 1 mg/dL per gram of carbohydrate, peaking at 60 min)."""
     import json
 
-    from glucose_model.explanation import reference_meal_metadata
-    from glucose_model.features import CURVE_MINUTES, FEATURE_INDEX, FEATURE_NAMES, QUANTILES
+    from test_glucose_impact import metadata as stand_in_metadata
+
+    from glucose_model.features import CURVE_MINUTES, FEATURE_INDEX, FEATURE_NAMES
     from glucose_model.impact import ResponsePredictor
     from glucose_model.meal_summary import impact_predictor
 
-    metadata = {
-        "feature_names": json.dumps(list(FEATURE_NAMES)),
-        "curve_minutes": json.dumps(CURVE_MINUTES.tolist()),
-        "quantiles": json.dumps(list(QUANTILES)),
-        "reference_meal": json.dumps(reference_meal_metadata()),
-        "version": json.dumps("stand-in"),
-    }
+    metadata = {**stand_in_metadata(), "version": json.dumps("stand-in")}
     shape = np.maximum(0.0, 1 - np.abs(CURVE_MINUTES - 60) / 60).astype(np.float32)  # (37,)
     batches: list[int] = []
 
