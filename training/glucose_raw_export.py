@@ -61,6 +61,7 @@ from glucose_model.response_inputs import (
     metadata_raw_inputs,
 )
 from mealimpact.model_repository.config import ModelConfig, TensorConfig, write_model_config
+from mealimpact.model_repository.layout import model_path, versions
 from mealimpact.model_repository.metadata import ResponseMetadata
 from mealimpact.model_repository.sessions import open_session
 from training.glucose_export import MODEL_NAME, OPSET, export_personal_response
@@ -305,11 +306,8 @@ def model_config() -> ModelConfig:
 def latest_network(model_dir: Path) -> Path:
     """The newest version under `model_dir` whose graph takes features.py's arrays and the history
     (a personal graph without a raw front): what the raw front goes in front of."""
-    versions = sorted(
-        (int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()), reverse=True
-    )
-    for version in versions:
-        path = model_dir / str(version) / "model.onnx"
+    for version in reversed(versions(model_dir)):
+        path = model_path(model_dir, version)
         if not path.is_file():
             continue
         names = {i.name for i in onnx.load(str(path), load_external_data=False).graph.input}
@@ -354,7 +352,7 @@ def export_raw_response(
     metadata = raw_metadata({p.key: p.value for p in personal.metadata_props}, network_file, version)
     for key, value in metadata.items():
         joined.metadata_props.add(key=key, value=value)
-    out = model_dir / str(version) / "model.onnx"
+    out = model_path(model_dir, version)
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save_model(joined, str(out))
     onnx.checker.check_model(str(out))
