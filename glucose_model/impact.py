@@ -211,7 +211,9 @@ class ResponsePredictor:
         self.personal = schema.person_fields is not None
         if self.personal and schema.person_fields != list(PERSON_FIELD_NAMES):
             raise ResponseMetadataError("the model's person_fields differ from glucose_model.personal")
-        # A self-contained graph (version 3 on) takes the raw inputs and builds the features itself.
+        # A self-contained graph (version 3 on) takes the raw inputs and builds the features itself;
+        # a personal one also takes the person and the past meals, a population one (`train glucose`)
+        # takes the meal rows only and gets the ridge calibration on top, as a features-based one.
         inputs = schema.inputs
         self.raw = isinstance(inputs, Mapping) and INPUT_RAW_CGM in inputs
         if isinstance(inputs, Mapping) and self.raw:
@@ -219,8 +221,6 @@ class ResponsePredictor:
                 raise ResponseMetadataError(
                     "the model's meal/context columns or kind codes differ from glucose_model.response_inputs"
                 )
-            if not self.personal:
-                raise ResponseMetadataError("a raw-input response model must carry person_fields")
             if self.reference.raw is None:
                 raise ResponseMetadataError("a raw-input response model needs reference_meal.raw")
 
@@ -258,9 +258,11 @@ class ResponsePredictor:
         history = tuple(history)[-MAX_HISTORY_MEALS:] if self.personal else tuple(history)
         scenario_rows = [r for s in scenarios for r in (s.changed, s.base) if r is not None]
         coalitions: ModelInputs | RawInputs
-        if raw is not None:
+        if raw is not None and self.personal:
             once = raw_coalition_inputs(raw, actual.features[0], self.reference)
             coalitions, slots = RawInputs.concatenate([once, once]), coalition_slots()
+        elif raw is not None:
+            coalitions, slots = raw_coalition_inputs(raw, actual.features[0], self.reference), None
         elif self.personal:
             coalitions, slots = personal_coalition_inputs(actual, self.reference)
         else:
@@ -274,7 +276,18 @@ class ResponsePredictor:
         n_rows = n_coalitions + len(scenario_rows) + len(interval)
         report = None
         graph_features = None
-        if raw is not None:
+        if raw is not None and not self.personal:
+            past_raw, after = raw_past_meal_inputs(history)
+            batch_raw = RawInputs.concatenate([*rows, past_raw])  # type: ignore[list-item]
+            rise, spike, slope, graph_features = self._run(batch_raw.as_feed())
+            adjustment = RiseAdjustment()
+            if history:
+                # The measured rise after each past meal, from the baseline the graph computed for it.
+                baseline = graph_features[n_rows:, FEATURE_INDEX["baseline_glucose_mg_dl"], None]
+                report = calibrate(rise[n_rows:, :, 1], after - baseline)
+                if report.applied:
+                    adjustment = report.adjustment
+        elif raw is not None:
             past_raw, after = raw_past_meal_inputs(history)
             assert slots is not None
             feed: dict[str, npt.NDArray[Any]] = {

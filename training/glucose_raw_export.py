@@ -1,5 +1,6 @@
 """The self-contained response graph: `feature_graph.RawResponseInputs` in front of an exported
-personal response graph (same weights, its nodes untouched), written as the next model version.
+personal response graph (same weights, its nodes untouched), written as the next model version; or,
+for a population graph (no person, no history), `feature_graph.FeatureGraph` in front of it.
 
 The front is exported from torch and checked against torch; then the two ONNX graphs are joined
 (the front's outputs feed the personal graph's cgm/features/history inputs), so the network is
@@ -24,7 +25,7 @@ import onnx.compose
 import torch
 
 from glucose_model.explanation import reference_meal_raw_metadata
-from glucose_model.feature_graph import RawResponseInputs
+from glucose_model.feature_graph import FeatureGraph, RawResponseInputs
 from glucose_model.features import (
     CGM_POINTS,
     CURVE_MINUTES,
@@ -34,6 +35,7 @@ from glucose_model.features import (
     INPUT_FEATURES,
     N_FEATURES,
     QUANTILES,
+    ModelInputs,
 )
 from glucose_model.impact import OUTPUT_RISE, OUTPUT_SPIKE, OUTPUT_SPIKE_SLOPE
 from glucose_model.personal import (
@@ -60,11 +62,12 @@ from glucose_model.response_inputs import (
     OUTPUT_FEATURES,
     metadata_raw_inputs,
 )
+from glucose_model.response_network import ResponseNetwork
 from mealimpact.model_repository.config import ModelConfig, TensorConfig, write_model_config
 from mealimpact.model_repository.layout import model_path, versions
 from mealimpact.model_repository.metadata import ResponseMetadata
 from mealimpact.model_repository.sessions import open_session
-from training.glucose_export import MODEL_NAME, OPSET, export_personal_response
+from training.glucose_export import MODEL_NAME, OPSET, export_personal_response, export_response
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +109,9 @@ INPUT_NAMES = (
     INPUT_HISTORY_GLUCOSE,
 )
 OUTPUT_NAMES = (OUTPUT_RISE, OUTPUT_SPIKE, OUTPUT_SPIKE_SLOPE, OUTPUT_FEATURES)
+# A population graph (no person, no history: `train glucose`) behind the meal-only front (FeatureGraph).
+POPULATION_INPUT_NAMES = (INPUT_RAW_CGM, INPUT_MEAL, INPUT_CONTEXT, INPUT_KIND)
+POPULATION_FRONT_OUTPUTS = (INPUT_CGM, INPUT_CGM_MASK, INPUT_FEATURES)
 
 
 class RawExportError(RuntimeError):
@@ -146,11 +152,14 @@ def example_feed(
     }
 
 
-def export_front(path: Path) -> onnx.ModelProto:
-    """RawResponseInputs as ONNX (opset OPSET, one file), checked against torch; outputs FRONT_PREFIX + name."""
-    front = RawResponseInputs().eval()
+def export_front(path: Path, personal: bool = True) -> onnx.ModelProto:
+    """RawResponseInputs (a personal graph's front; else FeatureGraph, the meal rows only) as ONNX
+    (opset OPSET, one file), checked against torch; outputs FRONT_PREFIX + name."""
+    front: torch.nn.Module = (RawResponseInputs() if personal else FeatureGraph()).eval()
+    names = RAW_INPUT_NAMES if personal else POPULATION_INPUT_NAMES
+    outputs = FRONT_OUTPUTS if personal else POPULATION_FRONT_OUTPUTS
     feed = example_feed()
-    example = tuple(torch.from_numpy(feed[name]) for name in RAW_INPUT_NAMES)
+    example = tuple(torch.from_numpy(feed[name]) for name in names)
     batch = torch.export.Dim("batch", min=1, max=65536)
     sets = torch.export.Dim("sets", min=1, max=4096)
     meals = torch.export.Dim("meals", min=1, max=1024)
@@ -174,9 +183,10 @@ def export_front(path: Path) -> onnx.ModelProto:
         front,
         example,
         dynamo=True,
-        input_names=list(RAW_INPUT_NAMES),
-        output_names=[FRONT_PREFIX + name for name in FRONT_OUTPUTS],
-        dynamic_shapes=dynamic,
+        input_names=list(names),
+        output_names=[FRONT_PREFIX + name for name in outputs],
+        # by name for the personal front (as shipped); by position for FeatureGraph (its argument is `kind`)
+        dynamic_shapes=dynamic if personal else tuple(dynamic[name] for name in names),
         opset_version=OPSET,
         external_data=False,
     )
@@ -186,18 +196,21 @@ def export_front(path: Path) -> onnx.ModelProto:
     onnx.save_model(model, str(path))
     session = open_session(path)
     for check in (feed, example_feed(seed=1, batch=1, sets=1, meals=1)):
-        got = session.run(None, check)
+        got = session.run(None, {name: check[name] for name in names})
         with torch.no_grad():
-            want = front(*(torch.from_numpy(check[name]) for name in RAW_INPUT_NAMES))
-        for name, g, w in zip(FRONT_OUTPUTS, got, want, strict=True):
+            want = front(*(torch.from_numpy(check[name]) for name in names))
+        for name, g, w in zip(outputs, got, want, strict=True):
             if not np.allclose(g, w.numpy(), atol=FRONT_TOLERANCE, rtol=0, equal_nan=True):
                 raise RawExportError(f"front output {name}: ONNX Runtime differs from torch")
     return model
 
 
-def join(front: onnx.ModelProto, personal: onnx.ModelProto) -> onnx.ModelProto:
-    """One graph: the front's outputs feed the personal graph's inputs of the same name; the front's
-    `features` is also an output (OUTPUT_FEATURES). Metadata is left empty."""
+def join(front: onnx.ModelProto, personal: onnx.ModelProto, population: bool = False) -> onnx.ModelProto:
+    """One graph: the front's outputs feed the personal graph's (or, `population`, the population
+    graph's) inputs of the same name; the front's `features` is also an output (OUTPUT_FEATURES).
+    Metadata is left empty."""
+    front_outputs = POPULATION_FRONT_OUTPUTS if population else FRONT_OUTPUTS
+    input_names = POPULATION_INPUT_NAMES if population else INPUT_NAMES
     front = onnx.ModelProto.FromString(front.SerializeToString())
     personal = onnx.ModelProto.FromString(personal.SerializeToString())
     for model in (front, personal):
@@ -210,7 +223,7 @@ def join(front: onnx.ModelProto, personal: onnx.ModelProto) -> onnx.ModelProto:
     joined = onnx.compose.merge_models(
         front,
         personal,
-        io_map=[(FRONT_PREFIX + name, name) for name in FRONT_OUTPUTS],
+        io_map=[(FRONT_PREFIX + name, name) for name in front_outputs],
         outputs=[OUTPUT_RISE, OUTPUT_SPIKE, OUTPUT_SPIKE_SLOPE],
     )
     joined.graph.node.append(
@@ -223,10 +236,10 @@ def join(front: onnx.ModelProto, personal: onnx.ModelProto) -> onnx.ModelProto:
     )
     # Inputs in the documented order.
     by_name = {i.name: i for i in joined.graph.input}
-    missing = [n for n in INPUT_NAMES if n not in by_name]
-    if missing or len(by_name) != len(INPUT_NAMES):
-        raise RawExportError(f"joined graph inputs {sorted(by_name)} are not {list(INPUT_NAMES)}")
-    ordered = [onnx.ValueInfoProto.FromString(by_name[n].SerializeToString()) for n in INPUT_NAMES]
+    missing = [n for n in input_names if n not in by_name]
+    if missing or len(by_name) != len(input_names):
+        raise RawExportError(f"joined graph inputs {sorted(by_name)} are not {list(input_names)}")
+    ordered = [onnx.ValueInfoProto.FromString(by_name[n].SerializeToString()) for n in input_names]
     del joined.graph.input[:]
     joined.graph.input.extend(ordered)
     return joined
@@ -246,7 +259,10 @@ def raw_metadata(
     values.update(
         {
             "version": str(version),
-            "inputs": {name: contract[name] for name in INPUT_NAMES},
+            "inputs": {
+                name: contract[name]
+                for name in (INPUT_NAMES if "person_fields" in values else POPULATION_INPUT_NAMES)
+            },
             "reference_meal": {**values["reference_meal"], "raw": reference_meal_raw_metadata()},
             "network": {
                 "file": network_file,
@@ -254,7 +270,7 @@ def raw_metadata(
                 "what": (
                     "the graph of that version behind the raw front, weights and nodes unchanged; its "
                     if network_file is not None
-                    else "the personal graph exported from torch and checked against it in the same run, "
+                    else "the graph trained in the same run, exported from torch and checked against it, "
                     "behind the raw front, weights and nodes unchanged (not kept as a version); its "
                 )
                 + "inputs (computed in this graph from the raw inputs) were:",
@@ -303,6 +319,25 @@ def model_config() -> ModelConfig:
     return ModelConfig(MODEL_NAME, "onnxruntime_onnx", 0, inputs, outputs, False, 0)
 
 
+def population_model_config(max_batch_size: int = 1024) -> ModelConfig:
+    """Triton/KServe configuration of a raw population graph: one row per meal, so batched like the
+    features-based population graph (`glucose_export.config_pbtxt`)."""
+    fp32, n_t = "TYPE_FP32", CURVE_MINUTES.shape[0]
+    inputs = (
+        TensorConfig(INPUT_RAW_CGM, fp32, (CGM_POINTS,)),
+        TensorConfig(INPUT_MEAL, fp32, (N_MEAL,)),
+        TensorConfig(INPUT_CONTEXT, fp32, (N_CONTEXT,)),
+        TensorConfig(INPUT_KIND, fp32, (1,)),
+    )
+    outputs = (
+        TensorConfig(OUTPUT_RISE, fp32, (n_t, len(QUANTILES))),
+        TensorConfig(OUTPUT_SPIKE, fp32, (1,)),
+        TensorConfig(OUTPUT_SPIKE_SLOPE, fp32, (1,)),
+        TensorConfig(OUTPUT_FEATURES, fp32, (N_FEATURES,)),
+    )
+    return ModelConfig(MODEL_NAME, "onnxruntime_onnx", max_batch_size, inputs, outputs, True, 500)
+
+
 def latest_network(model_dir: Path) -> Path:
     """The newest version under `model_dir` whose graph takes features.py's arrays and the history
     (a personal graph without a raw front): what the raw front goes in front of."""
@@ -318,14 +353,21 @@ def latest_network(model_dir: Path) -> Path:
     )
 
 
-def joined_difference(joined: Any, front: Any, network: Any) -> float:
+def joined_difference(joined: Any, front: Any, network: Any, population: bool = False) -> float:
     """Worst |joined - network(front(x))| over the outputs, on example raw inputs with gaps and unknowns."""
     feed = example_feed(seed=2, batch=4, sets=2, meals=3)
-    network_inputs = dict(zip(FRONT_OUTPUTS, front.run(None, feed), strict=True))
-    extra = {
-        INPUT_PERSON: np.full((4, N_PERSON_FIELDS), np.nan, np.float32),
-        INPUT_HISTORY_SLOT: np.array([0, 1, 0, 1], np.int64),
-    }
+    if population:
+        feed = {name: feed[name] for name in POPULATION_INPUT_NAMES}
+    front_outputs = POPULATION_FRONT_OUTPUTS if population else FRONT_OUTPUTS
+    network_inputs = dict(zip(front_outputs, front.run(None, feed), strict=True))
+    extra = (
+        {}
+        if population
+        else {
+            INPUT_PERSON: np.full((4, N_PERSON_FIELDS), np.nan, np.float32),
+            INPUT_HISTORY_SLOT: np.array([0, 1, 0, 1], np.int64),
+        }
+    )
     want = network.run(list(OUTPUT_NAMES[:3]), {**network_inputs, **extra})
     got = joined.run(list(OUTPUT_NAMES), {**feed, **extra})
     diffs = [np.max(np.abs(g - w)) for g, w in zip(got, [*want, network_inputs[INPUT_FEATURES]], strict=True)]
@@ -346,8 +388,9 @@ def export_raw_response(
     exported into `scratch` by the same run.
     """
     personal = onnx.load(str(personal_path))
-    front = export_front(scratch / "raw_front.onnx")
-    joined = join(front, personal)
+    population = INPUT_HISTORY_FEATURES not in {i.name for i in personal.graph.input}
+    front = export_front(scratch / "raw_front.onnx", personal=not population)
+    joined = join(front, personal, population)
     network_file = repository_file(personal_path) if kept else None
     metadata = raw_metadata({p.key: p.value for p in personal.metadata_props}, network_file, version)
     for key, value in metadata.items():
@@ -357,32 +400,57 @@ def export_raw_response(
     onnx.save_model(joined, str(out))
     onnx.checker.check_model(str(out))
     session = open_session(out)
-    if [i.name for i in session.get_inputs()] != list(INPUT_NAMES):
+    if [i.name for i in session.get_inputs()] != list(POPULATION_INPUT_NAMES if population else INPUT_NAMES):
         out.unlink()
         raise RawExportError(f"{out}: inputs {[i.name for i in session.get_inputs()]}")
-    worst = joined_difference(session, open_session(scratch / "raw_front.onnx"), open_session(personal_path))
+    worst = joined_difference(
+        session, open_session(scratch / "raw_front.onnx"), open_session(personal_path), population
+    )
     if worst > FRONT_TOLERANCE:
         out.unlink()
         raise RawExportError(
             f"the joined graph differs from front + network by {worst:.3g}; the file was not kept"
         )
-    write_model_config(model_dir, model_config())
+    write_model_config(model_dir, population_model_config() if population else model_config())
     logger.info("exported %s from %s", out, personal_path)
     return out
 
 
 def export_trained_raw_response(
-    network: torch.nn.Module, metadata: Mapping[str, str], model_dir: Path, check: Mapping[str, Any]
+    network: torch.nn.Module,
+    metadata: Mapping[str, str],
+    model_dir: Path,
+    check: Mapping[str, Any] | ModelInputs,
 ) -> Path:
-    """`train glucose-personal`'s export: the trained personal network as a servable, phone-ready version.
+    """`train glucose` and `train glucose-personal`'s export: the trained network as a servable version
+    that takes raw inputs.
 
-    The personal graph (features.py's arrays in) is an intermediate: exported to a scratch folder and
-    checked against torch on `check` (`export_personal_response`), then joined behind the raw front
-    and checked again (`export_raw_response`); only the joined graph is written, as `metadata`'s
-    version, with the raw graph's config.pbtxt.
+    The network's graph (features.py's arrays in) is an intermediate: exported to a scratch folder and
+    checked against torch on `check` (`export_response` for a population network, whose check is
+    ModelInputs; `export_personal_response` for a personal one, whose check is its feed), then joined
+    behind the raw front and checked again (`export_raw_response`); only the joined graph is written,
+    as `metadata`'s version, with the raw graph's config.pbtxt.
     """
     version = int(json.loads(metadata["version"]))
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
-        personal = export_personal_response(network, metadata, scratch / MODEL_NAME, check)
-        return export_raw_response(personal, model_dir, version, scratch, kept=False)
+        if isinstance(check, ModelInputs):
+            assert isinstance(network, ResponseNetwork)
+            graph = export_response(network, metadata, scratch / MODEL_NAME, check)
+        else:
+            graph = export_personal_response(network, metadata, scratch / MODEL_NAME, check)
+        return export_raw_response(graph, model_dir, version, scratch, kept=False)
+
+
+def network_metadata(props: Mapping[str, str]) -> dict[str, str]:
+    """A raw graph's metadata as the network inside it carries it (its features inputs and outputs,
+    the feature reference meal), for training on top of it (`train glucose-personal --base`); other
+    metadata, and a features-based graph's, unchanged."""
+    values = {key: json.loads(value) for key, value in props.items()}
+    network = values.pop("network", None)
+    if network is None:
+        return dict(props)
+    values["inputs"] = network["inputs"]
+    values["outputs"] = {k: v for k, v in values["outputs"].items() if k != OUTPUT_FEATURES}
+    values["reference_meal"] = {k: v for k, v in values["reference_meal"].items() if k != "raw"}
+    return {key: json.dumps(value) for key, value in values.items()}

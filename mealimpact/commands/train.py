@@ -56,7 +56,8 @@ def register(groups: CommandGroups) -> None:
         "glucose",
         help="train the post-meal response model (simulated cohort, then real cohorts; split by person)",
         description="Pre-train on a simulated cohort, adapt on the cohort folders given with --data, "
-        "evaluate on held-out people beside the baselines, and export a new model version.",
+        "evaluate on held-out people beside the baselines, and export a new model version: the network "
+        "behind the raw front (features built in the graph from raw CGM, meal, context and kind).",
     )
     parser.add_argument("--data", type=Path, action="append", default=[], help="cohort folder (repeatable)")
     parser.add_argument("--format", choices=FORMATS, default="auto", help="layout of every --data folder")
@@ -180,14 +181,15 @@ def train_personal_command(args: argparse.Namespace) -> int:
     from glucose_model.cohorts import load_cohort
     from training.glucose_export import MODEL_NAME, personal_metadata_extra, weights_sha256
     from training.glucose_personal import PersonTrainConfig, load_response_weights, train_personal
-    from training.glucose_raw_export import export_trained_raw_response
+    from training.glucose_raw_export import export_trained_raw_response, network_metadata
     from training.glucose_train import TrainConfig, meal_examples
 
     torch.set_num_threads(1)
     base = load_response_weights(args.base)
-    base_metadata = {
-        p.key: p.value for p in onnx.load(str(args.base), load_external_data=False).metadata_props
-    }
+    # A raw base (what `train glucose` writes) is read as the network inside it.
+    base_metadata = network_metadata(
+        {p.key: p.value for p in onnx.load(str(args.base), load_external_data=False).metadata_props}
+    )
     held_out = set(json.loads(base_metadata["held_out_people"]))
     real: list[Recording] = []
     for folder in args.data:
@@ -291,13 +293,8 @@ def train_glucose_command(args: argparse.Namespace) -> int:
     import torch
 
     from glucose_model.cohorts import load_cohort
-    from training.glucose_export import (
-        DATA_ATTRIBUTION,
-        MODEL_NAME,
-        attribution,
-        export_response,
-        response_metadata,
-    )
+    from training.glucose_export import DATA_ATTRIBUTION, MODEL_NAME, attribution, response_metadata
+    from training.glucose_raw_export import export_trained_raw_response
     from training.glucose_train import TrainConfig, train_glucose
 
     # The network is small: intra-op threads buy nothing and, on a shared machine, cost ~10x in
@@ -347,7 +344,8 @@ def train_glucose_command(args: argparse.Namespace) -> int:
         result.metrics,
         result.trained_people,
     )
-    path = export_response(result.network, metadata, model_dir, check=result.test.inputs)
+    # Written as the self-contained raw graph (the population graph is an intermediate inside it).
+    path = export_trained_raw_response(result.network, metadata, model_dir, result.test.inputs)
     print("personal calibration (held-out people):", json.dumps(result.metrics["personal_calibration"]))
-    print(f"wrote {MODEL_NAME} version {version}: {path}")
+    print(f"wrote {MODEL_NAME} version {version} (raw inputs, features built in the graph): {path}")
     return 0

@@ -1,5 +1,6 @@
-"""`mealimpact train glucose-personal` writes the self-contained raw graph as its version: one command
-gives a version that takes raw inputs, passes the repository's checks and is served by the app."""
+"""`mealimpact train glucose` and `train glucose-personal` write the self-contained raw graph as their
+version: one command gives a version that takes raw inputs, passes the repository's checks and is
+served by the app; a personal model trains on top of a raw population one."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import onnx
 import pytest
 from fastapi.testclient import TestClient
-from shipped_app import impact_body, wait_ready
+from shipped_app import impact_body, readings, wait_ready
 from test_serving_startup import linked_copy, shipped_models_dir
 
 import glucose_model.cohorts
@@ -24,7 +25,7 @@ from mealimpact.model_repository.loading import load_model
 from mealimpact.model_repository.metadata import ResponseMetadata
 from serving.main import create_app
 from serving.settings import GLUCOSE_RESPONSE, Settings
-from training.glucose_raw_export import INPUT_NAMES, raw_metadata, repository_file
+from training.glucose_raw_export import INPUT_NAMES, POPULATION_INPUT_NAMES, raw_metadata, repository_file
 
 TZ = timezone(timedelta(hours=8))
 
@@ -46,6 +47,25 @@ def _person(index: int) -> Recording:
     kind = (DiabetesKind.TYPE2, DiabetesKind.TYPE1)[index % 2]
     insulin = (InsulinDose(meals[0].time, 4.0),) if kind is DiabetesKind.TYPE1 else ()
     return Recording(f"p{index}", series, kind, meals=tuple(meals), insulin=insulin, cohort="cohort")
+
+
+def _train(argv: list[str], out: Path) -> None:
+    """`mealimpact train ...` with every --data folder read as the 10 people above."""
+    patch = pytest.MonkeyPatch()
+    people = [_person(i) for i in range(10)]
+    patch.setattr(glucose_model.cohorts, "load_cohort", lambda folder, layout="auto": people)
+    try:
+        assert main(["train", *argv, "--data", str(out / "cohort"), "--out", str(out)]) == 0
+    finally:
+        patch.undo()
+
+
+@pytest.fixture(scope="module")
+def population(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the shipped repository after `train glucose` (10 people, 1 + 1 epochs): version 4."""
+    out = linked_copy(shipped_models_dir(), tmp_path_factory.mktemp("population") / "models")
+    _train(["glucose", "--simulated", "0", "--epochs", "1", "--adapt-epochs", "1"], out)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +138,63 @@ def test_the_app_serves_the_trained_version(trained: Path) -> None:
     body = response.json()
     assert body["model"] == {"name": GLUCOSE_RESPONSE, "version": "4"}
     assert len(body["curve"]) == 37 and all(np.isfinite(p["glucose_mg_dl"]) for p in body["curve"])
+
+
+def test_train_glucose_writes_a_raw_population_graph_that_is_served(population: Path) -> None:
+    assert versions(population / GLUCOSE_RESPONSE) == [1, 2, 3, 4]
+    model, session = load_model(population / GLUCOSE_RESPONSE)
+    assert model.version == 4 and model.config.max_batch_size > 0  # one row per meal: batched
+    assert [i.name for i in session.get_inputs()] == list(POPULATION_INPUT_NAMES)
+    metadata = ResponseMetadata.from_props(model.metadata)
+    assert metadata.person_fields is None and metadata.network is not None
+    assert list(metadata.inputs) == list(POPULATION_INPUT_NAMES)
+    body = impact_body()
+    now = datetime.fromisoformat(body["meal"]["time"])
+    body["history"] = [
+        {
+            "meal": {"time": (now - timedelta(days=d)).isoformat(), "carbs_g": 45},
+            "cgm": {
+                "unit": "mg/dL",
+                "readings": readings(
+                    [105.0] * 12 + [105.0 + 90.0 * np.sin(np.pi * min(k, 24) / 48) for k in range(37)],
+                    now - timedelta(days=d) + timedelta(minutes=180),
+                ),
+            },
+        }
+        for d in (1, 2, 3, 4)
+    ]
+    with TestClient(create_app(Settings(models_dir=population))) as client:
+        wait_ready(client)
+        response = client.post("/v1/meals/impact", json=body)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["model"] == {"name": GLUCOSE_RESPONSE, "version": "4"}
+    assert len(answer["explanation"]["contributions"]) == 6  # no "your past responses" factor
+    assert answer["calibration"]["n_meals"] == 4  # the past meals calibrate the population curve
+
+
+def test_a_personal_model_trains_on_a_raw_population_base(population: Path) -> None:
+    base = model_path(population / GLUCOSE_RESPONSE, 4)
+    _train(
+        [
+            "glucose-personal",
+            "--base",
+            str(base),
+            "--simulated",
+            "0",
+            "--folds",
+            "2",
+            "--epochs",
+            "1",
+            "--seeds",
+            "1",
+        ],
+        population,
+    )
+    model, session = load_model(population / GLUCOSE_RESPONSE)
+    assert model.version == 5 and [i.name for i in session.get_inputs()] == list(INPUT_NAMES)
+    metadata = ResponseMetadata.from_props(model.metadata)
+    base_metadata = ResponseMetadata.from_props({p.key: p.value for p in onnx.load(str(base)).metadata_props})
+    assert metadata.population_model is not None
+    assert metadata.population_model["weights_sha256"] == base_metadata.weights_sha256
+    assert metadata.network is not None and INPUT_FEATURES in metadata.network["inputs"]
