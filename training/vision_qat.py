@@ -5,8 +5,10 @@ exactly as its QDQ nodes say: per-output-channel symmetric int8 weights (absmax 
 on the input scale times the weight scale, uint8 activations at the calibrated scales and zero points
 of every tensor the quantiser chose. Rounding passes gradients straight through (STE). The float
 weights and biases behind the int8 ones are fine-tuned so that the int8 model's class probabilities
-match the fp32 model's on augmented views of the calibration photos (no labels: the target is the
-fp32 model's own answer), then written back into the same QDQ graph: what was trained is what ships.
+match the fp32 model's on augmented views (no labels: the target is the fp32 model's own answer), then
+written back into the same QDQ graph: what was trained is what ships. Views of the calibration photos
+alone are learnt by heart; the recipe adds views of other photographs (models/food_recognizer/MODEL_CARD.md,
+"Mobile bundle", has the figures).
 """
 
 from __future__ import annotations
@@ -36,11 +38,13 @@ class QatGraphError(RuntimeError):
 
 @dataclass(frozen=True)
 class QatConfig:
+    """Distillation settings; the bundle's are in training/mobile_bundle.py (INT8_QAT_*)."""
+
     steps: int = 300
     batch: int = 16
     lr: float = 1e-3  # Adam, in int8 steps of each weight's initial grid
     bias_lr_ratio: float = 1000.0  # biases move in int32 steps (input scale x weight scale)
-    gain_lr: float = 0.0  # per-channel multipliers of the weight scales (the int8 values stay)
+    gain_lr: float = 0.0  # per-channel multipliers of the weight scales (the int8 values stay); tried, worse
     train_weights: bool = True  # False: only biases (and gains) move
     mixture_weight: float = 1.0  # KL of the renormalised food-class mixture, beside the 1000-class KL
     seed: int = 0
