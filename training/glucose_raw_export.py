@@ -420,21 +420,22 @@ def export_trained_raw_response(
     network: torch.nn.Module,
     metadata: Mapping[str, str],
     model_dir: Path,
-    check: Mapping[str, Any] | ModelInputs,
+    check: Mapping[str, Any] | ModelInputs | None = None,
 ) -> Path:
-    """`train glucose` and `train glucose-personal`'s export: the trained network as a servable version
-    that takes raw inputs.
+    """`train glucose`, `train glucose-personal` and the federated server's export: the trained network
+    as a servable version that takes raw inputs.
 
     The network's graph (features.py's arrays in) is an intermediate: exported to a scratch folder and
     checked against torch on `check` (`export_response` for a population network, whose check is
-    ModelInputs; `export_personal_response` for a personal one, whose check is its feed), then joined
+    ModelInputs, or None for export_response's own example rows: the federated server holds no
+    records; `export_personal_response` for a personal one, whose check is its feed), then joined
     behind the raw front and checked again (`export_raw_response`); only the joined graph is written,
     as `metadata`'s version, with the raw graph's config.pbtxt.
     """
     version = int(json.loads(metadata["version"]))
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
-        if isinstance(check, ModelInputs):
+        if check is None or isinstance(check, ModelInputs):
             assert isinstance(network, ResponseNetwork)
             graph = export_response(network, metadata, scratch / MODEL_NAME, check)
         else:

@@ -16,17 +16,16 @@ pytest.importorskip("onnxruntime")
 
 from flwr.simulation import run_simulation
 
+from glucose_model.impact import ResponsePredictor
+from mealimpact.model_repository.loading import load_model
+from mealimpact.model_repository.metadata import ResponseMetadata
 from training.federated.client_app import ClientSettings, make_client_app
+from training.federated.names import FINAL_WEIGHTS, INITIAL_WEIGHTS, SERVER_LOG
 from training.federated.privacy import epsilon
-from training.federated.server_app import (
-    FINAL_WEIGHTS,
-    INITIAL_WEIGHTS,
-    SERVER_LOG,
-    FederationConfig,
-    make_server_app,
-)
+from training.federated.server_app import FederationConfig, make_server_app
 from training.federated.sites import SiteSpec
 from training.federated.tasks import new_network, parameter_arrays
+from training.glucose_raw_export import POPULATION_INPUT_NAMES, example_feed
 
 TZ = timezone(timedelta(hours=8))
 
@@ -116,12 +115,22 @@ def test_rounds_are_metered_and_the_model_is_trained_and_exported(plain_run: tup
     with np.load(out / INITIAL_WEIGHTS) as a, np.load(out / FINAL_WEIGHTS) as b:
         assert a.files == b.files
         assert any(not np.allclose(a[k], b[k]) for k in a.files)
-    import onnx
-
-    model = onnx.load(str(out / "models" / "glucose_response" / "1" / "model.onnx"))
-    metadata = {p.key: json.loads(p.value) for p in model.metadata_props}
-    assert "federated" in metadata["training_data"]
-    assert metadata["held_out_people"] == []  # the server never learns who the sites held out
+    assert log["export"] == {"onnx": str(out / "models" / "glucose_response" / "1" / "model.onnx")}
+    # The graph `train glucose` writes: raw inputs in, the features built in the graph, passes the
+    # repository's checks (config.pbtxt, graph and metadata agree) and the predictor takes it.
+    model, session = load_model(out / "models" / "glucose_response")
+    assert model.version == 1 and model.config.max_batch_size > 0
+    assert [i.name for i in session.get_inputs()] == list(POPULATION_INPUT_NAMES)
+    metadata = ResponseMetadata.from_props(model.metadata)
+    assert metadata.network is not None and metadata.network["file"] is None
+    assert "federated" in metadata.training_data
+    assert metadata.held_out_people == []  # the server never learns who the sites held out
+    assert ResponsePredictor(model.metadata, lambda feed: {}).raw
+    rise, spike, _slope, features = session.run(
+        None, {n: v for n, v in example_feed().items() if n in POPULATION_INPUT_NAMES}
+    )
+    assert rise.shape == (3, 37, 3) and spike.shape == (3, 1)
+    assert np.isfinite(rise).all() and np.isfinite(features).all()
     assert log["federated_evaluation"]["held_out_examples"] > 0
 
 

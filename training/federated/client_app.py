@@ -25,6 +25,7 @@ from flwr.client.mod import secaggplus_mod
 from flwr.clientapp.typing import ClientAppCallable
 from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS
 
+from training.federated.names import NODE_CACHE_DIR, NODE_DATA_FORMAT, NODE_DATA_PATH, NODE_SITE
 from training.federated.privacy import DpConfig
 from training.federated.sites import HELD_OUT_FRACTION, SiteError, SiteSpec, load_site
 from training.federated.tasks import (
@@ -37,12 +38,6 @@ from training.federated.tasks import (
 )
 
 logger = logging.getLogger(__name__)
-
-# Node config (set per SuperNode with --node-config): where this hospital's data is.
-NODE_SITE = "site"
-NODE_DATA_PATH = "data-path"
-NODE_DATA_FORMAT = "data-format"
-NODE_CACHE_DIR = "cache-dir"  # site-local cache of the prepared examples (stays at the site)
 
 
 @dataclass(frozen=True)

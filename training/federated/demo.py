@@ -26,6 +26,15 @@ from pathlib import Path
 import numpy as np
 
 from training.federated.comparison import compare, judge, site_sizes
+from training.federated.names import (
+    FINAL_WEIGHTS,
+    INITIAL_WEIGHTS,
+    NODE_CACHE_DIR,
+    NODE_DATA_FORMAT,
+    NODE_DATA_PATH,
+    NODE_SITE,
+    SERVER_LOG,
+)
 from training.federated.report import write_report
 from training.federated.sites import HELD_OUT_FRACTION, SiteSpec, demo_sites, load_site
 
@@ -238,8 +247,6 @@ def _wait_for_port(port: int, deadline: float, proc: subprocess.Popen[bytes], na
 
 def run_deployment(config: DemoConfig, specs: Sequence[SiteSpec], out: Path) -> Path:
     """SuperLink + one SuperNode per site on loopback, `flwr run`; returns the server's output folder."""
-    from training.federated.client_app import NODE_CACHE_DIR, NODE_DATA_FORMAT, NODE_DATA_PATH, NODE_SITE
-
     out.mkdir(parents=True, exist_ok=True)
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
@@ -297,8 +304,6 @@ def run_deployment(config: DemoConfig, specs: Sequence[SiteSpec], out: Path) -> 
 def _wait_for_result(
     out: Path, started: list[subprocess.Popen[bytes]], deadline: float, run_log: Path
 ) -> None:
-    from training.federated.server_app import SERVER_LOG
-
     result = out / SERVER_LOG
     finished_at: float | None = None
     while time.monotonic() < deadline:
@@ -356,7 +361,9 @@ def run_simulation_engine(config: DemoConfig, specs: Sequence[SiteSpec], out: Pa
 
 
 def simulate(request_path: Path) -> None:
-    """Child-process entry of run_simulation_engine: run_simulation with the apps built for `request`."""
+    """Child-process entry of run_simulation_engine: run_simulation with the apps built for `request`.
+
+    The one place the demo imports flwr (the federated extra; the main environment has none)."""
     from flwr.simulation import run_simulation
 
     from training.federated.client_app import ClientSettings, make_client_app
@@ -379,8 +386,6 @@ def _raise_system_exit(signum: int, _frame: object) -> None:
 
 def run_demo(config: DemoConfig, out: Path) -> Path:
     """Run the federation (engine(s) of `config`), compare, and write report.md + report.json to `out`."""
-    from training.federated.server_app import FINAL_WEIGHTS, INITIAL_WEIGHTS, SERVER_LOG
-
     out.mkdir(parents=True, exist_ok=True)
     specs = demo_sites(config.data_root, config.sites)
     # SIGTERM (a CI time-out, `kill`) unwinds like Ctrl-C, so every started process is stopped.

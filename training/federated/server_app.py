@@ -35,6 +35,7 @@ from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
 from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
 
 from training.federated.aggregation import server_momentum_step, weighted_average
+from training.federated.names import FINAL_WEIGHTS, INITIAL_WEIGHTS, SERVER_LOG
 from training.federated.pretraining import load_weights
 from training.federated.privacy import DEFAULT_DELTA, epsilon
 from training.federated.tasks import load_parameter_arrays, new_network, parameter_arrays, parameter_names
@@ -46,20 +47,12 @@ from training.forecast_train import (
     export_forecast,
     forecast_metadata,
 )
-from training.glucose_export import (
-    DATA_ATTRIBUTION,
-    MODEL_NAME,
-    ResponseExportError,
-    export_response,
-    response_metadata,
-)
+from training.glucose_export import DATA_ATTRIBUTION, MODEL_NAME, ResponseExportError, response_metadata
+from training.glucose_raw_export import RawExportError, export_trained_raw_response
 from training.glucose_train import TrainConfig
 
 logger = logging.getLogger(__name__)
 
-FINAL_WEIGHTS = "final_weights.npz"
-INITIAL_WEIGHTS = "initial_weights.npz"
-SERVER_LOG = "server_log.json"
 # SecAgg+ scales each site's vector by num_examples / max_weight before quantising it to 22 bits
 # over [-8, 8]: max_weight must exceed any site's count (meals; forecast windows are ~100x more)
 # and not by much, or the quantisation error (about 4e-6 * max_weight / count) grows.
@@ -336,7 +329,7 @@ def run_federation(grid: Grid, context: Context, config: FederationConfig) -> Ru
             export: dict[str, str] = {
                 "onnx": str(export_model(config, strategy.latest, Path(config.out_dir) / "models", log))
             }
-        except (ResponseExportError, ForecastExportError) as error:
+        except (ResponseExportError, RawExportError, ForecastExportError) as error:
             # e.g. heavy DP noise can push the weights where ORT and torch part by more than the
             # export tolerance; the run's log is still worth keeping, the model file is not.
             logger.error("the final model was not exported: %s", error)
@@ -349,7 +342,9 @@ def run_federation(grid: Grid, context: Context, config: FederationConfig) -> Ru
 def export_model(
     config: FederationConfig, final: list[npt.NDArray[np.float32]], models_dir: Path, log: RunLog
 ) -> Path:
-    """The final weights through the central training's own ONNX export (checked against torch)."""
+    """The final weights through the central training's own ONNX export (checked against torch): for
+    the response model the self-contained raw-input graph `train glucose` writes (servable, and what
+    the phone bundle ships), for the forecast model `train forecast`'s graph."""
     network = new_network(config.model, config.seed)
     load_parameter_arrays(network, final)
     sites = [s for s in config.site_names.split(",") if s]
@@ -366,7 +361,7 @@ def export_model(
         data = {"federated": provenance, **{s: DATA_ATTRIBUTION.get(s.split("_")[0], s) for s in sites}}
         # The server never learns which people a site held out: that list stays at the sites.
         metadata = response_metadata(network, TrainConfig(), 1, data, [], metrics)  # type: ignore[arg-type]
-        return export_response(network, metadata, models_dir / MODEL_NAME)  # type: ignore[arg-type]
+        return export_trained_raw_response(network, metadata, models_dir / MODEL_NAME)
     metadata = forecast_metadata(network, ForecastTrainConfig(), "1", [provenance], [], metrics)
     return export_forecast(network, metadata, models_dir / FORECAST_NAME)
 
