@@ -1,7 +1,9 @@
 """`mealimpact export recognizer` (ONNX, calibrated), `export mobile` (the bundle, its golden cases and
 README), `export mobile-golden`, `export response-raw` (the self-contained response graph) and
 `export rewrite-metadata` (every model to the one metadata schema);
-argparse here, the work in the handlers.
+argparse here, the work in the handlers. The handlers import the training modules they drive (the
+train extra: torch, onnx, onnxruntime, fastapi's TestClient for the golden cases), so that
+`mealimpact --help` loads none of them; the rest is imported at the top.
 
 `export fhir` shares the record arguments of `report` and lives beside it (mealimpact/commands/report.py).
 """
@@ -11,10 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mealimpact.model_repository.layout import default_models_dir, next_version
+from mealimpact.model_repository.layout import default_models_dir, model_path, next_version
+from vision.preprocess import PreprocessSpec
 
 if TYPE_CHECKING:
     from mealimpact.commands import CommandGroups
@@ -43,7 +47,6 @@ def _export_mobile(args: argparse.Namespace) -> int:
     from training.mobile_golden import write_golden
     from training.mobile_readme import write_readme
     from training.vision_quantize import AUGMENTED_COPIES, read_real_photos
-    from vision.preprocess import PreprocessSpec
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     photos = None
@@ -122,12 +125,10 @@ def _rewrite_metadata(args: argparse.Namespace) -> int:
 
 
 def _export_response_raw(args: argparse.Namespace) -> int:
-    import tempfile
+    from training.glucose_raw_export import MODEL_NAME, export_raw_response, latest_network
 
-    from training.glucose_raw_export import export_raw_response, latest_network
-
-    model_dir: Path = args.models_dir / "glucose_response"
-    source = latest_network(model_dir) if args.source is None else model_dir / str(args.source) / "model.onnx"
+    model_dir: Path = args.models_dir / MODEL_NAME
+    source = latest_network(model_dir) if args.source is None else model_path(model_dir, args.source)
     version = next_version(model_dir) if args.version is None else args.version
     with tempfile.TemporaryDirectory() as scratch:
         out = export_raw_response(source, model_dir, version, Path(scratch))
