@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -28,7 +29,7 @@ DAY0 = datetime(2024, 3, 4, tzinfo=TZ)  # a Monday, local midnight
 def recording_with_meals(
     rises: dict[tuple[int, int], float],
     kind: DiabetesKind | None = DiabetesKind.TYPE2,
-    walks: set[int] = frozenset(),
+    walks: AbstractSet[int] = frozenset(),
 ) -> Recording:
     """Flat 100 mg/dL CGM with a triangular rise of the given size peaking 60 min after each meal.
 
