@@ -36,7 +36,8 @@ QUICK = (
     re.compile(r"^mealimpact report "),
     re.compile(r"^curl "),
 )
-SERVER_COMMANDS = ("make serve", ".venv/bin/mealimpact serve", "MEALIMPACT_MODEL_BACKEND=")
+# Starts a server, after any VAR=value settings (MEALIMPACT_MODELS_DIR=... .venv/bin/mealimpact serve).
+SERVER_COMMAND = re.compile(r"^(?:[A-Z_]+=\S+\s+)*(?:make serve|\.venv/bin/mealimpact serve)\b")
 TIMEOUT_QUICK_S = 120
 TIMEOUT_LONG_S = 4 * 3600
 
@@ -55,7 +56,7 @@ class Command:
 def _kind(text: str) -> str:
     if "tritonserver" in text or "MODEL_BACKEND=v2://" in text:
         return "external"  # needs a Triton server (README: "Handing the model tier to Triton")
-    if text.startswith(SERVER_COMMANDS):
+    if SERVER_COMMAND.match(text):
         return "server"
     if any(p.search(text) for p in QUICK):
         return "quick"
@@ -67,12 +68,17 @@ def readme_commands() -> list[Command]:
     found: list[Command] = []
     for path in READMES:
         in_shell = False
+        pending = ""  # a shell line continued with a trailing backslash
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.startswith("```"):
-                in_shell = line.strip() == "```sh"
+                in_shell, pending = line.strip() == "```sh", ""
                 continue
             if in_shell:
                 text = re.sub(r"\s+#\s.*$", "", line).strip()
+                if text.endswith("\\"):
+                    pending += text[:-1]
+                    continue
+                text, pending = (pending + text).strip(), ""
                 if text and not text.startswith("#"):
                     found.append(Command(text, str(path.relative_to(REPO)), _kind(text)))
             elif line.startswith("|"):
