@@ -33,7 +33,7 @@ INT8_CARBS_SHARE_MIN = 0.95  # share of held-out real photos whose carbohydrate 
 INT8_MAX_BYTES = 5_000_000  # the int8 file a phone downloads (model.int8.ort)
 # Quantisation-aware fine-tuning of every int8 model made here (training/vision_qat.py): Adam steps of
 # distillation from fp32, batch of augmented views; 0 steps = post-training quantisation only.
-INT8_QAT_STEPS = 150
+INT8_QAT_STEPS = 300
 INT8_QAT_BATCH = 8
 INT8_QAT_LR = 1e-3  # in int8 steps of each weight
 MANIFEST_NAME = "manifest.json"
