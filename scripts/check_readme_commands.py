@@ -226,7 +226,8 @@ def run_server_command(text: str, copy: Path) -> tuple[bool, str]:
         ready = wait_ready(port, process, timeout_s=600)
         return ready, f"ready on port {port}" if ready else "never answered /readyz"
     finally:
-        os.killpg(process.pid, 15)
+        if process.poll() is None:  # a server that failed to start has already exited
+            os.killpg(process.pid, 15)
         process.wait(timeout=30)
 
 

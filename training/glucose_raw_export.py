@@ -63,8 +63,13 @@ from glucose_model.response_inputs import (
     metadata_raw_inputs,
 )
 from glucose_model.response_network import ResponseNetwork
-from mealimpact.model_repository.config import ModelConfig, TensorConfig, write_model_config
-from mealimpact.model_repository.layout import model_path, versions
+from mealimpact.model_repository.config import (
+    ModelConfig,
+    TensorConfig,
+    format_model_config,
+    write_model_config,
+)
+from mealimpact.model_repository.layout import CONFIG_FILE, model_path, versions
 from mealimpact.model_repository.metadata import ResponseMetadata
 from mealimpact.model_repository.sessions import open_session
 from training.glucose_export import MODEL_NAME, OPSET, export_personal_response, export_response
@@ -411,9 +416,31 @@ def export_raw_response(
         raise RawExportError(
             f"the joined graph differs from front + network by {worst:.3g}; the file was not kept"
         )
-    write_model_config(model_dir, population_model_config() if population else model_config())
+    _write_config(model_dir, version, population_model_config() if population else model_config())
     logger.info("exported %s from %s", out, personal_path)
     return out
+
+
+def _write_config(model_dir: Path, version: int, config: ModelConfig) -> None:
+    """config.pbtxt describes every served version (Triton/KServe): it follows the newest version only.
+
+    Writing an older version (`export response-raw --version 3` beside a version 4) leaves the folder's
+    config alone, so the newest version stays servable; the older one is then served pinned from a
+    repository with its own config (serving/README.md, "Pinning a version").
+    """
+    newest = max(versions(model_dir), default=version)
+    if version >= newest:
+        write_model_config(model_dir, config)
+        return
+    existing = model_dir / CONFIG_FILE
+    if existing.is_file() and existing.read_text(encoding="utf-8") != format_model_config(config):
+        logger.warning(
+            "%s describes version %d, the newest; version %d takes other inputs and is served only pinned "
+            "from a repository with its own config.pbtxt (serving/README.md, 'Pinning a version')",
+            existing,
+            newest,
+            version,
+        )
 
 
 def export_trained_raw_response(

@@ -12,7 +12,14 @@ from onnx import TensorProto, helper
 from glucose_model.features import INPUT_FEATURES
 from glucose_model.personal import INPUT_HISTORY_FEATURES
 from glucose_model.response_inputs import INPUT_RAW_CGM
-from training.glucose_raw_export import RawExportError, latest_network
+from mealimpact.model_repository.config import format_model_config
+from training.glucose_raw_export import (
+    RawExportError,
+    _write_config,
+    latest_network,
+    model_config,
+    population_model_config,
+)
 
 
 def _graph(path: Path, inputs: list[str]) -> None:
@@ -40,3 +47,17 @@ def test_no_personal_features_graph_is_a_named_error(tmp_path: Path) -> None:
     _graph(model_dir / "3" / "model.onnx", [INPUT_RAW_CGM])
     with pytest.raises(RawExportError, match="no personal response graph"):
         latest_network(model_dir)
+
+
+def test_config_follows_the_newest_version_only(tmp_path: Path) -> None:
+    """Writing version 3 beside a version 4 must not describe version 3 in the folder's config.pbtxt:
+    the newest version would stop being servable (the README's train glucose, then export response-raw)."""
+    model_dir = tmp_path / "glucose_response"
+    for version in (3, 4):
+        (model_dir / str(version)).mkdir(parents=True)
+    _write_config(model_dir, 4, population_model_config())
+    newest = (model_dir / "config.pbtxt").read_text(encoding="utf-8")
+    _write_config(model_dir, 3, model_config())
+    assert (model_dir / "config.pbtxt").read_text(encoding="utf-8") == newest
+    _write_config(model_dir, 4, model_config())
+    assert (model_dir / "config.pbtxt").read_text(encoding="utf-8") == format_model_config(model_config())
