@@ -219,7 +219,7 @@ def run_server_command(text: str, copy: Path) -> tuple[bool, str]:
     """A command that starts the server: passes when it answers /readyz on its port; then it is stopped."""
     port = int(m.group(1)) if (m := re.search(r"(?:--port|PORT=)\s*(\d+)", text)) else 8000
     process = subprocess.Popen(
-        ["bash", "-c", f"exec {text}"], cwd=copy, env=environment(copy), stdout=subprocess.DEVNULL,
+        ["bash", "-c", text], cwd=copy, env=environment(copy), stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
