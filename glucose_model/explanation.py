@@ -85,18 +85,8 @@ REFERENCE_MEAL_RAW: Mapping[str, float] = {
 # Each known bit of the features and the raw columns it is computed from (unknown in the request =
 # unknown in the reference: those raw columns keep the request's values).
 RAW_KNOWN_COLUMNS: Mapping[str, tuple[str, ...]] = {
-    "carbs_spread_known": ("carbs_p10_g", "carbs_p90_g"),
-    "sugars_known": ("sugars_g",),
-    "fiber_known": ("fiber_g",),
-    "fat_known": ("fat_g",),
-    "protein_known": ("protein_g",),
-    "glycemic_index_known": ("glycemic_index",),
-    "last_meal_known": ("minutes_since_last_meal", "last_meal_carbs_g"),
-    "sleep_known": ("sleep_hours",),
-    "steps_known": ("steps_hour_before",),
-    "heart_rate_known": ("heart_rate_bpm_hour_before",),
-    "planned_walk_known": ("planned_walk_min",),
-    "insulin_known": ("rapid_insulin_units",),
+    **KNOWN_BITS,
+    "carbs_spread_known": ("carbs_p10_g", "carbs_p90_g"),  # the spread is half the p10-p90 interval
 }
 # Typical pre-meal (fasting-range) glucose by kind, mg/dL; "unknown" when the kind is not given.
 REFERENCE_BASELINE_MG_DL: Mapping[str, float] = {
