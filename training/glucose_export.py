@@ -179,6 +179,20 @@ def response_metadata(
     return ResponseMetadata(**values).to_props()  # type: ignore[arg-type]
 
 
+def dynamic_shapes(
+    batch_inputs: Sequence[str], history_inputs: Sequence[str] = ()
+) -> dict[str, dict[int, Any]]:
+    """torch.export's dynamic axes of a response graph, by input name: the batch axis of each row input,
+    the (sets, meals) axes of each history input."""
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    sets = torch.export.Dim("sets", min=1, max=4096)
+    meals = torch.export.Dim("meals", min=1, max=1024)
+    return {
+        **{name: {0: batch} for name in batch_inputs},
+        **{name: {0: sets, 1: meals} for name in history_inputs},
+    }
+
+
 def export_response(
     network: ResponseNetwork, metadata: Mapping[str, str], model_dir: Path, check: ModelInputs | None = None
 ) -> Path:
@@ -188,14 +202,13 @@ def export_response(
     network.eval()
     example = (torch.zeros(2, CGM_POINTS), torch.ones(2, CGM_POINTS), torch.zeros(2, N_FEATURES))
     example[2][:, 2] = 50.0  # a plausible meal keeps the traced graph away from degenerate values
-    batch = torch.export.Dim("batch", min=1, max=65536)
     program = torch.onnx.export(
         network,
         example,
         dynamo=True,
         input_names=[INPUT_CGM, INPUT_CGM_MASK, INPUT_FEATURES],
         output_names=list(OUTPUT_NAMES),
-        dynamic_shapes={"cgm_rel_mg_dl": {0: batch}, "cgm_mask": {0: batch}, "features": {0: batch}},
+        dynamic_shapes=dynamic_shapes([INPUT_CGM, INPUT_CGM_MASK, INPUT_FEATURES]),
         opset_version=OPSET,
         external_data=False,
     )
@@ -298,20 +311,10 @@ def export_personal_response(
     out.parent.mkdir(parents=True, exist_ok=True)
     network.eval()
     example = tuple(torch.from_numpy(np.ascontiguousarray(check[name])) for name in PERSONAL_INPUT_NAMES)
-    batch = torch.export.Dim("batch", min=1, max=65536)
-    sets = torch.export.Dim("sets", min=1, max=4096)
-    meals = torch.export.Dim("meals", min=1, max=1024)
-    dynamic = {
-        INPUT_CGM: {0: batch},
-        INPUT_CGM_MASK: {0: batch},
-        INPUT_FEATURES: {0: batch},
-        INPUT_PERSON: {0: batch},
-        INPUT_HISTORY_SLOT: {0: batch},
-        INPUT_HISTORY_CGM: {0: sets, 1: meals},
-        INPUT_HISTORY_CGM_MASK: {0: sets, 1: meals},
-        INPUT_HISTORY_FEATURES: {0: sets, 1: meals},
-        INPUT_HISTORY_RISE: {0: sets, 1: meals},
-    }
+    dynamic = dynamic_shapes(
+        [INPUT_CGM, INPUT_CGM_MASK, INPUT_FEATURES, INPUT_PERSON, INPUT_HISTORY_SLOT],
+        [INPUT_HISTORY_CGM, INPUT_HISTORY_CGM_MASK, INPUT_HISTORY_FEATURES, INPUT_HISTORY_RISE],
+    )
     program = torch.onnx.export(
         network,
         example,

@@ -72,7 +72,13 @@ from mealimpact.model_repository.config import (
 from mealimpact.model_repository.layout import CONFIG_FILE, model_path, versions
 from mealimpact.model_repository.metadata import ResponseMetadata
 from mealimpact.model_repository.sessions import open_session
-from training.glucose_export import MODEL_NAME, OPSET, export_personal_response, export_response
+from training.glucose_export import (
+    MODEL_NAME,
+    OPSET,
+    dynamic_shapes,
+    export_personal_response,
+    export_response,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -165,25 +171,16 @@ def export_front(path: Path, personal: bool = True) -> onnx.ModelProto:
     outputs = FRONT_OUTPUTS if personal else POPULATION_FRONT_OUTPUTS
     feed = example_feed()
     example = tuple(torch.from_numpy(feed[name]) for name in names)
-    batch = torch.export.Dim("batch", min=1, max=65536)
-    sets = torch.export.Dim("sets", min=1, max=4096)
-    meals = torch.export.Dim("meals", min=1, max=1024)
-    dynamic = {
-        INPUT_RAW_CGM: {0: batch},
-        INPUT_MEAL: {0: batch},
-        INPUT_CONTEXT: {0: batch},
-        INPUT_KIND: {0: batch},
-        **{
-            name: {0: sets, 1: meals}
-            for name in (
-                INPUT_HISTORY_RAW_CGM,
-                INPUT_HISTORY_MEAL,
-                INPUT_HISTORY_CONTEXT,
-                INPUT_HISTORY_KIND,
-                INPUT_HISTORY_GLUCOSE,
-            )
-        },
-    }
+    dynamic = dynamic_shapes(
+        [INPUT_RAW_CGM, INPUT_MEAL, INPUT_CONTEXT, INPUT_KIND],
+        [
+            INPUT_HISTORY_RAW_CGM,
+            INPUT_HISTORY_MEAL,
+            INPUT_HISTORY_CONTEXT,
+            INPUT_HISTORY_KIND,
+            INPUT_HISTORY_GLUCOSE,
+        ],
+    )
     program = torch.onnx.export(
         front,
         example,
