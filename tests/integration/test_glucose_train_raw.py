@@ -72,36 +72,24 @@ def population(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the shipped repository after `train glucose-personal` (tiny data: 10 people, 2 folds,
     1 epoch) on top of version 1."""
-    models_dir = shipped_models_dir()
-    out = linked_copy(models_dir, tmp_path_factory.mktemp("trained") / "models")
-    patch = pytest.MonkeyPatch()
-    patch.setattr(
-        glucose_model.cohorts, "load_cohort", lambda folder, layout="auto": [_person(i) for i in range(10)]
+    out = linked_copy(shipped_models_dir(), tmp_path_factory.mktemp("trained") / "models")
+    base = model_path(out / GLUCOSE_RESPONSE, 1)
+    _train(
+        [
+            "glucose-personal",
+            "--base",
+            str(base),
+            "--simulated",
+            "0",
+            "--folds",
+            "2",
+            "--epochs",
+            "1",
+            "--seeds",
+            "1",
+        ],
+        out,
     )
-    try:
-        code = main(
-            [
-                "train",
-                "glucose-personal",
-                "--base",
-                str(model_path(models_dir / GLUCOSE_RESPONSE, 1)),
-                "--data",
-                str(out / "cohort"),
-                "--simulated",
-                "0",
-                "--folds",
-                "2",
-                "--epochs",
-                "1",
-                "--seeds",
-                "1",
-                "--out",
-                str(out),
-            ]
-        )
-    finally:
-        patch.undo()
-    assert code == 0
     return out
 
 
