@@ -60,20 +60,8 @@ def _train(argv: list[str], out: Path) -> None:
         patch.undo()
 
 
-@pytest.fixture(scope="module")
-def population(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the shipped repository after `train glucose` (10 people, 1 + 1 epochs): version 4."""
-    out = linked_copy(shipped_models_dir(), tmp_path_factory.mktemp("population") / "models")
-    _train(["glucose", "--simulated", "0", "--epochs", "1", "--adapt-epochs", "1"], out)
-    return out
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the shipped repository after `train glucose-personal` (tiny data: 10 people, 2 folds,
-    1 epoch) on top of version 1."""
-    out = linked_copy(shipped_models_dir(), tmp_path_factory.mktemp("trained") / "models")
-    base = model_path(out / GLUCOSE_RESPONSE, 1)
+def _train_personal(base: Path, out: Path) -> None:
+    """`train glucose-personal` on `base` with the tiny settings: 2 folds, 1 epoch, 1 seed, no simulation."""
     _train(
         [
             "glucose-personal",
@@ -90,6 +78,23 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ],
         out,
     )
+
+
+@pytest.fixture(scope="module")
+def population(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the shipped repository after `train glucose` (10 people, 1 + 1 epochs): version 4."""
+    out = linked_copy(shipped_models_dir(), tmp_path_factory.mktemp("population") / "models")
+    _train(["glucose", "--simulated", "0", "--epochs", "1", "--adapt-epochs", "1"], out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the shipped repository after `train glucose-personal` (tiny data: 10 people, 2 folds,
+    1 epoch) on top of version 1."""
+    out = linked_copy(shipped_models_dir(), tmp_path_factory.mktemp("trained") / "models")
+    base = model_path(out / GLUCOSE_RESPONSE, 1)
+    _train_personal(base, out)
     return out
 
 
@@ -163,22 +168,7 @@ def test_train_glucose_writes_a_raw_population_graph_that_is_served(population: 
 
 def test_a_personal_model_trains_on_a_raw_population_base(population: Path) -> None:
     base = model_path(population / GLUCOSE_RESPONSE, 4)
-    _train(
-        [
-            "glucose-personal",
-            "--base",
-            str(base),
-            "--simulated",
-            "0",
-            "--folds",
-            "2",
-            "--epochs",
-            "1",
-            "--seeds",
-            "1",
-        ],
-        population,
-    )
+    _train_personal(base, population)
     model, session = load_model(population / GLUCOSE_RESPONSE)
     assert model.version == 5 and [i.name for i in session.get_inputs()] == list(INPUT_NAMES)
     metadata = ResponseMetadata.from_props(model.metadata)
