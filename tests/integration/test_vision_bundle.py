@@ -72,13 +72,24 @@ def _model_repository(root: Path) -> Path:
     return root / "models"
 
 
-def _photos(n: int) -> RealPhotos:
+def _photos(n: int, other_decoding: str = "inverted") -> RealPhotos:
     # Smooth random images: like photos, neighbouring pixels are correlated. Two people, alternating.
+    # other_decoding: "inverted" (the fp32 model's answers all move: a low noise floor) or "same" (none move).
     rng = np.random.default_rng(0)
     small = rng.integers(0, 256, size=(n, 4, 4, 3)).astype(np.float32)
     images = np.repeat(np.repeat(small, CROP_PX // 4, axis=1), CROP_PX // 4, axis=2).astype(np.uint8)
     people = tuple("ab"[i % 2] for i in range(n))
-    return RealPhotos(images=images, people=people, calibration=images, calibration_people=people)
+    other = 255 - images if other_decoding == "inverted" else images.copy()
+    return RealPhotos(
+        images=images, people=people, calibration=images, calibration_people=people, other_decoding=other
+    )
+
+
+def _ort_op_types(path: Path) -> set[str]:
+    from onnxruntime.tools.ort_format_model.ort_flatbuffers_py.fbs.InferenceSession import InferenceSession
+
+    graph = InferenceSession.GetRootAsInferenceSession(path.read_bytes(), 0).Model().Graph()
+    return {graph.Nodes(i).OpType().decode() for i in range(graph.NodesLength())}
 
 
 def _outputs(path: Path, images: np.ndarray) -> list[np.ndarray]:
@@ -92,7 +103,8 @@ def test_an_accepted_int8_model_ships_and_every_file_matches_fp32(
     monkeypatch.setattr(
         mobile_bundle, "INT8_TOP1_AGREEMENT_MIN", 0.0
     )  # the tiny model's agreement is not the point
-    monkeypatch.setattr(mobile_bundle, "INT8_CARBS_SHARE_MIN", 0.0)
+    # Exact intervals only: no photo keeps one, fp32 on the inverted "other decoding" included (floor 0 %).
+    monkeypatch.setattr(mobile_bundle, "INT8_CARBS_TOLERANCE", 0.0)
     monkeypatch.setattr(mobile_bundle, "INT8_QAT_STEPS", 2)  # the recipe runs end to end; fewer steps
     models = _model_repository(tmp_path)
     photos = _photos(16)
@@ -108,6 +120,12 @@ def test_an_accepted_int8_model_ships_and_every_file_matches_fp32(
     assert bundle.int8.people == 2 and bundle.int8.calibration_views == 16
     assert bundle.int8.size_bytes == (folder / "model.int8.ort").stat().st_size  # the file a phone downloads
     assert bundle.int8.distillation_views == 16
+    assert bundle.int8.fp32_cross_decoder_carbs_interval_share == 0.0
+    assert bundle.int8.fp32_cross_decoder_carbs_change_median > 0.0  # the inverted images move fp32's carbs
+    assert not np.isnan(bundle.int8.held_out_other_decoder_carbs_interval_share)
+    # The phone file is fused for the CPU kernels (Fixed style) and has no all-zero weight zero points.
+    ops = _ort_op_types(folder / "model.int8.ort")
+    assert "QLinearConv" in ops and "Conv" not in ops, ops
 
     want = _outputs(folder / "model.fp32.onnx", photos.images[:1])
     for name, tolerance in (("model.fp32.ort", 1e-6), ("model.int8.ort", 0.05)):
@@ -128,6 +146,8 @@ def test_an_accepted_int8_model_ships_and_every_file_matches_fp32(
 
     manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
     assert manifest["models"][0]["ship"] == "model.int8.ort" and manifest["cgm_grid"]["step_min"] == 5
+    rules = manifest["models"][0]["int8_rules"]
+    assert rules["strict_carbs_interval_share"] == 0.95 and rules["strict_carbs_bar_met"] is False
     for entry in manifest["models"][0]["files"]:
         data = (tmp_path / "bundle" / entry["path"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == entry["sha256"] and len(data) == entry["size_bytes"]
@@ -135,6 +155,7 @@ def test_an_accepted_int8_model_ships_and_every_file_matches_fp32(
 
     readme = write_readme([bundle], tmp_path / "bundle", ["golden.json"]).read_text()
     assert "`tiny_recognizer/model.int8.ort`" in readme and "Normalisation is inside the graph" in readme
+    assert "fp32 vs fp32, another JPEG decoder" in readme and "The earlier bar, 95% of photos" in readme
 
 
 def test_an_int8_model_that_disagrees_is_left_out_and_the_bundle_says_by_how_much(
@@ -143,9 +164,11 @@ def test_an_int8_model_that_disagrees_is_left_out_and_the_bundle_says_by_how_muc
     monkeypatch.setattr(mobile_bundle, "INT8_CARBS_TOLERANCE", 0.0)  # no int8 model is that exact
     monkeypatch.setattr(mobile_bundle, "INT8_QAT_STEPS", 2)
     models = _model_repository(tmp_path)
-    (bundle,) = build_mobile_bundle(models, tmp_path / "bundle", _photos(16))
+    # The "other decoding" is the same pixels: fp32 keeps every interval exactly, a floor int8 cannot reach.
+    (bundle,) = build_mobile_bundle(models, tmp_path / "bundle", _photos(16, other_decoding="same"))
     assert not (tmp_path / "bundle" / "tiny_recognizer" / "model.int8.ort").exists()
     assert bundle.ship == "model.fp32.ort"
-    assert any("carbohydrate interval" in p and "short by" in p for p in bundle.int8_problems)
+    assert bundle.int8 is not None and bundle.int8.fp32_cross_decoder_carbs_interval_share == 1.0
+    assert any("carbohydrate interval" in p and "two decoders" in p for p in bundle.int8_problems)
     readme = write_readme([bundle], tmp_path / "bundle", []).read_text()
     assert "The int8 file is not in this bundle" in readme and "`tiny_recognizer/model.fp32.ort`" in readme
