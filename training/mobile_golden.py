@@ -16,14 +16,17 @@ whatever graphs the model repository holds when the command is re-run.
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import hashlib
 import io
 import json
 import logging
 import math
+import shutil
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,12 +37,20 @@ import numpy.typing as npt
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from glucose_model.records import GlucoseSeries
+from glucose_model import calibration as glucose_calibration
+from glucose_model import impact as glucose_impact
+from glucose_model.features import BASELINE_WINDOW_MIN, MIN_VALID_LAST_HOUR
+from glucose_model.impact import ImpactResult, ResponsePredictor
+from glucose_model.metrics import IAUC_WINDOW_MIN
+from glucose_model.records import GLUCOSE_MAX_MG_DL, GLUCOSE_MIN_MG_DL, MG_DL_PER_MMOL_L, GlucoseSeries
 from glucose_model.resample import GRID_STEP_MIN, MAX_INTERPOLATED_GAP_MIN, resample_to_grid
 from mealimpact.model_repository.checksums import file_sha256
 from mealimpact.model_repository.sessions import open_session
 from serving.main import create_app
-from serving.settings import Settings
+from serving.output_bounds import MAX_GLUCOSE_MG_DL
+from serving.request_records import CLOCK_SKEW
+from serving.schemas.meals import ImpactRequest
+from serving.settings import GLUCOSE_RESPONSE, Settings
 from training.mobile_bundle import finite_json, latest_version, phone_metadata, read_metadata
 from vision.decode import decode_image
 from vision.metadata import MODEL_NAME as RECOGNIZER
@@ -59,6 +70,11 @@ GLUCOSE_REQUESTS = (
     ("impact", "/v1/meals/impact", "impact.json"),
     ("forecast", "/v1/glucose/forecast", "forecast.json"),
 )
+IMPACT_ROUTE = "/v1/meals/impact"
+# A tiny raw population response graph (`train glucose`, kind "population": no person or history inputs),
+# kept beside the golden cases so the client's population path has cases too; see mobile/README.md.
+POPULATION_FOLDER = "population"
+POPULATION_SOURCE = Path(__file__).resolve().parents[1] / "mobile" / "golden" / POPULATION_FOLDER
 
 
 def encode_array(array: npt.NDArray[Any]) -> dict[str, object]:
@@ -265,7 +281,7 @@ class _RecordingBackend:
 def _readings(request: Mapping[str, Any]) -> tuple[list[int], list[float]]:
     readings = request["cgm"]["readings"]
     unit = request["cgm"].get("unit", "mg/dL")
-    factor = 18.0 if unit == "mmol/L" else 1.0
+    factor = MG_DL_PER_MMOL_L if unit == "mmol/L" else 1.0
     times = [int(datetime.fromisoformat(r["time"]).timestamp()) for r in readings]
     return times, [float(r["value"]) * factor for r in readings]
 
@@ -292,17 +308,50 @@ def _grid_window(
     return None
 
 
-def glucose_cases(models_dir: Path) -> list[dict[str, object]]:
-    """Each example request through the real app; the model calls it made and its answer."""
+@contextlib.contextmanager
+def _app(models_dir: Path) -> Iterator[TestClient]:
+    """The real app on `models_dir`, ready (its warm-up calls done, so they are part of no case)."""
     settings = Settings(models_dir=models_dir, api_keys=(), batcher_enabled=False)
-    cases = []
     with TestClient(create_app(settings)) as client:
         runtime = client.app.state.runtime  # type: ignore[attr-defined]
-        for _ in range(600):  # the warm-up calls run in the background; they are not part of any case
+        for _ in range(600):
             if runtime.ready:
                 break
             time.sleep(0.05)
-        for name, route, example in GLUCOSE_REQUESTS:
+        yield client
+
+
+@contextlib.contextmanager
+def _impact_results() -> Iterator[list[ImpactResult]]:
+    """Every ImpactResult the predictor returns meanwhile: the server's answer before rounding and wording."""
+    results: list[ImpactResult] = []
+    original = ResponsePredictor.impact
+
+    def recording(self: ResponsePredictor, *args: Any, **kwargs: Any) -> ImpactResult:
+        result = original(self, *args, **kwargs)
+        results.append(result)
+        return result
+
+    ResponsePredictor.impact = recording  # type: ignore[method-assign]
+    try:
+        yield results
+    finally:
+        ResponsePredictor.impact = original  # type: ignore[method-assign]
+
+
+def glucose_cases(
+    models_dir: Path,
+    requests: Sequence[tuple[str, str, str]] = GLUCOSE_REQUESTS,
+    prefix: str = "",
+    model_files: Mapping[str, str] | None = None,
+) -> list[dict[str, object]]:
+    """Each example request through the real app; the model calls it made and its answer (and, for the
+    impact route, the predictor's unrounded result). `model_files`: model name -> the file's path relative
+    to the golden folder, for a model that is not in the repository's models/ (the population graph)."""
+    cases = []
+    with _app(models_dir) as client:
+        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+        for name, route, example in requests:
             base = json.loads((EXAMPLES / example).read_text())
             if name == "forecast":
                 base = _recent(base)  # the server forecasts only from readings of the last minutes
@@ -313,7 +362,8 @@ def glucose_cases(models_dir: Path) -> list[dict[str, object]]:
                 recorder = _RecordingBackend(runtime.executor.backend)
                 runtime.executor.backend = recorder
                 try:
-                    response = client.post(route, json=request)
+                    with _impact_results() as results:
+                        response = client.post(route, json=request)
                 finally:
                     runtime.executor.backend = recorder.inner
                 if response.status_code != 200:
@@ -338,25 +388,239 @@ def glucose_cases(models_dir: Path) -> list[dict[str, object]]:
                         if (w := _grid_window(np.asarray(v), grid.times_utc_s, grid.glucose_mg_dl))
                         is not None
                     }
+                    model = _model_ref(models_dir, str(call["model"]))
+                    if model_files is not None and str(call["model"]) in model_files:
+                        model["file"] = model_files[str(call["model"])]
                     calls.append(
                         {
-                            "model": _model_ref(models_dir, str(call["model"])),
+                            "model": model,
                             "inputs": {k: encode_array(np.asarray(v)) for k, v in inputs.items()},
                             "inputs_from_cgm_grid": from_cgm,
                             "outputs": {k: encode_array(np.asarray(v)) for k, v in outputs.items()},
                         }
                     )
-                cases.append(
-                    {
-                        "name": f"{name}_{variant}",
-                        "route": route,
-                        "request": request,
-                        "readings": {"times_utc_s": times, "glucose_mg_dl": values},
-                        "calls": calls,
-                        "response": response.json(),
-                    }
-                )
+                case: dict[str, object] = {
+                    "name": f"{prefix}{name}_{variant}",
+                    "route": route,
+                    "request": request,
+                    "readings": {"times_utc_s": times, "glucose_mg_dl": values},
+                    "calls": calls,
+                    "response": response.json(),
+                }
+                if route == IMPACT_ROUTE and len(results) == 1:
+                    case["result"] = results[0].as_dict()
+                cases.append(case)
     return cases
+
+
+def _set_path(request: dict[str, Any], path: Sequence[str | int], value: object) -> None:
+    target: Any = request
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+
+
+def _has_path(request: Mapping[str, Any], path: Sequence[str | int]) -> bool:
+    """Whether `path` leads to an object in `request` (a list entry or a nested object)."""
+    target: Any = request
+    for key in path:
+        inside = (isinstance(target, dict) and key in target) or (
+            isinstance(target, list) and isinstance(key, int) and key < len(target)
+        )
+        if not inside:
+            return False
+        target = target[key]
+    return isinstance(target, dict)
+
+
+def _schema_bound_requests(base: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """One request per numeric bound of the impact schema (ImpactRequest), just beyond it: every range
+    the server checks, found from its own JSON schema, so a bound added there gets a golden case."""
+    schema = ImpactRequest.model_json_schema()
+    defs = schema["$defs"]
+    out: list[tuple[str, dict[str, Any]]] = []
+    for key, spec in schema["properties"].items():
+        if key in ("cgm", "history"):
+            continue  # the readings have no numeric bounds; a past meal's are the meal's
+        if "$ref" in spec:
+            prefix: list[str | int] = [key]
+            props = defs[spec["$ref"].rsplit("/", 1)[-1]]["properties"]
+        elif spec.get("type") == "array":
+            prefix = [key, 0]
+            props = defs[spec["items"]["$ref"].rsplit("/", 1)[-1]]["properties"]
+        else:
+            prefix, props = [], {key: spec}
+        for name, prop in props.items():
+            for variant in prop.get("anyOf", [prop]):
+                if variant.get("type") != "number":
+                    continue
+                beyond = (
+                    ("above", variant.get("maximum"), 1.0),
+                    ("below", variant.get("minimum"), -1.0),
+                    ("at_exclusive_minimum", variant.get("exclusiveMinimum"), 0.0),
+                )
+                for side, bound, step in beyond:
+                    if bound is None:
+                        continue
+                    request = copy.deepcopy(dict(base))
+                    if not _has_path(request, prefix):
+                        continue  # no entry in that list (or no such object) to put the value in
+                    _set_path(request, [*prefix, name], bound + step)
+                    out.append((f"schema_{'.'.join(str(p) for p in [*prefix, name])}_{side}", request))
+    return out
+
+
+def refused_requests(base: Mapping[str, Any], now: datetime) -> list[tuple[str, dict[str, Any]]]:
+    """Impact requests the server must refuse with 422: the schema's bounds, and what only the records
+    and the predictor see (CGM too thin before the meal, out of range, out of order, in the future...).
+    Built on the personal variant of `base`, so every list (insulin, earlier meals, history) has an entry."""
+    personal = _personal(base)
+    future = (now + timedelta(days=1)).isoformat()
+    cases: list[tuple[str, dict[str, Any]]] = []
+
+    def changed(name: str, edit: Any) -> None:
+        request = copy.deepcopy(personal)
+        edit(request)
+        cases.append((name, request))
+
+    def readings(request: dict[str, Any]) -> list[dict[str, Any]]:
+        return request["cgm"]["readings"]
+
+    def minutes_before_meal(request: dict[str, Any], reading: Mapping[str, Any]) -> float:
+        meal = datetime.fromisoformat(request["meal"]["time"])
+        return (meal - datetime.fromisoformat(reading["time"])).total_seconds() / 60.0
+
+    def shift_readings(request: dict[str, Any]) -> None:
+        for r in readings(request):
+            r["time"] = (datetime.fromisoformat(r["time"]) - timedelta(hours=2)).isoformat()
+
+    def sparse(request: dict[str, Any]) -> None:
+        request["cgm"]["readings"] = [
+            r
+            for r in readings(request)
+            if minutes_before_meal(request, r) >= 60 or minutes_before_meal(request, r) < 10
+        ]
+
+    def swap(request: dict[str, Any]) -> None:
+        rs = readings(request)
+        rs[3], rs[4] = rs[4], rs[3]
+
+    def duplicate(request: dict[str, Any]) -> None:
+        rs = readings(request)
+        rs.insert(11, copy.deepcopy(rs[10]))
+
+    def history_short_after(request: dict[str, Any]) -> None:
+        past = request["history"][1]
+        meal = datetime.fromisoformat(past["meal"]["time"])
+        past["cgm"]["readings"] = [
+            r
+            for r in past["cgm"]["readings"]
+            if datetime.fromisoformat(r["time"]) <= meal + timedelta(hours=1)
+        ]
+
+    def no_offset(request: dict[str, Any]) -> None:
+        request["meal"]["time"] = (
+            datetime.fromisoformat(request["meal"]["time"]).replace(tzinfo=None).isoformat()
+        )
+
+    changed("cgm_ends_two_hours_before_the_meal", shift_readings)
+    changed("cgm_too_sparse_in_the_last_hour", sparse)
+    changed("cgm_no_readings", lambda r: r["cgm"].update(readings=[]))
+    changed("cgm_value_above_range", lambda r: readings(r)[5].update(value=700))
+    changed("cgm_mmol_unit_with_mg_dl_values", lambda r: r["cgm"].update(unit="mmol/L"))
+    changed("cgm_unit_misspelt", lambda r: r["cgm"].update(unit="mg/dl"))
+    changed("cgm_unit_missing", lambda r: r["cgm"].pop("unit"))
+    changed("cgm_readings_out_of_order", swap)
+    changed("cgm_duplicate_reading", duplicate)
+    changed("meal_in_the_future", lambda r: r["meal"].update(time=future))
+    changed("insulin_in_the_future", lambda r: r["insulin"][0].update(time=future))
+    changed("meal_time_without_offset", no_offset)
+    changed("meal_time_before_2000", lambda r: r["meal"].update(time="1999-12-31T12:00:00+01:00"))
+    changed("meal_carbs_missing", lambda r: r["meal"].pop("carbs_g"))
+    changed("meal_carbs_as_text", lambda r: r["meal"].update(carbs_g="60"))
+    changed("diabetes_kind_unknown", lambda r: r["profile"].update(diabetes="type3"))
+    changed("medication_unknown", lambda r: r["profile"].update(medication=["insulin"]))
+    changed("insulin_kind_unknown", lambda r: r["insulin"][0].update(kind="bolus"))
+    changed("history_cgm_value_below_range", lambda r: r["history"][0]["cgm"]["readings"][2].update(value=10))
+    changed("history_cgm_ends_an_hour_after_the_meal", history_short_after)
+    changed("history_meal_in_the_future", lambda r: r["history"][2]["meal"].update(time=future))
+    return cases + _schema_bound_requests(personal)
+
+
+def refused_cases(models_dir: Path) -> dict[str, object]:
+    """Each refused request with the server's 422 answer (problem type, detail, errors), and `now`: the
+    time the requests were made (a client checks "not in the future" against it)."""
+    base = json.loads((EXAMPLES / "impact.json").read_text())
+    now = datetime.now(UTC)
+    cases = []
+    with _app(models_dir) as client:
+        for name, request in refused_requests(base, now):
+            response = client.post(IMPACT_ROUTE, json=request)
+            if response.status_code != 422:
+                raise RuntimeError(f"refused case {name}: the app answered {response.status_code}, not 422")
+            cases.append(
+                {"name": name, "route": IMPACT_ROUTE, "request": request, "problem": response.json()}
+            )
+    return {"now": now.isoformat(), "cases": cases}
+
+
+def constants() -> dict[str, object]:
+    """The numbers the client mirrors from Python code rather than from a model's metadata."""
+    return {
+        "what_if": {
+            "walk_min": glucose_impact.WALK_WHAT_IF_MIN,
+            "lower_gi_drop": glucose_impact.LOWER_GI_DROP,
+            "lower_gi_floor": glucose_impact.LOWER_GI_FLOOR,
+            "extra_fiber_g": glucose_impact.EXTRA_FIBER_G,
+            "half_portion_columns": list(glucose_impact.HALF_PORTION_RAW),
+        },
+        "iauc_window_min": IAUC_WINDOW_MIN,
+        "calibration": {
+            "prior_meals": glucose_calibration.PRIOR_MEALS,
+            "min_meals_to_apply": glucose_calibration.MIN_MEALS_TO_APPLY,
+            "scale_limits": list(glucose_calibration.SCALE_LIMITS),
+        },
+        "validation": {
+            "glucose_min_mg_dl": GLUCOSE_MIN_MG_DL,
+            "glucose_max_mg_dl": GLUCOSE_MAX_MG_DL,
+            "min_valid_last_hour": MIN_VALID_LAST_HOUR,
+            "baseline_window_min": BASELINE_WINDOW_MIN,
+            "min_measured_share": glucose_impact.MIN_MEASURED_SHARE,
+            "clock_skew_min": CLOCK_SKEW.total_seconds() / 60.0,
+            "max_answer_glucose_mg_dl": MAX_GLUCOSE_MG_DL,
+        },
+    }
+
+
+@contextlib.contextmanager
+def _population_models(models_dir: Path, population: Path) -> Iterator[Path]:
+    """A scratch model repository: `models_dir`'s models, with the response model replaced by the
+    population graph kept under `population` (its version folder and config.pbtxt)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        for folder in models_dir.iterdir():
+            if folder.is_dir() and folder.name != GLUCOSE_RESPONSE:
+                (root / folder.name).symlink_to(folder.resolve(), target_is_directory=True)
+        shutil.copytree(population / GLUCOSE_RESPONSE, root / GLUCOSE_RESPONSE)
+        yield root
+
+
+def population_cases(models_dir: Path, out: Path) -> tuple[list[dict[str, object]], dict[str, object]]:
+    """The impact cases on the population graph under `out`/population, if one is kept there, and its
+    metadata; nothing when there is none."""
+    population = out / POPULATION_FOLDER
+    if not (population / GLUCOSE_RESPONSE).is_dir():
+        return [], {}
+    with _population_models(models_dir, population) as scratch:
+        path, version = _model_file(scratch, GLUCOSE_RESPONSE)
+        relative = f"{POPULATION_FOLDER}/{GLUCOSE_RESPONSE}/{version}/{path.name}"
+        cases = glucose_cases(
+            scratch,
+            [r for r in GLUCOSE_REQUESTS if r[0] == "impact"],
+            "population_",
+            {GLUCOSE_RESPONSE: relative},
+        )
+        return cases, {"glucose_response_population": finite_json(phone_metadata(path))}
 
 
 def _recent(request: Mapping[str, Any]) -> dict[str, Any]:
@@ -433,7 +697,9 @@ def _glucose_metadata(models_dir: Path) -> dict[str, object]:
 
 
 def write_golden(models_dir: Path, data_dir: Path, out: Path) -> list[Path]:
-    """recognizer.json, cgm_resample.json, glucose.json under `out`; returns the paths written."""
+    """recognizer.json, cgm_resample.json, glucose.json under `out`; returns the paths written. The
+    population graph kept in the repository (mobile/golden/population) is copied beside them when `out`
+    is another folder (a bundle's golden/), so its cases run there too; it is never rebuilt here."""
     out.mkdir(parents=True, exist_ok=True)
     documents: dict[str, object] = {
         "cgm_resample.json": {
@@ -441,11 +707,18 @@ def write_golden(models_dir: Path, data_dir: Path, out: Path) -> list[Path]:
             "max_interpolated_gap_min": MAX_INTERPOLATED_GAP_MIN,
             "cases": resample_cases(),
         },
-        "glucose.json": {
-            "tolerance": GOLDEN_TOLERANCE,
-            "metadata": _glucose_metadata(models_dir),
-            "cases": glucose_cases(models_dir),
-        },
+    }
+    if POPULATION_SOURCE.is_dir() and POPULATION_SOURCE.resolve() != (out / POPULATION_FOLDER).resolve():
+        shutil.copytree(
+            POPULATION_SOURCE, out / POPULATION_FOLDER, dirs_exist_ok=True
+        )  # e.g. a bundle's golden/
+    population, population_metadata = population_cases(models_dir, out)
+    documents["glucose.json"] = {
+        "tolerance": GOLDEN_TOLERANCE,
+        "metadata": {**_glucose_metadata(models_dir), **population_metadata},
+        "constants": constants(),
+        "cases": glucose_cases(models_dir) + population,
+        "refused": refused_cases(models_dir),
     }
     try:
         documents["recognizer.json"] = {

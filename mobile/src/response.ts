@@ -31,8 +31,17 @@ export interface ResponseMetadata {
   feature_names: string[];
   curve_minutes: number[];
   quantiles: number[];
-  person_fields: string[];
-  history: { max_meals: number };
+  factor_groups: string[];
+  /** Present on a personal graph (person encoder inside, `person` and `history_*` inputs); absent on a
+   * population graph (`train glucose`), which the client calibrates on past meals instead. */
+  person_fields?: string[];
+  history?: { max_meals: number; slots: { with_history: number; without: number } };
+}
+
+/** A personal graph takes the person and the past meals as inputs; a population one takes the meal rows
+ * only (the server tells them apart the same way: glucose_model.impact.ResponsePredictor.personal). */
+export function isPersonal(meta: ResponseMetadata): boolean {
+  return Array.isArray(meta.person_fields);
 }
 
 export interface MealIn {
@@ -97,7 +106,7 @@ function nearestGridTime(timeUtcS: number, stepMin: number): number {
 }
 
 /** `points` grid values ending (or starting) at the grid time nearest the meal: the 3 h before or after. */
-function aroundMeal(grid: Grid, mealIso: string, points: number, before: boolean, stepMin: number): Float32Array {
+export function aroundMeal(grid: Grid, mealIso: string, points: number, before: boolean, stepMin: number): Float32Array {
   const centre = nearestGridTime(utcS(mealIso), stepMin);
   const first = before ? centre - (points - 1) * stepMin * 60 : centre;
   return gridWindow(grid, first, points, stepMin);
@@ -196,14 +205,72 @@ export function personRow(profile: ImpactRequest["profile"], meta: ResponseMetad
   for (const name of MEDICATIONS) {
     values[`medication_${name}`] = taken === undefined ? NaN : name === "none" ? Number(taken.length === 0) : Number(taken.includes(name));
   }
-  return Float32Array.from(meta.person_fields.map((f) => values[f] ?? NaN));
+  return Float32Array.from((meta.person_fields ?? []).map((f) => values[f] ?? NaN));
 }
 
 export interface ResponseFeeds {
   feeds: Record<string, ort.Tensor>;
 }
 
-/** Feeds for the prediction of one meal (one row), with the request's past meals as its history. */
+/** The person's past meals as raw rows: the pre-meal CGM window, meal and context rows, kind code, and
+ * the glucose measured at curve_minutes after each (mg/dL, float64; NaN = not measured). */
+export interface PastMealRows {
+  n: number;
+  cgm: Float32Array; // (n, points)
+  meal: Float32Array; // (n, meal columns)
+  context: Float32Array; // (n, context columns)
+  kind: Float32Array; // (n,)
+  glucoseAfter: Float64Array; // (n, points)
+}
+
+/** The request's past meals (`history`), each gridded once from its readings (3 h before to 3 h after). */
+export function pastMealRows(
+  request: ImpactRequest,
+  meta: ResponseMetadata,
+  options: { stepMin?: number; maxGapMin?: number } = {},
+): PastMealRows {
+  const stepMin = options.stepMin ?? 5;
+  const points = meta.inputs.cgm_mg_dl.shape[1] as number;
+  const nMeal = columns(meta, "meal").length;
+  const nContext = columns(meta, "context").length;
+  // A personal graph reads the latest max_meals; the population path calibrates on all of them.
+  const all = request.history ?? [];
+  const past = isPersonal(meta) && meta.history !== undefined ? all.slice(-meta.history.max_meals) : all;
+  const n = past.length;
+  const out: PastMealRows = {
+    n,
+    cgm: new Float32Array(n * points),
+    meal: new Float32Array(n * nMeal),
+    context: new Float32Array(n * nContext),
+    kind: new Float32Array(n).fill(kindCode(request.profile?.diabetes, meta)),
+    glucoseAfter: new Float64Array(n * points),
+  };
+  past.forEach((entry, i) => {
+    const pastGrid = resampleToGrid(readingsOf(entry.cgm), stepMin, options.maxGapMin);
+    out.cgm.set(aroundMeal(pastGrid, entry.meal.time, points, true, stepMin), i * points);
+    out.glucoseAfter.set(aroundMeal64(pastGrid, entry.meal.time, points, stepMin), i * points);
+    out.meal.set(mealRow(entry.meal, meta), i * nMeal);
+    out.context.set(pastContextRow(entry.meal, meta), i * nContext);
+  });
+  return out;
+}
+
+/** The grid values from the meal's grid time on, in float64 (the measured response after a past meal). */
+function aroundMeal64(grid: Grid, mealIso: string, points: number, stepMin: number): Float64Array {
+  const out = new Float64Array(points).fill(NaN);
+  if (grid.timesUtcS.length === 0) return out;
+  const offset = Math.round((nearestGridTime(utcS(mealIso), stepMin) - grid.timesUtcS[0]) / (stepMin * 60));
+  for (let i = 0; i < points; i++) {
+    const j = offset + i;
+    if (j >= 0 && j < grid.glucoseMgDl.length) out[i] = grid.glucoseMgDl[j];
+  }
+  return out;
+}
+
+/**
+ * Feeds for the prediction of one meal (one row). A personal graph also gets the person and the
+ * request's past meals as its history set; a population graph takes the four row inputs only.
+ */
 export function responseFeeds(
   request: ImpactRequest,
   meta: ResponseMetadata,
@@ -216,36 +283,35 @@ export function responseFeeds(
   const grid = resampleToGrid(readingsOf(request.cgm), stepMin, options.maxGapMin);
   const cgm = aroundMeal(grid, request.meal.time, points, true, stepMin);
   const kind = kindCode(request.profile?.diabetes, meta);
-  // The person's past meals: the latest max_meals, each gridded once from 3 h before to 3 h after it.
-  const past = (request.history ?? []).slice(-meta.history.max_meals);
-  const h = Math.max(1, past.length);
-  const hCgm = new Float32Array(h * points).fill(NaN);
-  const hGlucose = new Float32Array(h * points).fill(NaN);
-  const hMeal = new Float32Array(h * nMeal).fill(NaN);
-  const hContext = new Float32Array(h * nContext).fill(NaN);
-  const hKind = new Float32Array(h).fill(kindCode(undefined, meta));
-  past.forEach((entry, i) => {
-    const pastGrid = resampleToGrid(readingsOf(entry.cgm), stepMin, options.maxGapMin);
-    hCgm.set(aroundMeal(pastGrid, entry.meal.time, points, true, stepMin), i * points);
-    hGlucose.set(aroundMeal(pastGrid, entry.meal.time, points, false, stepMin), i * points);
-    hMeal.set(mealRow(entry.meal, meta), i * nMeal);
-    hContext.set(pastContextRow(entry.meal, meta), i * nContext);
-    hKind[i] = kind;
-  });
   const f32 = (data: Float32Array, dims: number[]) => new ort.Tensor("float32", data, dims);
+  const feeds: Record<string, ort.Tensor> = {
+    cgm_mg_dl: f32(cgm, [1, points]),
+    meal: f32(mealRow(request.meal, meta, options.carbs), [1, nMeal]),
+    context: f32(contextRow(request, meta), [1, nContext]),
+    diabetes_kind: f32(Float32Array.from([kind]), [1, 1]),
+  };
+  if (!isPersonal(meta)) return { feeds };
+  // The person's past meals: one history set (padded to one all-NaN meal when there are none).
+  const past = pastMealRows(request, meta, options);
+  const h = Math.max(1, past.n);
+  const pad = (data: Float32Array, width: number) => {
+    const out = new Float32Array(h * width).fill(NaN);
+    out.set(data);
+    return out;
+  };
+  const hKind = new Float32Array(h).fill(kindCode(undefined, meta));
+  hKind.set(past.kind);
+  const person = personRow(request.profile, meta);
   return {
     feeds: {
-      cgm_mg_dl: f32(cgm, [1, points]),
-      meal: f32(mealRow(request.meal, meta, options.carbs), [1, nMeal]),
-      context: f32(contextRow(request, meta), [1, nContext]),
-      diabetes_kind: f32(Float32Array.from([kind]), [1, 1]),
-      person: f32(personRow(request.profile, meta), [1, meta.person_fields.length]),
+      ...feeds,
+      person: f32(person, [1, person.length]),
       history_slot: new ort.Tensor("int64", BigInt64Array.from([0n]), [1]),
-      history_cgm_mg_dl: f32(hCgm, [1, h, points]),
-      history_meal: f32(hMeal, [1, h, nMeal]),
-      history_context: f32(hContext, [1, h, nContext]),
+      history_cgm_mg_dl: f32(pad(past.cgm, points), [1, h, points]),
+      history_meal: f32(pad(past.meal, nMeal), [1, h, nMeal]),
+      history_context: f32(pad(past.context, nContext), [1, h, nContext]),
       history_diabetes_kind: f32(hKind, [1, h]),
-      history_glucose_mg_dl: f32(hGlucose, [1, h, points]),
+      history_glucose_mg_dl: f32(pad(Float32Array.from(past.glucoseAfter), points), [1, h, points]),
     },
   };
 }
@@ -281,8 +347,8 @@ export function responseCurve(out: ort.InferenceSession.OnnxValueMapType, meta: 
 /** The metadata the explanation needs: the factor groups and the reference meal as raw inputs. */
 export interface ExplanationMetadata {
   factor_groups: string[];
-  history: { slots: { with_history: number; without: number } };
   reference_meal: {
+    features: Record<string, number>;
     raw: {
       meal_and_context: Record<string, number | null>;
       baseline_glucose_mg_dl_by_kind: Record<string, number>;
@@ -295,7 +361,8 @@ export interface ExplanationMetadata {
 /**
  * The explanation's coalition rows (as glucose_model/explanation.raw_coalition_inputs): row c keeps the
  * request's raw columns of factor group g when bit g of c is set and takes the reference meal's otherwise;
- * the last factor (the past meals) points the row at the person's history set or at an empty one.
+ * on a personal graph the last factor (the past meals) points the row at the person's history set or at an
+ * empty one; a population graph has no such factor (and no person or history inputs).
  * `features` is the prediction row's `features` output (its known bits say what the request left unknown,
  * which stays unknown in the reference). Row 2^n - 1 is the prediction itself.
  */
@@ -308,7 +375,6 @@ export function explanationFeeds(
   const groups = meta.factor_groups;
   const n = groups.length;
   const rows = 2 ** n;
-  const historyBit = n - 1; // the person's past responses: the last factor
   const feature = (name: string) => features[meta.feature_names.indexOf(name)];
   const actual = (input: string) => prediction.feeds[input].data as Float32Array;
   // The reference meal for this request: its values, except where the request said nothing.
@@ -341,8 +407,17 @@ export function explanationFeeds(
     for (let c = 0; c < rows; c++) out.set(one, c * one.length);
     return new ort.Tensor("float32", out, [rows, one.length]);
   };
+  const rowInputs = {
+    cgm_mg_dl: new ort.Tensor("float32", cgm, [rows, points]),
+    meal: mixed("meal"),
+    context: mixed("context"),
+    diabetes_kind: repeat("diabetes_kind"),
+  };
+  if (!isPersonal(meta) || meta.history === undefined) return rowInputs;
+  const slotOf = meta.history.slots;
+  const historyBit = n - 1; // the person's past responses: the last factor
   const slots = BigInt64Array.from({ length: rows }, (_, c) =>
-    BigInt((c >> historyBit) & 1 ? meta.history.slots.with_history : meta.history.slots.without),
+    BigInt((c >> historyBit) & 1 ? slotOf.with_history : slotOf.without),
   );
   // Two history sets: the person's (the prediction's set 0) and an all-NaN one, at the slots' indices.
   const history: Record<string, ort.Tensor> = {};
@@ -351,18 +426,10 @@ export function explanationFeeds(
     const size = (one.data as Float32Array).length;
     const padding = name === "history_diabetes_kind" ? kindCode(undefined, meta) : NaN;
     const data = new Float32Array(2 * size).fill(padding);
-    data.set(one.data as Float32Array, meta.history.slots.with_history * size);
+    data.set(one.data as Float32Array, slotOf.with_history * size);
     history[name] = new ort.Tensor("float32", data, [2, ...one.dims.slice(1)]);
   }
-  return {
-    cgm_mg_dl: new ort.Tensor("float32", cgm, [rows, points]),
-    meal: mixed("meal"),
-    context: mixed("context"),
-    diabetes_kind: repeat("diabetes_kind"),
-    person: repeat("person"),
-    history_slot: new ort.Tensor("int64", slots, [rows]),
-    ...history,
-  };
+  return { ...rowInputs, person: repeat("person"), history_slot: new ort.Tensor("int64", slots, [rows]), ...history };
 }
 
 /** Exact Shapley values of `values` (one per coalition, 2^n of them; bit g = factor g present). */

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from training.mobile_golden import glucose_cases
+from training.mobile_golden import GLUCOSE_REQUESTS, glucose_cases, population_cases, refused_cases
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,3 +38,31 @@ def test_every_recorded_model_call_reproduces_from_the_model_file_alone() -> Non
     windows = [call["inputs_from_cgm_grid"] for call in forecast["calls"]]
     # The forecast graph takes raw CGM on the grid (NaN for gaps): a client builds it from the readings.
     assert any(windows), "no forecast input is a window of the request's CGM grid"
+
+
+def test_refused_cases_are_the_apps_422_answers_and_impact_cases_keep_the_unrounded_result() -> None:
+    refused = refused_cases(REPO / "models")
+    cases: Any = refused["cases"]
+    assert len(cases) > 40
+    kinds = {c["problem"]["type"].rsplit("/", 1)[-1] for c in cases}
+    assert {"validation-error", "too-few-cgm-readings", "value-out-of-range", "timestamp-in-future"} <= kinds
+    impact: Any = glucose_cases(REPO / "models", [r for r in GLUCOSE_REQUESTS if r[0] == "impact"])
+    result = impact[0]["result"]
+    assert [w["name"] for w in result["what_if"]][:2] == ["half_portion", "lower_gi_swap"]
+    # The answer rounds what the result keeps: the client is held to the unrounded numbers.
+    answer = impact[0]["response"]["explanation"]["contributions"][0]["iauc_2h_mg_dl_min"]
+    assert abs(result["explanation"]["contributions"][0]["iauc_2h_mg_dl_min"] - answer) <= 0.5
+
+
+def test_population_cases_run_the_graph_kept_beside_the_golden_cases(tmp_path: Path) -> None:
+    assert population_cases(REPO / "models", tmp_path) == ([], {})  # nothing kept: nothing written
+    cases, metadata = population_cases(REPO / "models", REPO / "mobile" / "golden")
+    assert {c["name"] for c in cases} == {
+        "population_impact_example",
+        "population_impact_irregular_cgm",
+        "population_impact_personal",
+    }
+    meta: Any = metadata["glucose_response_population"]
+    assert "person_fields" not in meta and "history_slot" not in meta["graph_inputs"]
+    calls: Any = cases[0]["calls"]
+    assert calls[0]["model"]["file"].startswith("population/glucose_response/")

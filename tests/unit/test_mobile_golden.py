@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import base64
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
-from training.mobile_golden import _grid_window, encode_array, pattern_image, resample_cases
+from training.mobile_golden import (
+    EXAMPLES,
+    _grid_window,
+    _schema_bound_requests,
+    constants,
+    encode_array,
+    pattern_image,
+    refused_requests,
+    resample_cases,
+)
 
 
 def test_arrays_encode_nan_as_null_and_uint8_as_base64() -> None:
@@ -39,3 +50,42 @@ def test_resample_cases_cover_gaps_missing_values_and_off_grid_readings() -> Non
     assert None in cases["missing_values"]["readings"]["glucose_mg_dl"]
     assert all(t % 300 == 0 for c in cases.values() for t in c["grid"]["times_utc_s"])
     assert pattern_image(5, 3).shape == (3, 5, 3) and np.array_equal(pattern_image(5, 3), pattern_image(5, 3))
+
+
+def _impact_example() -> dict[str, Any]:
+    return json.loads((EXAMPLES / "impact.json").read_text())
+
+
+def test_every_numeric_bound_of_the_impact_schema_gets_a_request_just_beyond_it() -> None:
+    cases = dict(_schema_bound_requests(_impact_example() | {"insulin": [{"time": "x", "units": 1}]}))
+    # Both sides of every bounded number: meal (5), activity (3), profile (4), insulin units, sleep.
+    assert {"schema_meal.carbs_g_above", "schema_meal.carbs_g_below", "schema_sleep_hours_above"} <= set(
+        cases
+    )
+    assert {"schema_profile.age_years_below", "schema_insulin.0.units_above"} <= set(cases)
+    assert cases["schema_meal.carbs_g_above"]["meal"]["carbs_g"] == 1001.0
+    assert cases["schema_activity.heart_rate_below"]["activity"]["heart_rate"] == 19.0
+    assert len(cases) == 2 * (5 + 3 + 4 + 1 + 1)  # recent_meals is empty in the example: no case built on it
+
+
+def test_refused_requests_change_one_thing_each_and_keep_the_rest() -> None:
+    base = _impact_example()
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    cases = dict(refused_requests(base, now))
+    assert len(cases) == len(refused_requests(base, now))  # names are unique
+    assert cases["meal_in_the_future"]["meal"]["time"] == (now + timedelta(days=1)).isoformat()
+    assert "unit" not in cases["cgm_unit_missing"]["cgm"]
+    sparse = cases["cgm_too_sparse_in_the_last_hour"]["cgm"]["readings"]
+    assert 2 < len(sparse) < len(base["cgm"]["readings"])
+    assert cases["cgm_value_above_range"]["meal"] == cases["cgm_no_readings"]["meal"]
+
+
+def test_constants_are_the_python_modules_numbers() -> None:
+    values = constants()
+    assert values["iauc_window_min"] == 120
+    what_if = values["what_if"]
+    assert (
+        isinstance(what_if, dict)
+        and what_if["walk_min"] == 15.0
+        and "carbs_p10_g" in what_if["half_portion_columns"]
+    )

@@ -1,0 +1,364 @@
+// The requests the server refuses with 422, refused here before the graph sees them (the graph itself
+// refuses nothing: all-NaN CGM gives finite numbers). Mirrors, in the server's order:
+// - the request schema (serving/schemas/meals.py, glucose.py: types, ranges, enums, list lengths, ISO times
+//   with a UTC offset between 2000 and 2100), as pydantic words it ("Input should be ...");
+// - serving/request_records.py: glucose 20-600 mg/dL after the unit, times not in the future (5 min clock
+//   skew), readings strictly increasing;
+// - glucose_model/features.pre_meal_from_grid: at least 6 of the 12 grid points of the hour before the meal
+//   and one in its last 30 min; glucose_model/impact._past_meal_windows: the same for each past meal, and
+//   at least half of the 3 h after it measured;
+// - serving/output_bounds.check_outputs on the answer (`checkAnswer`).
+// Each refusal says the server's problem type (its `type` URI ends with it), the field, and what to fix;
+// the golden test checks these against the server's 422 answers.
+import { resampleToGrid } from "./cgm.ts";
+import { aroundMeal, readingsOf, type CarbsInterval, type CgmIn, type ImpactRequest, type ResponseMetadata } from "./response.ts";
+
+export const GLUCOSE_MIN_MG_DL = 20; // glucose_model/records.py
+export const GLUCOSE_MAX_MG_DL = 600;
+const MG_DL_PER_MMOL_L = 18.016;
+export const MIN_VALID_LAST_HOUR = 6; // glucose_model/features.py
+export const BASELINE_WINDOW_MIN = 30;
+export const MIN_MEASURED_SHARE = 0.5; // glucose_model/impact.py
+export const CLOCK_SKEW_MIN = 5; // serving/request_records.py
+const EARLIEST_MS = Date.UTC(2000, 0, 1);
+const LATEST_MS = Date.UTC(2100, 0, 1);
+const MAX_ANSWER_GLUCOSE_MG_DL = 600; // serving/output_bounds.py
+
+/** What to do about each kind of refusal (the server's problem types, serving/problems.py). */
+export const PROBLEMS: Record<string, string> = {
+  "validation-error": "The field named says what to fix.",
+  "bad-unit": "Glucose unit must be mg/dL or mmol/L.",
+  "value-out-of-range": "Check the units and the values sent.",
+  "timestamps-out-of-order": "Send readings in strictly increasing time order, without duplicates.",
+  "timestamp-in-future": "Check the device clock and the UTC offset of the times sent.",
+  "too-few-cgm-readings": "Send more recent CGM readings (the detail says how many).",
+  "invalid-record": "The detail says which field to fix.",
+  "prediction-out-of-range": "The inputs drive the model beyond what a body can reach; check the amounts and units sent.",
+};
+
+/** A request the server would refuse with 422: `problem` is its problem type, `loc` the field. */
+export class RequestRefused extends Error {
+  readonly problem: string;
+  readonly loc: (string | number)[];
+  readonly detail: string;
+
+  constructor(problem: string, loc: (string | number)[], detail: string) {
+    super(`${detail} (${problem}: ${PROBLEMS[problem] ?? ""})`);
+    this.name = "RequestRefused";
+    this.problem = problem;
+    this.loc = loc;
+    this.detail = detail;
+  }
+}
+
+type Loc = (string | number)[];
+const dotted = (loc: Loc) => loc.map((p) => (typeof p === "number" ? `[${p}]` : `.${p}`)).join("").replace(/^\./, "").replace(/\.\[/g, "[");
+
+function schemaError(loc: Loc, msg: string): never {
+  // The server words a missing or wrong unit as its own problem (serving/problems.problem_for).
+  if (loc[loc.length - 1] === "unit") throw new RequestRefused("bad-unit", loc, "cgm.unit must be 'mg/dL' or 'mmol/L'");
+  throw new RequestRefused("validation-error", loc, `${dotted(loc)}: ${msg}`);
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function number(
+  parent: Record<string, unknown>,
+  key: string,
+  loc: Loc,
+  bounds: { ge?: number; le?: number; gt?: number; optional?: boolean },
+): void {
+  const v = parent[key];
+  const here = [...loc, key];
+  if (v === undefined || (v === null && bounds.optional)) {
+    if (bounds.optional) return;
+    schemaError(here, "Field required");
+  }
+  if (typeof v !== "number") schemaError(here, "Input should be a valid number");
+  if (Number.isNaN(v)) return; // pydantic lets NaN through the schema; the records refuse it where it matters
+  if (bounds.ge !== undefined && !(v >= bounds.ge)) schemaError(here, `Input should be greater than or equal to ${bounds.ge}`);
+  if (bounds.gt !== undefined && !(v > bounds.gt)) schemaError(here, `Input should be greater than ${bounds.gt}`);
+  if (bounds.le !== undefined && !(v <= bounds.le)) schemaError(here, `Input should be less than or equal to ${bounds.le}`);
+}
+
+function literal(parent: Record<string, unknown>, key: string, loc: Loc, allowed: string[], optional: boolean): void {
+  const v = parent[key];
+  if (v === undefined || (v === null && optional)) {
+    if (optional) return;
+    schemaError([...loc, key], "Field required");
+  }
+  if (typeof v !== "string" || !allowed.includes(v)) {
+    const words = allowed.map((a) => `'${a}'`);
+    schemaError([...loc, key], `Input should be ${words.slice(0, -1).join(", ")} or ${words[words.length - 1]}`);
+  }
+}
+
+function list(parent: Record<string, unknown>, key: string, loc: Loc, min: number, max: number, optional = true): unknown[] {
+  const v = parent[key];
+  if (v === undefined || (v === null && optional)) {
+    if (optional) return [];
+    schemaError([...loc, key], "Field required");
+  }
+  if (!Array.isArray(v)) schemaError([...loc, key], "Input should be a valid list");
+  if (v.length < min) schemaError([...loc, key], `List should have at least ${min} item${min === 1 ? "" : "s"} after validation, not ${v.length}`);
+  if (v.length > max) schemaError([...loc, key], `List should have at most ${max} items after validation, not ${v.length}`);
+  return v;
+}
+
+function object(parent: Record<string, unknown>, key: string, loc: Loc, optional: boolean): Record<string, unknown> | undefined {
+  const v = parent[key];
+  if (v === undefined || (v === null && optional)) {
+    if (optional) return undefined;
+    schemaError([...loc, key], "Field required");
+  }
+  if (!isObject(v)) schemaError([...loc, key], "Input should be a valid dictionary or instance of the model");
+  return v;
+}
+
+const ISO = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6})\d*)?)?(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;
+
+/** An ISO 8601 time with its UTC offset, as the schema's `Timestamp`; returns epoch milliseconds. */
+function timestamp(parent: Record<string, unknown>, key: string, loc: Loc): number {
+  const v = parent[key];
+  const here = [...loc, key];
+  if (v === undefined) schemaError(here, "Field required");
+  if (typeof v !== "string") schemaError(here, "Value error, time must be an ISO 8601 date-time string with its UTC offset");
+  const m = ISO.exec(v);
+  if (m === null) schemaError(here, "Input should be a valid datetime");
+  if (m[8] === undefined) schemaError(here, "Input should have timezone info");
+  const ms = Date.parse(v.replace(" ", "T"));
+  if (!Number.isFinite(ms)) schemaError(here, "Input should be a valid datetime");
+  if (!(ms >= EARLIEST_MS && ms < LATEST_MS)) schemaError(here, "Value error, time must lie between the years 2000 and 2100");
+  return ms;
+}
+
+/** The time as Python's datetime.isoformat() writes it (the server names past meals so). */
+export function pythonIsoformat(iso: string): string {
+  const m = ISO.exec(iso);
+  if (m === null) return iso;
+  const [, y, mo, d, h, mi, s, frac, zone] = m;
+  const fraction = frac === undefined || Number(frac) === 0 ? "" : `.${frac.padEnd(6, "0")}`;
+  let offset = zone ?? "";
+  if (offset === "Z" || offset === "z") offset = "+00:00";
+  else if (/^[+-]\d{2}$/.test(offset)) offset += ":00";
+  else if (/^[+-]\d{4}$/.test(offset)) offset = `${offset.slice(0, 3)}:${offset.slice(3)}`;
+  return `${y}-${mo}-${d}T${h}:${mi}:${s ?? "00"}${fraction}${offset}`;
+}
+
+function cgmSchema(parent: Record<string, unknown>, key: string, loc: Loc): void {
+  const cgm = object(parent, key, loc, false) as Record<string, unknown>;
+  const here = [...loc, key];
+  literal(cgm, "unit", here, ["mg/dL", "mmol/L"], false);
+  const readings = list(cgm, "readings", here, 1, 4032, false);
+  readings.forEach((r, i) => {
+    if (!isObject(r)) schemaError([...here, "readings", i], "Input should be a valid dictionary or instance of the model");
+    timestamp(r, "time", [...here, "readings", i]);
+    number(r, "value", [...here, "readings", i], {});
+  });
+  if (cgm.tz !== undefined && cgm.tz !== null) {
+    // The server reads offset-less reading times in `tz`; this client does not: send times with an offset.
+    throw new RequestRefused("validation-error", [...here, "tz"], `${dotted([...here, "tz"])}: this client needs reading times with their UTC offset; convert them and leave tz out`);
+  }
+}
+
+function mealSchema(parent: Record<string, unknown>, key: string, loc: Loc): void {
+  const meal = object(parent, key, loc, false) as Record<string, unknown>;
+  const here = [...loc, key];
+  timestamp(meal, "time", here);
+  for (const [name, le] of [["sugars_g", 1000], ["fiber_g", 500], ["fat_g", 1000], ["protein_g", 1000]] as const) {
+    number(meal, name, here, { ge: 0, le, optional: true });
+  }
+  number(meal, "carbs_g", here, { ge: 0, le: 1000 });
+}
+
+/** The schema of an impact request (ImpactRequest), as pydantic checks it; throws on the first problem. */
+export function checkImpactSchema(body: unknown): asserts body is ImpactRequest {
+  if (!isObject(body)) schemaError([], "Input should be a valid dictionary or instance of the model");
+  mealSchema(body, "meal", []);
+  cgmSchema(body, "cgm", []);
+  const activity = object(body, "activity", [], true);
+  if (activity !== undefined) {
+    number(activity, "steps", ["activity"], { ge: 0, le: 50_000, optional: true });
+    number(activity, "heart_rate", ["activity"], { ge: 20, le: 250, optional: true });
+    number(activity, "planned_walk_min", ["activity"], { ge: 0, le: 600, optional: true });
+  }
+  const profile = object(body, "profile", [], true);
+  if (profile !== undefined) {
+    literal(profile, "diabetes", ["profile"], ["none", "prediabetes", "type2", "type1"], true);
+    number(profile, "age_years", ["profile"], { ge: 1, le: 120, optional: true });
+    literal(profile, "sex", ["profile"], ["female", "male"], true);
+    number(profile, "bmi_kg_m2", ["profile"], { ge: 10, le: 80, optional: true });
+    number(profile, "hba1c_percent", ["profile"], { ge: 3, le: 20, optional: true });
+    number(profile, "fasting_glucose_mg_dl", ["profile"], { ge: 40, le: 500, optional: true });
+    const medication = list(profile, "medication", ["profile"], 0, 4);
+    const drugs = ["none", "oral", "basal_insulin", "rapid_insulin"];
+    medication.forEach((m, i) => {
+      if (typeof m !== "string" || !drugs.includes(m)) {
+        schemaError(["profile", "medication", i], "Input should be 'none', 'oral', 'basal_insulin' or 'rapid_insulin'");
+      }
+    });
+  }
+  list(body, "insulin", [], 0, 200).forEach((d, i) => {
+    if (!isObject(d)) schemaError(["insulin", i], "Input should be a valid dictionary or instance of the model");
+    timestamp(d, "time", ["insulin", i]);
+    number(d, "units", ["insulin", i], { ge: 0, le: 200 });
+    literal(d, "kind", ["insulin", i], ["rapid", "basal"], true);
+  });
+  number(body, "sleep_hours", [], { ge: 0, le: 24, optional: true });
+  list(body, "recent_meals", [], 0, 20).forEach((m, i) => {
+    if (!isObject(m)) schemaError(["recent_meals", i], "Input should be a valid dictionary or instance of the model");
+    timestamp(m, "time", ["recent_meals", i]);
+    number(m, "carbs_g", ["recent_meals", i], { ge: 0, le: 1000 });
+  });
+  list(body, "history", [], 0, 50).forEach((h, i) => {
+    if (!isObject(h)) schemaError(["history", i], "Input should be a valid dictionary or instance of the model");
+    mealSchema(h, "meal", ["history", i]);
+    cgmSchema(h, "cgm", ["history", i]);
+  });
+}
+
+function notFuture(timeIso: string, nowMs: number, what: string, loc: Loc): void {
+  if (Date.parse(timeIso) > nowMs + CLOCK_SKEW_MIN * 60_000) {
+    throw new RequestRefused("timestamp-in-future", loc, `${what} is in the future; check the device clock and the UTC offset of the times`);
+  }
+}
+
+/** serving/request_records.glucose_series: unit, range, not in the future, strictly increasing. */
+function checkReadings(cgm: CgmIn, nowMs: number, what: string, loc: Loc): void {
+  const { glucoseMgDl } = readingsOf(cgm);
+  const bad = glucoseMgDl.findIndex((v) => !Number.isFinite(v) || v < GLUCOSE_MIN_MG_DL || v > GLUCOSE_MAX_MG_DL);
+  if (bad >= 0) {
+    const [lo, hi] = [GLUCOSE_MIN_MG_DL / MG_DL_PER_MMOL_L, GLUCOSE_MAX_MG_DL / MG_DL_PER_MMOL_L];
+    throw new RequestRefused(
+      "value-out-of-range",
+      [...loc, "readings", bad, "value"],
+      `${what}.readings[${bad}] is outside ${GLUCOSE_MIN_MG_DL}-${GLUCOSE_MAX_MG_DL} mg/dL ` +
+        `(${lo.toFixed(1)}-${hi.toFixed(1)} mmol/L); check cgm.unit and drop sensor error codes`,
+    );
+  }
+  cgm.readings.forEach((r, i) => notFuture(r.time, nowMs, `${what}.readings[${i}]`, [...loc, "readings", i, "time"]));
+  for (let i = 1; i < cgm.readings.length; i++) {
+    if (Date.parse(cgm.readings[i].time) <= Date.parse(cgm.readings[i - 1].time)) {
+      throw new RequestRefused(
+        "timestamps-out-of-order",
+        [...loc, "readings", i, "time"],
+        `${what}.readings[${i}] is not later than the reading before it; send readings oldest first without duplicates`,
+      );
+    }
+  }
+}
+
+/** features.pre_meal_from_grid's two checks on the (37,) grid before a meal; the message, or null. */
+function preMealProblem(window: ArrayLike<number>): string | null {
+  const n = window.length;
+  const valid = (i: number) => Number.isFinite(window[i]);
+  let lastHour = 0;
+  for (let i = n - 12; i < n; i++) if (valid(i)) lastHour++;
+  if (lastHour < MIN_VALID_LAST_HOUR) {
+    return (
+      `the hour before the meal has ${lastHour} of 12 CGM points on the 5-min grid; ` +
+      `send at least ${MIN_VALID_LAST_HOUR} (the last 60 min of CGM readings before the meal)`
+    );
+  }
+  let baseline = 0;
+  for (let i = n - 1 - BASELINE_WINDOW_MIN / 5; i < n; i++) if (valid(i)) baseline++;
+  if (baseline === 0) return `no CGM reading in the ${BASELINE_WINDOW_MIN} min before the meal; send the most recent readings`;
+  return null;
+}
+
+/** Python's str() of a float ("20.0", "12.5"), for messages that quote one. */
+const pyFloat = (v: number) => (Number.isInteger(v) ? v.toFixed(1) : String(v));
+
+/**
+ * Refuses (throws RequestRefused) what POST /v1/meals/impact refuses with 422, in the server's order.
+ * `now`: the moment the request is made (times after it plus 5 min are refused); `carbs`: the photo's
+ * carbohydrate interval when the carbohydrate came from the recognizer.
+ */
+export function validateImpactRequest(
+  request: unknown,
+  meta: ResponseMetadata,
+  options: { now?: Date; carbs?: CarbsInterval; stepMin?: number } = {},
+): asserts request is ImpactRequest {
+  checkImpactSchema(request);
+  const nowMs = (options.now ?? new Date()).getTime();
+  const stepMin = options.stepMin ?? 5;
+  notFuture(request.meal.time, nowMs, "meal.time", ["meal", "time"]);
+  (request.insulin ?? []).forEach((d, i) => notFuture(d.time, nowMs, `insulin[${i}]`, ["insulin", i, "time"]));
+  checkReadings(request.cgm, nowMs, "cgm", ["cgm"]);
+  const history = request.history ?? [];
+  history.forEach((entry, i) => {
+    notFuture(entry.meal.time, nowMs, `history[${i}].meal.time`, ["history", i, "meal", "time"]);
+    checkReadings(entry.cgm, nowMs, `history[${i}].cgm`, ["history", i, "cgm"]);
+  });
+  const points = meta.inputs.cgm_mg_dl.shape[1] as number;
+  const grid = resampleToGrid(readingsOf(request.cgm), stepMin);
+  const problem = preMealProblem(aroundMeal(grid, request.meal.time, points, true, stepMin));
+  if (problem !== null) throw new RequestRefused("too-few-cgm-readings", ["cgm", "readings"], problem);
+  const carbs = options.carbs;
+  if (carbs !== undefined && carbs.p90G < carbs.p10G) {
+    throw new RequestRefused("invalid-record", ["meal", "carbs_g"], `carbs_p90_g (${pyFloat(carbs.p90G)}) is below carbs_p10_g (${pyFloat(carbs.p10G)})`);
+  }
+  // A personal graph reads the latest max_meals past meals; the server checks those it uses.
+  const used = Array.isArray(meta.person_fields) && meta.history !== undefined ? history.slice(-meta.history.max_meals) : history;
+  const skipped = history.length - used.length;
+  used.forEach((entry, k) => {
+    const i = skipped + k;
+    const pastGrid = resampleToGrid(readingsOf(entry.cgm), stepMin);
+    let why = preMealProblem(aroundMeal(pastGrid, entry.meal.time, points, true, stepMin));
+    if (why === null) {
+      const after = aroundMeal(pastGrid, entry.meal.time, points, false, stepMin);
+      const share = Array.from(after).filter(Number.isFinite).length / after.length;
+      if (share < MIN_MEASURED_SHARE) {
+        why = `CGM covers only ${(100 * share).toFixed(0)}% of the 3 h after it (at least ${(100 * MIN_MEASURED_SHARE).toFixed(0)}% needed)`;
+      }
+    }
+    if (why !== null) {
+      throw new RequestRefused(
+        "too-few-cgm-readings",
+        ["history", i, "cgm", "readings"],
+        `history[${k}] (the past meal at ${pythonIsoformat(entry.meal.time)}): ${why}; ` +
+          "send its CGM from 1 h before to 3 h after it, or leave that meal out of the history",
+      );
+    }
+  });
+}
+
+/** serving/output_bounds.check_outputs on the answer: every number finite, glucose 0-600, probability 0-1. */
+export function checkAnswer(answer: {
+  curve: { glucoseMgDl: number[]; lowMgDl: number[]; highMgDl: number[] };
+  peak: { glucoseMgDl: number; riseMgDl: number };
+  spike: { probability: number; thresholdMgDl: number };
+  explanation: { contributions: { peakRiseMgDl: number; iauc2hMgDlMin: number }[]; referencePeakRiseMgDl: number; predictedPeakRiseMgDl: number; referenceIauc2hMgDlMin: number; predictedIauc2hMgDlMin: number };
+  whatIf: { peakGlucoseMgDl: number | null; spikeProbability: number | null }[];
+}): void {
+  const g = MAX_ANSWER_GLUCOSE_MG_DL;
+  const checks: [string, number, number, number][] = [];
+  answer.curve.glucoseMgDl.forEach((v, i) => {
+    checks.push([`curve[${i}].glucose_mg_dl`, v, 0, g], [`curve[${i}].low_mg_dl`, answer.curve.lowMgDl[i], 0, g], [`curve[${i}].high_mg_dl`, answer.curve.highMgDl[i], 0, g]);
+  });
+  checks.push(["peak.glucose_mg_dl", answer.peak.glucoseMgDl, 0, g], ["peak.rise_mg_dl", answer.peak.riseMgDl, -g, g]);
+  checks.push(["spike.probability", answer.spike.probability, 0, 1], ["spike.threshold_mg_dl", answer.spike.thresholdMgDl, 0, g]);
+  const e = answer.explanation;
+  e.contributions.forEach((c, i) => {
+    checks.push([`explanation.contributions[${i}].peak_rise_mg_dl`, c.peakRiseMgDl, -g, g]);
+    checks.push([`explanation.contributions[${i}].iauc_2h_mg_dl_min`, c.iauc2hMgDlMin, -Infinity, Infinity]);
+  });
+  checks.push(["explanation.reference_peak_rise_mg_dl", e.referencePeakRiseMgDl, -g, g], ["explanation.predicted_peak_rise_mg_dl", e.predictedPeakRiseMgDl, -g, g]);
+  checks.push(["explanation.reference_iauc_2h_mg_dl_min", e.referenceIauc2hMgDlMin, -Infinity, Infinity], ["explanation.predicted_iauc_2h_mg_dl_min", e.predictedIauc2hMgDlMin, -Infinity, Infinity]);
+  answer.whatIf.forEach((w, i) => {
+    if (w.peakGlucoseMgDl !== null) checks.push([`what_if[${i}].peak_glucose_mg_dl`, w.peakGlucoseMgDl, 0, g]);
+    if (w.spikeProbability !== null) checks.push([`what_if[${i}].spike_probability`, w.spikeProbability, 0, 1]);
+  });
+  for (const [path, value, lo, hi] of checks) {
+    if (!Number.isFinite(value)) {
+      throw new RequestRefused("prediction-out-of-range", [path], `The model gave no finite value for ${path}; check the amounts sent.`);
+    }
+    if (value < lo || value > hi) {
+      throw new RequestRefused(
+        "prediction-out-of-range",
+        [path],
+        `${path} would be outside ${lo}..${hi}: the inputs drive the model beyond what a body can reach; check the amounts and units sent.`,
+      );
+    }
+  }
+}
