@@ -39,10 +39,10 @@ from PIL import Image
 
 from glucose_model import calibration as glucose_calibration
 from glucose_model import impact as glucose_impact
-from glucose_model.features import BASELINE_WINDOW_MIN, MIN_VALID_LAST_HOUR
+from glucose_model.features import BASELINE_WINDOW_MIN, MIN_VALID_LAST_HOUR, MealContext
 from glucose_model.impact import ImpactResult, ResponsePredictor
 from glucose_model.metrics import IAUC_WINDOW_MIN
-from glucose_model.records import GLUCOSE_MAX_MG_DL, GLUCOSE_MIN_MG_DL, MG_DL_PER_MMOL_L, GlucoseSeries
+from glucose_model.records import GLUCOSE_MAX_MG_DL, GLUCOSE_MIN_MG_DL, MG_DL_PER_MMOL_L, GlucoseSeries, Meal
 from glucose_model.resample import GRID_STEP_MIN, MAX_INTERPOLATED_GAP_MIN, resample_to_grid
 from mealimpact.model_repository.checksums import file_sha256
 from mealimpact.model_repository.sessions import open_session
@@ -322,14 +322,15 @@ def _app(models_dir: Path) -> Iterator[TestClient]:
 
 
 @contextlib.contextmanager
-def _impact_results() -> Iterator[list[ImpactResult]]:
-    """Every ImpactResult the predictor returns meanwhile: the server's answer before rounding and wording."""
-    results: list[ImpactResult] = []
+def _impact_results() -> Iterator[list[tuple[ImpactResult, Meal]]]:
+    """Every ImpactResult the predictor returns meanwhile (the server's answer before rounding and
+    wording), with the meal it was asked about (its carbohydrate and interval, when a photo gave them)."""
+    results: list[tuple[ImpactResult, Meal]] = []
     original = ResponsePredictor.impact
 
-    def recording(self: ResponsePredictor, *args: Any, **kwargs: Any) -> ImpactResult:
-        result = original(self, *args, **kwargs)
-        results.append(result)
+    def recording(self: ResponsePredictor, context: MealContext, *args: Any, **kwargs: Any) -> ImpactResult:
+        result = original(self, context, *args, **kwargs)
+        results.append((result, context.meal))
         return result
 
     ResponsePredictor.impact = recording  # type: ignore[method-assign]
@@ -344,10 +345,12 @@ def glucose_cases(
     requests: Sequence[tuple[str, str, str]] = GLUCOSE_REQUESTS,
     prefix: str = "",
     model_files: Mapping[str, str] | None = None,
+    photo: Path | None = None,
 ) -> list[dict[str, object]]:
     """Each example request through the real app; the model calls it made and its answer (and, for the
     impact route, the predictor's unrounded result). `model_files`: model name -> the file's path relative
-    to the golden folder, for a model that is not in the repository's models/ (the population graph)."""
+    to the golden folder, for a model that is not in the repository's models/ (the population graph).
+    `photo`: a meal photo for one /v1/meals/analyze case (the photo's carbohydrate interval path)."""
     cases = []
     with _app(models_dir) as client:
         runtime = client.app.state.runtime  # type: ignore[attr-defined]
@@ -408,9 +411,74 @@ def glucose_cases(
                     "response": response.json(),
                 }
                 if route == IMPACT_ROUTE and len(results) == 1:
-                    case["result"] = results[0].as_dict()
+                    case["result"] = results[0][0].as_dict()
                 cases.append(case)
+        if photo is not None:
+            cases.extend(_analyze_case(client, photo, models_dir, prefix, model_files))
     return cases
+
+
+def _analyze_case(
+    client: TestClient,
+    photo: Path,
+    models_dir: Path,
+    prefix: str,
+    model_files: Mapping[str, str] | None,
+) -> list[dict[str, object]]:
+    """POST /v1/meals/analyze with a real meal photo and the example context: the impact with the photo's
+    carbohydrate (estimate, p10, p90) as the predictor got it, beside its unrounded result and the calls."""
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    context = json.loads((EXAMPLES / "analyze_context.json").read_text())
+    recorder = _RecordingBackend(runtime.executor.backend)
+    runtime.executor.backend = recorder
+    try:
+        with _impact_results() as results:
+            response = client.post(
+                "/v1/meals/analyze",
+                files={"image": (photo.name, photo.read_bytes(), "image/jpeg")},
+                data={"context": json.dumps(context)},
+            )
+    finally:
+        runtime.executor.backend = recorder.inner
+    if response.status_code != 200 or len(results) != 1:
+        logger.warning("analyze: the app answered %d (no impact); case left out", response.status_code)
+        return []
+    result, meal = results[0]
+    calls = []
+    for call in recorder.calls:
+        if call["model"] == RECOGNIZER:
+            continue  # the photo path has its own cases (recognizer.json); here the glucose model's call
+        model = _model_ref(models_dir, str(call["model"]))
+        if model_files is not None and str(call["model"]) in model_files:
+            model["file"] = model_files[str(call["model"])]
+        inputs, outputs = call["inputs"], call["outputs"]
+        assert isinstance(inputs, dict) and isinstance(outputs, dict)
+        calls.append(
+            {
+                "model": model,
+                "inputs": {k: encode_array(np.asarray(v)) for k, v in inputs.items()},
+                "inputs_from_cgm_grid": {},
+                "outputs": {k: encode_array(np.asarray(v)) for k, v in outputs.items()},
+            }
+        )
+    times, values = _readings(context)
+    return [
+        {
+            "name": f"{prefix}analyze_photo",
+            "route": "/v1/meals/analyze",
+            "photo": photo.name,
+            "request": context,
+            "meal_as_predicted": {
+                "carbs_g": meal.carbs_g,
+                "carbs_p10_g": meal.carbs_p10_g,
+                "carbs_p90_g": meal.carbs_p90_g,
+            },
+            "readings": {"times_utc_s": times, "glucose_mg_dl": values},
+            "calls": calls,
+            "response": response.json(),
+            "result": result.as_dict(),
+        }
+    ]
 
 
 def _set_path(request: dict[str, Any], path: Sequence[str | int], value: object) -> None:
@@ -605,9 +673,11 @@ def _population_models(models_dir: Path, population: Path) -> Iterator[Path]:
         yield root
 
 
-def population_cases(models_dir: Path, out: Path) -> tuple[list[dict[str, object]], dict[str, object]]:
-    """The impact cases on the population graph under `out`/population, if one is kept there, and its
-    metadata; nothing when there is none."""
+def population_cases(
+    models_dir: Path, out: Path, photo: Path | None = None
+) -> tuple[list[dict[str, object]], dict[str, object]]:
+    """The impact (and, with `photo`, analyze) cases on the population graph under `out`/population, if
+    one is kept there, and its metadata; nothing when there is none."""
     population = out / POPULATION_FOLDER
     if not (population / GLUCOSE_RESPONSE).is_dir():
         return [], {}
@@ -619,6 +689,7 @@ def population_cases(models_dir: Path, out: Path) -> tuple[list[dict[str, object
             [r for r in GLUCOSE_REQUESTS if r[0] == "impact"],
             "population_",
             {GLUCOSE_RESPONSE: relative},
+            photo,
         )
         return cases, {"glucose_response_population": finite_json(phone_metadata(path))}
 
@@ -712,12 +783,16 @@ def write_golden(models_dir: Path, data_dir: Path, out: Path) -> list[Path]:
         shutil.copytree(
             POPULATION_SOURCE, out / POPULATION_FOLDER, dirs_exist_ok=True
         )  # e.g. a bundle's golden/
-    population, population_metadata = population_cases(models_dir, out)
+    photo: Path | None = data_dir / GOLDEN_PHOTOS[0]
+    if photo is None or not photo.is_file():
+        logger.warning("golden photo %s missing; no /v1/meals/analyze case", photo)
+        photo = None
+    population, population_metadata = population_cases(models_dir, out, photo)
     documents["glucose.json"] = {
         "tolerance": GOLDEN_TOLERANCE,
         "metadata": {**_glucose_metadata(models_dir), **population_metadata},
         "constants": constants(),
-        "cases": glucose_cases(models_dir) + population,
+        "cases": glucose_cases(models_dir, photo=photo) + population,
         "refused": refused_cases(models_dir),
     }
     try:

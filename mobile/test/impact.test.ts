@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 
 import { CALIBRATION, IAUC_WINDOW_MIN, WHAT_IF, predictImpact, positiveIncrementalAuc, type ImpactMetadata } from "../src/impact.ts";
-import { isPersonal, type ImpactRequest } from "../src/response.ts";
+import { isPersonal, type CarbsInterval, type ImpactRequest } from "../src/response.ts";
 import { fromJson, maxAbsDiff, toNumbers, type JsonTensor } from "../src/tensors.ts";
 import {
   BASELINE_WINDOW_MIN,
@@ -61,6 +61,8 @@ interface Case {
   name: string;
   route: string;
   request: ImpactRequest;
+  // /v1/meals/analyze: the carbohydrate and its p10-p90 interval the recognizer gave the predictor.
+  meal_as_predicted?: { carbs_g: number; carbs_p10_g: number; carbs_p90_g: number };
   calls: { model: ModelRef; inputs: Record<string, JsonTensor>; outputs: Record<string, JsonTensor> }[];
   result: PythonResult;
 }
@@ -94,7 +96,17 @@ function metadataFor(c: Case): ImpactMetadata {
   return doc.metadata[call?.model.file !== undefined ? "glucose_response_population" : "glucose_response"] as ImpactMetadata;
 }
 
-const impactCases = (doc.cases as Case[]).filter((c) => c.route === "/v1/meals/impact" && c.result !== undefined);
+const impactCases = (doc.cases as Case[]).filter((c) => ["/v1/meals/impact", "/v1/meals/analyze"].includes(c.route) && c.result !== undefined);
+
+/** The request and options as an app makes them: for a photo, the recognizer's estimate and interval. */
+function asApp(c: Case): { request: ImpactRequest; carbs?: CarbsInterval } {
+  const photo = c.meal_as_predicted;
+  if (photo === undefined) return { request: c.request };
+  return {
+    request: { ...c.request, meal: { ...c.request.meal, carbs_g: photo.carbs_g } },
+    carbs: { p10G: photo.carbs_p10_g, p90G: photo.carbs_p90_g },
+  };
+}
 const now = new Date(doc.refused.now);
 // Worst |JavaScript - Python| per output over every case, printed at the end (mobile/README.md quotes it).
 const worst: Record<string, number> = {};
@@ -114,6 +126,7 @@ describe("the impact answer from the graph alone, as the server computes it", ()
     const kinds = impactCases.map((c) => isPersonal(metadataFor(c)));
     assert.ok(kinds.includes(true) && kinds.includes(false), "a personal and a population case");
     assert.ok(impactCases.some((c) => !isPersonal(metadataFor(c)) && c.result.calibration?.applied === true), "a calibrated population case");
+    assert.ok(impactCases.some((c) => c.meal_as_predicted !== undefined), "a photo's carbohydrate interval (/v1/meals/analyze)");
   });
 
   test("the constants mirrored from Python (what-ifs, iAUC, calibration, refusals) are Python's", () => {
@@ -137,7 +150,8 @@ describe("the impact answer from the graph alone, as the server computes it", ()
       const call = c.calls.find((x) => x.model.name === "glucose_response");
       assert.ok(call !== undefined);
       const s = await session(call.model);
-      const answer = await predictImpact((feeds) => s.run(feeds), c.request, meta, { now });
+      const { request, carbs } = asApp(c);
+      const answer = await predictImpact((feeds) => s.run(feeds), request, meta, { now, carbs });
       // The batch is the server's, row for row (coalitions, what-ifs, past meals on a population graph).
       for (const [name, tensor] of Object.entries(answer.batch.feeds)) {
         assert.deepEqual([...tensor.dims], call.inputs[name].shape, `${c.name}: batch input ${name} shape`);

@@ -9,7 +9,13 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from training.mobile_golden import GLUCOSE_REQUESTS, glucose_cases, population_cases, refused_cases
+from training.mobile_golden import (
+    GLUCOSE_REQUESTS,
+    GOLDEN_PHOTOS,
+    glucose_cases,
+    population_cases,
+    refused_cases,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,3 +72,21 @@ def test_population_cases_run_the_graph_kept_beside_the_golden_cases(tmp_path: P
     assert "person_fields" not in meta and "history_slot" not in meta["graph_inputs"]
     calls: Any = cases[0]["calls"]
     assert calls[0]["model"]["file"].startswith("population/glucose_response/")
+
+
+def test_an_analyze_case_keeps_the_photos_carbohydrate_interval(shared_data: Path) -> None:
+    photo = shared_data / GOLDEN_PHOTOS[0]
+    cases: Any = glucose_cases(REPO / "models", [], photo=photo)
+    (case,) = cases
+    assert case["name"] == "analyze_photo" and case["route"] == "/v1/meals/analyze"
+    meal = case["meal_as_predicted"]
+    assert meal["carbs_p10_g"] < meal["carbs_g"] < meal["carbs_p90_g"]
+    assert [c["model"]["name"] for c in case["calls"]] == [
+        "glucose_response"
+    ]  # the recognizer's is elsewhere
+    # The photo's interval widens the band: p10 at or below the prediction's own.
+    result = case["result"]
+    assert all(
+        lo <= mid
+        for lo, mid in zip(result["curve"]["low_mg_dl"], result["curve"]["glucose_mg_dl"], strict=True)
+    )
