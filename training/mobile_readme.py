@@ -9,6 +9,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from glucose_model.impact import EXTRA_FIBER_G, WALK_WHAT_IF_MIN
 from glucose_model.resample import GRID_STEP_MIN, MAX_INTERPOLATED_GAP_MIN
 from training.mobile_bundle import (
     FP32_ORT_FILE,
@@ -80,6 +81,21 @@ def _response_notes(metadata: dict[str, object]) -> list[str]:
     raw = reference.get("raw", {}) if isinstance(reference, dict) else {}
     groups = metadata.get("factor_groups")
     n_groups = len(groups) if isinstance(groups, list) else 0
+    # A personal graph (person_fields) takes the person and the past meals as inputs; a population one
+    # (`train glucose`) takes the four row inputs, and its answer is calibrated on the past meals outside it.
+    personal = isinstance(metadata.get("person_fields"), list)
+    history = (
+        [
+            "For no history send one all-NaN history set (`history_slot` 0, `history_diabetes_kind` -1).",
+        ]
+        if personal
+        else [
+            "A population graph: no person or history inputs; the server runs the request's past meals as extra",
+            "rows and fits a ridge scale/offset of the rise to the glucose measured after them when leave-one-out",
+            "says it helps (glucose_model/calibration.py; `mobile/src/impact.ts` ports it).",
+        ]
+    )
+    past = "the past meals the last factor via `history_slot`" if personal else "no past-meal factor"
     return [
         "",
         "The graph builds every feature itself (masks, the pre-meal baseline = mean of the last 30 min, the",
@@ -88,14 +104,22 @@ def _response_notes(metadata: dict[str, object]) -> list[str]:
         "as `POST /v1/meals/impact`) and the raw readings. Outputs: `rise_mg_dl` at `curve_minutes` x `quantiles`",
         "(change from the baseline), `spike_probability`, `spike_logit_per_mg_dl`, and `features`, the graph's own",
         "inputs to its network: add its `baseline_glucose_mg_dl` column to the rise for the glucose curve.",
-        "For no history send one all-NaN history set (`history_slot` 0, `history_diabetes_kind` -1).",
+        *history,
         "",
         f"Explanation: the server runs 2^{n_groups} rows, each mixing the request's",
         "raw columns of some factor groups (the `group` of each column above; the CGM window is the glucose group,",
-        "the past meals the last factor via `history_slot`) with the reference meal's (`reference_meal.raw`:",
+        f"{past}) with the reference meal's (`reference_meal.raw`:",
         f"`{json.dumps(raw.get('meal_and_context', {}))}`, CGM flat at the kind's baseline), and takes exact",
         "Shapley values of the peak rise and 2-h iAUC over them (glucose_model/explanation.py). Columns the",
         "request left unknown (a known bit 0 in `features`) keep the request's NaN in the reference too.",
+        "",
+        f"What-ifs (half portion, a lower-GI swap, +{EXTRA_FIBER_G:.0f} g fibre, a {WALK_WHAT_IF_MIN:.0f}-min walk): rows in the"
+        " same batch with raw",
+        "columns changed; where the request left that column unknown, a second row with the reference meal's",
+        "value, and the change is the difference of the two peaks. A photo's carbohydrate p10/p90 adds two rows",
+        "that widen the band. `mobile/src/impact.ts` (`predictImpact`) builds the server's batch and reads it as",
+        "the server does (the golden `result` of each case, matched to 1e-3); `mobile/src/validate.ts` refuses",
+        "what the server answers 422 to (golden `refused`), so the graph, which refuses nothing, never sees it.",
     ]
 
 
@@ -245,7 +269,10 @@ def write_readme(bundles: Sequence[ModelBundle], out: Path, golden_files: Sequen
         "- `glucose.json`: the server's example requests (`serving/examples`), each with every model call it made",
         "  (inputs, outputs, model version and sha256) and the HTTP answer. An input listed under",
         "  `inputs_from_cgm_grid` equals a window of the request's resampled CGM and is rebuilt from the raw",
-        "  readings by the client.",
+        "  readings by the client. Each impact case also has the predictor's unrounded `result` (curve, peak, spike,",
+        "  contributions to the peak rise and 2-h iAUC, what-ifs, calibration); `refused` lists requests the server",
+        "  answers 422 with its problem (type, detail, errors); `population_*` cases run a tiny population graph",
+        "  kept in `golden/population`.",
         "",
         "Tensors: `{dtype, shape, data}` with `null` for NaN, or `{dtype: uint8, shape, base64}`.",
         "",
