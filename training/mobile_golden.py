@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 from fastapi.testclient import TestClient
 from PIL import Image
+from pydantic import BaseModel
 
 from glucose_model import calibration as glucose_calibration
 from glucose_model import impact as glucose_impact
@@ -49,6 +50,7 @@ from mealimpact.model_repository.sessions import open_session
 from serving.main import create_app
 from serving.output_bounds import MAX_GLUCOSE_MG_DL
 from serving.request_records import CLOCK_SKEW
+from serving.schemas.glucose import ForecastRequest
 from serving.schemas.meals import ImpactRequest
 from serving.settings import GLUCOSE_RESPONSE, Settings
 from training.mobile_bundle import finite_json, latest_version, phone_metadata, read_metadata
@@ -71,6 +73,7 @@ GLUCOSE_REQUESTS = (
     ("forecast", "/v1/glucose/forecast", "forecast.json"),
 )
 IMPACT_ROUTE = "/v1/meals/impact"
+FORECAST_ROUTE = "/v1/glucose/forecast"
 # A tiny raw population response graph (`train glucose`, kind "population": no person or history inputs),
 # kept beside the golden cases so the client's population path has cases too; see mobile/README.md.
 POPULATION_FOLDER = "population"
@@ -501,10 +504,12 @@ def _has_path(request: Mapping[str, Any], path: Sequence[str | int]) -> bool:
     return isinstance(target, dict)
 
 
-def _schema_bound_requests(base: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """One request per numeric bound of the impact schema (ImpactRequest), just beyond it: every range
-    the server checks, found from its own JSON schema, so a bound added there gets a golden case."""
-    schema = ImpactRequest.model_json_schema()
+def _schema_bound_requests(
+    base: Mapping[str, Any], model: type[BaseModel] = ImpactRequest
+) -> list[tuple[str, dict[str, Any]]]:
+    """One request per numeric bound of a request schema (`model`), just beyond it: every range the
+    server checks, found from its own JSON schema, so a bound added there gets a golden case."""
+    schema = model.model_json_schema()
     defs = schema["$defs"]
     out: list[tuple[str, dict[str, Any]]] = []
     for key, spec in schema["properties"].items():
@@ -615,21 +620,58 @@ def refused_requests(base: Mapping[str, Any], now: datetime) -> list[tuple[str, 
     return cases + _schema_bound_requests(personal)
 
 
+def refused_forecast_requests(base: Mapping[str, Any], now: datetime) -> list[tuple[str, dict[str, Any]]]:
+    """Forecast requests the server must refuse with 422; `base` is the forecast example moved to `now`
+    (`_recent`): a stale or thin last hour, a reading out of range, meals or insulin in the future, and
+    every numeric bound of the schema (ForecastRequest)."""
+    future = (now + timedelta(days=1)).isoformat()
+    cases: list[tuple[str, dict[str, Any]]] = []
+
+    def changed(name: str, edit: Any) -> None:
+        request = copy.deepcopy(dict(base))
+        edit(request)
+        cases.append((f"forecast_{name}", request))
+
+    def stale(request: dict[str, Any]) -> None:
+        for r in request["cgm"]["readings"]:
+            r["time"] = (datetime.fromisoformat(r["time"]) - timedelta(hours=2)).isoformat()
+
+    def thin_last_hour(request: dict[str, Any]) -> None:
+        readings = request["cgm"]["readings"]
+        last = datetime.fromisoformat(readings[-1]["time"])
+        request["cgm"]["readings"] = [
+            r for r in readings if last - datetime.fromisoformat(r["time"]) >= timedelta(minutes=60)
+        ] + readings[-2:]
+
+    changed("cgm_two_hours_old", stale)
+    changed("cgm_thin_in_the_last_hour", thin_last_hour)
+    changed("cgm_value_above_range", lambda r: r["cgm"]["readings"][-1].update(value=650))
+    changed("cgm_unit_misspelt", lambda r: r["cgm"].update(unit="mmol"))
+    changed("meal_in_the_future", lambda r: r["meals"][0].update(time=future))
+    changed("insulin_in_the_future", lambda r: r["insulin"][0].update(time=future))
+    changed("diabetes_kind_unknown", lambda r: r["profile"].update(diabetes="gestational"))
+    bounds = _schema_bound_requests(base, ForecastRequest)
+    return cases + [(f"forecast_{name}", request) for name, request in bounds]
+
+
 def refused_cases(models_dir: Path) -> dict[str, object]:
-    """Each refused request with the server's 422 answer (problem type, detail, errors), and `now`: the
-    time the requests were made (a client checks "not in the future" against it)."""
-    base = json.loads((EXAMPLES / "impact.json").read_text())
+    """Each refused request (impact and forecast) with the server's 422 answer (problem type, detail,
+    errors), and `now`: the time the requests were made (a client checks "not in the future" and the
+    forecast's "not stale" against it)."""
     now = datetime.now(UTC)
+    impact = json.loads((EXAMPLES / "impact.json").read_text())
+    forecast = _recent(json.loads((EXAMPLES / "forecast.json").read_text()))
+    requests = [(IMPACT_ROUTE, name, r) for name, r in refused_requests(impact, now)]
+    requests += [(FORECAST_ROUTE, name, r) for name, r in refused_forecast_requests(forecast, now)]
     cases = []
     with _app(models_dir) as client:
-        for name, request in refused_requests(base, now):
-            response = client.post(IMPACT_ROUTE, json=request)
+        max_age_min = client.app.state.runtime.settings.max_cgm_age_min  # type: ignore[attr-defined]
+        for route, name, request in requests:
+            response = client.post(route, json=request)
             if response.status_code != 422:
                 raise RuntimeError(f"refused case {name}: the app answered {response.status_code}, not 422")
-            cases.append(
-                {"name": name, "route": IMPACT_ROUTE, "request": request, "problem": response.json()}
-            )
-    return {"now": now.isoformat(), "cases": cases}
+            cases.append({"name": name, "route": route, "request": request, "problem": response.json()})
+    return {"now": now.isoformat(), "max_cgm_age_min": max_age_min, "cases": cases}
 
 
 def constants() -> dict[str, object]:

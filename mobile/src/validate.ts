@@ -33,6 +33,7 @@ export const PROBLEMS: Record<string, string> = {
   "timestamp-in-future": "Check the device clock and the UTC offset of the times sent.",
   "too-few-cgm-readings": "Send more recent CGM readings (the detail says how many).",
   "invalid-record": "The detail says which field to fix.",
+  "stale-cgm": "Send the latest readings; the last one must be recent (see MEALIMPACT_MAX_CGM_AGE_MIN).",
   "prediction-out-of-range": "The inputs drive the model beyond what a body can reach; check the amounts and units sent.",
 };
 
@@ -182,6 +183,35 @@ export function checkImpactSchema(body: unknown): asserts body is ImpactRequest 
     number(activity, "heart_rate", ["activity"], { ge: 20, le: 250, optional: true });
     number(activity, "planned_walk_min", ["activity"], { ge: 0, le: 600, optional: true });
   }
+  profileSchema(body);
+  insulinSchema(body);
+  number(body, "sleep_hours", [], { ge: 0, le: 24, optional: true });
+  mealEventsSchema(body, "recent_meals", 20);
+  list(body, "history", [], 0, 50).forEach((h, i) => {
+    if (!isObject(h)) schemaError(["history", i], "Input should be a valid dictionary or instance of the model");
+    mealSchema(h, "meal", ["history", i]);
+    cgmSchema(h, "cgm", ["history", i]);
+  });
+}
+
+function mealEventsSchema(body: Record<string, unknown>, key: string, max: number): void {
+  list(body, key, [], 0, max).forEach((m, i) => {
+    if (!isObject(m)) schemaError([key, i], "Input should be a valid dictionary or instance of the model");
+    timestamp(m, "time", [key, i]);
+    number(m, "carbs_g", [key, i], { ge: 0, le: 1000 });
+  });
+}
+
+function insulinSchema(body: Record<string, unknown>): void {
+  list(body, "insulin", [], 0, 200).forEach((d, i) => {
+    if (!isObject(d)) schemaError(["insulin", i], "Input should be a valid dictionary or instance of the model");
+    timestamp(d, "time", ["insulin", i]);
+    number(d, "units", ["insulin", i], { ge: 0, le: 200 });
+    literal(d, "kind", ["insulin", i], ["rapid", "basal"], true);
+  });
+}
+
+function profileSchema(body: Record<string, unknown>): void {
   const profile = object(body, "profile", [], true);
   if (profile !== undefined) {
     literal(profile, "diabetes", ["profile"], ["none", "prediabetes", "type2", "type1"], true);
@@ -198,23 +228,75 @@ export function checkImpactSchema(body: unknown): asserts body is ImpactRequest 
       }
     });
   }
-  list(body, "insulin", [], 0, 200).forEach((d, i) => {
-    if (!isObject(d)) schemaError(["insulin", i], "Input should be a valid dictionary or instance of the model");
-    timestamp(d, "time", ["insulin", i]);
-    number(d, "units", ["insulin", i], { ge: 0, le: 200 });
-    literal(d, "kind", ["insulin", i], ["rapid", "basal"], true);
+}
+
+/** A forecast request (the body of POST /v1/glucose/forecast). */
+export interface ForecastRequest {
+  cgm: CgmIn;
+  meals?: { time: string; carbs_g: number }[];
+  insulin?: { time: string; units: number; kind?: "rapid" | "basal" }[];
+  activity?: { time: string; duration_min: number; steps?: number | null; heart_rate_bpm?: number | null; heart_rate?: number | null }[];
+  profile?: ImpactRequest["profile"];
+}
+
+/** The schema of a forecast request (ForecastRequest), as pydantic checks it. */
+export function checkForecastSchema(body: unknown): asserts body is ForecastRequest {
+  if (!isObject(body)) schemaError([], "Input should be a valid dictionary or instance of the model");
+  cgmSchema(body, "cgm", []);
+  mealEventsSchema(body, "meals", 100);
+  insulinSchema(body);
+  list(body, "activity", [], 0, 500).forEach((a, i) => {
+    if (!isObject(a)) schemaError(["activity", i], "Input should be a valid dictionary or instance of the model");
+    timestamp(a, "time", ["activity", i]);
+    number(a, "duration_min", ["activity", i], { gt: 0, le: 1440 });
+    number(a, "steps", ["activity", i], { ge: 0, le: 100_000, optional: true });
+    // heart_rate is accepted as another name of heart_rate_bpm (the error names the one sent).
+    number(a, a.heart_rate_bpm === undefined && a.heart_rate !== undefined ? "heart_rate" : "heart_rate_bpm", ["activity", i], { ge: 20, le: 250, optional: true });
   });
-  number(body, "sleep_hours", [], { ge: 0, le: 24, optional: true });
-  list(body, "recent_meals", [], 0, 20).forEach((m, i) => {
-    if (!isObject(m)) schemaError(["recent_meals", i], "Input should be a valid dictionary or instance of the model");
-    timestamp(m, "time", ["recent_meals", i]);
-    number(m, "carbs_g", ["recent_meals", i], { ge: 0, le: 1000 });
-  });
-  list(body, "history", [], 0, 50).forEach((h, i) => {
-    if (!isObject(h)) schemaError(["history", i], "Input should be a valid dictionary or instance of the model");
-    mealSchema(h, "meal", ["history", i]);
-    cgmSchema(h, "cgm", ["history", i]);
-  });
+  profileSchema(body);
+}
+
+/** Python's f"{x:,.0f}": whole number with thousands separated by commas. */
+const pyThousands = (x: number) => Math.round(x).toLocaleString("en-US");
+
+/**
+ * Refuses (throws RequestRefused) what POST /v1/glucose/forecast refuses with 422, in the server's order:
+ * the schema, the readings (range, future, order), a last reading older than `maxCgmAgeMin` (the server's
+ * MEALIMPACT_MAX_CGM_AGE_MIN, 20 by default), meals or insulin in the future, and a last hour with fewer than
+ * 6 of its 12 grid points up to the latest reading.
+ */
+export function validateForecastRequest(
+  request: unknown,
+  options: { now?: Date; maxCgmAgeMin?: number; stepMin?: number } = {},
+): asserts request is ForecastRequest {
+  checkForecastSchema(request);
+  const nowMs = (options.now ?? new Date()).getTime();
+  const maxAge = options.maxCgmAgeMin ?? 20;
+  checkReadings(request.cgm, nowMs, "cgm", ["cgm"]);
+  const last = Math.max(...request.cgm.readings.map((r) => Date.parse(r.time)));
+  const ageMin = (nowMs - last) / 60_000;
+  if (maxAge && ageMin > maxAge) {
+    throw new RequestRefused(
+      "stale-cgm",
+      ["cgm", "readings"],
+      `The last CGM reading is ${pyThousands(ageMin)} min old; a forecast needs one from the last ${maxAge} min. Send the latest readings.`,
+    );
+  }
+  (request.meals ?? []).forEach((m, i) => notFuture(m.time, nowMs, `meals[${i}]`, ["meals", i, "time"]));
+  (request.insulin ?? []).forEach((d, i) => notFuture(d.time, nowMs, `insulin[${i}]`, ["insulin", i, "time"]));
+  const stepMin = options.stepMin ?? 5;
+  const grid = resampleToGrid(readingsOf(request.cgm), stepMin);
+  const g = grid.glucoseMgDl;
+  let lastHour = 0;
+  for (let i = Math.max(0, g.length - 12); i < g.length; i++) if (Number.isFinite(g[i])) lastHour++;
+  if (g.length === 0 || !Number.isFinite(g[g.length - 1]) || lastHour < MIN_VALID_LAST_HOUR) {
+    throw new RequestRefused(
+      "too-few-cgm-readings",
+      ["cgm", "readings"],
+      `a forecast needs CGM readings covering at least ${MIN_VALID_LAST_HOUR * stepMin} of the last 60 minutes, ` +
+        "up to the latest reading; send the last 2-3 hours of CGM",
+    );
+  }
 }
 
 function notFuture(timeIso: string, nowMs: number, what: string, loc: Loc): void {

@@ -22,6 +22,7 @@ import {
   MIN_VALID_LAST_HOUR,
   RequestRefused,
   checkAnswer,
+  validateForecastRequest,
   validateImpactRequest,
 } from "../src/validate.ts";
 
@@ -218,25 +219,34 @@ describe("iAUC", () => {
 
 interface RefusedCase {
   name: string;
+  route: string;
   request: unknown;
   problem: { type: string; detail: string; errors?: { loc: (string | number)[]; msg: string }[] };
 }
 
-describe("requests the server refuses with 422 are refused here, before any model runs", () => {
+describe("requests the server refuses with 422 (impact and forecast) are refused here, before any model runs", () => {
   const refused = doc.refused.cases as RefusedCase[];
   const meta = doc.metadata.glucose_response as ImpactMetadata;
   test("refused cases cover the schema, the records and thin CGM", () => {
     const kinds = new Set(refused.map((c) => c.problem.type.split("/").pop()));
-    for (const kind of ["validation-error", "bad-unit", "value-out-of-range", "timestamps-out-of-order", "timestamp-in-future", "too-few-cgm-readings"]) {
+    for (const kind of ["validation-error", "bad-unit", "value-out-of-range", "timestamps-out-of-order", "timestamp-in-future", "too-few-cgm-readings", "stale-cgm"]) {
       assert.ok(kinds.has(kind), kind);
+    }
+    assert.ok(refused.some((c) => c.route === "/v1/glucose/forecast") && refused.some((c) => c.route === "/v1/meals/impact"));
+  });
+  test("the accepted forecast cases pass the forecast's checks", () => {
+    for (const c of (doc.cases as { route: string; request: unknown }[]).filter((x) => x.route === "/v1/glucose/forecast")) {
+      validateForecastRequest(c.request, { now, maxCgmAgeMin: doc.refused.max_cgm_age_min });
     }
   });
   for (const c of refused) {
     test(c.name, async () => {
       const problem = c.problem.type.split("/").pop();
       let error: unknown;
+      const forecast = c.route === "/v1/glucose/forecast";
       try {
-        validateImpactRequest(c.request, meta, { now });
+        if (forecast) validateForecastRequest(c.request, { now, maxCgmAgeMin: doc.refused.max_cgm_age_min });
+        else validateImpactRequest(c.request, meta, { now });
       } catch (e) {
         error = e;
       }
@@ -250,6 +260,7 @@ describe("requests the server refuses with 422 are refused here, before any mode
       } else {
         assert.equal(error.detail, c.problem.detail, c.name);
       }
+      if (forecast) return;
       // predictImpact refuses it too, and never calls the graph.
       let ran = false;
       await assert.rejects(

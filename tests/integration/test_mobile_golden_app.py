@@ -51,7 +51,14 @@ def test_refused_cases_are_the_apps_422_answers_and_impact_cases_keep_the_unroun
     cases: Any = refused["cases"]
     assert len(cases) > 40
     kinds = {c["problem"]["type"].rsplit("/", 1)[-1] for c in cases}
-    assert {"validation-error", "too-few-cgm-readings", "value-out-of-range", "timestamp-in-future"} <= kinds
+    assert {
+        "validation-error",
+        "too-few-cgm-readings",
+        "value-out-of-range",
+        "timestamp-in-future",
+        "stale-cgm",
+    } <= kinds
+    assert {c["route"] for c in cases} == {"/v1/meals/impact", "/v1/glucose/forecast"}
     impact: Any = glucose_cases(REPO / "models", [r for r in GLUCOSE_REQUESTS if r[0] == "impact"])
     result = impact[0]["result"]
     assert [w["name"] for w in result["what_if"]][:2] == ["half_portion", "lower_gi_swap"]

@@ -16,6 +16,7 @@ from training.mobile_golden import (
     constants,
     encode_array,
     pattern_image,
+    refused_forecast_requests,
     refused_requests,
     resample_cases,
 )
@@ -89,3 +90,18 @@ def test_constants_are_the_python_modules_numbers() -> None:
         and what_if["walk_min"] == 15.0
         and "carbs_p10_g" in what_if["half_portion_columns"]
     )
+
+
+def test_forecast_refusals_include_a_stale_trace_and_the_schemas_exclusive_minimum() -> None:
+    base = json.loads((EXAMPLES / "forecast.json").read_text())
+    now = datetime(2026, 11, 28, 11, 5, tzinfo=UTC)
+    cases = dict(refused_forecast_requests(base, now))
+    assert all(name.startswith("forecast_") for name in cases)
+    assert (
+        cases["forecast_schema_activity.0.duration_min_at_exclusive_minimum"]["activity"][0]["duration_min"]
+        == 0
+    )
+    stale = cases["forecast_cgm_two_hours_old"]["cgm"]["readings"][-1]["time"]
+    assert datetime.fromisoformat(stale) == datetime.fromisoformat(
+        base["cgm"]["readings"][-1]["time"]
+    ) - timedelta(hours=2)
