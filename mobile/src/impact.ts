@@ -18,6 +18,7 @@ import {
   type CarbsInterval,
   type ExplanationMetadata,
   type ImpactRequest,
+  type PastMealRows,
   type ResponseFeeds,
   type ResponseMetadata,
 } from "./response.ts";
@@ -303,6 +304,7 @@ export interface ImpactBatch {
   scenarios: Scenario[];
   nRows: number; // coalitions + what-if rows + interval rows (past-meal rows follow on a population graph)
   photo: boolean;
+  past: PastMealRows; // the request's past meals as the graph reads them (all of them on a population graph)
 }
 
 /** The server's batch for one request: coalitions, what-ifs, the photo interval, past meals (population). */
@@ -324,8 +326,8 @@ export function impactBatch(
   const interval = carbs === undefined ? [] : [carbs.p10G, carbs.p90G].map((c) => withValues(actual, { carbs_g: c }, meta));
   const rows = [...coalitions, ...scenarioRows, ...interval];
   const nRows = rows.length;
+  const past = pastMealRows(request, meta);
   if (!personal) {
-    const past = pastMealRows(request, meta);
     const points = actual.cgm.length;
     const [nMeal, nContext] = [actual.meal.length, actual.context.length];
     for (let i = 0; i < past.n; i++) {
@@ -336,7 +338,7 @@ export function impactBatch(
         kind: past.kind[i],
       });
     }
-    return { prediction, feeds: stack(rows), nCoalitions, scenarios, nRows, photo: carbs !== undefined };
+    return { prediction, feeds: stack(rows), nCoalitions, scenarios, nRows, photo: carbs !== undefined, past };
   }
   const withHistory = meta.history?.slots.with_history ?? 0;
   const slots = BigInt64Array.from({ length: nRows }, (_, r) =>
@@ -358,6 +360,7 @@ export function impactBatch(
     scenarios,
     nRows,
     photo: carbs !== undefined,
+    past,
   };
 }
 
@@ -365,7 +368,6 @@ export function impactBatch(
 export function readImpact(
   batch: ImpactBatch,
   out: ort.InferenceSession.OnnxValueMapType,
-  request: ImpactRequest,
   meta: ImpactMetadata,
 ): ImpactAnswer {
   const nT = meta.curve_minutes.length;
@@ -387,11 +389,11 @@ export function readImpact(
   let calibration: CalibrationReport | null = null;
   const nPast = total - nRows;
   if (isPersonal(meta)) {
-    const n = pastMealRows(request, meta).n;
+    const n = batch.past.n;
     if (n > 0) calibration = { nMeals: n, scale: 1, offsetMgDl: 0, applied: true, reason: PERSONAL_CALIBRATION_REASON, looPeakRiseMaeBeforeMgDl: null, looPeakRiseMaeAfterMgDl: null };
   } else if (nPast > 0) {
     // The measured rise after each past meal, from the baseline the graph computed for it.
-    const past = pastMealRows(request, meta);
+    const past = batch.past;
     const predicted = Array.from({ length: nPast }, (_, i) => curveOf(nRows + i, 0.5));
     const measured = Array.from({ length: nPast }, (_, i) => {
       const baseline = feature(nRows + i, "baseline_glucose_mg_dl");
@@ -493,7 +495,7 @@ export async function predictImpact(
   const features = (first.features.data as Float32Array).slice(0, nF);
   const batch = impactBatch(request, prediction, features, meta, options.carbs);
   const out = await run(batch.feeds);
-  const answer = readImpact(batch, out, request, meta);
+  const answer = readImpact(batch, out, meta);
   checkAnswer(answer);
   return { ...answer, batch };
 }

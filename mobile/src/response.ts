@@ -55,7 +55,7 @@ export interface MealIn {
 }
 
 export interface CgmIn {
-  unit?: "mg/dL" | "mmol/L";
+  unit: "mg/dL" | "mmol/L"; // required, as the server requires it
   readings: { time: string; value: number }[];
 }
 
