@@ -35,7 +35,9 @@ CURVE_HORIZON_MIN = 180
 CURVE_MINUTES = np.arange(0, CURVE_HORIZON_MIN + 1, GRID_STEP_MIN)  # (37,) 0, 5, ..., 180 min
 QUANTILES = (0.1, 0.5, 0.9)
 TREND_WINDOW_MIN = 30  # the pre-meal trend is the least-squares slope of the last 30 min
-MIN_VALID_LAST_HOUR = 6  # of the 12 grid points of the last hour; fewer is not enough to start from
+# Of the 12 grid points of the last hour (before a meal, or before a forecast's origin: forecast.py
+# imports it); fewer is not enough to start from. A 15-min sensor interpolated onto the grid covers all 12.
+MIN_VALID_LAST_HOUR = 6
 INSULIN_WINDOW_MIN = 30  # rapid insulin within +-30 min of the meal counts as the meal bolus
 WALK_STEPS_PER_MIN = 60.0  # activity at or above this cadence after a meal counts as a walk
 WALK_WINDOW_MIN = 60  # a walk must start within this long after the meal to count as "planned"

@@ -15,6 +15,8 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
+# The forecast needs a mostly covered last hour, as a meal does: features.py owns the number.
+from glucose_model.features import MIN_VALID_LAST_HOUR
 from glucose_model.metrics import (
     HIGH_ABOVE_MG_DL,
     LOW_BELOW_MG_DL,
@@ -37,9 +39,6 @@ HISTORY_STEPS = 36  # 3 h of CGM on the 5-min grid, ending at the forecast origi
 CGM_STEPS = 288  # 24 h: the model input; readings older than the request sent are NaN
 HORIZONS_MIN = (15, 30, 45, 60)
 QUANTILES = (0.1, 0.5, 0.9)
-# The forecast needs a mostly covered last hour: half of its 12 grid points (a 15-min sensor
-# interpolated onto the grid covers all 12); fewer and the recent trend is guesswork.
-MIN_VALID_LAST_HOUR = 6
 # The recent trend is the least-squares slope over this window of grid points.
 TREND_WINDOW_MIN = 15
 # Alert thresholds (Battelino 2019 ranges; the rate limit is the usual CGM "rapid change" arrow).
