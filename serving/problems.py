@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -201,10 +202,7 @@ def problem_for(error: Exception) -> tuple[ProblemType, str]:
     if isinstance(error, RequestRefusedError):
         return error.problem, error.detail
     if isinstance(error, RequestValidationError):
-        fields = {str(e["loc"][-1]) for e in error.errors() if e.get("loc")}
-        if "unit" in fields:
-            return BAD_UNIT, "cgm.unit must be 'mg/dL' or 'mmol/L'"
-        return VALIDATION, f"{len(error.errors())} field(s) do not match the schema; see errors"
+        return _validation_problem(error.errors())
     if isinstance(error, HTTPException):
         by_status = {404: NOT_FOUND, 405: METHOD_NOT_ALLOWED, 401: UNAUTHORIZED, 413: BODY_TOO_LARGE}
         return by_status.get(error.status_code, VALIDATION if error.status_code < 500 else INTERNAL), str(
@@ -215,6 +213,30 @@ def problem_for(error: Exception) -> tuple[ProblemType, str]:
             detail = str(error) if problem not in (MODEL_UNAVAILABLE, TIMEOUT) else problem.description
             return problem, detail
     return INTERNAL, INTERNAL.description
+
+
+def field_path(loc: Sequence[object]) -> str:
+    """A field's place as the client wrote it: `history[0].cgm.unit` (FastAPI's leading "body" left out)."""
+    parts = list(loc[1:] if loc and loc[0] == "body" else loc)
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
+    return path.removeprefix(".")
+
+
+_LISTED_FIELDS = 5  # a detail names this many fields; the `errors` list has them all
+
+
+def _validation_problem(errors: Sequence[Any]) -> tuple[ProblemType, str]:
+    """A schema error: a wrong or missing glucose unit is its own problem only when nothing else is wrong
+    (a unit error never hides another); the detail names the fields, the `errors` list says why each."""
+    paths = [field_path(e.get("loc", ())) for e in errors]
+    if paths and all(p.rsplit(".", 1)[-1] == "unit" for p in paths):
+        return BAD_UNIT, "; ".join(f"{p} must be 'mg/dL' or 'mmol/L'" for p in paths)
+    if len(errors) == 1:
+        return VALIDATION, f"{paths[0] or 'body'}: {errors[0].get('msg', '')}"
+    named = ", ".join(p or "body" for p in paths[:_LISTED_FIELDS]) + (
+        ", ..." if len(paths) > _LISTED_FIELDS else ""
+    )
+    return VALIDATION, f"{len(errors)} fields do not match the schema ({named}); see errors"
 
 
 def validation_errors(error: RequestValidationError) -> list[dict[str, object]]:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mealimpact.model_repository.config import numpy_dtype
 from mealimpact.model_repository.loading import TensorSpec
+from serving.schemas.closed import ClosedModel
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 BINARY_CONTENT_TYPE = "application/octet-stream"
@@ -59,16 +60,26 @@ class TensorMessage(BaseModel):
     data: list[Any] | None = None
 
 
-class RequestedOutput(BaseModel):
-    model_config = ConfigDict(strict=True)
+class InputTensor(TensorMessage, ClosedModel):
+    """A request's tensor: an unknown key is refused (the protocol's open objects are the `parameters`)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class RequestedOutput(ClosedModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
 
     name: str = Field(min_length=1)
     parameters: dict[str, Any] = Field(default_factory=dict)
 
 
-class InferRequestMessage(BaseModel):
+class InferRequestMessage(ClosedModel):
+    """An infer request: unknown keys are refused at every level but inside `parameters` (open objects in
+    the protocol, for extensions such as `binary_data_output`); a response from a remote server is read leniently."""
+
     model_config = ConfigDict(
         strict=True,
+        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
@@ -84,7 +95,7 @@ class InferRequestMessage(BaseModel):
 
     id: str | None = None
     parameters: dict[str, Any] = Field(default_factory=dict)
-    inputs: list[TensorMessage] = Field(min_length=1)
+    inputs: list[InputTensor] = Field(min_length=1)
     outputs: list[RequestedOutput] | None = None
 
 

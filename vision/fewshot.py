@@ -38,6 +38,8 @@ MAX_SERVING_CARBS_G = 1000.0
 MAX_SERVING_KCAL = 10_000.0
 PERSONAL_ROLE = "food"
 DEFAULT_PERSONAL_CATEGORY = "mixed_plates"
+# The keys of one personal class in a request; any other key is refused, not ignored.
+PERSONAL_CLASS_FIELDS = ("name", "prototype", "carbs_g", "kcal", "shots", "category")
 
 
 class FewShotError(ValueError):
@@ -151,6 +153,12 @@ def parse_personal_classes(raw: Any, embedding_dim: int) -> list[PersonalClass]:
     for i, item in enumerate(raw):
         if not isinstance(item, Mapping):
             raise FewShotError(f"personal_classes[{i}] must be an object.")
+        unknown = [str(key) for key in item if key not in PERSONAL_CLASS_FIELDS]
+        if unknown:
+            raise FewShotError(
+                f"personal_classes[{i}] has the unknown field(s) {', '.join(map(repr, unknown))}; "
+                f"the fields are {', '.join(PERSONAL_CLASS_FIELDS)}."
+            )
         name = item.get("name")
         if not isinstance(name, str) or not name.strip() or len(name) > 100:
             raise FewShotError(f"personal_classes[{i}].name must be a non-empty string of <= 100 characters.")

@@ -21,6 +21,7 @@ from serving.metrics import StageClock
 from serving.output_bounds import check_outputs
 from serving.request_records import check_not_future, meal_context, meal_record, past_meals, person_fields
 from serving.runtime import ServingRuntime
+from serving.schemas.closed import EXTRA_FORBIDDEN, unknown_field_message
 from serving.schemas.meals import (
     ANALYZE_CONTEXT_EXAMPLE,
     AnalyzeContext,
@@ -65,6 +66,29 @@ PersonalClassesForm = Annotated[
         ),
     ),
 ]
+
+
+# The multipart form fields of /recognize and /analyze; any other part is refused, not ignored.
+RECOGNIZE_FORM_FIELDS = ("image", "personal_classes")
+ANALYZE_FORM_FIELDS = ("image", "context", "personal_classes")
+
+
+async def refuse_unknown_form_fields(request: Request, fields: tuple[str, ...]) -> None:
+    """A misspelt form part (`personal_class`) would be dropped silently: refuse it as the JSON bodies do."""
+    form = await request.form()  # already parsed for the route's parameters: Starlette keeps it
+    unknown = [name for name in dict.fromkeys(form.keys()) if name not in fields]
+    if unknown:
+        raise RequestValidationError(
+            [
+                {
+                    "type": EXTRA_FORBIDDEN,
+                    "loc": ("body", name),
+                    "msg": unknown_field_message(name, fields, {}),
+                    "input": None,
+                }
+                for name in unknown
+            ]
+        )
 
 
 def impact_response(result: ImpactResult) -> ImpactResponse:
@@ -210,6 +234,7 @@ async def recognize(
     personal_classes_json: PersonalClassesForm = None,
     accept_language: AcceptLanguage = None,
 ) -> Response:
+    await refuse_unknown_form_fields(request, RECOGNIZE_FORM_FIELDS)
     clock = StageClock(runtime.metrics, getattr(request.state, "started_s", None))
     request.state.models = runtime.model_versions(FOOD_RECOGNIZER)
     personal = personal_classes(personal_classes_json, runtime)
@@ -256,6 +281,7 @@ async def analyze(
     personal_classes_json: PersonalClassesForm = None,
     accept_language: AcceptLanguage = None,
 ) -> AnalyzeResponse:
+    await refuse_unknown_form_fields(request, ANALYZE_FORM_FIELDS)
     request.state.models = runtime.model_versions(FOOD_RECOGNIZER, GLUCOSE_RESPONSE)
     parsed = _analyze_context(context)
     personal = personal_classes(personal_classes_json, runtime)

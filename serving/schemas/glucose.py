@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from serving.device_time import localize_readings
+from serving.schemas.closed import ClosedModel
 from serving.schemas.system import ModelRef
 from serving.wording import ALERTS
 
@@ -46,8 +47,9 @@ Timestamp = Annotated[
 ]
 
 
-class StrictInput(BaseModel):
-    """Base of every request body: a number is a JSON number ("60" and false are refused, not coerced).
+class StrictInput(ClosedModel):
+    """Base of the request bodies: a number is a JSON number ("60" and false are refused, not coerced),
+    and an unknown key is refused (ClosedModel).
 
     Strict in Python mode, which is how FastAPI validates: a date-time goes through `Timestamp` and an
     Enum field needs `Field(strict=False)` (a JSON string is not yet the Enum member).

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -108,8 +109,27 @@ class RecognizeResponse(BaseModel):
     model: ModelRef
 
 
+# The response graph has a glycemic-index column, but the API takes none: GI was known only for the
+# simulated meals it was trained on (never in a real cohort here), and the shipped model's answer to it is
+# not trustworthy (models/glucose_response/MODEL_CARD.md, "Glycemic index: not accepted").
+GLYCEMIC_INDEX_REFUSED = (
+    "the response model saw a glycemic index only in simulated meals and its answer to one is not "
+    "trustworthy (models/glucose_response/MODEL_CARD.md); leave it out"
+)
+
+
 class MealComposition(StrictInput):
-    """The meal without its carbohydrate (that comes from the photo in /v1/meals/analyze)."""
+    """The meal without its carbohydrate (that comes from the photo in /v1/meals/analyze).
+
+    No glycemic index: the model saw one only in simulated meals (`glycemic_index` is refused with why).
+    """
+
+    refused_fields: ClassVar[Mapping[str, str]] = {
+        "glycemic_index": GLYCEMIC_INDEX_REFUSED,
+        "glycaemic_index": GLYCEMIC_INDEX_REFUSED,
+        "carbs_g": "in /v1/meals/analyze the carbohydrate comes from the photo; to give it yourself, send "
+        "the whole request to /v1/meals/impact",
+    }
 
     time: Timestamp = Field(description="when the meal starts, ISO 8601 with offset")
     sugars_g: float | None = Field(default=None, ge=0, le=1000)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from serving.schemas.closed import ClosedModel
 from serving.schemas.glucose import ActivityIn, Cgm, GlucoseUnit, Profile, Reading
 from serving.schemas.meals import MealIn
 
@@ -47,7 +48,7 @@ _EXAMPLE: dict[str, Any] = {
 }
 
 
-class PeriodChoice(BaseModel):
+class PeriodChoice(ClosedModel):
     """Which days the report covers: the consensus period (the latest 14 days) unless asked."""
 
     days: int = Field(
@@ -77,7 +78,7 @@ class AgpReportRequest(PeriodChoice):
     )
 
 
-class PatientRef(BaseModel):
+class PatientRef(ClosedModel):
     reference: str | None = Field(
         default=None, max_length=200, description="e.g. Patient/123 on the receiver"
     )

@@ -80,6 +80,13 @@ def impact_body(carbs_g: float = 60.0) -> dict[str, Any]:
     }
 
 
+def analyze_context() -> dict[str, Any]:
+    """The /v1/meals/analyze `context`: the impact body without meal.carbs_g (the photo gives it)."""
+    body = impact_body()
+    body["meal"].pop("carbs_g")
+    return body
+
+
 def forecast_body(last_reading_age_min: float) -> dict[str, Any]:
     end = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=last_reading_age_min)
     return {"cgm": {"unit": "mg/dL", "readings": readings([120.0 + k for k in range(36)], end)}}
@@ -259,7 +266,7 @@ def test_personal_class_carbs_beyond_the_cap_are_refused(client: TestClient) -> 
             "/v1/meals/analyze",
             files={"image": ("a.jpg", photo, "image/jpeg")},
             data={
-                "context": json.dumps({k: v for k, v in impact_body().items()}),
+                "context": json.dumps(analyze_context()),
                 "personal_classes": json.dumps(personal),
             },
         )

@@ -81,6 +81,48 @@ def test_a_wrong_unit_is_its_own_problem_even_as_a_schema_error() -> None:
     assert problem_for(error)[0].slug == "bad-unit"
 
 
+def _schema_error(*errors: tuple[tuple[str | int, ...], str]) -> RequestValidationError:
+    return RequestValidationError([{"loc": ("body", *loc), "msg": msg, "type": "x"} for loc, msg in errors])
+
+
+def test_a_wrong_unit_names_its_own_field() -> None:
+    unit = "Input should be 'mg/dL' or 'mmol/L'"
+    assert problem_for(_schema_error((("history", 2, "cgm", "unit"), unit))) == (
+        PROBLEMS["bad-unit"],
+        "history[2].cgm.unit must be 'mg/dL' or 'mmol/L'",
+    )
+    problem, detail = problem_for(
+        _schema_error((("cgm", "unit"), unit), (("history", 0, "cgm", "unit"), unit))
+    )
+    assert problem.slug == "bad-unit"
+    assert detail == "cgm.unit must be 'mg/dL' or 'mmol/L'; history[0].cgm.unit must be 'mg/dL' or 'mmol/L'"
+    # The report's print unit is no CGM unit.
+    assert problem_for(_schema_error((("unit",), unit)))[1] == "unit must be 'mg/dL' or 'mmol/L'"
+
+
+def test_a_wrong_unit_does_not_hide_the_other_errors() -> None:
+    error = _schema_error(
+        (("cgm", "unit"), "Input should be 'mg/dL' or 'mmol/L'"),
+        (("meal", "carbs_g"), "Field required"),
+        (("meal", "fibre_g"), "Extra inputs are not permitted"),
+    )
+    problem, detail = problem_for(error)
+    assert problem.slug == "validation-error"
+    assert detail == "3 fields do not match the schema (cgm.unit, meal.carbs_g, meal.fibre_g); see errors"
+    assert len(validation_errors(error)) == 3
+
+
+def test_one_schema_error_is_the_detail() -> None:
+    error = _schema_error(
+        (("meal", "fibre_g"), "Extra inputs are not permitted: 'fibre_g' is not a field here")
+    )
+    assert (
+        problem_for(error)[1] == "meal.fibre_g: Extra inputs are not permitted: 'fibre_g' is not a field here"
+    )
+    many = _schema_error(*[((f"f{i}",), "Field required") for i in range(7)])
+    assert problem_for(many)[1] == "7 fields do not match the schema (f0, f1, f2, f3, f4, ...); see errors"
+
+
 def test_problem_body_has_the_rfc_9457_members() -> None:
     problem, detail = problem_for(TimestampOrderError("reading 3 is not later"))
     body = json.loads(problem_body(problem, detail, "/v1/meals/impact"))

@@ -108,6 +108,8 @@ def test_parse_personal_classes_accepts_the_documented_shape() -> None:
         ({"name": "a", "prototype": [1.0] * DIM, "carbs_g": [1, 2, 1e6]}, "from 0 to 1000"),
         ({"name": "a", "prototype": [1.0] * DIM, "carbs_g": [1e308, 1e308, 1e308]}, "from 0 to 1000"),
         ({"name": "a", "prototype": [1.0] * DIM, "carbs_g": [1, 2, 3], "kcal": 1e308}, "kcal"),
+        # A misspelt optional key is refused, not dropped (it would silently take the default).
+        ({"name": "a", "prototype": [1.0] * DIM, "carbs_g": [1, 2, 3], "shot": 3}, "unknown field.*'shot'"),
     ],
 )
 def test_bad_personal_classes_say_what_is_wrong(item: dict, message: str) -> None:
