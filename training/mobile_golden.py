@@ -543,6 +543,32 @@ def _schema_bound_requests(
     return out
 
 
+def _objects(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
+    """The place of every JSON object in a request (a list's first entry stands for the list)."""
+    if isinstance(value, dict):
+        yield path
+        for key, inner in value.items():
+            yield from _objects(inner, (*path, key))
+    elif isinstance(value, list) and value:
+        yield from _objects(value[0], (*path, 0))
+
+
+def _unknown_key_requests(base: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """One request per JSON object of `base` with a key the schema does not define added to it: the
+    object's first key with its first two letters swapped, so the server's answer names the field meant
+    and lists the object's fields (a client must word each object's refusal as the server does)."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for path in _objects(base):
+        request = copy.deepcopy(dict(base))
+        target: Any = request
+        for key in path:
+            target = target[key]
+        first = next(iter(target))
+        target[first[1] + first[0] + first[2:]] = target[first]
+        out.append((f"schema_unknown_key_in_{'.'.join(str(p) for p in path) or 'body'}", request))
+    return out
+
+
 def refused_requests(base: Mapping[str, Any], now: datetime) -> list[tuple[str, dict[str, Any]]]:
     """Impact requests the server must refuse with 422: the schema's bounds, and what only the records
     and the predictor see (CGM too thin before the meal, out of range, out of order, in the future...).
@@ -591,6 +617,9 @@ def refused_requests(base: Mapping[str, Any], now: datetime) -> list[tuple[str, 
             if datetime.fromisoformat(r["time"]) <= meal + timedelta(hours=1)
         ]
 
+    def misspell(place: dict[str, Any], name: str, as_name: str) -> None:
+        place[as_name] = place.pop(name)
+
     def no_offset(request: dict[str, Any]) -> None:
         request["meal"]["time"] = (
             datetime.fromisoformat(request["meal"]["time"]).replace(tzinfo=None).isoformat()
@@ -617,7 +646,20 @@ def refused_requests(base: Mapping[str, Any], now: datetime) -> list[tuple[str, 
     changed("history_cgm_value_below_range", lambda r: r["history"][0]["cgm"]["readings"][2].update(value=10))
     changed("history_cgm_ends_an_hour_after_the_meal", history_short_after)
     changed("history_meal_in_the_future", lambda r: r["history"][2]["meal"].update(time=future))
-    return cases + _schema_bound_requests(personal)
+    changed("history_cgm_unit_misspelt", lambda r: r["history"][1]["cgm"].update(unit="mmol/l"))
+    changed(
+        "cgm_and_history_units_misspelt",
+        lambda r: [c.update(unit="mg/dl") for c in (r["cgm"], r["history"][0]["cgm"])],
+    )
+    changed(
+        "cgm_unit_misspelt_and_diabetes_kind_unknown",  # a unit error does not hide the other
+        lambda r: [r["cgm"].update(unit="mg/dl"), r["profile"].update(diabetes="type3")],
+    )
+    changed("meal_fiber_misspelt", lambda r: misspell(r["meal"], "fiber_g", "fibre_g"))
+    changed("meal_glycemic_index", lambda r: r["meal"].update(glycemic_index=40))
+    changed("profile_field_unknown", lambda r: r["profile"].update(weight_kg=80))
+    changed("unknown_top_level_key", lambda r: r.update(notes="after the gym"))
+    return cases + _schema_bound_requests(personal) + _unknown_key_requests(personal)
 
 
 def refused_forecast_requests(base: Mapping[str, Any], now: datetime) -> list[tuple[str, dict[str, Any]]]:
@@ -650,7 +692,8 @@ def refused_forecast_requests(base: Mapping[str, Any], now: datetime) -> list[tu
     changed("meal_in_the_future", lambda r: r["meals"][0].update(time=future))
     changed("insulin_in_the_future", lambda r: r["insulin"][0].update(time=future))
     changed("diabetes_kind_unknown", lambda r: r["profile"].update(diabetes="gestational"))
-    bounds = _schema_bound_requests(base, ForecastRequest)
+    changed("activity_heart_rate_misspelt", lambda r: r["activity"][0].update(heartrate_bpm=90))
+    bounds = _schema_bound_requests(base, ForecastRequest) + _unknown_key_requests(base)
     return cases + [(f"forecast_{name}", request) for name, request in bounds]
 
 

@@ -51,7 +51,8 @@ export interface MealIn {
   fiber_g?: number | null;
   fat_g?: number | null;
   protein_g?: number | null;
-  glycemic_index?: number | null;
+  // No glycemic index: the server refuses one (the model saw GI only in simulated meals), so the graph's
+  // glycemic_index column is always NaN here too and a phone gets the server's answer.
 }
 
 export interface CgmIn {
@@ -138,7 +139,7 @@ export function mealRow(meal: MealIn, meta: ResponseMetadata, carbs?: CarbsInter
       fiber_g: orNaN(meal.fiber_g),
       fat_g: orNaN(meal.fat_g),
       protein_g: orNaN(meal.protein_g),
-      glycemic_index: orNaN(meal.glycemic_index),
+      glycemic_index: NaN, // not accepted (MealIn): unknown, as the server feeds it
     },
     columns(meta, "meal"),
     "meal",

@@ -1,7 +1,8 @@
 // The requests the server refuses with 422, refused here before the graph sees them (the graph itself
 // refuses nothing: all-NaN CGM gives finite numbers). Mirrors, in the server's order:
 // - the request schema (serving/schemas/meals.py, glucose.py: types, ranges, enums, list lengths, ISO times
-//   with a UTC offset between 2000 and 2100), as pydantic words it ("Input should be ...");
+//   with a UTC offset between 2000 and 2100, no key the schema does not define), as pydantic and
+//   serving/schemas/closed.py word it ("Input should be ...", "Extra inputs are not permitted: ...");
 // - serving/request_records.py: glucose 20-600 mg/dL after the unit, times not in the future (5 min clock
 //   skew), readings strictly increasing;
 // - glucose_model/features.pre_meal_from_grid: at least 6 of the 12 grid points of the hour before the meal
@@ -53,12 +54,100 @@ export class RequestRefused extends Error {
 }
 
 type Loc = (string | number)[];
-const dotted = (loc: Loc) => loc.map((p) => (typeof p === "number" ? `[${p}]` : `.${p}`)).join("").replace(/^\./, "").replace(/\.\[/g, "[");
+const dotted = (loc: Loc) => loc.map((p) => (typeof p === "number" ? `[${p}]` : `.${p}`)).join("").replace(/^\./, "");
 
 function schemaError(loc: Loc, msg: string): never {
-  // The server words a missing or wrong unit as its own problem (serving/problems.problem_for).
-  if (loc[loc.length - 1] === "unit") throw new RequestRefused("bad-unit", loc, "cgm.unit must be 'mg/dL' or 'mmol/L'");
+  // A missing or wrong unit is the server's bad-unit problem when nothing else is wrong (see `withUnits`).
+  if (loc[loc.length - 1] === "unit") throw new RequestRefused("bad-unit", loc, `${dotted(loc)} must be 'mg/dL' or 'mmol/L'`);
   throw new RequestRefused("validation-error", loc, `${dotted(loc)}: ${msg}`);
+}
+
+/**
+ * serving/problems.py: the schema's unit errors are one bad-unit problem naming each unit field (joined by
+ * "; ") only when the schema finds nothing else; otherwise the server says validation-error, and so does this
+ * (naming the other error). Each unit met is set valid and the schema checked again, to find the others.
+ */
+function withUnits(body: unknown, check: (body: unknown) => void): void {
+  const units: Loc[] = [];
+  let probe = body;
+  for (;;) {
+    try {
+      check(probe);
+      break;
+    } catch (e) {
+      if (!(e instanceof RequestRefused) || e.problem !== "bad-unit") throw e;
+      units.push(e.loc);
+      probe = structuredClone(probe);
+      let target = probe as Record<string | number, unknown>;
+      for (const key of e.loc.slice(0, -1)) target = target[key] as Record<string | number, unknown>;
+      target[e.loc[e.loc.length - 1]] = "mg/dL";
+    }
+  }
+  if (units.length > 0) throw new RequestRefused("bad-unit", units[0], units.map((l) => `${dotted(l)} must be 'mg/dL' or 'mmol/L'`).join("; "));
+}
+
+/** serving/schemas/closed.py's edit distance: insertions, deletions, substitutions, adjacent swaps. */
+export function editDistance(a: string, b: string): number {
+  const x = Array.from(a);
+  const y = Array.from(b);
+  const rows: number[][] = [Array.from({ length: y.length + 1 }, (_, j) => j)];
+  for (let i = 1; i <= x.length; i++) {
+    const row = [i, ...new Array<number>(y.length).fill(0)];
+    for (let j = 1; j <= y.length; j++) {
+      const cost = x[i - 1] === y[j - 1] ? 0 : 1;
+      row[j] = Math.min(rows[i - 1][j] + 1, row[j - 1] + 1, rows[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && x[i - 1] === y[j - 2] && x[i - 2] === y[j - 1]) row[j] = Math.min(row[j], rows[i - 2][j - 2] + 1);
+    }
+    rows.push(row);
+  }
+  return rows[x.length][y.length];
+}
+
+const MAX_SUGGESTION_EDITS = 2;
+
+/** The field `name` was probably meant to be (the first of the nearest, case ignored), or null. */
+export function closestField(name: string, fields: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestEdits = MAX_SUGGESTION_EDITS + 1;
+  for (const field of fields) {
+    const edits = editDistance(name.toLowerCase(), field.toLowerCase());
+    if (edits < bestEdits) [best, bestEdits] = [field, edits];
+  }
+  return bestEdits <= MAX_SUGGESTION_EDITS && bestEdits < Array.from(name).length ? best : null;
+}
+
+// The fields of each request object in the server's order (pydantic's model_fields: inherited first).
+const FIELDS = {
+  impact: ["cgm", "activity", "profile", "insulin", "sleep_hours", "recent_meals", "history", "meal"],
+  forecast: ["cgm", "meals", "insulin", "activity", "profile"],
+  meal: ["time", "sugars_g", "fiber_g", "fat_g", "protein_g", "carbs_g"],
+  cgm: ["unit", "readings", "tz"],
+  reading: ["time", "value"],
+  activitySummary: ["steps", "heart_rate", "planned_walk_min"],
+  activity: ["time", "duration_min", "steps", "heart_rate_bpm"],
+  profile: ["diabetes", "age_years", "sex", "bmi_kg_m2", "hba1c_percent", "fasting_glucose_mg_dl", "medication"],
+  insulin: ["time", "units", "kind"],
+  mealEvent: ["time", "carbs_g"],
+  pastMeal: ["meal", "cgm"],
+} as const;
+// Other names of a field the server accepts (pydantic validation aliases).
+const ALIASES: Record<string, string[]> = { heart_rate_bpm: ["heart_rate"] };
+/** serving/schemas/meals.py: a glycemic index is refused with its reason (the model saw GI only in simulated meals). */
+export const GLYCEMIC_INDEX_REFUSED =
+  "the response model saw a glycemic index only in simulated meals and its answer to one is not trustworthy " +
+  "(models/glucose_response/MODEL_CARD.md); leave it out";
+const MEAL_REFUSED: Record<string, string> = { glycemic_index: GLYCEMIC_INDEX_REFUSED, glycaemic_index: GLYCEMIC_INDEX_REFUSED };
+
+/** Refuses a key `fields` does not name, in serving/schemas/closed.py's words. */
+function closed(obj: Record<string, unknown>, loc: Loc, fields: readonly string[], refused: Record<string, string> = {}): void {
+  const known = new Set(fields.flatMap((f) => [f, ...(ALIASES[f] ?? [])]));
+  const name = Object.keys(obj).find((k) => !known.has(k));
+  if (name === undefined) return;
+  const extra = "Extra inputs are not permitted";
+  if (Object.hasOwn(refused, name)) schemaError([...loc, name], `${extra}: '${name}' is not accepted: ${refused[name]}`);
+  const close = closestField(name, fields);
+  const hint = close === null ? "" : ` (did you mean '${close}'?)`;
+  schemaError([...loc, name], `${extra}: '${name}' is not a field here${hint}; the fields are ${fields.join(", ")}`);
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -149,10 +238,12 @@ export function pythonIsoformat(iso: string): string {
 function cgmSchema(parent: Record<string, unknown>, key: string, loc: Loc): void {
   const cgm = object(parent, key, loc, false) as Record<string, unknown>;
   const here = [...loc, key];
+  closed(cgm, here, FIELDS.cgm);
   literal(cgm, "unit", here, ["mg/dL", "mmol/L"], false);
   const readings = list(cgm, "readings", here, 1, 4032, false);
   readings.forEach((r, i) => {
     if (!isObject(r)) schemaError([...here, "readings", i], "Input should be a valid dictionary or instance of the model");
+    closed(r, [...here, "readings", i], FIELDS.reading);
     timestamp(r, "time", [...here, "readings", i]);
     number(r, "value", [...here, "readings", i], {});
   });
@@ -165,6 +256,7 @@ function cgmSchema(parent: Record<string, unknown>, key: string, loc: Loc): void
 function mealSchema(parent: Record<string, unknown>, key: string, loc: Loc): void {
   const meal = object(parent, key, loc, false) as Record<string, unknown>;
   const here = [...loc, key];
+  closed(meal, here, FIELDS.meal, MEAL_REFUSED);
   timestamp(meal, "time", here);
   for (const [name, le] of [["sugars_g", 1000], ["fiber_g", 500], ["fat_g", 1000], ["protein_g", 1000]] as const) {
     number(meal, name, here, { ge: 0, le, optional: true });
@@ -174,11 +266,17 @@ function mealSchema(parent: Record<string, unknown>, key: string, loc: Loc): voi
 
 /** The schema of an impact request (ImpactRequest), as pydantic checks it; throws on the first problem. */
 export function checkImpactSchema(body: unknown): asserts body is ImpactRequest {
+  withUnits(body, impactSchema);
+}
+
+function impactSchema(body: unknown): void {
   if (!isObject(body)) schemaError([], "Input should be a valid dictionary or instance of the model");
+  closed(body, [], FIELDS.impact);
   mealSchema(body, "meal", []);
   cgmSchema(body, "cgm", []);
   const activity = object(body, "activity", [], true);
   if (activity !== undefined) {
+    closed(activity, ["activity"], FIELDS.activitySummary);
     number(activity, "steps", ["activity"], { ge: 0, le: 50_000, optional: true });
     number(activity, "heart_rate", ["activity"], { ge: 20, le: 250, optional: true });
     number(activity, "planned_walk_min", ["activity"], { ge: 0, le: 600, optional: true });
@@ -189,6 +287,7 @@ export function checkImpactSchema(body: unknown): asserts body is ImpactRequest 
   mealEventsSchema(body, "recent_meals", 20);
   list(body, "history", [], 0, 50).forEach((h, i) => {
     if (!isObject(h)) schemaError(["history", i], "Input should be a valid dictionary or instance of the model");
+    closed(h, ["history", i], FIELDS.pastMeal);
     mealSchema(h, "meal", ["history", i]);
     cgmSchema(h, "cgm", ["history", i]);
   });
@@ -197,6 +296,7 @@ export function checkImpactSchema(body: unknown): asserts body is ImpactRequest 
 function mealEventsSchema(body: Record<string, unknown>, key: string, max: number): void {
   list(body, key, [], 0, max).forEach((m, i) => {
     if (!isObject(m)) schemaError([key, i], "Input should be a valid dictionary or instance of the model");
+    closed(m, [key, i], FIELDS.mealEvent);
     timestamp(m, "time", [key, i]);
     number(m, "carbs_g", [key, i], { ge: 0, le: 1000 });
   });
@@ -205,6 +305,7 @@ function mealEventsSchema(body: Record<string, unknown>, key: string, max: numbe
 function insulinSchema(body: Record<string, unknown>): void {
   list(body, "insulin", [], 0, 200).forEach((d, i) => {
     if (!isObject(d)) schemaError(["insulin", i], "Input should be a valid dictionary or instance of the model");
+    closed(d, ["insulin", i], FIELDS.insulin);
     timestamp(d, "time", ["insulin", i]);
     number(d, "units", ["insulin", i], { ge: 0, le: 200 });
     literal(d, "kind", ["insulin", i], ["rapid", "basal"], true);
@@ -214,6 +315,7 @@ function insulinSchema(body: Record<string, unknown>): void {
 function profileSchema(body: Record<string, unknown>): void {
   const profile = object(body, "profile", [], true);
   if (profile !== undefined) {
+    closed(profile, ["profile"], FIELDS.profile);
     literal(profile, "diabetes", ["profile"], ["none", "prediabetes", "type2", "type1"], true);
     number(profile, "age_years", ["profile"], { ge: 1, le: 120, optional: true });
     literal(profile, "sex", ["profile"], ["female", "male"], true);
@@ -241,12 +343,18 @@ export interface ForecastRequest {
 
 /** The schema of a forecast request (ForecastRequest), as pydantic checks it. */
 export function checkForecastSchema(body: unknown): asserts body is ForecastRequest {
+  withUnits(body, forecastSchema);
+}
+
+function forecastSchema(body: unknown): void {
   if (!isObject(body)) schemaError([], "Input should be a valid dictionary or instance of the model");
+  closed(body, [], FIELDS.forecast);
   cgmSchema(body, "cgm", []);
   mealEventsSchema(body, "meals", 100);
   insulinSchema(body);
   list(body, "activity", [], 0, 500).forEach((a, i) => {
     if (!isObject(a)) schemaError(["activity", i], "Input should be a valid dictionary or instance of the model");
+    closed(a, ["activity", i], FIELDS.activity);
     timestamp(a, "time", ["activity", i]);
     number(a, "duration_min", ["activity", i], { gt: 0, le: 1440 });
     number(a, "steps", ["activity", i], { ge: 0, le: 100_000, optional: true });

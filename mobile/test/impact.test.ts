@@ -22,6 +22,8 @@ import {
   MIN_VALID_LAST_HOUR,
   RequestRefused,
   checkAnswer,
+  closestField,
+  editDistance,
   validateForecastRequest,
   validateImpactRequest,
 } from "../src/validate.ts";
@@ -221,7 +223,7 @@ interface RefusedCase {
   name: string;
   route: string;
   request: unknown;
-  problem: { type: string; detail: string; errors?: { loc: (string | number)[]; msg: string }[] };
+  problem: { type: string; detail: string; errors?: { loc: (string | number)[]; msg: string; type: string }[] };
 }
 
 describe("requests the server refuses with 422 (impact and forecast) are refused here, before any model runs", () => {
@@ -233,6 +235,18 @@ describe("requests the server refuses with 422 (impact and forecast) are refused
       assert.ok(kinds.has(kind), kind);
     }
     assert.ok(refused.some((c) => c.route === "/v1/glucose/forecast") && refused.some((c) => c.route === "/v1/meals/impact"));
+    // Unknown keys (misspelt fields, a glycemic index) on both routes, and unit errors beside other errors.
+    for (const route of ["/v1/meals/impact", "/v1/glucose/forecast"]) {
+      assert.ok(refused.some((c) => c.route === route && (c.problem.errors ?? []).some((e) => e.type === "extra_forbidden")), route);
+    }
+    assert.ok(refused.some((c) => /glycemic_index' is not accepted/.test(c.problem.detail)));
+    assert.ok(refused.some((c) => c.problem.type.endsWith("/bad-unit") && c.problem.detail.includes("; history[")));
+    assert.ok(refused.some((c) => c.problem.type.endsWith("/validation-error") && (c.problem.errors ?? []).some((e) => e.loc.at(-1) === "unit")));
+  });
+  test("a near field name is offered as the server offers it", () => {
+    assert.equal(editDistance("fibre_g", "fiber_g"), 1);
+    assert.equal(closestField("Carbs", ["time", "carbs_g"]), "carbs_g");
+    assert.equal(closestField("x", ["tz"]), null);
   });
   test("the accepted forecast cases pass the forecast's checks", () => {
     for (const c of (doc.cases as { route: string; request: unknown }[]).filter((x) => x.route === "/v1/glucose/forecast")) {
