@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,6 +24,7 @@ from serving.settings import Settings
 
 # Libraries that log what they parse (Pillow: EXIF DateTime, Make, Model, ImageDescription at DEBUG;
 # multipart: field names and parts) never write below WARNING, whatever MEALIMPACT_LOG_LEVEL says.
+logger = logging.getLogger(__name__)
 REQUEST_CONTENT_LOGGERS = ("PIL", "pillow_heif", "multipart", "python_multipart", "httpcore", "hpack")
 
 
@@ -39,6 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for line in Settings.unknown_variables(os.environ):  # names only, never a value
+            logger.warning(line)
         app.state.runtime = await open_runtime(settings, metrics)
         metrics_server = None
         if settings.metrics_port:

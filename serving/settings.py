@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -11,6 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mealimpact.model_repository.layout import default_models_dir
 from serving.auth import ApiKeys
+from serving.schemas.closed import closest_field
 from vision.decode import MAX_ASPECT_RATIO, MAX_DECODED_PIXELS, MAX_IMAGE_PIXELS
 from vision.metadata import MODEL_NAME as FOOD_RECOGNIZER
 
@@ -19,6 +21,9 @@ GLUCOSE_RESPONSE = "glucose_response"
 GLUCOSE_FORECAST = "glucose_forecast"
 REQUIRED_MODELS = (FOOD_RECOGNIZER, GLUCOSE_RESPONSE, GLUCOSE_FORECAST)
 
+ENV_PREFIX = "MEALIMPACT_"
+# MEALIMPACT_* variables that other tools read (the mobile reference client's tests, the data tests).
+OTHER_TOOLS_VARIABLES = frozenset({"MEALIMPACT_BUNDLE", "MEALIMPACT_GOLDEN", "MEALIMPACT_DATA"})
 _V2_BACKEND = re.compile(r"^v2://(?P<host>[A-Za-z0-9.\-\[\]:]+):(?P<port>\d{1,5})$")
 
 
@@ -32,7 +37,9 @@ def _split_commas(value: object) -> object:
 class Settings(BaseSettings):
     """Everything an operator can set; defaults suit one laptop or one small container."""
 
-    model_config = SettingsConfigDict(env_prefix="MEALIMPACT_", protected_namespaces=(), extra="ignore")
+    # extra="ignore" is about keyword arguments; an unknown MEALIMPACT_* variable is never read, and
+    # `unknown_variables` names it (the server logs a warning at start-up).
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, protected_namespaces=(), extra="ignore")
 
     models_dir: Path = Field(default_factory=default_models_dir, description="Triton/KServe model repository")
     # {"food_recognizer": 2}: pin a version; unnamed models use their highest version.
@@ -94,6 +101,21 @@ class Settings(BaseSettings):
         if value != "local" and not _V2_BACKEND.match(value):
             raise ValueError(f"model_backend must be 'local' or 'v2://host:port', got {value!r}")
         return value
+
+    @classmethod
+    def unknown_variables(cls, environ: Mapping[str, str]) -> list[str]:
+        """Each MEALIMPACT_* variable in `environ` that sets nothing, with the setting it was probably
+        meant to be: pydantic-settings ignores a misspelt name (`MEALIMPACT_MAX_BODY_BYTE`) silently."""
+        settings = [f"{ENV_PREFIX}{name.upper()}" for name in cls.model_fields]
+        lines = []
+        for name in sorted(environ):
+            upper = name.upper()
+            if not upper.startswith(ENV_PREFIX) or upper in settings or upper in OTHER_TOOLS_VARIABLES:
+                continue
+            meant = closest_field(upper, settings)
+            hint = f" (did you mean {meant}?)" if meant is not None else ""
+            lines.append(f"{name} is not a serving setting and is ignored{hint}; see serving/README.md")
+        return lines
 
     @property
     def remote_backend_url(self) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -110,3 +111,14 @@ def test_v2_infer_refuses_an_unknown_key(client: TestClient) -> None:
     assert (
         "at output: Extra inputs are not permitted: 'output' is not a field here" in response.json()["error"]
     )
+
+
+def test_an_unknown_setting_variable_is_logged_at_start_up_by_name_only(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("MEALIMPACT_MAX_BODY_BYTE", "secret-value-123")
+    with caplog.at_level(logging.WARNING, logger="serving.main"), TestClient(create_app(shipped_settings())):
+        pass
+    warned = [r.getMessage() for r in caplog.records if r.name == "serving.main"]
+    assert any("MEALIMPACT_MAX_BODY_BYTE is not a serving setting" in m for m in warned), warned
+    assert not any("secret-value-123" in r.getMessage() for r in caplog.records)

@@ -71,3 +71,21 @@ def test_a_key_is_identified_by_its_name_and_never_held_in_plain_text() -> None:
     assert keys.identify(key) == "ward-7"
     assert keys.identify("other") == "lab"
     assert keys.identify(key[:-1]) is None and keys.identify("") is None and keys.identify(None) is None
+
+
+def test_an_unknown_setting_variable_is_named_with_the_setting_meant() -> None:
+    environ = {
+        "MEALIMPACT_MAX_BODY_BYTE": "1",  # misspelt
+        "mealimpact_log_levl": "DEBUG",  # names are read case-insensitively
+        "MEALIMPACT_SOMETHING_ELSE": "x",
+        "MEALIMPACT_MAX_BODY_BYTES": "2048",  # a setting
+        "MEALIMPACT_GOLDEN": "/tmp/g",  # read by the mobile tests, not the server
+        "PATH": "/bin",
+    }
+    assert Settings.unknown_variables(environ) == [
+        "MEALIMPACT_MAX_BODY_BYTE is not a serving setting and is ignored (did you mean MEALIMPACT_MAX_BODY_BYTES?); "
+        "see serving/README.md",
+        "MEALIMPACT_SOMETHING_ELSE is not a serving setting and is ignored; see serving/README.md",
+        "mealimpact_log_levl is not a serving setting and is ignored (did you mean MEALIMPACT_LOG_LEVEL?); "
+        "see serving/README.md",
+    ]
