@@ -71,9 +71,21 @@ OUTPUT_RISE = "rise_mg_dl"  # (B, 37, 3) change from the pre-meal baseline at p1
 OUTPUT_SPIKE = "spike_probability"  # (B, 1)
 OUTPUT_SPIKE_SLOPE = "spike_logit_per_mg_dl"  # (B, 1) d logit / d p50 peak, to re-score an adjusted peak
 WALK_WHAT_IF_MIN = 15.0
-LOWER_GI_DROP = 15.0  # a typical swap (white -> wholegrain bread, rice -> basmati/parboiled)
-LOWER_GI_FLOOR = 35.0
 EXTRA_FIBER_G = 5.0
+# Changes a person asks about that the model cannot answer, each with why (answered available=False).
+UNAVAILABLE_WHAT_IFS = (
+    (
+        "lower_gi_swap",
+        "swapping the carbohydrate for a lower-GI option: not available, the model saw a glycemic index only "
+        "in simulated meals and its effect on real meals is not trustworthy (MODEL_CARD.md, 'Glycemic index: "
+        "not accepted')",
+    ),
+    (
+        "protein_or_vegetables_first",
+        "eating the protein or vegetables before the carbohydrate: not available, the model has "
+        "no input for the order of foods within a meal",
+    ),
+)
 MIN_MEASURED_SHARE = 0.5  # a past meal needs at least half of its 0..180 min curve measured
 # What the explanation's contributions are measured against (Explanation.reference).
 REFERENCE_DESCRIPTION = (
@@ -378,14 +390,7 @@ class ResponsePredictor:
             what_if.append(
                 WhatIf(scenario.name, scenario.description, True, baseline_mg_dl + peak, probability)
             )
-        what_if.append(
-            WhatIf(
-                "protein_or_vegetables_first",
-                "eating the protein or vegetables before the carbohydrate: not available, the model has "
-                "no input for the order of foods within a meal",
-                False,
-            )
-        )
+        what_if.extend(WhatIf(name, description, False) for name, description in UNAVAILABLE_WHAT_IFS)
         return ImpactResult(
             curve=Curve(
                 CURVE_MINUTES.copy(),
@@ -479,14 +484,6 @@ def _what_if_inputs(
     )
     out = [_Scenario("half_portion", "eat half of this meal", half)]
     changes = (
-        (
-            "lower_gi_swap",
-            f"swap the carbohydrate for a lower-GI option (GI {LOWER_GI_DROP:.0f} points lower, e.g. "
-            "wholegrain instead of white bread, or basmati instead of sticky rice)",
-            "glycemic_index",
-            "glycemic_index_known",
-            lambda gi: max(LOWER_GI_FLOOR, gi - LOWER_GI_DROP),
-        ),
         (
             "higher_fiber",
             f"add {EXTRA_FIBER_G:.0f} g of fibre (a side of vegetables or legumes) to the same carbohydrate",

@@ -3,7 +3,7 @@
 GI was known for every simulated training meal (35-95) and for no real one, so the known bit also says
 "simulated". For the README's example request (serving/examples/impact.json) at 30/60/100 g carbohydrate
 and each kind, prints the predicted peak and spike probability with GI unknown (what the API sends) and at
-GI 35, 55 (the reference meal's) and 95, and the lower-GI what-if as the API computes it (GI unknown).
+GI 35, 55 (the reference meal's) and 95.
 
     .venv/bin/python scripts/response_gi_effect.py [--models-dir models]
 """
@@ -42,8 +42,8 @@ def main() -> None:
     example = json.loads(EXAMPLE.read_text())
     print(f"glucose_response version {predictor.version}: peak mg/dL (spike probability)")
     header = " | ".join(f"GI {'unknown' if gi is None else f'{gi:.0f}'}" for gi in GI_VALUES)
-    print(f"| kind | carbs g | {header} | lower-GI what-if (API) |")
-    print("|" + " --- |" * (3 + len(GI_VALUES)))
+    print(f"| kind | carbs g | {header} |")
+    print("|" + " --- |" * (2 + len(GI_VALUES)))
     for kind in ("none", "prediabetes", "type2", "type1", None):
         for carbs in (30, 60, 100):
             request = {
@@ -54,8 +54,7 @@ def main() -> None:
             body = ImpactRequest.model_validate(request)
             results = [_predict(predictor, body, gi) for gi in GI_VALUES]
             cells = [f"{r.peak.glucose_mg_dl:.1f} ({r.spike.probability:.3f})" for r in results]
-            swap = next(w for w in results[0].what_if if w.name == "lower_gi_swap")
-            print(f"| {kind or 'unknown'} | {carbs} | {' | '.join(cells)} | {swap.peak_glucose_mg_dl:.1f} |")
+            print(f"| {kind or 'unknown'} | {carbs} | {' | '.join(cells)} |")
 
 
 if __name__ == "__main__":

@@ -70,6 +70,18 @@ SCENARIOS: dict[str, dict[Language, str]] = {
         "ko": "식후 15-30분에 15분 걷기",
     },
 }
+# Why a what-if the model cannot answer is not answered (glucose_model.impact.UNAVAILABLE_WHAT_IFS).
+_NO_INPUT: dict[Language, str] = {
+    "en": "the model has no input for this change, so it cannot say",
+    "ko": "모델에 이 변화를 나타낼 입력이 없어 답할 수 없습니다",
+}
+UNAVAILABLE_REASONS: dict[str, dict[Language, str]] = {
+    "lower_gi_swap": {
+        "en": "the model saw a glycemic index only in simulated meals, so it cannot say what a swap does",
+        "ko": "모델이 혈당지수를 시뮬레이션 식사에서만 보았기 때문에 바꿨을 때의 효과를 답할 수 없습니다",
+    },
+    "protein_or_vegetables_first": _NO_INPUT,
+}
 # glucose_model.forecast.AlertKind values.
 ALERTS: tuple[str, ...] = ("very_low", "low", "high", "very_high", "rising_fast", "falling_fast")
 _ALERT_LEVELS = {
@@ -300,11 +312,10 @@ class Wording:
     ) -> str:
         action = self.scenario(scenario, fallback)
         if peak_mg_dl is None:
+            reason = UNAVAILABLE_REASONS.get(scenario, _NO_INPUT)[self.language]
             if self.language == "ko":
-                return f"{action}: 모델에 이 변화를 나타낼 입력이 없어 답할 수 없습니다."
-            return (
-                f"{action[:1].upper()}{action[1:]}: the model has no input for this change, so it cannot say."
-            )
+                return f"{action}: {reason}."
+            return f"{action[:1].upper()}{action[1:]}: {reason}."
         if self.language == "ko":
             return f"{action}: 최고 혈당이 약 {self.glucose(peak_mg_dl)}(그대로 먹으면 {self.glucose(now_mg_dl)})이 됩니다."
         peak, now = self.glucose(peak_mg_dl), self.glucose(now_mg_dl)

@@ -722,11 +722,10 @@ def constants() -> dict[str, object]:
     return {
         "what_if": {
             "walk_min": glucose_impact.WALK_WHAT_IF_MIN,
-            "lower_gi_drop": glucose_impact.LOWER_GI_DROP,
-            "lower_gi_floor": glucose_impact.LOWER_GI_FLOOR,
             "extra_fiber_g": glucose_impact.EXTRA_FIBER_G,
             "half_portion_columns": list(glucose_impact.HALF_PORTION_RAW),
         },
+        "unavailable_what_ifs": [list(pair) for pair in glucose_impact.UNAVAILABLE_WHAT_IFS],
         "iauc_window_min": IAUC_WINDOW_MIN,
         "calibration": {
             "prior_meals": glucose_calibration.PRIOR_MEALS,

@@ -113,8 +113,8 @@ def _response_notes(metadata: dict[str, object]) -> list[str]:
         "Shapley values of the peak rise and 2-h iAUC over them (glucose_model/explanation.py). Columns the",
         "request left unknown (a known bit 0 in `features`) keep the request's NaN in the reference too.",
         "",
-        f"What-ifs (half portion, a lower-GI swap, +{EXTRA_FIBER_G:.0f} g fibre, a {WALK_WHAT_IF_MIN:.0f}-min walk): rows in the"
-        " same batch with raw",
+        f"What-ifs (half portion, +{EXTRA_FIBER_G:.0f} g fibre, a {WALK_WHAT_IF_MIN:.0f}-min walk; a lower-GI swap and"
+        " protein or vegetables first are answered not available, with why): rows in the same batch with raw",
         "columns changed; where the request left that column unknown, a second row with the reference meal's",
         "value, and the change is the difference of the two peaks. A photo's carbohydrate p10/p90 adds two rows",
         "that widen the band. `mobile/src/impact.ts` (`predictImpact`) builds the server's batch and reads it as",

@@ -30,11 +30,23 @@ export type RunFn = (feeds: Record<string, ort.Tensor>) => Promise<ort.Inference
 // glucose_model/impact.py and glucose_model/metrics.py; the golden test checks them against Python's.
 export const WHAT_IF = {
   walkMin: 15, // WALK_WHAT_IF_MIN
-  lowerGiDrop: 15, // LOWER_GI_DROP
-  lowerGiFloor: 35, // LOWER_GI_FLOOR
   extraFiberG: 5, // EXTRA_FIBER_G
   halfPortionColumns: ["carbs_g", "carbs_p10_g", "carbs_p90_g", "sugars_g", "fiber_g", "fat_g", "protein_g"],
 };
+// glucose_model/impact.UNAVAILABLE_WHAT_IFS: asked-about changes the model cannot answer, with why.
+export const UNAVAILABLE_WHAT_IFS: [string, string][] = [
+  [
+    "lower_gi_swap",
+    "swapping the carbohydrate for a lower-GI option: not available, the model saw a glycemic index only " +
+      "in simulated meals and its effect on real meals is not trustworthy (MODEL_CARD.md, 'Glycemic index: " +
+      "not accepted')",
+  ],
+  [
+    "protein_or_vegetables_first",
+    "eating the protein or vegetables before the carbohydrate: not available, the model has " +
+      "no input for the order of foods within a meal",
+  ],
+];
 export const IAUC_WINDOW_MIN = 120;
 const ROUNDING_TOLERANCE_MG_DL = 1e-6;
 // glucose_model/calibration.py
@@ -164,14 +176,6 @@ function whatIfScenarios(actual: Row, known: (bit: string) => boolean, meta: Imp
   );
   const out: Scenario[] = [{ name: "half_portion", description: "eat half of this meal", changed: half, base: null }];
   const changes: [string, string, string, string, (v: number) => number][] = [
-    [
-      "lower_gi_swap",
-      `swap the carbohydrate for a lower-GI option (GI ${WHAT_IF.lowerGiDrop.toFixed(0)} points lower, e.g. ` +
-        "wholegrain instead of white bread, or basmati instead of sticky rice)",
-      "glycemic_index",
-      "glycemic_index_known",
-      (gi) => Math.max(WHAT_IF.lowerGiFloor, gi - WHAT_IF.lowerGiDrop),
-    ],
     [
       "higher_fiber",
       `add ${WHAT_IF.extraFiberG.toFixed(0)} g of fibre (a side of vegetables or legumes) to the same carbohydrate`,
@@ -445,15 +449,9 @@ export function readImpact(
     }
     whatIf.push({ name: scenario.name, description: scenario.description, available: true, peakGlucoseMgDl: baseline + peak, spikeProbability: probability });
   }
-  whatIf.push({
-    name: "protein_or_vegetables_first",
-    description:
-      "eating the protein or vegetables before the carbohydrate: not available, the model has " +
-      "no input for the order of foods within a meal",
-    available: false,
-    peakGlucoseMgDl: null,
-    spikeProbability: null,
-  });
+  for (const [name, description] of UNAVAILABLE_WHAT_IFS) {
+    whatIf.push({ name, description, available: false, peakGlucoseMgDl: null, spikeProbability: null });
+  }
 
   return {
     curve: {

@@ -10,7 +10,7 @@ import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 
-import { CALIBRATION, IAUC_WINDOW_MIN, WHAT_IF, predictImpact, positiveIncrementalAuc, type ImpactMetadata } from "../src/impact.ts";
+import { CALIBRATION, IAUC_WINDOW_MIN, UNAVAILABLE_WHAT_IFS, WHAT_IF, predictImpact, positiveIncrementalAuc, type ImpactMetadata } from "../src/impact.ts";
 import { isPersonal, type CarbsInterval, type ImpactRequest } from "../src/response.ts";
 import { fromJson, maxAbsDiff, toNumbers, type JsonTensor } from "../src/tensors.ts";
 import {
@@ -135,9 +135,10 @@ describe("the impact answer from the graph alone, as the server computes it", ()
   test("the constants mirrored from Python (what-ifs, iAUC, calibration, refusals) are Python's", () => {
     const k = doc.constants;
     assert.deepEqual(
-      { walkMin: k.what_if.walk_min, lowerGiDrop: k.what_if.lower_gi_drop, lowerGiFloor: k.what_if.lower_gi_floor, extraFiberG: k.what_if.extra_fiber_g, halfPortionColumns: k.what_if.half_portion_columns },
+      { walkMin: k.what_if.walk_min, extraFiberG: k.what_if.extra_fiber_g, halfPortionColumns: k.what_if.half_portion_columns },
       WHAT_IF,
     );
+    assert.deepEqual(UNAVAILABLE_WHAT_IFS, k.unavailable_what_ifs);
     assert.equal(IAUC_WINDOW_MIN, k.iauc_window_min);
     assert.deepEqual({ priorMeals: k.calibration.prior_meals, minMealsToApply: k.calibration.min_meals_to_apply, scaleLimits: k.calibration.scale_limits }, CALIBRATION);
     const v = k.validation;

@@ -61,7 +61,13 @@ def test_refused_cases_are_the_apps_422_answers_and_impact_cases_keep_the_unroun
     assert {c["route"] for c in cases} == {"/v1/meals/impact", "/v1/glucose/forecast"}
     impact: Any = glucose_cases(REPO / "models", [r for r in GLUCOSE_REQUESTS if r[0] == "impact"])
     result = impact[0]["result"]
-    assert [w["name"] for w in result["what_if"]][:2] == ["half_portion", "lower_gi_swap"]
+    assert [(w["name"], w["available"]) for w in result["what_if"]] == [
+        ("half_portion", True),
+        ("higher_fiber", True),
+        ("walk_15_min", True),
+        ("lower_gi_swap", False),
+        ("protein_or_vegetables_first", False),
+    ]
     # The answer rounds what the result keeps: the client is held to the unrounded numbers.
     answer = impact[0]["response"]["explanation"]["contributions"][0]["iauc_2h_mg_dl_min"]
     assert abs(result["explanation"]["contributions"][0]["iauc_2h_mg_dl_min"] - answer) <= 0.5

@@ -7,7 +7,16 @@ from pydantic import BaseModel
 
 from glucose_model.features import FACTOR_GROUPS
 from glucose_model.forecast import AlertKind
-from serving.wording import ALERTS, FACTORS, SCENARIOS, Wording, preferred_language, rounded
+from glucose_model.impact import UNAVAILABLE_WHAT_IFS
+from serving.wording import (
+    ALERTS,
+    FACTORS,
+    SCENARIOS,
+    UNAVAILABLE_REASONS,
+    Wording,
+    preferred_language,
+    rounded,
+)
 from vision.taxonomy import load_food_classes, load_food_names
 
 
@@ -87,6 +96,17 @@ def test_vocabularies_cover_what_the_models_say() -> None:
     assert all(
         set(text) == {"en", "ko"} for vocabulary in (FACTORS, SCENARIOS) for text in vocabulary.values()
     )
+
+
+def test_a_what_if_the_model_cannot_answer_says_why_in_the_persons_language() -> None:
+    assert {name for name, _ in UNAVAILABLE_WHAT_IFS} == set(UNAVAILABLE_REASONS)
+    assert all(set(reason) == {"en", "ko"} for reason in UNAVAILABLE_REASONS.values())
+    en = Wording("en", "mg/dL").what_if_sentence("lower_gi_swap", "fallback", None, 150.0)
+    assert en.startswith("Swap the carbohydrate for a lower-GI option")
+    assert "only in simulated meals" in en and "the peak would be" not in en
+    food_order = Wording("en", "mg/dL").what_if_sentence("protein_or_vegetables_first", "x", None, 150.0)
+    assert food_order.endswith("the model has no input for this change, so it cannot say.")
+    assert "시뮬레이션" in Wording("ko", "mg/dL").what_if_sentence("lower_gi_swap", "x", None, 150.0)
 
 
 def test_every_class_has_a_korean_name() -> None:
