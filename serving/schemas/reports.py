@@ -74,7 +74,7 @@ class AgpReportRequest(PeriodChoice):
     )
     label: str | None = Field(default=None, max_length=80, description="who the report is about (header)")
     predicted_curves: bool = Field(
-        default=True, description="draw the response model's curves when it is loaded"
+        default=True, strict=True, description="draw the response model's curves when it is loaded"
     )
 
 
@@ -110,8 +110,11 @@ class FhirExportRequest(PeriodChoice):
         max_length=200,
         description="the sensor's identifier; default a fresh urn:uuid (no serial)",
     )
-    include_readings: bool = Field(default=False, description="one Observation per CGM reading")
-    include_pdf: bool = Field(default=False, description="the AGP report as a DiagnosticReport with the PDF")
+    # A JSON true or false: "yes" or 1 is refused, not read as true (the bodies' numbers are strict too).
+    include_readings: bool = Field(default=False, strict=True, description="one Observation per CGM reading")
+    include_pdf: bool = Field(
+        default=False, strict=True, description="the AGP report as a DiagnosticReport with the PDF"
+    )
     unit: GlucoseUnit = Field(
         default="mg/dL", description="unit of the attached PDF; mmol/L also adds the mean glucose in mmol/L"
     )

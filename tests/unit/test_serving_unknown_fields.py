@@ -223,3 +223,20 @@ def test_v2_refuses_unknown_keys_but_keeps_parameters_open() -> None:
     ):
         with pytest.raises(InferenceProtocolError, match=where):
             _infer(body)
+
+
+@pytest.mark.parametrize(
+    ("model", "body", "field"),
+    [
+        (AgpReportRequest, REPORT, "predicted_curves"),
+        (FhirExportRequest, FHIR, "include_readings"),
+        (FhirExportRequest, FHIR, "include_pdf"),
+    ],
+)
+def test_a_report_switch_is_a_json_boolean_not_a_word(
+    model: type[BaseModel], body: dict[str, Any], field: str
+) -> None:
+    for word in ("yes", "true", 1):
+        with pytest.raises(ValidationError, match=field):
+            model.model_validate({**body, field: word})  # Python mode, as FastAPI validates
+    assert getattr(model.model_validate({**body, field: False}), field) is False
