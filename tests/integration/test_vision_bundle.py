@@ -172,3 +172,44 @@ def test_an_int8_model_that_disagrees_is_left_out_and_the_bundle_says_by_how_muc
     assert any("carbohydrate interval" in p and "two decoders" in p for p in bundle.int8_problems)
     readme = write_readme([bundle], tmp_path / "bundle", []).read_text()
     assert "The int8 file is not in this bundle" in readme and "`tiny_recognizer/model.fp32.ort`" in readme
+
+
+@pytest.mark.data
+def test_a_built_bundles_int8_figures_reproduce_from_its_own_files(shared_data: Path) -> None:
+    """On a bundle `mealimpact export mobile` wrote (MEALIMPACT_BUNDLE): the file to ship and the int8 figures
+    of manifest.json follow from the bundle's own files and the D1NAMO photos (one photo of slack for
+    another CPU's int8 kernels)."""
+    import os
+
+    from training.mobile_bundle import decoder_noise_floor, phone_file_agreement
+    from training.vision_quantize import full_decode
+    from vision.recognition import preprocess_photo
+
+    root = os.environ.get("MEALIMPACT_BUNDLE")
+    if not root:
+        pytest.skip("MEALIMPACT_BUNDLE not set (a folder written by `mealimpact export mobile --out DIR`)")
+    manifest = json.loads((Path(root) / "manifest.json").read_text())
+    entry = next((m for m in manifest["models"] if m["int8"] is not None), None)
+    if entry is None:
+        pytest.skip("the bundle was written with --no-int8")
+    folder, int8 = Path(root) / entry["name"], entry["int8"]
+    assert entry["ship"] == ("model.fp32.ort" if entry["int8_problems"] else "model.int8.ort")
+    paths = sorted((shared_data / "d1namo").glob("*/food_pictures/*.jpg"))
+    assert len(paths) == int8["photos"]
+    spec = PreprocessSpec()
+    served = np.stack([preprocess_photo(p.read_bytes(), spec) for p in paths])
+    floor = decoder_noise_floor(
+        folder / "model.fp32.onnx", served, np.stack([full_decode(p.read_bytes(), spec) for p in paths])
+    )
+    assert floor.interval == int8["fp32_cross_decoder_carbs_interval_share"]  # fp32: no int8 kernel involved
+    assert np.isclose(floor.change_median, int8["fp32_cross_decoder_carbs_change_median"], rtol=1e-4)
+    if entry["ship"] == "model.int8.ort":
+        phone = phone_file_agreement(folder / "model.fp32.onnx", folder / "model.int8.ort", served)
+        slack = 1 / len(paths) + 1e-9
+        assert abs(phone.top1 - int8["this_cpu_top1_agreement"]) <= slack
+        assert abs(phone.interval - int8["this_cpu_carbs_interval_share"]) <= slack
+        assert (
+            (folder / "model.int8.ort").stat().st_size
+            == int8["size_bytes"]
+            <= entry["int8_rules"]["max_bytes"]
+        )
