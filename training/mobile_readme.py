@@ -207,7 +207,7 @@ def write_readme(bundles: Sequence[ModelBundle], out: Path, golden_files: Sequen
     for bundle in bundles:
         shipped = next(f for f in bundle.files if Path(f.path).name == bundle.ship)
         lines.append(
-            f"| {bundle.name} | {bundle.version} | `{shipped.path}` | {shipped.size_bytes / 1e6:.2f} MB | `{shipped.sha256[:16]}...` |"
+            f"| {bundle.name} | {bundle.version} | `{shipped.path}` | {shipped.size_bytes / 1e6:.3f} MB | `{shipped.sha256[:16]}...` |"
         )
     lines += [
         "",
@@ -218,7 +218,7 @@ def write_readme(bundles: Sequence[ModelBundle], out: Path, golden_files: Sequen
         f"  all take them; the recognizer's `{INT8_ORT_FILE}`, when there is one, is *{INT8_ORT_STYLE.lower()}* style",
         "  (fused for the CPU kernels; see the recognizer below). The recognizer's files have batch 1 fixed (what NNAPI and Core ML need; a phone sends one",
         "  photo); the glucose files keep a dynamic batch (the explanation runs its coalitions as one batch).",
-        "  ONNX Runtime replays the saved runtime optimisations (the int8 fusions among them) only with the session",
+        "  ONNX Runtime replays a runtime-style file's saved optimisations (its fusions for the CPU) only with the session",
         "  config entry `session.enable_saved_runtime_optimizations` = `1` (JavaScript: `extra: {session:",
         "  {enable_saved_runtime_optimizations: '1'}}`; `mobile/src/bundle.ts` sets it).",
         f"- `{REFERENCE_FILE}` in each folder is the exact file the server runs: for checking, not for the app.",
