@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,27 @@ def test_int8_passes_only_at_or_above_top1_and_the_fp32_noise_floor_on_held_out_
     assert "not measured" in unmeasured
 
 
+def test_the_shipped_file_itself_must_agree_in_sample_as_well_as_the_held_out_recipe() -> None:
+    # the figures of the 2026-12-03 bundle: held-out 100 % / 58.3 %, the shipped file 95.8 % / 62.5 %
+    shipped = replace(
+        _agreement(1.0, 0.583, floor=0.479),
+        in_sample_top1_agreement=46 / 48,
+        in_sample_carbs_interval_share=0.625,
+    )
+    (top1,) = shipped.failures()
+    assert "shipped file's own top-1 agreement" in top1 and "95.8% < 97%" in top1 and "short by 1.2%" in top1
+    carbs_low = replace(_agreement(1.0, 0.583, floor=0.479), in_sample_carbs_interval_share=0.4)
+    (carbs,) = carbs_low.failures()
+    assert "shipped file's own carbohydrate interval" in carbs and "40.0% of photos < 47.9%" in carbs
+    at_the_bars = replace(
+        _agreement(1.0, 0.583, floor=0.479),
+        in_sample_top1_agreement=INT8_TOP1_AGREEMENT_MIN,
+        in_sample_carbs_interval_share=0.479,
+    )
+    assert at_the_bars.failures() == []
+    assert len(replace(_agreement(1.0, 1.0), in_sample_top1_agreement=float("nan")).failures()) == 1
+
+
 def test_the_strict_carbohydrate_bar_is_reported_not_gated() -> None:
     below = _agreement(1.0, 0.583, floor=0.479)
     assert below.failures() == [] and not below.strict_carbs_bar_met
@@ -74,6 +96,13 @@ def test_manifest_lists_every_file_with_its_hash(tmp_path: Path) -> None:
     )
     assert (tmp_path / "SHA256SUMS").read_text() == f"{entry.sha256}  m/model.fp32.onnx\n"
     assert manifest["models"][0]["ship"] == "model.fp32.ort"  # no int8 file: the fp32 ORT file ships
+
+
+def test_manifest_names_the_in_sample_figures_among_the_gated_ones(tmp_path: Path) -> None:
+    bundle = ModelBundle("food_recognizer", 1, (), _agreement(1.0, 0.6), ("why",))
+    rules = json.loads(write_manifest([bundle], tmp_path).read_text())["models"][0]["int8_rules"]
+    assert "in_sample_top1_agreement >= top1_agreement_min" in rules["gated_figures"]
+    assert "in_sample_carbs_interval_share >= carbs_interval_share_min" in rules["gated_figures"]
 
 
 @pytest.mark.data
