@@ -107,7 +107,8 @@ def test_export_matches_torch_and_carries_its_contract(trained: tuple[object, ..
         DiabetesKind.TYPE2,
     )
     impact = predictor.impact(context)
-    assert calls == [N_COALITIONS + 4 + 3 + 2]  # GI, fibre and walk not given: 3 "as eaten" rows
+    # 3 what-ifs; fibre and walk not given: 2 "as eaten" rows; the photo interval: 2 rows
+    assert calls == [N_COALITIONS + 3 + 2 + 2]
     e = impact.explanation
     assert sum(c.peak_rise_mg_dl for c in e.contributions) == pytest.approx(
         e.predicted_peak_rise_mg_dl - e.reference_peak_rise_mg_dl, abs=1e-4
