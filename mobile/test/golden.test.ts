@@ -6,7 +6,6 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 
 import { MobileBundle } from "../src/bundle.ts";
@@ -34,51 +33,16 @@ import {
 import { testPattern } from "../src/pattern.ts";
 import { resize } from "../src/resize.ts";
 import { fromJson, maxAbsDiff, toNumbers, type JsonTensor } from "../src/tensors.ts";
+import { BUNDLE, GOLDEN, REPO, responseMetadataFor, session, type ModelRef } from "./golden-models.ts";
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, "..", "..");
-const GOLDEN = process.env.MEALIMPACT_GOLDEN ?? path.join(HERE, "..", "golden");
-const BUNDLE = process.env.MEALIMPACT_BUNDLE;
-const MODELS = process.env.MEALIMPACT_MODELS_DIR ?? path.join(REPO, "models");
 const DATA = process.env.MEALIMPACT_DATA ?? path.join(REPO, "..", "shared", "data");
 // Decoded photos: jpeg-js is not libjpeg, so pixels differ by a few levels; measured on the golden
 // photos (mobile/README.md) and bounded here: same top class, probabilities and carbohydrate close.
 const PHOTO_PROBABILITY_TOLERANCE = 0.05;
 const PHOTO_CARBS_RELATIVE_TOLERANCE = 0.1;
 
-interface ModelRef {
-  name: string;
-  version: number;
-  sha256: string;
-  file?: string; // a graph kept beside the golden cases (the population response graph), relative to them
-}
 
 const golden = (name: string) => JSON.parse(readFileSync(path.join(GOLDEN, name), "utf8"));
-const sessions = new Map<string, Promise<ort.InferenceSession>>();
-
-/** The model file the golden case names: its ORT file in a bundle, else the repository's ONNX file. */
-function modelFile(ref: ModelRef): string {
-  if (BUNDLE !== undefined && ref.file === undefined) return path.join(BUNDLE, ref.name, "model.fp32.ort");
-  const file = ref.file !== undefined ? path.join(GOLDEN, ref.file) : path.join(MODELS, ref.name, String(ref.version), "model.onnx");
-  const digest = createHash("sha256").update(readFileSync(file)).digest("hex");
-  assert.equal(
-    digest,
-    ref.sha256,
-    `${file} is not the model the golden cases were made with: run \`make mobile-golden\` and commit mobile/golden`,
-  );
-  return file;
-}
-
-function session(ref: ModelRef): Promise<ort.InferenceSession> {
-  const file = modelFile(ref);
-  let s = sessions.get(file);
-  if (s === undefined) {
-    s = ort.InferenceSession.create(file, { executionProviders: ["cpu"] });
-    sessions.set(file, s);
-  }
-  return s;
-}
-
 function assertOutputsClose(
   got: ort.InferenceSession.OnnxValueMapType,
   want: Record<string, JsonTensor>,
@@ -169,14 +133,6 @@ describe("forecast from raw readings and the person's kind, as a phone would cal
 function rowOf(t: JsonTensor, r: number): number[] {
   const width = t.shape.slice(1).reduce((a, b) => a * b, 1);
   return toNumbers(fromJson(t)).slice(r * width, (r + 1) * width);
-}
-
-/** The response graph's metadata for a case: the population graph kept beside the golden cases, or the
- * repository's newest version. */
-export function responseMetadataFor(doc: { metadata?: Record<string, unknown> }, c: { calls: { model: ModelRef }[] }) {
-  const call = c.calls.find((x) => x.model.name === "glucose_response");
-  const key = call?.model.file !== undefined ? "glucose_response_population" : "glucose_response";
-  return doc.metadata?.[key] as (ResponseMetadata & ExplanationMetadata) | undefined;
 }
 
 describe("response from the request alone, as a phone would call it", () => {

@@ -3,16 +3,14 @@
 // personal graph of models/ and on the population graph kept in golden/population; and the requests the
 // server refuses with 422, refused here the same way before any model runs.
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
-import * as ort from "onnxruntime-node";
 
 import { CALIBRATION, IAUC_WINDOW_MIN, UNAVAILABLE_WHAT_IFS, WHAT_IF, predictImpact, positiveIncrementalAuc, type ImpactMetadata } from "../src/impact.ts";
 import { isPersonal, type CarbsInterval, type ImpactRequest } from "../src/response.ts";
 import { fromJson, maxAbsDiff, toNumbers, type JsonTensor } from "../src/tensors.ts";
+import { GOLDEN, responseMetadataFor, session, type ModelRef } from "./golden-models.ts";
 import {
   BASELINE_WINDOW_MIN,
   CLOCK_SKEW_MIN,
@@ -28,38 +26,7 @@ import {
   validateImpactRequest,
 } from "../src/validate.ts";
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, "..", "..");
-const GOLDEN = process.env.MEALIMPACT_GOLDEN ?? path.join(HERE, "..", "golden");
-const BUNDLE = process.env.MEALIMPACT_BUNDLE;
-const MODELS = process.env.MEALIMPACT_MODELS_DIR ?? path.join(REPO, "models");
-
-interface ModelRef {
-  name: string;
-  version: number;
-  sha256: string;
-  file?: string;
-}
-
 const doc = JSON.parse(readFileSync(path.join(GOLDEN, "glucose.json"), "utf8"));
-const sessions = new Map<string, Promise<ort.InferenceSession>>();
-
-function session(ref: ModelRef): Promise<ort.InferenceSession> {
-  let file: string;
-  if (BUNDLE !== undefined && ref.file === undefined) file = path.join(BUNDLE, ref.name, "model.fp32.ort");
-  else {
-    file = ref.file !== undefined ? path.join(GOLDEN, ref.file) : path.join(MODELS, ref.name, String(ref.version), "model.onnx");
-    const digest = createHash("sha256").update(readFileSync(file)).digest("hex");
-    assert.equal(digest, ref.sha256, `${file} is not the model the golden cases were made with: run \`make mobile-golden\``);
-  }
-  let s = sessions.get(file);
-  if (s === undefined) {
-    s = ort.InferenceSession.create(file, { executionProviders: ["cpu"] });
-    sessions.set(file, s);
-  }
-  return s;
-}
-
 interface Case {
   name: string;
   route: string;
@@ -95,8 +62,7 @@ interface PythonResult {
 }
 
 function metadataFor(c: Case): ImpactMetadata {
-  const call = c.calls.find((x) => x.model.name === "glucose_response");
-  return doc.metadata[call?.model.file !== undefined ? "glucose_response_population" : "glucose_response"] as ImpactMetadata;
+  return responseMetadataFor(doc, c) as ImpactMetadata;
 }
 
 const impactCases = (doc.cases as Case[]).filter((c) => ["/v1/meals/impact", "/v1/meals/analyze"].includes(c.route) && c.result !== undefined);
