@@ -47,6 +47,8 @@ class QatConfig:
     gain_lr: float = 0.0  # per-channel multipliers of the weight scales (the int8 values stay); tried, worse
     train_weights: bool = True  # False: only biases (and gains) move
     mixture_weight: float = 1.0  # KL of the renormalised food-class mixture, beside the 1000-class KL
+    schedule: str = "constant"  # or "cosine": every learning rate decays to 0 at the last step
+    average_from: float = 1.0  # from this share of the steps on, the trained values are averaged (1: off)
     seed: int = 0
 
 
@@ -354,6 +356,17 @@ def distill(
     for parameter in module.parameters():
         parameter.requires_grad_(any(parameter is q for params, _ in trained for q in params))
     optimiser = torch.optim.Adam([{"params": params, "lr": lr} for params, lr in trained])
+    if config.schedule not in ("constant", "cosine"):
+        raise ValueError(f"unknown learning-rate schedule {config.schedule!r}: use 'constant' or 'cosine'")
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimiser,
+        lambda step: (
+            1.0 if config.schedule == "constant" else 0.5 * (1 + np.cos(np.pi * step / max(config.steps, 1)))
+        ),
+    )
+    moving = [q for params, _ in trained for q in params]
+    start_average = int(config.average_from * config.steps)
+    averaged = [torch.zeros_like(q) for q in moving]
     index = torch.from_numpy(np.asarray(class_index, dtype=np.int64))
     losses = []
     module.train()
@@ -371,9 +384,18 @@ def distill(
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
+        scheduler.step()
+        if step >= start_average:
+            with torch.no_grad():
+                for mean, q in zip(averaged, moving, strict=True):
+                    mean += (q - mean) / (step - start_average + 1)
         losses.append(float(loss.detach()))
         if step % 20 == 0 or step == config.steps - 1:
             logger.info("qat step %d loss %.5f", step, losses[-1])
+    if start_average < config.steps:
+        with torch.no_grad():
+            for mean, q in zip(averaged, moving, strict=True):
+                q.copy_(mean)
     module.eval()
     return losses
 

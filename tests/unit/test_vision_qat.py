@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import onnx
 import onnxruntime as ort
+import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
@@ -15,6 +17,7 @@ from training.vision_qat import (
     QdqModule,
     classifier_output,
     dequantized_output,
+    distill,
     fine_tune_qdq,
     teacher_logits,
     write_qdq,
@@ -169,3 +172,40 @@ def test_the_recipe_fine_tunes_and_compacts_the_int8_file(tmp_path: Path) -> Non
     assert any(
         not np.array_equal(weights[0][k], weights[1][k]) for k in weights[0]
     )  # fine-tuning moved weights
+
+
+def _distilled_state(tmp_path: Path, images: np.ndarray, config: QatConfig) -> list[np.ndarray]:
+    tmp_path.mkdir()
+    fp32, qdq, floats, logits = _quantized(tmp_path, images)
+    module = QdqModule(qdq, logits, floats)
+    targets = teacher_logits(fp32, images, "image")
+    index = np.arange(CLASSES, dtype=np.int64)
+    distill(module, lambda _rng, n: images[:n], lambda _batch: targets, index, config)
+    return [p.detach().numpy().copy() for p in (*module.weights, *module.biases)]
+
+
+def test_tail_averaging_keeps_the_mean_of_the_last_steps(tmp_path: Path) -> None:
+    """average_from=0.5 over 6 steps: the result is the mean of the values after steps 4, 5 and 6 of the
+    same (seeded, constant-rate) run, not the last of them."""
+    images = _images(16)
+    config = QatConfig(steps=6, batch=16, lr=0.5)
+    after = [_distilled_state(tmp_path / str(k), images, replace(config, steps=k)) for k in (4, 5, 6)]
+    averaged = _distilled_state(tmp_path / "avg", images, replace(config, average_from=0.5))
+    for index, value in enumerate(averaged):
+        trajectory = [state[index] for state in after]
+        assert np.allclose(value, np.mean(trajectory, axis=0), rtol=1e-5, atol=1e-7)
+    assert any(not np.allclose(a, b) for a, b in zip(averaged, after[-1], strict=True))
+
+
+def test_cosine_schedule_moves_less_than_constant_and_unknown_schedules_are_refused(tmp_path: Path) -> None:
+    images = _images(16)
+    config = QatConfig(steps=4, batch=16, lr=0.5)
+    start = _distilled_state(tmp_path / "0", images, replace(config, steps=0))
+    constant = _distilled_state(tmp_path / "c", images, config)
+    cosine = _distilled_state(tmp_path / "cos", images, replace(config, schedule="cosine"))
+    moved = [
+        sum(float(np.abs(a - b).sum()) for a, b in zip(s, start, strict=True)) for s in (constant, cosine)
+    ]
+    assert 0 < moved[1] < moved[0]
+    with pytest.raises(ValueError, match="unknown learning-rate schedule 'linear'"):
+        _distilled_state(tmp_path / "x", images, replace(config, schedule="linear"))
