@@ -20,7 +20,7 @@ import logging
 import math
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -412,12 +412,9 @@ def phone_file_agreement(fp32_path: Path, phone_path: Path, images: npt.NDArray[
     )
 
 
-def phone_metadata(onnx_path: Path) -> dict[str, object]:
-    """The model's metadata for an app: its graph contract first, and no mean/std to apply twice.
-
-    The recognizer normalises inside the graph; its `preprocess` mean/std describe that in-graph step,
-    so here they are replaced by a sentence saying the input is raw uint8 RGB HWC.
-    """
+def graph_contract(onnx_path: Path) -> dict[str, object]:
+    """`graph_inputs` and `graph_outputs` of a graph: per tensor its dtype and shape (a name for a dynamic
+    dimension, a number for a fixed one)."""
     import onnx
 
     graph = onnx.load(str(onnx_path), load_external_data=False).graph
@@ -431,6 +428,15 @@ def phone_metadata(onnx_path: Path) -> dict[str, object]:
             for v in values
         }
 
+    return {"graph_inputs": tensors(graph.input), "graph_outputs": tensors(graph.output)}
+
+
+def phone_metadata(onnx_path: Path) -> dict[str, object]:
+    """The model's metadata for an app: its graph contract first, and no mean/std to apply twice.
+
+    The recognizer normalises inside the graph; its `preprocess` mean/std describe that in-graph step,
+    so here they are replaced by a sentence saying the input is raw uint8 RGB HWC.
+    """
     metadata = read_metadata(onnx_path)
     preprocess = metadata.get("preprocess")
     if isinstance(preprocess, dict):
@@ -439,7 +445,29 @@ def phone_metadata(onnx_path: Path) -> dict[str, object]:
             "inside the graph: feed uint8 RGB pixels 0..255 in HWC order; do not subtract a mean or divide by a std"
         )
         metadata["preprocess"] = preprocess
-    return {"graph_inputs": tensors(graph.input), "graph_outputs": tensors(graph.output), **metadata}
+    return {**graph_contract(onnx_path), **metadata}
+
+
+def bundle_metadata(source: Path, graphs: Mapping[str, Path], ship: str) -> dict[str, object]:
+    """metadata.json: the model's metadata (phone_metadata of `source`) with the contract of the graph
+    behind `ship`, the file an app embeds. `graphs`: each bundled file's name -> the ONNX graph it holds
+    (an .ort file: the graph it was converted from). `graph_files` names the files that contract is true
+    of; a file whose inputs or outputs differ (the recognizer's model.fp32.onnx takes any batch, its .ort
+    files batch 1) is listed in `other_graphs` with its own."""
+    contracts = {name: graph_contract(path) for name, path in sorted(graphs.items())}
+    shipped = contracts[ship]
+    distinct = {json.dumps(c, sort_keys=True): c for c in contracts.values() if c != shipped}
+    metadata = {
+        **phone_metadata(source),
+        **shipped,
+        "graph_files": [name for name, c in contracts.items() if c == shipped],
+    }
+    if distinct:
+        metadata["other_graphs"] = [
+            {"files": [name for name, c in contracts.items() if c == contract], **contract}
+            for contract in distinct.values()
+        ]
+    return metadata
 
 
 def finite_json(value: object) -> object:
@@ -463,11 +491,12 @@ def bundle_model(model_dir: Path, out_dir: Path, photos: RealPhotos | None) -> M
     out_dir.mkdir(parents=True, exist_ok=True)
     reference = out_dir / REFERENCE_FILE
     shutil.copyfile(source, reference)
-    (out_dir / "metadata.json").write_text(json.dumps(finite_json(phone_metadata(source)), indent=2) + "\n")
     agreement: Int8Agreement | None = None
     problems: tuple[str, ...] = ()
     with tempfile.TemporaryDirectory() as tmp:
         to_convert = [Path(tmp) / "model.fp32.onnx"]
+        # each bundled file -> the graph it holds (an .ort file: the ONNX it was converted from)
+        graphs = {REFERENCE_FILE: reference, FP32_ORT_FILE: to_convert[0]}
         image_model = _has_image_input(source)
         if image_model:
             write_fixed_batch(reference, to_convert[0])
@@ -494,7 +523,11 @@ def bundle_model(model_dir: Path, out_dir: Path, photos: RealPhotos | None) -> M
                 logger.warning("%s: int8 left out of the bundle: %s", model_dir.name, "; ".join(problems))
             else:
                 shutil.copyfile(int8_ort, out_dir / INT8_ORT_FILE)
+                graphs[INT8_ORT_FILE] = int8
         convert_to_ort(to_convert, out_dir)
+        ship = INT8_ORT_FILE if INT8_ORT_FILE in graphs else FP32_ORT_FILE
+        metadata = bundle_metadata(source, graphs, ship)
+    (out_dir / "metadata.json").write_text(json.dumps(finite_json(metadata), indent=2) + "\n")
     from mealimpact.model_repository.checksums import file_sha256  # the digest GET /v1/models reports
 
     files = tuple(

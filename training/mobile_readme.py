@@ -29,14 +29,24 @@ README_NAME = "README.md"
 
 
 def _contract(metadata: dict[str, object]) -> list[str]:
-    lines = ["| tensor | dtype | shape |", "| --- | --- | --- |"]
-    for section in ("graph_inputs", "graph_outputs"):
-        tensors = metadata.get(section, {})
-        assert isinstance(tensors, dict)
-        for name, spec in tensors.items():
-            direction = "in" if section == "graph_inputs" else "out"
-            lines.append(f"| {direction}: `{name}` | {spec['dtype']} | {spec['shape']} |")
-    return lines
+    """The graph contract of metadata.json as a table per set of files that share it (`graph_files`,
+    then each of `other_graphs`)."""
+    others = metadata.get("other_graphs", [])
+    assert isinstance(others, list)
+    lines: list[str] = []
+    for graph in [metadata, *others]:
+        files = graph.get("graph_files", graph.get("files", []))
+        if others:
+            lines += [f"{', '.join(f'`{f}`' for f in files)}:", ""]
+        lines += ["| tensor | dtype | shape |", "| --- | --- | --- |"]
+        for section in ("graph_inputs", "graph_outputs"):
+            tensors = graph.get(section, {})
+            assert isinstance(tensors, dict)
+            for name, spec in tensors.items():
+                direction = "in" if section == "graph_inputs" else "out"
+                lines.append(f"| {direction}: `{name}` | {spec['dtype']} | {spec['shape']} |")
+        lines.append("")
+    return lines[:-1]
 
 
 def _described(metadata: dict[str, object]) -> list[str]:
@@ -223,8 +233,10 @@ def write_readme(bundles: Sequence[ModelBundle], out: Path, golden_files: Sequen
         "  config entry `session.enable_saved_runtime_optimizations` = `1` (JavaScript: `extra: {session:",
         "  {enable_saved_runtime_optimizations: '1'}}`; `mobile/src/bundle.ts` sets it).",
         f"- `{REFERENCE_FILE}` in each folder is the exact file the server runs: for checking, not for the app.",
-        "- `metadata.json`: the model's own metadata (labels, units, versions, metrics, training data) plus its",
-        "  graph contract (`graph_inputs`, `graph_outputs`).",
+        "- `metadata.json`: the model's own metadata (labels, units, versions, metrics, training data) plus the",
+        "  graph contract (`graph_inputs`, `graph_outputs`) of the file to ship and of every file in `graph_files`;",
+        "  a file whose shapes differ is in `other_graphs` with its own (the recognizer's `model.fp32.onnx` takes",
+        "  any batch, its `.ort` files batch 1).",
         "",
         "## Input contracts",
     ]

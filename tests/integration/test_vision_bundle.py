@@ -92,6 +92,16 @@ def _ort_op_types(path: Path) -> set[str]:
     return {graph.Nodes(i).OpType().decode() for i in range(graph.NodesLength())}
 
 
+def _contract_of(source: Path | dict) -> dict[str, list[object]]:
+    """tensor name -> [dtype, shape]: of a model file as ONNX Runtime opens it, or as metadata.json says."""
+    if isinstance(source, dict):
+        tensors = {**source["graph_inputs"], **source["graph_outputs"]}
+        return {name: [t["dtype"], t["shape"]] for name, t in tensors.items()}
+    session = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"])
+    dtypes = {"tensor(uint8)": "uint8", "tensor(float)": "float32"}
+    return {t.name: [dtypes[t.type], t.shape] for t in [*session.get_inputs(), *session.get_outputs()]}
+
+
 def _outputs(path: Path, images: np.ndarray) -> list[np.ndarray]:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return session.run(None, {"image": images})
@@ -137,10 +147,15 @@ def test_an_accepted_int8_model_ships_and_every_file_matches_fp32(
 
     metadata = json.loads((folder / "metadata.json").read_text())
     assert metadata["labels"] == ["a", "b", "c", "d"]
-    assert (
-        metadata["graph_inputs"]["image"] == {"dtype": "uint8", "shape": [1, CROP_PX, CROP_PX, 3]}
-        or metadata["graph_inputs"]["image"]["dtype"] == "uint8"
-    )
+    # the contract of the .ort files (batch 1), and the reference ONNX's own (any batch) named apart
+    assert metadata["graph_inputs"]["image"] == {"dtype": "uint8", "shape": [1, CROP_PX, CROP_PX, 3]}
+    assert metadata["graph_files"] == ["model.fp32.ort", "model.int8.ort"]
+    (reference,) = metadata["other_graphs"]
+    assert reference["files"] == ["model.fp32.onnx"]
+    assert reference["graph_inputs"]["image"]["shape"] == ["batch", CROP_PX, CROP_PX, 3]
+    for name in metadata["graph_files"]:
+        assert _contract_of(folder / name) == _contract_of(metadata), name
+    assert _contract_of(folder / "model.fp32.onnx") == _contract_of(reference)
     assert "mean" not in metadata["preprocess"] and "std" not in metadata["preprocess"]
     assert "inside the graph" in metadata["preprocess"]["normalisation"]
 
@@ -172,6 +187,48 @@ def test_an_int8_model_that_disagrees_is_left_out_and_the_bundle_says_by_how_muc
     assert any("carbohydrate interval" in p and "two decoders" in p for p in bundle.int8_problems)
     readme = write_readme([bundle], tmp_path / "bundle", []).read_text()
     assert "The int8 file is not in this bundle" in readme and "`tiny_recognizer/model.fp32.ort`" in readme
+
+
+def test_metadata_describes_each_file_as_onnx_runtime_opens_it(tmp_path: Path) -> None:
+    """Without int8 (--no-int8): the recognizer's .ort file is batch 1 and model.fp32.onnx is not, and
+    metadata.json says which is which; a model without an image keeps one contract for both files."""
+    models = _model_repository(tmp_path)
+    series = models / "tiny_series"
+    (series / "1").mkdir(parents=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            nn.Linear(6, 2).eval(),
+            (torch.zeros(2, 6),),
+            str(series / "1" / "model.onnx"),
+            input_names=["x"],
+            output_names=["y"],
+            dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
+            opset_version=18,
+            dynamo=False,
+        )
+    (series / "config.pbtxt").write_text('name: "tiny_series"\n')
+    bundles = build_mobile_bundle(models, tmp_path / "bundle", None)
+
+    folder = tmp_path / "bundle" / "tiny_recognizer"
+    metadata = json.loads((folder / "metadata.json").read_text())
+    assert metadata["graph_files"] == ["model.fp32.ort"]
+    assert _contract_of(folder / "model.fp32.ort") == _contract_of(metadata)
+    assert _contract_of(metadata)["image"] == ["uint8", [1, CROP_PX, CROP_PX, 3]]
+    (reference,) = metadata["other_graphs"]
+    assert reference["files"] == ["model.fp32.onnx"]
+    assert _contract_of(folder / "model.fp32.onnx") == _contract_of(reference)
+    assert _contract_of(reference)["image"] == ["uint8", ["batch", CROP_PX, CROP_PX, 3]]
+
+    series_metadata = json.loads((tmp_path / "bundle" / "tiny_series" / "metadata.json").read_text())
+    assert series_metadata["graph_files"] == ["model.fp32.onnx", "model.fp32.ort"]
+    assert "other_graphs" not in series_metadata
+    assert _contract_of(series_metadata)["x"] == ["float32", ["batch", 6]]
+
+    readme = write_readme(bundles, tmp_path / "bundle", []).read_text()
+    assert "`model.fp32.ort`:\n\n| tensor | dtype | shape |" in readme
+    assert f"| in: `image` | uint8 | [1, {CROP_PX}, {CROP_PX}, 3] |" in readme
+    assert f"| in: `image` | uint8 | ['batch', {CROP_PX}, {CROP_PX}, 3] |" in readme
 
 
 @pytest.mark.data
