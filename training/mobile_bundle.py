@@ -21,7 +21,7 @@ import math
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -74,7 +74,7 @@ class Int8Agreement:
     only (the photos a phone will see are not the calibration photos). in_sample_*: the shipped int8
     model, calibrated on every person, on the same photos. Reference figures run the QDQ graph as
     written (graph optimisations off: the arithmetic every int8 kernel implements); this_cpu_* runs
-    ONNX Runtime's fused int8 kernels of this machine.
+    the shipped file (model.int8.ort) with ONNX Runtime's fused int8 kernels of this machine.
     """
 
     photos: int
@@ -244,7 +244,11 @@ def convert_to_ort(
     return written
 
 
-def _run(path: Path, images: npt.NDArray[np.uint8], *, reference: bool) -> list[npt.NDArray[np.float32]]:
+# A model's answers on N photos: [probabilities (N, C), carbs_g (N, 3)]
+Answers = list[npt.NDArray[np.float32]]
+
+
+def _run(path: Path, images: npt.NDArray[np.uint8], *, reference: bool) -> Answers:
     """(probabilities, carbs_g) of `images`, one photo per call (the batch-1 files take no more)."""
     import onnxruntime as ort
 
@@ -307,16 +311,21 @@ class PhotoAgreement:
 
 
 def decoder_noise_floor(
-    fp32_path: Path, images: npt.NDArray[np.uint8], other_decoding: npt.NDArray[np.uint8]
+    fp32_path: Path,
+    images: npt.NDArray[np.uint8],
+    other_decoding: npt.NDArray[np.uint8],
+    *,
+    fp32_answers: Answers | None = None,
 ) -> PhotoAgreement:
     """The fp32 model against itself: its answers on `other_decoding` (the same photos through another
     correct JPEG decoder: decoded whole instead of at the server's DCT scale) against its answers on
     `images` (the server's decoding), by the rules int8 is judged by. Two decoders differ by a grey level
     here and there, and that alone moves the carbohydrate quantiles: whatever share of photos keeps its
-    interval here is the most any model can be asked to keep on a phone, whose decoder is not the server's."""
-    return PhotoAgreement.of(
-        _run(fp32_path, images, reference=False), _run(fp32_path, other_decoding, reference=False)
-    )
+    interval here is the most any model can be asked to keep on a phone, whose decoder is not the server's.
+    `fp32_answers`: the model's answers on `images` when they were already computed (not run again)."""
+    if fp32_answers is None:
+        fp32_answers = _run(fp32_path, images, reference=False)
+    return PhotoAgreement.of(fp32_answers, _run(fp32_path, other_decoding, reference=False))
 
 
 def _qat_config() -> QatConfig | None:
@@ -327,10 +336,20 @@ def _qat_config() -> QatConfig | None:
     return QatConfig(steps=INT8_QAT_STEPS, batch=INT8_QAT_BATCH, lr=INT8_QAT_LR)
 
 
-def int8_recognizer(fp32_path: Path, int8_path: Path, photos: RealPhotos) -> Int8Agreement:
-    """Quantise (and fine-tune) on every person's photos into `int8_path`; judge the recipe person by
-    person: each person's photos through a model calibrated and fine-tuned without any of their photos,
-    against fp32 on the same photos, and beside the fp32 model's own noise floor (decoder_noise_floor)."""
+@dataclass(frozen=True)
+class Int8Recognizer:
+    """The int8 file made for the bundle (kept out of it when `agreement.failures()` says so)."""
+
+    agreement: Int8Agreement
+    graph: Path  # the batch-1 QDQ ONNX graph phone_file was converted from
+    phone_file: Path  # model.int8.ort (INT8_ORT_STYLE for INT8_ORT_TARGET): what a phone downloads
+
+
+def int8_recognizer(fp32_path: Path, work_dir: Path, photos: RealPhotos) -> Int8Recognizer:
+    """Quantise (and fine-tune) on every person's photos, fix the batch to 1 and convert to the phone file,
+    in `work_dir`; judge the recipe person by person: each person's photos through a model calibrated and
+    fine-tuned without any of their photos, against fp32 on the same photos, and beside the fp32 model's own
+    noise floor (decoder_noise_floor). fp32 runs once on the photos; every figure compares with those answers."""
     images, people = photos.images, np.asarray(photos.people)
     qat, extra = _qat_config(), photos.distill_extra
     fp32 = _run(fp32_path, images, reference=False)
@@ -365,12 +384,17 @@ def int8_recognizer(fp32_path: Path, int8_path: Path, photos: RealPhotos) -> Int
                 part.change_median,
                 mine.sum(),
             )
-    quantize_recognizer(fp32_path, int8_path, photos.calibration, qat=qat, distill_extra=extra)
-    in_sample = PhotoAgreement.of(fp32, _run(int8_path, images, reference=True))
-    this_cpu = PhotoAgreement.of(fp32, _run(int8_path, images, reference=False))
+        any_batch = Path(tmp) / "any_batch.int8.onnx"  # calibration runs photos in batches
+        quantize_recognizer(fp32_path, any_batch, photos.calibration, qat=qat, distill_extra=extra)
+        in_sample = PhotoAgreement.of(fp32, _run(any_batch, images, reference=True))
+        graph = work_dir / "model.int8.onnx"
+        write_fixed_batch(any_batch, graph)
+    (phone_file,) = convert_to_ort([graph], work_dir, INT8_ORT_STYLE, INT8_ORT_TARGET)
+    # "this CPU" figures from the file a phone downloads, with the kernels its ORT format selects
+    this_cpu = phone_file_agreement(fp32_path, phone_file, images, fp32_answers=fp32)
     floor = {}
     if other is not None:
-        noise = decoder_noise_floor(fp32_path, images, other)
+        noise = decoder_noise_floor(fp32_path, images, other, fp32_answers=fp32)
         logger.info(
             "fp32 against itself on another decoding of the same photos: top-1 %.3f, carbohydrate interval "
             "unchanged %.3f (median largest change %.3f, p90 %.3f)",
@@ -387,7 +411,7 @@ def int8_recognizer(fp32_path: Path, int8_path: Path, photos: RealPhotos) -> Int
             "held_out_other_decoder_top1_agreement": held_other.top1,
             "held_out_other_decoder_carbs_interval_share": held_other.interval,
         }
-    return Int8Agreement(
+    agreement = Int8Agreement(
         photos=len(images),
         people=len(set(photos.people)),
         calibration_views=len(photos.calibration),
@@ -397,19 +421,27 @@ def int8_recognizer(fp32_path: Path, int8_path: Path, photos: RealPhotos) -> Int
         in_sample_carbs_interval_share=in_sample.interval,
         this_cpu_top1_agreement=this_cpu.top1,
         this_cpu_carbs_interval_share=this_cpu.interval,
-        size_bytes=int8_path.stat().st_size,  # bundle_model replaces it by the ORT file's
+        size_bytes=phone_file.stat().st_size,
         distillation_views=(len(photos.calibration) + (0 if extra is None else len(extra))) if qat else 0,
         held_out_carbs_change_median=held.change_median,
         held_out_carbs_change_p90=held.change_p90,
         **floor,
     )
+    return Int8Recognizer(agreement, graph, phone_file)
 
 
-def phone_file_agreement(fp32_path: Path, phone_path: Path, images: npt.NDArray[np.uint8]) -> PhotoAgreement:
-    """The file a phone downloads (ORT format, batch 1, its own graph optimisations) on this CPU against fp32."""
-    return PhotoAgreement.of(
-        _run(fp32_path, images, reference=False), _run(phone_path, images, reference=False)
-    )
+def phone_file_agreement(
+    fp32_path: Path,
+    phone_path: Path,
+    images: npt.NDArray[np.uint8],
+    *,
+    fp32_answers: Answers | None = None,
+) -> PhotoAgreement:
+    """The file a phone downloads (ORT format, batch 1, its own graph optimisations) on this CPU against fp32
+    (`fp32_answers`: fp32's answers on `images` when they were already computed)."""
+    if fp32_answers is None:
+        fp32_answers = _run(fp32_path, images, reference=False)
+    return PhotoAgreement.of(fp32_answers, _run(phone_path, images, reference=False))
 
 
 def graph_contract(onnx_path: Path) -> dict[str, object]:
@@ -503,27 +535,16 @@ def bundle_model(model_dir: Path, out_dir: Path, photos: RealPhotos | None) -> M
         else:
             shutil.copyfile(reference, to_convert[0])
         if photos is not None and image_model:
-            int8 = Path(tmp) / "model.int8.onnx"
-            any_batch = Path(tmp) / "any_batch.int8.onnx"  # calibration runs photos in batches
-            agreement = int8_recognizer(reference, any_batch, photos)
-            write_fixed_batch(any_batch, int8)
-            int8_dir = Path(tmp) / "int8"
+            int8_dir = Path(tmp) / "int8"  # not the bundle folder: the file may be left out
             int8_dir.mkdir()
-            (int8_ort,) = convert_to_ort([int8], int8_dir, INT8_ORT_STYLE, INT8_ORT_TARGET)
-            # "this CPU" figures from the file a phone downloads, with the kernels its ORT format selects
-            phone = phone_file_agreement(reference, int8_ort, photos.images)
-            agreement = replace(
-                agreement,
-                size_bytes=int8_ort.stat().st_size,
-                this_cpu_top1_agreement=phone.top1,
-                this_cpu_carbs_interval_share=phone.interval,
-            )
+            int8 = int8_recognizer(reference, int8_dir, photos)
+            agreement = int8.agreement
             problems = tuple(agreement.failures())
             if problems:
                 logger.warning("%s: int8 left out of the bundle: %s", model_dir.name, "; ".join(problems))
             else:
-                shutil.copyfile(int8_ort, out_dir / INT8_ORT_FILE)
-                graphs[INT8_ORT_FILE] = int8
+                shutil.copyfile(int8.phone_file, out_dir / INT8_ORT_FILE)
+                graphs[INT8_ORT_FILE] = int8.graph
         convert_to_ort(to_convert, out_dir)
         ship = INT8_ORT_FILE if INT8_ORT_FILE in graphs else FP32_ORT_FILE
         metadata = bundle_metadata(source, graphs, ship)

@@ -189,6 +189,41 @@ def test_an_int8_model_that_disagrees_is_left_out_and_the_bundle_says_by_how_muc
     assert "The int8 file is not in this bundle" in readme and "`tiny_recognizer/model.fp32.ort`" in readme
 
 
+def test_the_export_runs_fp32_once_per_decoding_and_judges_this_cpu_on_the_phone_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fp32's answers on the photos are computed once and passed along (held-out, in-sample, phone file,
+    noise floor); no int8 model but the phone file is run with this CPU's fused kernels."""
+    monkeypatch.setattr(mobile_bundle, "INT8_QAT_STEPS", 2)
+    monkeypatch.setattr(mobile_bundle, "INT8_TOP1_AGREEMENT_MIN", 0.0)
+    # a tolerance this tiny model's quantiles straddle (some photos keep their interval, some do not)
+    monkeypatch.setattr(mobile_bundle, "INT8_CARBS_TOLERANCE", 0.0005)
+    calls: list[tuple[str, bytes, bool]] = []
+    run = mobile_bundle._run
+
+    def counted(path: Path, images: np.ndarray, *, reference: bool) -> list[np.ndarray]:
+        calls.append((Path(path).name, hashlib.sha256(images.tobytes()).digest(), reference))
+        return run(path, images, reference=reference)
+
+    monkeypatch.setattr(mobile_bundle, "_run", counted)
+    photos = _photos(16)
+    (bundle,) = build_mobile_bundle(_model_repository(tmp_path), tmp_path / "bundle", photos)
+    assert photos.other_decoding is not None
+    served, other = (hashlib.sha256(a.tobytes()).digest() for a in (photos.images, photos.other_decoding))
+    fp32 = [(digest, reference) for name, digest, reference in calls if name == "model.fp32.onnx"]
+    assert sorted(fp32) == sorted([(served, False), (other, False)])
+    fused = {name for name, _, reference in calls if not reference and name != "model.fp32.onnx"}
+    assert fused == {"model.int8.ort"}
+    # this CPU's figures are the shipped file's, as phone_file_agreement finds them with fp32 run afresh
+    assert bundle.ship == "model.int8.ort" and bundle.int8 is not None
+    folder = tmp_path / "bundle" / "tiny_recognizer"
+    phone = mobile_bundle.phone_file_agreement(
+        folder / "model.fp32.onnx", folder / "model.int8.ort", photos.images
+    )
+    assert bundle.int8.this_cpu_top1_agreement == phone.top1
+    assert bundle.int8.this_cpu_carbs_interval_share == phone.interval
+
+
 def test_metadata_describes_each_file_as_onnx_runtime_opens_it(tmp_path: Path) -> None:
     """Without int8 (--no-int8): the recognizer's .ort file is batch 1 and model.fp32.onnx is not, and
     metadata.json says which is which; a model without an image keeps one contract for both files."""
