@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import ProcessCollector, start_http_server
 
 from serving.admission import Admission
-from serving.dependencies import require_api_key
+from serving.dependencies import refuse_unknown_query_parameters, require_api_key
 from serving.metrics import ServingMetrics
 from serving.openapi_examples import with_error_examples
 from serving.problems import install_problem_handlers
@@ -66,15 +66,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # Refused before routing (serving.admission): no key, over the rate limit, over the memory budget.
     refusals = (401, 429, 503)
+    # The API routes refuse query parameters they do not define; probes, metrics and docs take any.
+    checks = [Depends(require_api_key), Depends(refuse_unknown_query_parameters)]
     for router in (meals.router, glucose.router, reports.router, models.router):
-        app.include_router(
-            router, dependencies=[Depends(require_api_key)], responses=problem_responses(*refusals)
-        )
-    app.include_router(
-        v2.router,
-        dependencies=[Depends(require_api_key)],
-        responses={s: {"model": V2Error} for s in refusals},
-    )
+        app.include_router(router, dependencies=checks, responses=problem_responses(*refusals))
+    app.include_router(v2.router, dependencies=checks, responses={s: {"model": V2Error} for s in refusals})
     app.include_router(system.router)
     app.include_router(docs.router)
     app.include_router(v2.health_router)

@@ -1,4 +1,5 @@
-"""Request models that refuse keys they do not define, naming the key and the fields that are accepted.
+"""Request models that refuse keys they do not define, naming the key and the fields that are accepted
+(and the words for a query parameter a route does not define: serving/dependencies.py refuses it).
 
 Without this a misspelt optional field (`fibre_g`, `meal.glycemic_index`) is dropped and the answer is
 computed as if it were absent. `mobile/src/validate.ts` words the same refusal the same way.
@@ -49,6 +50,19 @@ def unknown_field_message(name: str, fields: Sequence[str], refused: Mapping[str
     close = closest_field(name, fields)
     hint = f" (did you mean '{close}'?)" if close is not None else ""
     return f"{_PYDANTIC_EXTRA_MSG}: '{name}' is not a field here{hint}; the fields are {', '.join(fields)}"
+
+
+def unknown_query_message(name: str, parameters: Sequence[str]) -> str:
+    """What the client reads for a query parameter the route does not define (pydantic's words first, as
+    for a body key)."""
+    if not parameters:
+        return f"{_PYDANTIC_EXTRA_MSG}: '{name}' is not a query parameter here; this route takes none"
+    close = closest_field(name, parameters)
+    hint = f" (did you mean '{close}'?)" if close is not None else ""
+    return (
+        f"{_PYDANTIC_EXTRA_MSG}: '{name}' is not a query parameter here{hint}; "
+        f"the query parameters are {', '.join(parameters)}"
+    )
 
 
 def _rebuilt(error: Any, message: str | None) -> InitErrorDetails:

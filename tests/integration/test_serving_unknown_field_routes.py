@@ -122,3 +122,44 @@ def test_an_unknown_setting_variable_is_logged_at_start_up_by_name_only(
     warned = [r.getMessage() for r in caplog.records if r.name == "serving.main"]
     assert any("MEALIMPACT_MAX_BODY_BYTE is not a serving setting" in m for m in warned), warned
     assert not any("secret-value-123" in r.getMessage() for r in caplog.records)
+
+
+def test_every_api_route_refuses_an_unknown_query_parameter_and_probes_take_any(client: TestClient) -> None:
+    """Each /v1 and /v2 route of the app (every method) names the parameter; the probes, metrics and docs
+    answer as without it (Kubernetes and Prometheus may add parameters to the path they are given)."""
+    api = [
+        (method.upper(), path)
+        for path, operations in client.get("/openapi.json").json()["paths"].items()
+        if path.startswith(("/v1", "/v2")) and not path.startswith("/v2/health")
+        for method in operations
+    ]
+    assert len(api) >= 15 and ("POST", "/v1/meals/recognize") in api and ("GET", "/v1/models") in api
+    for method, path in api:
+        url = path.format(model_name="glucose_forecast", model_version="5") + "?lang=de"
+        response = client.request(method, url)
+        if path.startswith("/v2"):
+            assert response.status_code == 400, (method, path, response.text)
+            assert (
+                "at query.lang: Extra inputs are not permitted: 'lang' is not a query parameter here"
+                in (response.json()["error"])
+            )
+            continue
+        problem = refused(response)
+        assert problem["errors"] == [
+            {
+                "loc": ["query", "lang"],
+                "msg": "Extra inputs are not permitted: 'lang' is not a query parameter here; this route takes none",
+                "type": "extra_forbidden",
+            }
+        ], (method, path)
+    # with a valid body the parameter is the only complaint
+    problem = refused(client.post("/v1/meals/impact?verbose=1", json=impact_body()))
+    assert problem["detail"] == (
+        "query.verbose: Extra inputs are not permitted: 'verbose' is not a query parameter here; this route "
+        "takes none"
+    )
+    assert client.post("/v1/meals/impact", json=impact_body()).status_code == 200
+    for probe in ("/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready", "/openapi.json"):
+        assert client.get(probe).status_code == 200, probe
+        assert client.get(probe + "?probe=kubelet").status_code == 200, probe
+    assert client.get("/docs?x=1").status_code == 200 and client.get("/redoc?x=1").status_code == 200

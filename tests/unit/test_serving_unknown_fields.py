@@ -6,12 +6,17 @@ import copy
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
+from fastapi import APIRouter, Depends, FastAPI, Query
+from fastapi.testclient import TestClient
 from pydantic import BaseModel, ValidationError
 
+from serving.dependencies import refuse_unknown_query_parameters
 from serving.main import create_app
+from serving.metrics import ServingMetrics
+from serving.problems import install_problem_handlers
 from serving.schemas.closed import closest_field, edit_distance, unknown_field_message
 from serving.schemas.glucose import ForecastRequest
 from serving.schemas.meals import GLYCEMIC_INDEX_REFUSED, AnalyzeContext, ImpactRequest
@@ -240,3 +245,66 @@ def test_a_report_switch_is_a_json_boolean_not_a_word(
         with pytest.raises(ValidationError, match=field):
             model.model_validate({**body, field: word})  # Python mode, as FastAPI validates
     assert getattr(model.model_validate({**body, field: False}), field) is False
+
+
+class _Paging(BaseModel):
+    page: int = 1
+    size: int = 10
+
+
+async def _paging(paging: Annotated[_Paging, Query()]) -> int:
+    return paging.page
+
+
+def _query_app() -> FastAPI:
+    """A route that defines `lang` (and a dependency that defines `page` and `size` as a query model),
+    behind the query check and the app's problem handlers, as the API routers are."""
+    router = APIRouter()
+
+    @router.get("/v1/things")
+    async def things(
+        page: Annotated[int, Depends(_paging)], lang: Annotated[str, Query()] = "en"
+    ) -> dict[str, Any]:
+        return {"lang": lang, "page": page}
+
+    @router.post("/v1/none")
+    async def none() -> dict[str, Any]:
+        return {}
+
+    @router.post("/v2/none")
+    async def v2_none() -> dict[str, Any]:
+        return {}
+
+    app = FastAPI()
+    app.include_router(router, dependencies=[Depends(refuse_unknown_query_parameters)])
+    install_problem_handlers(app, ServingMetrics())
+    return app
+
+
+def test_an_unknown_query_parameter_is_refused_naming_the_one_meant_and_the_defined_ones() -> None:
+    client = TestClient(_query_app())
+    assert client.get("/v1/things?lang=de&page=2").json() == {"lang": "de", "page": 2}
+    response = client.get("/v1/things?lnag=de&page=2&x=1&x=2")
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == "/problems/validation-error"
+    assert problem["errors"] == [
+        {
+            "loc": ["query", "lnag"],
+            "msg": "Extra inputs are not permitted: 'lnag' is not a query parameter here (did you mean "
+            "'lang'?); the query parameters are lang, page, size",
+            "type": "extra_forbidden",
+        },
+        {
+            "loc": ["query", "x"],
+            "msg": "Extra inputs are not permitted: 'x' is not a query parameter here; the query parameters "
+            "are lang, page, size",
+            "type": "extra_forbidden",
+        },
+    ]
+    assert problem["detail"] == "2 fields do not match the schema (query.lnag, query.x); see errors"
+    (error,) = client.post("/v1/none?lang=de").json()["errors"]
+    assert error["msg"].endswith("'lang' is not a query parameter here; this route takes none")
+    v2 = client.post("/v2/none?lang=de")
+    assert v2.status_code == 400 and "at query.lang: Extra inputs are not permitted" in v2.json()["error"]
+    assert client.post("/v1/none").status_code == 200
