@@ -88,4 +88,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics=metrics,
         routes=app.router.routes,
     )
+    build = app.openapi
+    app.openapi = lambda: meals.close_form_schemas(build())  # type: ignore[method-assign]
     return with_error_examples(app)

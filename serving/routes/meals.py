@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -71,6 +71,10 @@ PersonalClassesForm = Annotated[
 # The multipart form fields of /recognize and /analyze; any other part is refused, not ignored.
 RECOGNIZE_FORM_FIELDS = ("image", "personal_classes")
 ANALYZE_FORM_FIELDS = ("image", "context", "personal_classes")
+FORM_FIELDS = {
+    f"{router.prefix}/recognize": RECOGNIZE_FORM_FIELDS,
+    f"{router.prefix}/analyze": ANALYZE_FORM_FIELDS,
+}
 
 
 async def refuse_unknown_form_fields(request: Request, fields: tuple[str, ...]) -> None:
@@ -89,6 +93,18 @@ async def refuse_unknown_form_fields(request: Request, fields: tuple[str, ...]) 
                 for name in unknown
             ]
         )
+
+
+def close_form_schemas(schema: dict[str, Any]) -> dict[str, Any]:
+    """The published form bodies of the FORM_FIELDS routes say `additionalProperties: false`, as the server
+    refuses any other part (refuse_unknown_form_fields); FastAPI builds form schemas open. In place."""
+    components = schema["components"]["schemas"]
+    for path in FORM_FIELDS:
+        body = schema["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+        if "$ref" in body:  # FastAPI names each form body as a component (Body_recognize_v1_meals_...)
+            body = components[body["$ref"].rsplit("/", 1)[-1]]
+        body["additionalProperties"] = False
+    return schema
 
 
 def impact_response(result: ImpactResult) -> ImpactResponse:

@@ -17,6 +17,7 @@ from serving.dependencies import refuse_unknown_query_parameters
 from serving.main import create_app
 from serving.metrics import ServingMetrics
 from serving.problems import install_problem_handlers
+from serving.routes.meals import FORM_FIELDS
 from serving.schemas.closed import closest_field, edit_distance, unknown_field_message
 from serving.schemas.glucose import ForecastRequest
 from serving.schemas.meals import GLYCEMIC_INDEX_REFUSED, AnalyzeContext, ImpactRequest
@@ -194,6 +195,24 @@ def test_openapi_says_no_additional_properties_on_every_request_object() -> None
     for name in request_bodies:
         walk(name)
     assert {"Cgm", "Reading", "MealIn", "Profile", "PatientRef", "LoggedMeal", "PastMealIn"} <= seen
+
+
+def test_openapi_json_says_no_additional_parts_on_every_multipart_body() -> None:
+    """As the app publishes it: each photo route's form names exactly the parts the server accepts
+    (FORM_FIELDS, what refuse_unknown_form_fields checks) and says no other is allowed."""
+    schema = TestClient(create_app()).get("/openapi.json").json()
+    components = schema["components"]["schemas"]
+    forms = {
+        path: op["requestBody"]["content"]["multipart/form-data"]["schema"]
+        for path, ops in schema["paths"].items()
+        for op in ops.values()
+        if "multipart/form-data" in op.get("requestBody", {}).get("content", {})
+    }
+    assert sorted(forms) == sorted(FORM_FIELDS) == ["/v1/meals/analyze", "/v1/meals/recognize"]
+    for path, form in forms.items():
+        body = components[form["$ref"].rsplit("/", 1)[-1]]
+        assert body["additionalProperties"] is False, path
+        assert tuple(body["properties"]) == FORM_FIELDS[path]
 
 
 def _refs(value: Any) -> Iterator[str]:
