@@ -7,6 +7,7 @@
 import * as ort from "onnxruntime-node";
 
 import { gridWindow, resampleToGrid, type Grid, type Readings } from "./cgm.ts";
+import { localizeReadings } from "./device-time.ts";
 
 const MG_DL_PER_MMOL_L = 18.016; // glucose_model/records.py
 const INSULIN_WINDOW_MIN = 30; // glucose_model/features.py
@@ -58,6 +59,8 @@ export interface MealIn {
 export interface CgmIn {
   unit: "mg/dL" | "mmol/L"; // required, as the server requires it
   readings: { time: string; value: number }[];
+  // IANA zone of the device clock: reading times without a UTC offset are read in it (device-time.ts).
+  tz?: string | null;
 }
 
 export interface ImpactRequest {
@@ -95,7 +98,9 @@ export function localMinuteOfDay(iso: string): number {
   return Number(m[1]) * 60 + Number(m[2]) + Number(m[3] ?? 0) / 60;
 }
 
-export function readingsOf(cgm: CgmIn): Readings {
+/** The readings in UTC seconds and mg/dL (times without an offset read in `cgm.tz`, as the server does). */
+export function readingsOf(cgmIn: CgmIn): Readings {
+  const cgm = localizeReadings(cgmIn);
   const factor = cgm.unit === "mmol/L" ? MG_DL_PER_MMOL_L : 1;
   return { timesUtcS: cgm.readings.map((r) => utcS(r.time)), glucoseMgDl: cgm.readings.map((r) => r.value * factor) };
 }

@@ -3,6 +3,7 @@
 // - the request schema (serving/schemas/meals.py, glucose.py: types, ranges, enums, list lengths, ISO times
 //   with a UTC offset between 2000 and 2100, no key the schema does not define), as pydantic and
 //   serving/schemas/closed.py word it ("Input should be ...", "Extra inputs are not permitted: ...");
+//   reading times without an offset are read in `cgm.tz` first, as serving/device_time.py (device-time.ts);
 // - serving/request_records.py: glucose 20-600 mg/dL after the unit, times not in the future (5 min clock
 //   skew), readings strictly increasing;
 // - glucose_model/features.pre_meal_from_grid: at least 6 of the 12 grid points of the hour before the meal
@@ -12,6 +13,7 @@
 // Each refusal says the server's problem type (its `type` URI ends with it), the field, and what to fix;
 // the golden test checks these against the server's 422 answers.
 import { resampleToGrid } from "./cgm.ts";
+import { UnknownTimeZone, localizeReadings } from "./device-time.ts";
 import { aroundMeal, readingsOf, type CarbsInterval, type CgmIn, type ImpactRequest, type ResponseMetadata } from "./response.ts";
 
 export const GLUCOSE_MIN_MG_DL = 20; // glucose_model/records.py
@@ -236,8 +238,17 @@ export function pythonIsoformat(iso: string): string {
 }
 
 function cgmSchema(parent: Record<string, unknown>, key: string, loc: Loc): void {
-  const cgm = object(parent, key, loc, false) as Record<string, unknown>;
+  const raw = object(parent, key, loc, false) as Record<string, unknown>;
   const here = [...loc, key];
+  // serving/device_time.localize_readings runs first (a model validator, before the fields): a `tz` string
+  // that names no zone is the cgm object's only error; reading times without an offset get its offset.
+  let cgm: Record<string, unknown>;
+  try {
+    cgm = localizeReadings(raw);
+  } catch (e) {
+    if (e instanceof UnknownTimeZone) throw new RequestRefused("validation-error", here, `${dotted(here)}: Value error, ${e.message}`);
+    throw e;
+  }
   closed(cgm, here, FIELDS.cgm);
   literal(cgm, "unit", here, ["mg/dL", "mmol/L"], false);
   const readings = list(cgm, "readings", here, 1, 4032, false);
@@ -247,10 +258,7 @@ function cgmSchema(parent: Record<string, unknown>, key: string, loc: Loc): void
     timestamp(r, "time", [...here, "readings", i]);
     number(r, "value", [...here, "readings", i], {});
   });
-  if (cgm.tz !== undefined && cgm.tz !== null) {
-    // The server reads offset-less reading times in `tz`; this client does not: send times with an offset.
-    throw new RequestRefused("validation-error", [...here, "tz"], `${dotted([...here, "tz"])}: this client needs reading times with their UTC offset; convert them and leave tz out`);
-  }
+  if (cgm.tz !== undefined && cgm.tz !== null && typeof cgm.tz !== "string") schemaError([...here, "tz"], "Input should be a valid string");
 }
 
 function mealSchema(parent: Record<string, unknown>, key: string, loc: Loc): void {
@@ -381,7 +389,7 @@ export function validateForecastRequest(
   const nowMs = (options.now ?? new Date()).getTime();
   const maxAge = options.maxCgmAgeMin ?? 20;
   checkReadings(request.cgm, nowMs, "cgm", ["cgm"]);
-  const last = Math.max(...request.cgm.readings.map((r) => Date.parse(r.time)));
+  const last = Math.max(...localizeReadings(request.cgm).readings.map((r) => Date.parse(r.time)));
   const ageMin = (nowMs - last) / 60_000;
   if (maxAge && ageMin > maxAge) {
     throw new RequestRefused(
@@ -414,7 +422,8 @@ function notFuture(timeIso: string, nowMs: number, what: string, loc: Loc): void
 }
 
 /** serving/request_records.glucose_series: unit, range, not in the future, strictly increasing. */
-function checkReadings(cgm: CgmIn, nowMs: number, what: string, loc: Loc): void {
+function checkReadings(cgmIn: CgmIn, nowMs: number, what: string, loc: Loc): void {
+  const cgm = localizeReadings(cgmIn);
   const { glucoseMgDl } = readingsOf(cgm);
   const bad = glucoseMgDl.findIndex((v) => !Number.isFinite(v) || v < GLUCOSE_MIN_MG_DL || v > GLUCOSE_MAX_MG_DL);
   if (bad >= 0) {
