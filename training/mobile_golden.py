@@ -10,7 +10,9 @@ whatever graphs the model repository holds when the command is re-run.
 - cgm_resample: raw readings (irregular, gaps, missing values) and glucose_model.resample's grid.
 - glucose: the example requests of serving/examples sent through the real app (TestClient), every
   model call it made, and the HTTP answer. A model input equal to a window of the request's
-  resampled CGM is marked so the client builds it from the raw readings itself.
+  resampled CGM is marked so the client builds it from the raw readings itself. Some requests carry
+  device-local reading times (`cgm.tz`), across the clocks going forward and back.
+- device_time: zone names and reading times through serving/device_time.py (mobile_golden_device_time).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -47,6 +50,7 @@ from glucose_model.records import GLUCOSE_MAX_MG_DL, GLUCOSE_MIN_MG_DL, MG_DL_PE
 from glucose_model.resample import GRID_STEP_MIN, MAX_INTERPOLATED_GAP_MIN, resample_to_grid
 from mealimpact.model_repository.checksums import file_sha256
 from mealimpact.model_repository.sessions import open_session
+from serving.device_time import localize_readings
 from serving.main import create_app
 from serving.output_bounds import MAX_GLUCOSE_MG_DL
 from serving.request_records import CLOCK_SKEW
@@ -54,6 +58,7 @@ from serving.schemas.glucose import ForecastRequest
 from serving.schemas.meals import ImpactRequest
 from serving.settings import GLUCOSE_RESPONSE, Settings
 from training.mobile_bundle import finite_json, latest_version, phone_metadata, read_metadata
+from training.mobile_golden_device_time import device_local, device_time_cases, refused_device_time_requests
 from vision.decode import decode_image
 from vision.metadata import MODEL_NAME as RECOGNIZER
 from vision.preprocess import _RESAMPLE, SOURCE_SIZE_KEY, PreprocessSpec
@@ -78,6 +83,15 @@ FORECAST_ROUTE = "/v1/glucose/forecast"
 # kept beside the golden cases so the client's population path has cases too; see mobile/README.md.
 POPULATION_FOLDER = "population"
 POPULATION_SOURCE = Path(__file__).resolve().parents[1] / "mobile" / "golden" / POPULATION_FOLDER
+# Impact requests with device-local CGM times (`cgm.tz`, the personal variant): meals just after the clocks
+# go forward or back, so the 3 h of CGM before them cross the change (in the hour the clocks go back, a
+# device writes the offset too, else the time is ambiguous); the past meals are days before.
+DEVICE_TIME_MEALS = (
+    ("zurich_spring_forward", "Europe/Zurich", datetime(2026, 3, 29, 4, 0)),
+    ("zurich_fall_back", "Europe/Zurich", datetime(2026, 10, 25, 3, 30)),
+    ("new_york_spring_forward", "America/New_York", datetime(2026, 3, 8, 4, 0)),
+    ("new_york_fall_back", "America/New_York", datetime(2026, 11, 1, 2, 30)),
+)
 
 
 def encode_array(array: npt.NDArray[Any]) -> dict[str, object]:
@@ -282,7 +296,7 @@ class _RecordingBackend:
 
 
 def _readings(request: Mapping[str, Any]) -> tuple[list[int], list[float]]:
-    readings = request["cgm"]["readings"]
+    readings = localize_readings(request["cgm"])["readings"]  # device-local times read in cgm.tz
     unit = request["cgm"].get("unit", "mg/dL")
     factor = MG_DL_PER_MMOL_L if unit == "mmol/L" else 1.0
     times = [int(datetime.fromisoformat(r["time"]).timestamp()) for r in readings]
@@ -364,6 +378,8 @@ def glucose_cases(
             variants = [("example", base), ("irregular_cgm", _irregular(base))]
             if name == "impact":
                 variants.append(("personal", _personal(base)))
+            if not prefix:  # device-local times: the personal graph's cases only
+                variants += _device_time_variants(name, base)
             for variant, request in variants:
                 recorder = _RecordingBackend(runtime.executor.backend)
                 runtime.executor.backend = recorder
@@ -419,6 +435,18 @@ def glucose_cases(
         if photo is not None:
             cases.extend(_analyze_case(client, photo, models_dir, prefix, model_files))
     return cases
+
+
+def _device_time_variants(name: str, base: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The request with device-local CGM times (`cgm.tz`): in a zone where nothing changes near it (the
+    forecast: New York now; the impact: Zurich), and each of DEVICE_TIME_MEALS (impact)."""
+    if name == "forecast":
+        return [("device_time_new_york", device_local(base, "America/New_York"))]
+    variants = [("device_time_zurich", device_local(base, "Europe/Zurich"))]
+    for variant, zone, meal in DEVICE_TIME_MEALS:
+        moved = device_local(_personal(base), zone, meal.replace(tzinfo=ZoneInfo(zone)))
+        variants.append((f"device_time_{variant}", moved))
+    return variants
 
 
 def _analyze_case(
@@ -706,6 +734,10 @@ def refused_cases(models_dir: Path) -> dict[str, object]:
     forecast = _recent(json.loads((EXAMPLES / "forecast.json").read_text()))
     requests = [(IMPACT_ROUTE, name, r) for name, r in refused_requests(impact, now)]
     requests += [(FORECAST_ROUTE, name, r) for name, r in refused_forecast_requests(forecast, now)]
+    requests += [
+        (IMPACT_ROUTE if kind == "impact" else FORECAST_ROUTE, name, r)
+        for kind, name, r in refused_device_time_requests(_personal(impact), forecast)
+    ]
     cases = []
     with _app(models_dir) as client:
         max_age_min = client.app.state.runtime.settings.max_cgm_age_min  # type: ignore[attr-defined]
@@ -852,9 +884,10 @@ def _glucose_metadata(models_dir: Path) -> dict[str, object]:
 
 
 def write_golden(models_dir: Path, data_dir: Path, out: Path) -> list[Path]:
-    """recognizer.json, cgm_resample.json, glucose.json under `out`; returns the paths written. The
-    population graph kept in the repository (mobile/golden/population) is copied beside them when `out`
-    is another folder (a bundle's golden/), so its cases run there too; it is never rebuilt here."""
+    """recognizer.json, cgm_resample.json, device_time.json, glucose.json under `out`; returns the paths
+    written. The population graph kept in the repository (mobile/golden/population) is copied beside
+    them when `out` is another folder (a bundle's golden/), so its cases run there too; it is never
+    rebuilt here."""
     out.mkdir(parents=True, exist_ok=True)
     documents: dict[str, object] = {
         "cgm_resample.json": {
@@ -862,6 +895,7 @@ def write_golden(models_dir: Path, data_dir: Path, out: Path) -> list[Path]:
             "max_interpolated_gap_min": MAX_INTERPOLATED_GAP_MIN,
             "cases": resample_cases(),
         },
+        "device_time.json": device_time_cases(),
     }
     if POPULATION_SOURCE.is_dir() and POPULATION_SOURCE.resolve() != (out / POPULATION_FOLDER).resolve():
         shutil.copytree(
