@@ -234,8 +234,9 @@ def refused_device_time_requests(
 ) -> list[tuple[str, str, dict[str, Any]]]:
     """(route kind, name, request) the server refuses because of `cgm.tz`: a zone it does not know (a
     folder, a wrong case, a name, a past meal's), one that hides a misspelt unit, a zone that is not a
-    string, readings in the skipped hour or a repeated hour written without an offset, and a reading
-    time that the zone's offset moves to before 2000. `impact` is the personal impact request."""
+    string, readings in the skipped hour or a repeated hour written without an offset, and reading times
+    that the zone's offset moves to before 2000 or gives an offset with seconds (year 1). `impact` is the
+    personal impact request."""
     zurich = "Europe/Zurich"
     local = device_local(impact, zurich)
     out: list[tuple[str, str, dict[str, Any]]] = []
@@ -288,6 +289,12 @@ def refused_device_time_requests(
         "cgm_reading_before_2000_in_its_zone",  # 00:30 local on 2000-01-01 is 23:30 UTC the day before
         local,
         lambda r: r["cgm"]["readings"][0].update(time="2000-01-01T00:30:00"),
+    )
+    changed(
+        "impact",
+        "cgm_reading_in_year_1_in_its_zone",  # local mean time +00:34:08: pydantic refuses an offset's seconds
+        local,
+        lambda r: r["cgm"]["readings"][0].update(time="0001-01-01T00:00:00"),
     )
     forecast_local = device_local(forecast, "America/New_York")
     changed("forecast", "forecast_cgm_tz_unknown", forecast_local, lambda r: r["cgm"].update(tz="New_York"))

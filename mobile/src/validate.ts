@@ -216,6 +216,10 @@ function timestamp(parent: Record<string, unknown>, key: string, loc: Loc): numb
   if (v === undefined) schemaError(here, "Field required");
   if (typeof v !== "string") schemaError(here, "Value error, time must be an ISO 8601 date-time string with its UTC offset");
   const m = ISO.exec(v);
+  // An offset with seconds (a local mean time before 1900, as Python's isoformat writes it for cgm.tz).
+  if (m === null && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{6})?[+-]\d{2}:\d{2}:\d{2}$/.test(v)) {
+    schemaError(here, "Input should be a valid datetime or date, unexpected extra characters at the end of the input");
+  }
   if (m === null) schemaError(here, "Input should be a valid datetime");
   if (m[8] === undefined) schemaError(here, "Input should have timezone info");
   const ms = Date.parse(v.replace(" ", "T"));
