@@ -59,6 +59,21 @@ describe("device-local reading times, as serving/device_time.py reads them", () 
     assert.deepEqual(wrong, []);
   });
 
+  test("many readings at once (offsets from the zone's changes, found once) give the same times", () => {
+    // Grouped by zone and year: a year's readings are localized from one scan of the zone's changes.
+    const groups = new Map<string, Localized[]>();
+    for (const c of doc.times) {
+      if (typeof c.localized !== "string" || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/.test(c.time as string)) continue;
+      const key = `${c.tz} ${(c.time as string).slice(0, 4)}`;
+      groups.set(key, [...(groups.get(key) ?? []), c]);
+    }
+    assert.ok(groups.size >= 30, `${groups.size} zone-years`);
+    for (const [key, cases] of groups) {
+      const cgm = localizeReadings({ unit: "mg/dL", tz: cases[0].tz, readings: cases.map((c) => ({ time: c.time as string, value: 100 })) });
+      assert.deepEqual(cgm.readings.map((r) => r.time), cases.map((c) => c.localized), key);
+    }
+  });
+
   test("the hour the clocks skip and the hour they repeat take the offset before the change", () => {
     const wall = (iso: string) => Date.parse(`${iso}Z`);
     assert.equal(wallOffsetS("Europe/Zurich", wall("2026-03-29T02:30:00")), 3600); // never happens: +01:00
