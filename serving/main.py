@@ -66,10 +66,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # Refused before routing (serving.admission): no key, over the rate limit, over the memory budget.
     refusals = (401, 429, 503)
-    # The API routes refuse query parameters they do not define; probes, metrics and docs take any.
+    # The API routes refuse query parameters they do not define (422 on /v1, 400 on /v2, documented on
+    # every route: GET /v1/models has no other 422); probes, metrics and docs take any.
     checks = [Depends(require_api_key), Depends(refuse_unknown_query_parameters)]
     for router in (meals.router, glucose.router, reports.router, models.router):
-        app.include_router(router, dependencies=checks, responses=problem_responses(*refusals))
+        app.include_router(router, dependencies=checks, responses=problem_responses(*refusals, 422))
     app.include_router(v2.router, dependencies=checks, responses={s: {"model": V2Error} for s in refusals})
     app.include_router(system.router)
     app.include_router(docs.router)

@@ -68,6 +68,10 @@ BY_ROUTE: dict[tuple[str, int], tuple[ProblemType, str]] = {
         "The last CGM reading is 95 min old; a forecast needs one from the last 20 min. Send the latest readings.",
     ),
     ("/problems/{slug}", 404): (NOT_FOUND, "No problem type 'no-such-problem'; see /openapi.json."),
+    ("/v1/models", 422): (
+        VALIDATION,
+        "query.lang: Extra inputs are not permitted: 'lang' is not a query parameter here; this route takes none",
+    ),
     ("/v1/reports/agp", 422): (
         TOO_FEW_READINGS,
         "an AGP report needs at least 24 h of CGM readings, got 5.0 h (20 valid readings, one every 15 min) "
