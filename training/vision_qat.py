@@ -47,7 +47,7 @@ class QatConfig:
     gain_lr: float = 0.0  # per-channel multipliers of the weight scales (the int8 values stay); tried, worse
     train_weights: bool = True  # False: only biases (and gains) move
     mixture_weight: float = 1.0  # KL of the renormalised food-class mixture, beside the 1000-class KL
-    schedule: str = "constant"  # or "cosine": every learning rate decays to 0 at the last step
+    schedule: str = "constant"  # or "cosine": every learning rate decays as cos toward 0 at the last step
     average_from: float = 1.0  # from this share of the steps on, the trained values are averaged (1: off)
     seed: int = 0
 
