@@ -47,6 +47,9 @@ INT8_MAX_BYTES = 5_000_000  # the int8 file a phone downloads (model.int8.ort)
 INT8_QAT_STEPS = 300
 INT8_QAT_BATCH = 8
 INT8_QAT_LR = 1e-3  # in int8 steps of each weight
+# Cosine decay of the learning rate to the last step: in-sample top-1 agreement over seeds 0-4 100/95.8/95.8/
+# 100/100 % against 95.8/97.9/97.9/95.8/93.8 % at a constant rate (the food recognizer's MODEL_CARD.md).
+INT8_QAT_SCHEDULE = "cosine"
 MANIFEST_NAME = "manifest.json"
 REFERENCE_FILE = "model.fp32.onnx"  # what the server runs; the golden cases' reference
 FP32_ORT_FILE = "model.fp32.ort"
@@ -333,7 +336,7 @@ def _qat_config() -> QatConfig | None:
 
     if INT8_QAT_STEPS <= 0:
         return None
-    return QatConfig(steps=INT8_QAT_STEPS, batch=INT8_QAT_BATCH, lr=INT8_QAT_LR)
+    return QatConfig(steps=INT8_QAT_STEPS, batch=INT8_QAT_BATCH, lr=INT8_QAT_LR, schedule=INT8_QAT_SCHEDULE)
 
 
 @dataclass(frozen=True)
@@ -587,6 +590,7 @@ def _int8_rules(bundle: ModelBundle) -> dict[str, object]:
                 "the shipped file itself on the photos it was calibrated on (reference arithmetic)"
             ),
             "max_bytes": INT8_MAX_BYTES,
+            "fine_tuning": asdict(qat) if (qat := _qat_config()) is not None else None,
             "strict_carbs_interval_share": INT8_CARBS_STRICT_SHARE,
             "strict_carbs_bar_met": bundle.int8.strict_carbs_bar_met,
             "strict_carbs_bar_note": (
