@@ -13,6 +13,8 @@ whatever graphs the model repository holds when the command is re-run.
   resampled CGM is marked so the client builds it from the raw readings itself. Some requests carry
   device-local reading times (`cgm.tz`), across the clocks going forward and back.
 - device_time: zone names and reading times through serving/device_time.py (mobile_golden_device_time).
+- timestamps: time strings with the server's verdict as a time field and as a reading in a zone
+  (mobile_golden_timestamps); glucose holds requests with times in every accepted form, and refused forms.
 """
 
 from __future__ import annotations
@@ -50,15 +52,15 @@ from glucose_model.records import GLUCOSE_MAX_MG_DL, GLUCOSE_MIN_MG_DL, MG_DL_PE
 from glucose_model.resample import GRID_STEP_MIN, MAX_INTERPOLATED_GAP_MIN, resample_to_grid
 from mealimpact.model_repository.checksums import file_sha256
 from mealimpact.model_repository.sessions import open_session
-from serving.device_time import localize_readings
 from serving.main import create_app
 from serving.output_bounds import MAX_GLUCOSE_MG_DL
 from serving.request_records import CLOCK_SKEW
-from serving.schemas.glucose import ForecastRequest
+from serving.schemas.glucose import Cgm, ForecastRequest
 from serving.schemas.meals import ImpactRequest
 from serving.settings import GLUCOSE_RESPONSE, Settings
 from training.mobile_bundle import finite_json, latest_version, phone_metadata, read_metadata
 from training.mobile_golden_device_time import device_local, device_time_cases, refused_device_time_requests
+from training.mobile_golden_timestamps import refused_time_form_requests, time_forms, timestamp_cases
 from vision.decode import decode_image
 from vision.metadata import MODEL_NAME as RECOGNIZER
 from vision.preprocess import _RESAMPLE, SOURCE_SIZE_KEY, PreprocessSpec
@@ -296,11 +298,9 @@ class _RecordingBackend:
 
 
 def _readings(request: Mapping[str, Any]) -> tuple[list[int], list[float]]:
-    readings = localize_readings(request["cgm"])["readings"]  # device-local times read in cgm.tz
-    unit = request["cgm"].get("unit", "mg/dL")
-    factor = MG_DL_PER_MMOL_L if unit == "mmol/L" else 1.0
-    times = [int(datetime.fromisoformat(r["time"]).timestamp()) for r in readings]
-    return times, [float(r["value"]) * factor for r in readings]
+    cgm = Cgm.model_validate(request["cgm"])  # times as the server reads them (cgm.tz, every accepted form)
+    factor = MG_DL_PER_MMOL_L if cgm.unit == "mmol/L" else 1.0
+    return [int(r.time.timestamp()) for r in cgm.readings], [r.value * factor for r in cgm.readings]
 
 
 def _grid_window(
@@ -378,8 +378,9 @@ def glucose_cases(
             variants = [("example", base), ("irregular_cgm", _irregular(base))]
             if name == "impact":
                 variants.append(("personal", _personal(base)))
-            if not prefix:  # device-local times: the personal graph's cases only
+            if not prefix:  # device-local times and time forms: the personal graph's cases only
                 variants += _device_time_variants(name, base)
+                variants.append(("time_forms", time_forms(_personal(base) if name == "impact" else base)))
             for variant, request in variants:
                 recorder = _RecordingBackend(runtime.executor.backend)
                 runtime.executor.backend = recorder
@@ -736,7 +737,10 @@ def refused_cases(models_dir: Path) -> dict[str, object]:
     requests += [(FORECAST_ROUTE, name, r) for name, r in refused_forecast_requests(forecast, now)]
     requests += [
         (IMPACT_ROUTE if kind == "impact" else FORECAST_ROUTE, name, r)
-        for kind, name, r in refused_device_time_requests(_personal(impact), forecast)
+        for kind, name, r in [
+            *refused_device_time_requests(_personal(impact), forecast),
+            *refused_time_form_requests(_personal(impact), forecast),
+        ]
     ]
     cases = []
     with _app(models_dir) as client:
@@ -884,8 +888,8 @@ def _glucose_metadata(models_dir: Path) -> dict[str, object]:
 
 
 def write_golden(models_dir: Path, data_dir: Path, out: Path) -> list[Path]:
-    """recognizer.json, cgm_resample.json, device_time.json, glucose.json under `out`; returns the paths
-    written. The population graph kept in the repository (mobile/golden/population) is copied beside
+    """recognizer.json, cgm_resample.json, device_time.json, timestamps.json, glucose.json under `out`;
+    returns the paths written. The population graph kept in the repository (mobile/golden/population) is copied beside
     them when `out` is another folder (a bundle's golden/), so its cases run there too; it is never
     rebuilt here."""
     out.mkdir(parents=True, exist_ok=True)
@@ -896,6 +900,7 @@ def write_golden(models_dir: Path, data_dir: Path, out: Path) -> list[Path]:
             "cases": resample_cases(),
         },
         "device_time.json": device_time_cases(),
+        "timestamps.json": timestamp_cases(),
     }
     if POPULATION_SOURCE.is_dir() and POPULATION_SOURCE.resolve() != (out / POPULATION_FOLDER).resolve():
         shutil.copytree(

@@ -78,7 +78,8 @@ function separatorAt(b: Bytes): number {
 }
 
 const isLeap = (y: number) => y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
-const daysIn = (y: number, m: number) => [31, isLeap(y) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1];
+/** Days in a month of the proleptic Gregorian calendar (year 0 a leap year, as speedate has it). */
+export const daysIn = (y: number, m: number) => [31, isLeap(y) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1];
 
 /** Days since 1970-01-01 of a proleptic Gregorian date (any year). */
 function epochDay(y: number, m: number, d: number): number {
@@ -228,7 +229,7 @@ function formatter(zone: string): Intl.DateTimeFormat {
 }
 
 /** Milliseconds since the epoch of a wall-clock time read as if it were UTC (any year, no 1900 shift). */
-function wallMs(y: number, mo: number, d: number, h: number, mi: number, s: number): number {
+export function wallMs(y: number, mo: number, d: number, h: number, mi: number, s: number): number {
   const t = new Date(0);
   t.setUTCFullYear(y, mo - 1, d);
   t.setUTCHours(h, mi, s, 0);

@@ -8,6 +8,7 @@ import * as ort from "onnxruntime-node";
 
 import { gridWindow, resampleToGrid, type Grid, type Readings } from "./cgm.ts";
 import { localizeReadings } from "./device-time.ts";
+import { instantOf, localMinuteOfDay as minuteOfDay } from "./timestamp.ts";
 
 const MG_DL_PER_MMOL_L = 18.016; // glucose_model/records.py
 const INSULIN_WINDOW_MIN = 30; // glucose_model/features.py
@@ -88,15 +89,12 @@ export interface CarbsInterval {
   p90G: number;
 }
 
-const utcS = (iso: string) => Math.floor(Date.parse(iso) / 1000);
+const utcS = (time: string) => instantOf(time).utcS; // Python's int(time.timestamp())
 const orNaN = (v: number | null | undefined) => (v === null || v === undefined ? NaN : v);
 
-/** Minutes after local midnight as the ISO string writes the time (its own UTC offset). */
-export function localMinuteOfDay(iso: string): number {
-  const m = /T(\d{2}):(\d{2})(?::(\d{2}(?:\.\d+)?))?/.exec(iso);
-  if (m === null) throw new Error(`${iso}: not an ISO 8601 date-time`);
-  return Number(m[1]) * 60 + Number(m[2]) + Number(m[3] ?? 0) / 60;
-}
+/** Minutes after local midnight in the time's own UTC offset (UTC for a Unix time), whole seconds only:
+ * glucose_model/features.py's hour * 60 + minute + second / 60 on the server's datetime. */
+export const localMinuteOfDay = (time: string): number => minuteOfDay(instantOf(time));
 
 /** The readings in UTC seconds and mg/dL (times without an offset read in `cgm.tz`, as the server does). */
 export function readingsOf(cgmIn: CgmIn): Readings {

@@ -1,9 +1,10 @@
 // The requests the server refuses with 422, refused here before the graph sees them (the graph itself
 // refuses nothing: all-NaN CGM gives finite numbers). Mirrors, in the server's order:
-// - the request schema (serving/schemas/meals.py, glucose.py: types, ranges, enums, list lengths, ISO times
-//   with a UTC offset between 2000 and 2100, no key the schema does not define), as pydantic and
-//   serving/schemas/closed.py word it ("Input should be ...", "Extra inputs are not permitted: ...");
-//   reading times without an offset are read in `cgm.tz` first, as serving/device_time.py (device-time.ts);
+// - the request schema (serving/schemas/meals.py, glucose.py: types, ranges, enums, list lengths, times
+//   as pydantic reads them with a UTC offset between 2000 and 2100 (timestamp.ts), no key the schema does
+//   not define), as pydantic and serving/schemas/closed.py word it ("Input should be ...", "Extra inputs
+//   are not permitted: ..."); reading times without an offset are read in `cgm.tz` first, as
+//   serving/device_time.py (device-time.ts);
 // - serving/request_records.py: glucose 20-600 mg/dL after the unit, times not in the future (5 min clock
 //   skew), readings strictly increasing;
 // - glucose_model/features.pre_meal_from_grid: at least 6 of the 12 grid points of the hour before the meal
@@ -15,6 +16,7 @@
 import { resampleToGrid } from "./cgm.ts";
 import { UnknownTimeZone, localizeReadings } from "./device-time.ts";
 import { aroundMeal, readingsOf, type CarbsInterval, type CgmIn, type ImpactRequest, type ResponseMetadata } from "./response.ts";
+import { compareInstants, epochMs, instantOf, isRefusal, isoformat, readTimestamp } from "./timestamp.ts";
 
 export const GLUCOSE_MIN_MG_DL = 20; // glucose_model/records.py
 export const GLUCOSE_MAX_MG_DL = 600;
@@ -23,8 +25,6 @@ export const MIN_VALID_LAST_HOUR = 6; // glucose_model/features.py
 export const BASELINE_WINDOW_MIN = 30;
 export const MIN_MEASURED_SHARE = 0.5; // glucose_model/impact.py
 export const CLOCK_SKEW_MIN = 5; // serving/request_records.py
-const EARLIEST_MS = Date.UTC(2000, 0, 1);
-const LATEST_MS = Date.UTC(2100, 0, 1);
 const MAX_ANSWER_GLUCOSE_MG_DL = 600; // serving/output_bounds.py
 
 /** What to do about each kind of refusal (the server's problem types, serving/problems.py). */
@@ -207,39 +207,16 @@ function object(parent: Record<string, unknown>, key: string, loc: Loc, optional
   return v;
 }
 
-const ISO = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6})\d*)?)?(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;
-
-/** An ISO 8601 time with its UTC offset, as the schema's `Timestamp`; returns epoch milliseconds. */
-function timestamp(parent: Record<string, unknown>, key: string, loc: Loc): number {
-  const v = parent[key];
+/** A time field (the schema's `Timestamp`), read as the server reads it (timestamp.ts). */
+function timestamp(parent: Record<string, unknown>, key: string, loc: Loc): void {
   const here = [...loc, key];
-  if (v === undefined) schemaError(here, "Field required");
-  if (typeof v !== "string") schemaError(here, "Value error, time must be an ISO 8601 date-time string with its UTC offset");
-  const m = ISO.exec(v);
-  // An offset with seconds (a local mean time before 1900, as Python's isoformat writes it for cgm.tz).
-  if (m === null && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{6})?[+-]\d{2}:\d{2}:\d{2}$/.test(v)) {
-    schemaError(here, "Input should be a valid datetime or date, unexpected extra characters at the end of the input");
-  }
-  if (m === null) schemaError(here, "Input should be a valid datetime");
-  if (m[8] === undefined) schemaError(here, "Input should have timezone info");
-  const ms = Date.parse(v.replace(" ", "T"));
-  if (!Number.isFinite(ms)) schemaError(here, "Input should be a valid datetime");
-  if (!(ms >= EARLIEST_MS && ms < LATEST_MS)) schemaError(here, "Value error, time must lie between the years 2000 and 2100");
-  return ms;
+  if (parent[key] === undefined) schemaError(here, "Field required");
+  const time = readTimestamp(parent[key]);
+  if (isRefusal(time)) schemaError(here, time.msg);
 }
 
-/** The time as Python's datetime.isoformat() writes it (the server names past meals so). */
-export function pythonIsoformat(iso: string): string {
-  const m = ISO.exec(iso);
-  if (m === null) return iso;
-  const [, y, mo, d, h, mi, s, frac, zone] = m;
-  const fraction = frac === undefined || Number(frac) === 0 ? "" : `.${frac.padEnd(6, "0")}`;
-  let offset = zone ?? "";
-  if (offset === "Z" || offset === "z") offset = "+00:00";
-  else if (/^[+-]\d{2}$/.test(offset)) offset += ":00";
-  else if (/^[+-]\d{4}$/.test(offset)) offset = `${offset.slice(0, 3)}:${offset.slice(3)}`;
-  return `${y}-${mo}-${d}T${h}:${mi}:${s ?? "00"}${fraction}${offset}`;
-}
+/** The time as Python's datetime.isoformat() writes the server's datetime (the server names past meals so). */
+export const pythonIsoformat = (time: string): string => isoformat(instantOf(time));
 
 function cgmSchema(parent: Record<string, unknown>, key: string, loc: Loc): void {
   const raw = object(parent, key, loc, false) as Record<string, unknown>;
@@ -393,7 +370,7 @@ export function validateForecastRequest(
   const nowMs = (options.now ?? new Date()).getTime();
   const maxAge = options.maxCgmAgeMin ?? 20;
   checkReadings(request.cgm, nowMs, "cgm", ["cgm"]);
-  const last = Math.max(...localizeReadings(request.cgm).readings.map((r) => Date.parse(r.time)));
+  const last = Math.max(...localizeReadings(request.cgm).readings.map((r) => epochMs(instantOf(r.time))));
   const ageMin = (nowMs - last) / 60_000;
   if (maxAge && ageMin > maxAge) {
     throw new RequestRefused(
@@ -420,7 +397,7 @@ export function validateForecastRequest(
 }
 
 function notFuture(timeIso: string, nowMs: number, what: string, loc: Loc): void {
-  if (Date.parse(timeIso) > nowMs + CLOCK_SKEW_MIN * 60_000) {
+  if (epochMs(instantOf(timeIso)) > nowMs + CLOCK_SKEW_MIN * 60_000) {
     throw new RequestRefused("timestamp-in-future", loc, `${what} is in the future; check the device clock and the UTC offset of the times`);
   }
 }
@@ -441,7 +418,7 @@ function checkReadings(cgmIn: CgmIn, nowMs: number, what: string, loc: Loc): voi
   }
   cgm.readings.forEach((r, i) => notFuture(r.time, nowMs, `${what}.readings[${i}]`, [...loc, "readings", i, "time"]));
   for (let i = 1; i < cgm.readings.length; i++) {
-    if (Date.parse(cgm.readings[i].time) <= Date.parse(cgm.readings[i - 1].time)) {
+    if (compareInstants(instantOf(cgm.readings[i].time), instantOf(cgm.readings[i - 1].time)) <= 0) {
       throw new RequestRefused(
         "timestamps-out-of-order",
         [...loc, "readings", i, "time"],

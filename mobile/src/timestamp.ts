@@ -1,0 +1,223 @@
+// How the server reads a time field (the schema's `Timestamp`, serving/schemas/glucose.py): pydantic's lax
+// datetime parsing (pydantic-core's speedate, on the string's UTF-8 bytes), then "has a UTC offset", then
+// 2000 <= time < 2100 in UTC. One reader for every time the client reads, so it accepts exactly what the
+// server accepts, at the same instant (to the microsecond), and refuses the rest in the server's words.
+//
+// Accepted: YYYY-MM-DD, one of `T` `t` `_` or a space, HH:MM, optionally :SS and a fraction after `.` or `,`
+// (any number of digits, cut to 6), and an offset `Z` `z` or +HH:MM +HHMM -HH:MM (U+2212 too) below 24 h; or
+// a number in a string, Unix seconds (milliseconds beyond 2e10 in size), read in UTC. Not: an hour-only or
+// seconds offset (+01, +01:00:00), a leap second, 24:00, week or ordinal dates, the basic format, spaces
+// around. A time without offset is refused ("Input should have timezone info") unless it is a CGM reading of
+// a `cgm` with `tz` (device-time.ts writes the zone's offset first). When the date-time grammar and the number
+// both fail, pydantic reads the string as a date alone and words the refusal by that: "Input should be a
+// valid datetime or date, <why the date failed>" (golden/timestamps.json holds its verdict on each form).
+import { daysIn, wallMs, type WallTime } from "./device-time.ts";
+
+/** A time as the server holds it: the instant and the wall clock in the time's own offset. */
+export interface Instant {
+  utcS: number; // whole seconds since 1970-01-01 UTC (floor): Python's int(time.timestamp())
+  microsecond: number;
+  offsetS: number; // the time's own UTC offset (0 for Z and for a number)
+  local: WallTime; // the wall clock in that offset (what the meal's local time of day is read from)
+}
+
+/** The server's refusal of a time: pydantic's error type and message (the 422's `errors[].type`, `msg`). */
+export interface TimeRefusal {
+  type: string;
+  msg: string;
+}
+
+export const EARLIEST_UTC_S = Date.UTC(2000, 0, 1) / 1000; // serving/schemas/glucose.py EARLIEST_TIME
+export const LATEST_UTC_S = Date.UTC(2100, 0, 1) / 1000;
+const NOT_A_STRING = "Value error, time must be an ISO 8601 date-time string with its UTC offset"; // _iso_text
+const OUTSIDE_YEARS = "Value error, time must lie between the years 2000 and 2100"; // _plausible
+const MS_WATERSHED = 2e10; // speedate: a Unix timestamp larger than this in size is in milliseconds
+const MIN_S = -62_167_219_200; // 0000-01-01T00:00:00 UTC: the earliest speedate makes from a timestamp
+const MAX_S = 253_402_300_799; // 9999-12-31T23:59:59 UTC
+const I64_MIN = -(2n ** 63n);
+const I64_MAX = 2n ** 63n - 1n;
+
+const ZERO = 0x30;
+const isDigit = (c: number | undefined) => c !== undefined && c >= ZERO && c <= ZERO + 9;
+const code = (s: string) => s.charCodeAt(0);
+
+/** Two ASCII digits at `i` as a number, or null. */
+function two(b: Uint8Array, i: number): number | null {
+  return isDigit(b[i]) && isDigit(b[i + 1]) ? (b[i] - ZERO) * 10 + (b[i + 1] - ZERO) : null;
+}
+
+interface Parsed {
+  wall: WallTime;
+  offsetS: number | null; // null: no offset (naive)
+}
+
+/** speedate's date YYYY-MM-DD at the start of `b`: the date or the reason it is not one, in its words. */
+function datePart(b: Uint8Array): { year: number; month: number; day: number } | string {
+  if (b.length < 10) return "input is too short";
+  if (![0, 1, 2, 3].every((i) => isDigit(b[i]))) return "invalid character in year";
+  if (b[4] !== code("-")) return "invalid date separator, expected `-`";
+  const month = two(b, 5);
+  if (month === null) return "invalid character in month";
+  if (b[7] !== code("-")) return "invalid date separator, expected `-`";
+  const day = two(b, 8);
+  if (day === null) return "invalid character in day";
+  const year = Number(String.fromCharCode(...b.subarray(0, 4)));
+  if (month < 1 || month > 12) return "month value is outside expected range of 1-12";
+  if (day < 1 || day > daysIn(year, month)) return "day value is outside expected range";
+  return { year, month, day };
+}
+
+const MINUS_SIGN = [0xe2, 0x88, 0x92]; // U+2212 in UTF-8
+
+/** speedate's RFC 3339 date-time: the fields and offset, or null (pydantic then tries a number, a date). */
+function dateTime(b: Uint8Array): Parsed | null {
+  const date = datePart(b);
+  if (typeof date === "string") return null;
+  if (![code("T"), code("t"), code(" "), code("_")].includes(b[10])) return null;
+  const hour = two(b, 11);
+  const minute = two(b, 14);
+  if (hour === null || b[13] !== code(":") || minute === null || hour > 23 || minute > 59) return null;
+  let [second, microsecond, p] = [0, 0, 16];
+  if (b[p] === code(":")) {
+    const s = two(b, p + 1);
+    if (s === null || s > 59) return null;
+    [second, p] = [s, p + 3];
+    if (b[p] === code(".") || b[p] === code(",")) {
+      const start = ++p;
+      while (isDigit(b[p])) p++;
+      if (p === start) return null;
+      const digits = String.fromCharCode(...b.subarray(start, Math.min(p, start + 6)));
+      microsecond = Number(digits.padEnd(6, "0"));
+    }
+  }
+  const wall = { ...date, hour, minute, second, microsecond };
+  if (p === b.length) return { wall, offsetS: null };
+  if (b[p] === code("Z") || b[p] === code("z")) return p + 1 === b.length ? { wall, offsetS: 0 } : null;
+  let sign: number;
+  if (b[p] === code("+") || b[p] === code("-")) [sign, p] = [b[p] === code("+") ? 1 : -1, p + 1];
+  else if (MINUS_SIGN.every((c, i) => b[p + i] === c)) [sign, p] = [-1, p + 3];
+  else return null;
+  const oh = two(b, p);
+  if (oh === null || oh >= 24) return null;
+  p += b[p + 2] === code(":") ? 3 : 2;
+  const om = two(b, p);
+  if (om === null || om >= 60 || p + 2 !== b.length) return null;
+  return { wall, offsetS: sign * (oh * 3600 + om * 60) };
+}
+
+/** An integer in a string as speedate reads one (sign, ASCII digits, within i64), or null. */
+function integer(text: string): bigint | null {
+  if (!/^[+-]?[0-9]+$/.test(text)) return null;
+  const value = BigInt(text.replace(/^\+/, ""));
+  return value >= I64_MIN && value <= I64_MAX ? value : null;
+}
+
+/** A decimal number with a point (lexical's standard float syntax), or null. */
+function decimal(text: string): number | null {
+  return /^[+-]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$/.test(text) ? Number(text) : null;
+}
+
+/** The UTC wall clock of a Unix time (seconds, microsecond), speedate's from_timestamp; null out of range. */
+function fromUnix(seconds: number, microsecond: number): Parsed | null {
+  seconds += Math.floor(microsecond / 1_000_000);
+  microsecond %= 1_000_000;
+  if (!(seconds >= MIN_S && seconds <= MAX_S)) return null;
+  const t = new Date(seconds * 1000);
+  const wall = {
+    year: t.getUTCFullYear(),
+    month: t.getUTCMonth() + 1,
+    day: t.getUTCDate(),
+    hour: t.getUTCHours(),
+    minute: t.getUTCMinutes(),
+    second: t.getUTCSeconds(),
+    microsecond,
+  };
+  return { wall, offsetS: 0 };
+}
+
+/** A number in a string as pydantic reads it for a datetime (Unix seconds, or milliseconds), or null. */
+function unixTime(text: string): Parsed | null {
+  if (text.includes(".")) {
+    const x = decimal(text);
+    if (x === null || !Number.isFinite(x)) return null;
+    if (Math.abs(x) > MS_WATERSHED) {
+      // Milliseconds: the whole ones, then the fraction's microseconds (rounded half away from zero).
+      const ms = Math.floor(x);
+      const seconds = Math.floor(ms / 1000);
+      return fromUnix(seconds, (ms - seconds * 1000) * 1000 + Math.round((x - ms) * 1000));
+    }
+    const seconds = Math.floor(x);
+    return fromUnix(seconds, Math.round((x - seconds) * 1_000_000));
+  }
+  const n = integer(text);
+  if (n === null) return null;
+  if (n > BigInt(MS_WATERSHED) || n < -BigInt(MS_WATERSHED)) {
+    const ms = n < 0n ? -((-n + 999n) / 1000n) * 1000n : (n / 1000n) * 1000n; // floor to the second
+    if (ms / 1000n < BigInt(MIN_S) || ms / 1000n > BigInt(MAX_S)) return null;
+    return fromUnix(Number(ms / 1000n), Number(n - ms) * 1000);
+  }
+  return fromUnix(Number(n), 0);
+}
+
+/** Why pydantic's fallback, the string read as a date alone (or a Unix day), fails: its words; null if not. */
+function dateRefusal(b: Uint8Array, text: string): string | null {
+  const date = datePart(b);
+  if (typeof date !== "string") return b.length > 10 ? "unexpected extra characters at the end of the input" : null;
+  const n = integer(text); // reached only out of the timestamps' range: the date's own range words it
+  if (n !== null) return n > 0n ? "dates after 9999 are not supported as unix timestamps" : "dates before 0000 are not supported as unix timestamps";
+  return date;
+}
+
+const hasLoneSurrogate = (s: string) => /[\ud800-\udfff]/.test(s.replace(/[\ud800-\udbff][\udc00-\udfff]/g, ""));
+
+/**
+ * The server's reading of a time field's JSON value: the instant, or its refusal (pydantic's type and
+ * message, as in the 422's `errors`). A CGM reading's time in a `cgm` with `tz` is read after
+ * localizeReadings (device-time.ts) has given it the zone's offset.
+ */
+export function readTimestamp(value: unknown): Instant | TimeRefusal {
+  if (typeof value !== "string") return { type: "value_error", msg: NOT_A_STRING };
+  if (hasLoneSurrogate(value)) return { type: "string_unicode", msg: "Input should be a valid string, unable to parse raw data as a unicode string" };
+  const b = new TextEncoder().encode(value);
+  const parsed = dateTime(b) ?? unixTime(value);
+  if (parsed === null) {
+    const why = dateRefusal(b, value);
+    if (why !== null) return { type: "datetime_from_date_parsing", msg: `Input should be a valid datetime or date, ${why}` };
+    return { type: "timezone_aware", msg: "Input should have timezone info" }; // a date alone: midnight, naive
+  }
+  if (parsed.offsetS === null) return { type: "timezone_aware", msg: "Input should have timezone info" };
+  const { wall, offsetS } = parsed;
+  if (wall.year === 0) return { type: "datetime_parsing", msg: "Input should be a valid datetime, year 0 is out of range" };
+  const utcS = wallMs(wall.year, wall.month, wall.day, wall.hour, wall.minute, wall.second) / 1000 - offsetS;
+  if (!(utcS >= EARLIEST_UTC_S && utcS < LATEST_UTC_S)) return { type: "value_error", msg: OUTSIDE_YEARS };
+  return { utcS, microsecond: wall.microsecond, offsetS, local: wall };
+}
+
+export const isRefusal = (t: Instant | TimeRefusal): t is TimeRefusal => "msg" in t;
+
+/** The instant of a time the schema has accepted (throws on one it refuses: validate the request first). */
+export function instantOf(value: unknown): Instant {
+  const t = readTimestamp(value);
+  if (isRefusal(t)) throw new Error(`${JSON.stringify(value)}: ${t.msg}`);
+  return t;
+}
+
+/** Milliseconds since the epoch, with the microseconds as a fraction (exact order at this size). */
+export const epochMs = (t: Instant) => t.utcS * 1000 + t.microsecond / 1000;
+
+/** -1, 0 or 1 as `a` is before, at or after `b`, to the microsecond. */
+export const compareInstants = (a: Instant, b: Instant) => Math.sign(a.utcS - b.utcS || a.microsecond - b.microsecond);
+
+const pad = (v: number, width = 2) => String(v).padStart(width, "0");
+
+/** The time as Python's datetime.isoformat() writes the server's datetime (the server quotes past meals so). */
+export function isoformat(t: Instant): string {
+  const w = t.local;
+  const fraction = w.microsecond === 0 ? "" : `.${pad(w.microsecond, 6)}`;
+  const a = Math.abs(t.offsetS);
+  const offset = `${t.offsetS < 0 ? "-" : "+"}${pad(Math.floor(a / 3600))}:${pad(Math.floor(a / 60) % 60)}`;
+  return `${pad(w.year, 4)}-${pad(w.month)}-${pad(w.day)}T${pad(w.hour)}:${pad(w.minute)}:${pad(w.second)}${fraction}${offset}`;
+}
+
+/** Minutes after local midnight in the time's own offset: glucose_model/features.py (hour, minute, second). */
+export const localMinuteOfDay = (t: Instant) => t.local.hour * 60 + t.local.minute + t.local.second / 60;
