@@ -40,6 +40,7 @@ const I64_MAX = 2n ** 63n - 1n;
 const ZERO = 0x30;
 const isDigit = (c: number | undefined) => c !== undefined && c >= ZERO && c <= ZERO + 9;
 const code = (s: string) => s.charCodeAt(0);
+const [T, t, SPACE, UNDERSCORE, COLON, DOT, COMMA, Z, z, PLUS, HYPHEN] = Array.from("Tt _:.,Zz+-", code);
 
 /** Two ASCII digits at `i` as a number, or null. */
 function two(b: Uint8Array, i: number): number | null {
@@ -54,52 +55,54 @@ interface Parsed {
 /** speedate's date YYYY-MM-DD at the start of `b`: the date or the reason it is not one, in its words. */
 function datePart(b: Uint8Array): { year: number; month: number; day: number } | string {
   if (b.length < 10) return "input is too short";
-  if (![0, 1, 2, 3].every((i) => isDigit(b[i]))) return "invalid character in year";
-  if (b[4] !== code("-")) return "invalid date separator, expected `-`";
+  if (!(isDigit(b[0]) && isDigit(b[1]) && isDigit(b[2]) && isDigit(b[3]))) return "invalid character in year";
+  if (b[4] !== HYPHEN) return "invalid date separator, expected `-`";
   const month = two(b, 5);
   if (month === null) return "invalid character in month";
-  if (b[7] !== code("-")) return "invalid date separator, expected `-`";
+  if (b[7] !== HYPHEN) return "invalid date separator, expected `-`";
   const day = two(b, 8);
   if (day === null) return "invalid character in day";
-  const year = Number(String.fromCharCode(...b.subarray(0, 4)));
+  const year = (b[0] - ZERO) * 1000 + (b[1] - ZERO) * 100 + (b[2] - ZERO) * 10 + (b[3] - ZERO);
   if (month < 1 || month > 12) return "month value is outside expected range of 1-12";
   if (day < 1 || day > daysIn(year, month)) return "day value is outside expected range";
   return { year, month, day };
 }
 
-const MINUS_SIGN = [0xe2, 0x88, 0x92]; // U+2212 in UTF-8
+const isMinusSign = (b: Uint8Array, i: number) => b[i] === 0xe2 && b[i + 1] === 0x88 && b[i + 2] === 0x92; // U+2212
 
 /** speedate's RFC 3339 date-time: the fields and offset, or null (pydantic then tries a number, a date). */
 function dateTime(b: Uint8Array): Parsed | null {
   const date = datePart(b);
   if (typeof date === "string") return null;
-  if (![code("T"), code("t"), code(" "), code("_")].includes(b[10])) return null;
+  if (b[10] !== T && b[10] !== t && b[10] !== SPACE && b[10] !== UNDERSCORE) return null;
   const hour = two(b, 11);
   const minute = two(b, 14);
-  if (hour === null || b[13] !== code(":") || minute === null || hour > 23 || minute > 59) return null;
-  let [second, microsecond, p] = [0, 0, 16];
-  if (b[p] === code(":")) {
+  if (hour === null || b[13] !== COLON || minute === null || hour > 23 || minute > 59) return null;
+  let second = 0;
+  let microsecond = 0;
+  let p = 16;
+  if (b[p] === COLON) {
     const s = two(b, p + 1);
     if (s === null || s > 59) return null;
-    [second, p] = [s, p + 3];
-    if (b[p] === code(".") || b[p] === code(",")) {
+    second = s;
+    p += 3;
+    if (b[p] === DOT || b[p] === COMMA) {
       const start = ++p;
       while (isDigit(b[p])) p++;
       if (p === start) return null;
-      const digits = String.fromCharCode(...b.subarray(start, Math.min(p, start + 6)));
-      microsecond = Number(digits.padEnd(6, "0"));
+      for (let i = start; i < start + 6; i++) microsecond = microsecond * 10 + (i < p ? b[i] - ZERO : 0);
     }
   }
-  const wall = { ...date, hour, minute, second, microsecond };
+  const wall = { year: date.year, month: date.month, day: date.day, hour, minute, second, microsecond };
   if (p === b.length) return { wall, offsetS: null };
-  if (b[p] === code("Z") || b[p] === code("z")) return p + 1 === b.length ? { wall, offsetS: 0 } : null;
-  let sign: number;
-  if (b[p] === code("+") || b[p] === code("-")) [sign, p] = [b[p] === code("+") ? 1 : -1, p + 1];
-  else if (MINUS_SIGN.every((c, i) => b[p + i] === c)) [sign, p] = [-1, p + 3];
+  if (b[p] === Z || b[p] === z) return p + 1 === b.length ? { wall, offsetS: 0 } : null;
+  const sign = b[p] === PLUS ? 1 : -1;
+  if (b[p] === PLUS || b[p] === HYPHEN) p += 1;
+  else if (isMinusSign(b, p)) p += 3;
   else return null;
   const oh = two(b, p);
   if (oh === null || oh >= 24) return null;
-  p += b[p + 2] === code(":") ? 3 : 2;
+  p += b[p + 2] === COLON ? 3 : 2;
   const om = two(b, p);
   if (om === null || om >= 60 || p + 2 !== b.length) return null;
   return { wall, offsetS: sign * (oh * 3600 + om * 60) };
@@ -168,7 +171,8 @@ function dateRefusal(b: Uint8Array, text: string): string | null {
   return date;
 }
 
-const hasLoneSurrogate = (s: string) => /[\ud800-\udfff]/.test(s.replace(/[\ud800-\udbff][\udc00-\udfff]/g, ""));
+const hasLoneSurrogate = (s: string) => /[\ud800-\udfff]/.test(s) && /[\ud800-\udfff]/.test(s.replace(/[\ud800-\udbff][\udc00-\udfff]/g, ""));
+const utf8 = new TextEncoder();
 
 /**
  * The server's reading of a time field's JSON value: the instant, or its refusal (pydantic's type and
@@ -178,7 +182,7 @@ const hasLoneSurrogate = (s: string) => /[\ud800-\udfff]/.test(s.replace(/[\ud80
 export function readTimestamp(value: unknown): Instant | TimeRefusal {
   if (typeof value !== "string") return { type: "value_error", msg: NOT_A_STRING };
   if (hasLoneSurrogate(value)) return { type: "string_unicode", msg: "Input should be a valid string, unable to parse raw data as a unicode string" };
-  const b = new TextEncoder().encode(value);
+  const b = utf8.encode(value);
   const parsed = dateTime(b) ?? unixTime(value);
   if (parsed === null) {
     const why = dateRefusal(b, value);
@@ -188,7 +192,9 @@ export function readTimestamp(value: unknown): Instant | TimeRefusal {
   if (parsed.offsetS === null) return { type: "timezone_aware", msg: "Input should have timezone info" };
   const { wall, offsetS } = parsed;
   if (wall.year === 0) return { type: "datetime_parsing", msg: "Input should be a valid datetime, year 0 is out of range" };
-  const utcS = wallMs(wall.year, wall.month, wall.day, wall.hour, wall.minute, wall.second) / 1000 - offsetS;
+  const { year, month, day, hour, minute, second } = wall;
+  const ms = year >= 100 ? Date.UTC(year, month - 1, day, hour, minute, second) : wallMs(year, month, day, hour, minute, second);
+  const utcS = ms / 1000 - offsetS;
   if (!(utcS >= EARLIEST_UTC_S && utcS < LATEST_UTC_S)) return { type: "value_error", msg: OUTSIDE_YEARS };
   return { utcS, microsecond: wall.microsecond, offsetS, local: wall };
 }

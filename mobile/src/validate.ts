@@ -16,7 +16,7 @@
 import { resampleToGrid } from "./cgm.ts";
 import { UnknownTimeZone, localizeReadings } from "./device-time.ts";
 import { aroundMeal, readingsOf, type CarbsInterval, type CgmIn, type ImpactRequest, type ResponseMetadata } from "./response.ts";
-import { compareInstants, epochMs, instantOf, isRefusal, isoformat, readTimestamp } from "./timestamp.ts";
+import { compareInstants, epochMs, instantOf, isRefusal, isoformat, readTimestamp, type Instant } from "./timestamp.ts";
 
 export const GLUCOSE_MIN_MG_DL = 20; // glucose_model/records.py
 export const GLUCOSE_MAX_MG_DL = 600;
@@ -396,8 +396,8 @@ export function validateForecastRequest(
   }
 }
 
-function notFuture(timeIso: string, nowMs: number, what: string, loc: Loc): void {
-  if (epochMs(instantOf(timeIso)) > nowMs + CLOCK_SKEW_MIN * 60_000) {
+function notFuture(time: string | Instant, nowMs: number, what: string, loc: Loc): void {
+  if (epochMs(typeof time === "string" ? instantOf(time) : time) > nowMs + CLOCK_SKEW_MIN * 60_000) {
     throw new RequestRefused("timestamp-in-future", loc, `${what} is in the future; check the device clock and the UTC offset of the times`);
   }
 }
@@ -416,9 +416,10 @@ function checkReadings(cgmIn: CgmIn, nowMs: number, what: string, loc: Loc): voi
         `(${lo.toFixed(1)}-${hi.toFixed(1)} mmol/L); check cgm.unit and drop sensor error codes`,
     );
   }
-  cgm.readings.forEach((r, i) => notFuture(r.time, nowMs, `${what}.readings[${i}]`, [...loc, "readings", i, "time"]));
-  for (let i = 1; i < cgm.readings.length; i++) {
-    if (compareInstants(instantOf(cgm.readings[i].time), instantOf(cgm.readings[i - 1].time)) <= 0) {
+  const times = cgm.readings.map((r) => instantOf(r.time));
+  times.forEach((t, i) => notFuture(t, nowMs, `${what}.readings[${i}]`, [...loc, "readings", i, "time"]));
+  for (let i = 1; i < times.length; i++) {
+    if (compareInstants(times[i], times[i - 1]) <= 0) {
       throw new RequestRefused(
         "timestamps-out-of-order",
         [...loc, "readings", i, "time"],
