@@ -5,9 +5,11 @@ JavaScript client: pydantic's datetime parsing, its timezone and 2000-2100 check
 - `timestamp_cases`: time strings (and a few other JSON values) with the server's verdict: the datetime it
   made (Python's isoformat, UTC seconds, microsecond) or its refusal (pydantic's error type and message).
   The forms a phone or a person might write (separators, offsets, fractions, epoch numbers in a string, a
-  date alone, week dates, basic format, spaces), and every one-character edit of a few valid times.
+  date alone, week dates, basic format, spaces), and every one-character edit of a few valid times. A number
+  in a string, which pydantic would read as Unix seconds or milliseconds, is refused (serving/time_text.py).
 - `time_forms`: a request with its times rewritten in the other forms the server accepts, same instants.
-- `refused_time_form_requests`: requests refused for the form of one time (hours-only offset, week date).
+- `refused_time_form_requests`: requests refused for the form of one time (hours-only offset, week date,
+  a number in a string).
 """
 
 from __future__ import annotations
@@ -118,7 +120,11 @@ FORMS: tuple[object, ...] = (
     "0000-01-01T00:00:00Z",
     "0000-01-01T00:00:00",
     "9999-12-31T23:59:59-01:00",
-    # a number in a string: seconds, or milliseconds beyond 2e10 (pydantic's unix timestamps)
+    # a number in a string, which pydantic would read as Unix seconds (milliseconds beyond 2e10): refused, in
+    # range or not, with or without cgm.tz (fromisoformat reads the first three as basic-format dates)
+    "20261025",
+    "2026102510230",
+    "2026102510230.5",
     "1767270896",
     "1767270896.5",
     "1767270896123",
@@ -129,6 +135,11 @@ FORMS: tuple[object, ...] = (
     "1767270896.",
     "1.767270896e9",
     "1767270896.5e0",
+    "1.e5",
+    ".5",
+    "+.5e-3",
+    "-0",
+    "00000000000000000000001767270896",
     "1e9",
     "-1",
     "0",
@@ -143,7 +154,10 @@ FORMS: tuple[object, ...] = (
     "-62167219200000",
     "-62167219200001",
     "-99999999999999999",
+    "9223372036854775807",
+    "-9223372036854775808",
     "9223372036854775808",
+    "1.0e300",
     "1767270896 ",
     " 1767270896",
     "1_767_270_896",
@@ -160,6 +174,10 @@ FORMS: tuple[object, ...] = (
 # Valid times whose every one-character edit (deleted, replaced, inserted) is a case.
 EDITED = ("2026-03-29T02:30:05.25+01:00", "2026-10-25 02:30Z", "1774747805.5")
 EDIT_CHARACTERS = "019-:Tt_ .,Zz+e\u2212"
+
+
+def _unix_s(time: datetime) -> int:
+    return (time - _EPOCH) // timedelta(seconds=1)
 
 
 def _one_character_edits(text: str) -> Iterator[str]:
@@ -225,19 +243,19 @@ def _case(value: object, field: dict[str, object], in_zone: dict[str, object]) -
 
 def _writers(time: datetime) -> Iterator[str]:
     """`time` (aware) in forms the server reads as the same instant: `_` and +HHMM, `t` and a 9-digit comma
-    fraction, UTC with `Z` (or ` ` and `z` without seconds), Unix seconds and milliseconds in a string, and
-    in another offset written with U+2212."""
+    fraction, UTC with `Z` (or ` ` and `z` without seconds), UTC as `-00:00` with a 7-digit fraction, in
+    +13:45 after a space, and in another offset written with U+2212."""
     offset = time.utcoffset()
     assert offset is not None
     sign, minutes = ("-" if offset < timedelta(0) else "+"), abs(offset) // timedelta(minutes=1)
     wall = time.replace(tzinfo=None).isoformat(timespec="microseconds")
-    seconds = (time - _EPOCH) / timedelta(seconds=1)
     utc = time.astimezone(UTC).replace(tzinfo=None).isoformat()
     yield f"{wall[:10]}_{wall[11:]}{sign}{minutes // 60:02d}{minutes % 60:02d}"
     yield f"{wall[:10]}t{wall[11:19]},{wall[20:]}000{sign}{minutes // 60:02d}:{minutes % 60:02d}"
     yield f"{utc[:10]} {utc[11:16]}z" if utc.endswith(":00") and time.microsecond == 0 else f"{utc}Z"
-    yield f"{int(seconds)}" if seconds == int(seconds) else repr(seconds)
-    yield f"{round(seconds * 1000)}"
+    yield f"{time.astimezone(UTC).replace(tzinfo=None).isoformat(timespec='microseconds')}0-00:00"
+    east = time.astimezone(timezone(timedelta(hours=13, minutes=45))).replace(tzinfo=None).isoformat()
+    yield f"{east[:10]} {east[11:]}+1345"
     west = time.astimezone(timezone(-timedelta(hours=5, minutes=30))).replace(tzinfo=None).isoformat()
     yield f"{west}\u221205:30"  # U+2212, the minus sign ISO 8601 also allows
 
@@ -265,7 +283,8 @@ def refused_time_form_requests(
     impact: Mapping[str, Any], forecast: Mapping[str, Any]
 ) -> list[tuple[str, str, dict[str, Any]]]:
     """(route kind, name, request) refused for the form of one time: an offset of hours only (the meal), a
-    week date (an insulin dose), a reading's offset with seconds, a forecast meal's time as a JSON number.
+    week date (an insulin dose), a reading's offset with seconds, the meal's time as Unix seconds in a
+    string, a forecast meal's time as a JSON number, a forecast reading's as milliseconds in a string.
     `impact` is the personal impact request."""
     out: list[tuple[str, str, dict[str, Any]]] = []
 
@@ -284,6 +303,12 @@ def refused_time_form_requests(
     changed("impact", "insulin_time_as_a_week_date", impact, ("insulin", 0), week)
     reading = impact["cgm"]["readings"][3]["time"]
     changed("impact", "cgm_reading_offset_with_seconds", impact, ("cgm", "readings", 3), f"{reading}:00")
-    epoch = (datetime.fromisoformat(forecast["meals"][0]["time"]) - _EPOCH) // timedelta(seconds=1)
+    changed("impact", "meal_time_as_unix_seconds_in_a_string", impact, ("meal",), str(_unix_s(meal)))
+    epoch = _unix_s(datetime.fromisoformat(forecast["meals"][0]["time"]))
     changed("forecast", "forecast_meal_time_as_a_number", forecast, ("meals", 0), epoch)
+    last = datetime.fromisoformat(forecast["cgm"]["readings"][-1]["time"])
+    path = ("cgm", "readings", len(forecast["cgm"]["readings"]) - 1)
+    changed(
+        "forecast", "cgm_reading_time_as_unix_milliseconds_in_a_string", forecast, path, f"{_unix_s(last)}000"
+    )
     return out

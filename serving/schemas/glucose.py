@@ -19,6 +19,7 @@ from pydantic import (
 from serving.device_time import localize_readings
 from serving.schemas.closed import ClosedModel
 from serving.schemas.system import ModelRef
+from serving.time_text import reads_as_number
 from serving.wording import ALERTS
 
 GlucoseUnit = Literal["mg/dL", "mmol/L"]
@@ -36,9 +37,14 @@ def _plausible(time: datetime) -> datetime:
 
 
 def _iso_text(value: object) -> object:
-    # Strict models would refuse the ISO string itself; numbers (epoch seconds) and booleans are refused here.
+    # Strict models would refuse the ISO string itself; numbers (epoch seconds) and booleans are refused here,
+    # and so is a number in a string, which pydantic would read as Unix seconds or, beyond 2e10, milliseconds.
     if not isinstance(value, str | datetime):
         raise ValueError("time must be an ISO 8601 date-time string with its UTC offset")
+    if isinstance(value, str) and reads_as_number(value):
+        raise ValueError(
+            f"time must be an ISO 8601 date-time string with its UTC offset, such as {_T0}, not a number of seconds"
+        )
     return value
 
 

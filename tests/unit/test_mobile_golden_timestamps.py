@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from serving.schemas.glucose import ActivityIn, InsulinIn, MealEvent, Reading
+from serving.schemas.glucose import ActivityIn, Cgm, ForecastRequest, InsulinIn, MealEvent, Reading
 from serving.schemas.meals import ImpactRequest, MealIn
+from serving.time_text import reads_as_number
 from training.mobile_golden import EXAMPLES, _personal, _recent
 from training.mobile_golden_timestamps import (
     FORMS,
@@ -28,6 +29,14 @@ _FIELDS: tuple[tuple[type[BaseModel], dict[str, object]], ...] = (
     (InsulinIn, {"units": 2.0}),
     (ActivityIn, {"duration_min": 30.0}),
     (MealEvent, {"carbs_g": 20.0}),
+)
+
+
+# Numbers in a string pydantic would read as Unix seconds (milliseconds beyond 2e10 in size) in UTC.
+_NUMBERS = ("1767270896", "+1767270896", "1767270896.", "1.767270896e9", "1767270896123", "20261025", "2026")
+_NUMBER_REFUSAL = (
+    "Value error, time must be an ISO 8601 date-time string with its UTC offset, such as "
+    "2026-11-28T12:00:00+01:00, not a number of seconds"
 )
 
 
@@ -80,6 +89,40 @@ def test_every_timestamp_field_reads_a_time_as_the_table_says(
         assert _verdict(as_json, form) == want, form
 
 
+@pytest.mark.parametrize(("model", "others"), _FIELDS, ids=[m.__name__ for m, _ in _FIELDS])
+def test_every_timestamp_field_refuses_a_number_in_a_string_and_says_what_to_send(
+    model: type[BaseModel], others: dict[str, object]
+) -> None:
+    for number in _NUMBERS:
+        body = {"time": number, **others}
+        for as_json in (False, True):
+            with pytest.raises(ValidationError) as refused:
+                model.model_validate_json(json.dumps(body)) if as_json else model.model_validate(body)
+            (error,) = refused.value.errors()
+            assert (error["loc"], error["type"], error["msg"]) == (("time",), "value_error", _NUMBER_REFUSAL)
+    table = _by_time()
+    assert all(table[json.dumps(n)]["field"]["msg"] == _NUMBER_REFUSAL for n in _NUMBERS)
+
+
+def test_a_number_in_a_string_is_no_device_local_time_either() -> None:
+    # fromisoformat reads "20261025" as a basic-format date; with cgm.tz it was 2026-10-25T00:00+02:00.
+    for number in ("20261025", "2026102510230.5", "1767270896"):
+        with pytest.raises(ValidationError) as refused:
+            Cgm.model_validate(
+                {"unit": "mg/dL", "tz": "Europe/Zurich", "readings": [{"time": number, "value": 1}]}
+            )
+        assert refused.value.errors()[0]["msg"] == _NUMBER_REFUSAL, number
+    table = _by_time()
+    assert "reading_in_zone" not in table[json.dumps("20261025")]
+
+
+def test_every_number_the_table_holds_is_refused_as_one_and_nothing_else_is() -> None:
+    for case in _by_time().values():
+        time, verdict = case["time"], case["field"]
+        is_number = isinstance(time, str) and reads_as_number(time)
+        assert (verdict.get("msg") == _NUMBER_REFUSAL) == is_number, time
+
+
 def test_time_forms_keep_every_instant_and_the_meals_offset() -> None:
     impact = _personal(json.loads((EXAMPLES / "impact.json").read_text()))
     before, after = ImpactRequest.model_validate(impact), ImpactRequest.model_validate(time_forms(impact))
@@ -88,18 +131,17 @@ def test_time_forms_keep_every_instant_and_the_meals_offset() -> None:
     assert before.meal.time.utcoffset() == after.meal.time.utcoffset() and before.meal.time == after.meal.time
     written = [r["time"] for r in time_forms(impact)["cgm"]["readings"]]
     assert written != [r["time"] for r in impact["cgm"]["readings"]]
-    assert any("_" in t for t in written) and any(t.isdigit() for t in written)
+    assert any("_" in t for t in written) and any(t.endswith("-00:00") for t in written)
     assert any("\u2212" in t for t in written) and any("," in t for t in written)
+    assert any(t.endswith("+1345") for t in written) and not any(reads_as_number(t) for t in written)
 
 
 def test_refused_time_forms_are_refused_for_the_edited_time() -> None:
     impact = _personal(json.loads((EXAMPLES / "impact.json").read_text()))
     forecast = _recent(json.loads((EXAMPLES / "forecast.json").read_text()))
     cases = refused_time_form_requests(impact, forecast)
-    assert len({name for _, name, _ in cases}) == len(cases) == 4
+    assert len({name for _, name, _ in cases}) == len(cases) == 6
     for kind, name, request in cases:
-        if kind != "impact":
-            continue
         with pytest.raises(ValidationError) as refused:
-            ImpactRequest.model_validate(request)
+            (ImpactRequest if kind == "impact" else ForecastRequest).model_validate(request)
         assert refused.value.errors()[0]["loc"][-1] == "time", name
