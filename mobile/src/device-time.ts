@@ -2,13 +2,16 @@
 // schema sees the request: when `tz` is a string it must name a zone (else the server's 422, on the cgm
 // object), and each reading time that Python's datetime.fromisoformat parses without a UTC offset gets
 // the zone's offset, written as Python's isoformat() writes it. Times with an offset keep it; a time
-// fromisoformat cannot parse, or one that is not a string, is left for the schema to refuse.
+// fromisoformat cannot parse, a number in a string (time-text.ts), or one that is not a string, is left for
+// the schema to refuse.
 //
 // The offset is zoneinfo's with fold=0 (what `datetime.replace(tzinfo=zone)` gives): a time in the hour
 // the clocks go back (it happens twice) is its first occurrence, the offset before the change; a time in
 // the hour the clocks skip (it never happens) also takes the offset before the change, so 02:30 in
 // Zurich on the spring-forward day is 02:30+01:00 (01:30 UTC, 03:30 on the clock). Offsets come from
 // Intl.DateTimeFormat (ICU's zone data; no dependency); the golden cases check them against Python's.
+
+import { readsAsNumber } from "./time-text.ts";
 
 /** Python's datetime.fromisoformat on a string without an offset: the wall-clock fields; else null. */
 export interface WallTime {
@@ -376,7 +379,8 @@ export function localizeReadings<T>(cgm: T): T {
   const walls = data.readings.map((reading: unknown) => {
     if (typeof reading !== "object" || reading === null || Array.isArray(reading)) return null;
     const time = (reading as Record<string, unknown>).time;
-    return typeof time === "string" ? naiveIsoTime(time) : null;
+    // A number in a string is left for the schema to refuse (fromisoformat reads "20261025" as a date).
+    return typeof time === "string" && !readsAsNumber(time) ? naiveIsoTime(time) : null;
   });
   const ms = walls.filter((w) => w !== null).map(wallOf);
   const [from, to] = [Math.min(...ms) - 2 * DAY_MS, Math.max(...ms) + 2 * DAY_MS];

@@ -92,7 +92,7 @@ export interface CarbsInterval {
 const utcS = (time: string) => instantOf(time).utcS; // Python's int(time.timestamp())
 const orNaN = (v: number | null | undefined) => (v === null || v === undefined ? NaN : v);
 
-/** Minutes after local midnight in the time's own UTC offset (UTC for a Unix time), whole seconds only:
+/** Minutes after local midnight in the time's own UTC offset, whole seconds only:
  * glucose_model/features.py's hour * 60 + minute + second / 60 on the server's datetime. */
 export const localMinuteOfDay = (time: string): number => minuteOfDay(instantOf(time));
 

@@ -4,20 +4,22 @@
 // server accepts, at the same instant (to the microsecond), and refuses the rest in the server's words.
 //
 // Accepted: YYYY-MM-DD, one of `T` `t` `_` or a space, HH:MM, optionally :SS and a fraction after `.` or `,`
-// (any number of digits, cut to 6), and an offset `Z` `z` or +HH:MM +HHMM -HH:MM (U+2212 too) below 24 h; or
-// a number in a string, Unix seconds (milliseconds beyond 2e10 in size), read in UTC. Not: an hour-only or
-// seconds offset (+01, +01:00:00), a leap second, 24:00, week or ordinal dates, the basic format, spaces
-// around. A time without offset is refused ("Input should have timezone info") unless it is a CGM reading of
-// a `cgm` with `tz` (device-time.ts writes the zone's offset first). When the date-time grammar and the number
-// both fail, pydantic reads the string as a date alone and words the refusal by that: "Input should be a
-// valid datetime or date, <why the date failed>" (golden/timestamps.json holds its verdict on each form).
+// (any number of digits, cut to 6), and an offset `Z` `z` or +HH:MM +HHMM -HH:MM (U+2212 too) below 24 h.
+// Not: a number in a string, which pydantic would read as Unix seconds (milliseconds beyond 2e10 in size) in
+// UTC and the server refuses first ("not a number of seconds", time-text.ts); an hour-only or seconds offset
+// (+01, +01:00:00), a leap second, 24:00, week or ordinal dates, the basic format, spaces around. A time
+// without offset is refused ("Input should have timezone info") unless it is a CGM reading of a `cgm` with
+// `tz` (device-time.ts writes the zone's offset first). When the date-time grammar fails, pydantic reads the
+// string as a date alone and words the refusal by that: "Input should be a valid datetime or date, <why the
+// date failed>" (golden/timestamps.json holds its verdict on each form).
 import { daysIn, wallMs, type WallTime } from "./device-time.ts";
+import { NUMBER_REFUSAL, readsAsNumber } from "./time-text.ts";
 
 /** A time as the server holds it: the instant and the wall clock in the time's own offset. */
 export interface Instant {
   utcS: number; // whole seconds since 1970-01-01 UTC (floor): Python's int(time.timestamp())
   microsecond: number;
-  offsetS: number; // the time's own UTC offset (0 for Z and for a number)
+  offsetS: number; // the time's own UTC offset (0 for Z)
   local: WallTime; // the wall clock in that offset (what the meal's local time of day is read from)
 }
 
@@ -31,11 +33,6 @@ export const EARLIEST_UTC_S = Date.UTC(2000, 0, 1) / 1000; // serving/schemas/gl
 export const LATEST_UTC_S = Date.UTC(2100, 0, 1) / 1000;
 const NOT_A_STRING = "Value error, time must be an ISO 8601 date-time string with its UTC offset"; // _iso_text
 const OUTSIDE_YEARS = "Value error, time must lie between the years 2000 and 2100"; // _plausible
-const MS_WATERSHED = 2e10; // speedate: a Unix timestamp larger than this in size is in milliseconds
-const MIN_S = -62_167_219_200; // 0000-01-01T00:00:00 UTC: the earliest speedate makes from a timestamp
-const MAX_S = 253_402_300_799; // 9999-12-31T23:59:59 UTC
-const I64_MIN = -(2n ** 63n);
-const I64_MAX = 2n ** 63n - 1n;
 
 const ZERO = 0x30;
 const isDigit = (c: number | undefined) => c !== undefined && c >= ZERO && c <= ZERO + 9;
@@ -108,66 +105,10 @@ function dateTime(b: Uint8Array): Parsed | null {
   return { wall, offsetS: sign * (oh * 3600 + om * 60) };
 }
 
-/** An integer in a string as speedate reads one (sign, ASCII digits, within i64), or null. */
-function integer(text: string): bigint | null {
-  if (!/^[+-]?[0-9]+$/.test(text)) return null;
-  const value = BigInt(text.replace(/^\+/, ""));
-  return value >= I64_MIN && value <= I64_MAX ? value : null;
-}
-
-/** A decimal number with a point (lexical's standard float syntax), or null. */
-function decimal(text: string): number | null {
-  return /^[+-]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$/.test(text) ? Number(text) : null;
-}
-
-/** The UTC wall clock of a Unix time (seconds, microsecond), speedate's from_timestamp; null out of range. */
-function fromUnix(seconds: number, microsecond: number): Parsed | null {
-  seconds += Math.floor(microsecond / 1_000_000);
-  microsecond %= 1_000_000;
-  if (!(seconds >= MIN_S && seconds <= MAX_S)) return null;
-  const t = new Date(seconds * 1000);
-  const wall = {
-    year: t.getUTCFullYear(),
-    month: t.getUTCMonth() + 1,
-    day: t.getUTCDate(),
-    hour: t.getUTCHours(),
-    minute: t.getUTCMinutes(),
-    second: t.getUTCSeconds(),
-    microsecond,
-  };
-  return { wall, offsetS: 0 };
-}
-
-/** A number in a string as pydantic reads it for a datetime (Unix seconds, or milliseconds), or null. */
-function unixTime(text: string): Parsed | null {
-  if (text.includes(".")) {
-    const x = decimal(text);
-    if (x === null || !Number.isFinite(x)) return null;
-    if (Math.abs(x) > MS_WATERSHED) {
-      // Milliseconds: the whole ones, then the fraction's microseconds (rounded half away from zero).
-      const ms = Math.floor(x);
-      const seconds = Math.floor(ms / 1000);
-      return fromUnix(seconds, (ms - seconds * 1000) * 1000 + Math.round((x - ms) * 1000));
-    }
-    const seconds = Math.floor(x);
-    return fromUnix(seconds, Math.round((x - seconds) * 1_000_000));
-  }
-  const n = integer(text);
-  if (n === null) return null;
-  if (n > BigInt(MS_WATERSHED) || n < -BigInt(MS_WATERSHED)) {
-    const ms = n < 0n ? -((-n + 999n) / 1000n) * 1000n : (n / 1000n) * 1000n; // floor to the second
-    if (ms / 1000n < BigInt(MIN_S) || ms / 1000n > BigInt(MAX_S)) return null;
-    return fromUnix(Number(ms / 1000n), Number(n - ms) * 1000);
-  }
-  return fromUnix(Number(n), 0);
-}
-
-/** Why pydantic's fallback, the string read as a date alone (or a Unix day), fails: its words; null if not. */
-function dateRefusal(b: Uint8Array, text: string): string | null {
+/** Why pydantic's fallback, the string read as a date alone, fails: its words; null if it does not. */
+function dateRefusal(b: Uint8Array): string | null {
   const date = datePart(b);
   if (typeof date !== "string") return b.length > 10 ? "unexpected extra characters at the end of the input" : null;
-  const n = integer(text); // reached only out of the timestamps' range: the date's own range words it
-  if (n !== null) return n > 0n ? "dates after 9999 are not supported as unix timestamps" : "dates before 0000 are not supported as unix timestamps";
   return date;
 }
 
@@ -182,10 +123,11 @@ const utf8 = new TextEncoder();
 export function readTimestamp(value: unknown): Instant | TimeRefusal {
   if (typeof value !== "string") return { type: "value_error", msg: NOT_A_STRING };
   if (hasLoneSurrogate(value)) return { type: "string_unicode", msg: "Input should be a valid string, unable to parse raw data as a unicode string" };
+  if (readsAsNumber(value)) return { ...NUMBER_REFUSAL };
   const b = utf8.encode(value);
-  const parsed = dateTime(b) ?? unixTime(value);
+  const parsed = dateTime(b);
   if (parsed === null) {
-    const why = dateRefusal(b, value);
+    const why = dateRefusal(b);
     if (why !== null) return { type: "datetime_from_date_parsing", msg: `Input should be a valid datetime or date, ${why}` };
     return { type: "timezone_aware", msg: "Input should have timezone info" }; // a date alone: midnight, naive
   }

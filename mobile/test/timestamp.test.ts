@@ -11,6 +11,7 @@ import { describe, test } from "node:test";
 
 import { localizeReadings } from "../src/device-time.ts";
 import { localMinuteOfDay } from "../src/response.ts";
+import { NUMBER_REFUSAL, readsAsNumber } from "../src/time-text.ts";
 import { compareInstants, epochMs, isRefusal, isoformat, readTimestamp, type Instant, type TimeRefusal } from "../src/timestamp.ts";
 import { pythonIsoformat } from "../src/validate.ts";
 import { GOLDEN } from "./golden-models.ts";
@@ -58,8 +59,21 @@ describe("time fields, as the server reads them", () => {
     assert.ok(doc.times.length > 1500, `${doc.times.length} times`);
     assert.match(find("2026-01-01T12:34:56+01").field.msg ?? "", /unexpected extra characters/);
     for (const sep of ["t", "_", " "]) assert.equal(find(`2026-01-01${sep}12:34:56+01:00`).field.isoformat, "2026-01-01T12:34:56+01:00");
-    assert.equal(find("1767270896").field.isoformat, "2026-01-01T12:34:56+00:00");
     assert.equal(find("2026-01-01T12:34:56").reading_in_zone?.isoformat, "2026-01-01T12:34:56+01:00");
+  });
+
+  test("a number in a string is refused as the server refuses it, with or without cgm.tz, and nothing else is", () => {
+    for (const number of ["1767270896", "+1767270896", "1767270896.", "1.767270896e9", "2026", "20261025"]) {
+      assert.deepEqual(find(number).field, { error: NUMBER_REFUSAL.type, msg: NUMBER_REFUSAL.msg }, number);
+      assert.equal(find(number).reading_in_zone, undefined, number); // fromisoformat reads "20261025" as a date
+      assert.deepEqual(readTimestamp(number), NUMBER_REFUSAL, number);
+    }
+    const numbers = doc.times.filter((c) => typeof c.time === "string" && readsAsNumber(c.time));
+    assert.ok(numbers.length > 100, `${numbers.length} numbers`);
+    const others = doc.times.filter((c) => !numbers.includes(c) && c.field.msg === NUMBER_REFUSAL.msg);
+    assert.deepEqual(others.map((c) => c.time), []);
+    for (const text of ["1e9", "inf", " 1767270896", "1_767_270_896", "9223372036854775808", "1.5e400"]) assert.ok(!readsAsNumber(text), text);
+    for (const text of ["-9223372036854775808", `${"0".repeat(5000)}1`, ".5", "1.e5", "-0"]) assert.ok(readsAsNumber(text), text);
   });
 
   test("every time as a time field: the server's instant, or its refusal in its words", (t) => {
@@ -92,6 +106,7 @@ describe("time fields, as the server reads them", () => {
     const names = new Set(glucose.cases.map((c: { name: string }) => c.name));
     for (const name of ["impact_time_forms", "forecast_time_forms"]) assert.ok(names.has(name), name);
     const refused = new Set(glucose.refused.cases.map((c: { name: string }) => c.name));
-    for (const name of ["meal_time_offset_in_hours_only", "insulin_time_as_a_week_date", "forecast_meal_time_as_a_number"]) assert.ok(refused.has(name), name);
+    const refusedNames = ["meal_time_offset_in_hours_only", "insulin_time_as_a_week_date", "forecast_meal_time_as_a_number", "meal_time_as_unix_seconds_in_a_string", "cgm_reading_time_as_unix_milliseconds_in_a_string"];
+    for (const name of refusedNames) assert.ok(refused.has(name), name);
   });
 });
