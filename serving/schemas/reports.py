@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 
 from serving.schemas.closed import ClosedModel
 from serving.schemas.glucose import ActivityIn, Cgm, GlucoseUnit, Profile, Reading
@@ -48,16 +49,29 @@ _EXAMPLE: dict[str, Any] = {
 }
 
 
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _day_text(value: object) -> object:
+    # Lax date parsing would read "1767225600" or 0 as a Unix time and "2026-01-01T00:00:00" as its day.
+    if isinstance(value, date) or (isinstance(value, str) and _DAY.fullmatch(value)):
+        return value
+    raise ValueError("a calendar day is written YYYY-MM-DD, such as 2026-11-27")
+
+
+CalendarDay = Annotated[date, BeforeValidator(_day_text)]
+
+
 class PeriodChoice(ClosedModel):
     """Which days the report covers: the consensus period (the latest 14 days) unless asked."""
 
     days: int = Field(
         default=14, ge=1, le=90, strict=True, description="the latest N days before the last reading"
     )
-    first_day: date | None = Field(
+    first_day: CalendarDay | None = Field(
         default=None, description="first local calendar day (YYYY-MM-DD); with last_day replaces `days`"
     )
-    last_day: date | None = Field(default=None, description="last local calendar day (YYYY-MM-DD)")
+    last_day: CalendarDay | None = Field(default=None, description="last local calendar day (YYYY-MM-DD)")
 
 
 class AgpReportRequest(PeriodChoice):

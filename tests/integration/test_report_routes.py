@@ -105,6 +105,18 @@ def test_short_or_bad_records_are_problems(client: TestClient) -> None:
     assert response.status_code == 422 and "needs a patient" in response.json()["detail"]
 
 
+@pytest.mark.parametrize("day", ["1767225600", 0, "0", 20260101, "2026-01-01T00:00:00", "01/01/2026"])
+@pytest.mark.parametrize("route", ["/v1/reports/agp", "/v1/reports/fhir"])
+def test_a_report_day_is_written_as_a_calendar_date(client: TestClient, route: str, day: Any) -> None:
+    """Lax date parsing would read "1767225600" or 0 as a Unix time and a date-time as its day."""
+    body = {**two_days(), "first_day": day, "last_day": "2026-01-02"}
+    if route.endswith("fhir"):
+        body["patient"] = {"identifier_system": "https://hospital.example/mrn", "identifier_value": "42"}
+    response = client.post(route, json=body)
+    assert response.status_code == 422 and response.headers["content-type"] == PROBLEM_JSON
+    assert "first_day" in response.text and "YYYY-MM-DD, such as 2026-11-27" in response.text
+
+
 def test_fhir_bundle_validates(client: TestClient) -> None:
     bundle_model = pytest.importorskip("fhir.resources.R4B.bundle", reason="fhir.resources is a dev extra")
     body = {**two_days(), "patient": {"identifier_system": "https://hospital.example/mrn", "identifier_value": "42"},
