@@ -163,7 +163,8 @@ def test_an_accepted_int8_model_ships_and_every_file_matches_fp32(
     assert manifest["models"][0]["ship"] == "model.int8.ort" and manifest["cgm_grid"]["step_min"] == 5
     rules = manifest["models"][0]["int8_rules"]
     assert rules["strict_carbs_interval_share"] == 0.95 and rules["strict_carbs_bar_met"] is False
-    assert rules["fine_tuning"]["steps"] == 2 and rules["fine_tuning"]["schedule"] == "cosine"
+    assert rules["fine_tuning"]["steps"] == 2
+    assert rules["fine_tuning"]["schedule"] == mobile_bundle.INT8_QAT_SCHEDULE
     for entry in manifest["models"][0]["files"]:
         data = (tmp_path / "bundle" / entry["path"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == entry["sha256"] and len(data) == entry["size_bytes"]
