@@ -366,7 +366,7 @@ def distill(
     )
     moving = [q for params, _ in trained for q in params]
     start_average = int(config.average_from * config.steps)
-    averaged = [torch.zeros_like(q) for q in moving]
+    averaged = [torch.zeros_like(q) for q in moving] if start_average < config.steps else []
     index = torch.from_numpy(np.asarray(class_index, dtype=np.int64))
     losses = []
     module.train()

@@ -43,12 +43,16 @@ def closest_field(name: str, fields: Sequence[str]) -> str | None:
     return best if best_edits <= MAX_SUGGESTION_EDITS and best_edits < len(name) else None
 
 
+def _did_you_mean(name: str, names: Sequence[str]) -> str:
+    close = closest_field(name, names)
+    return f" (did you mean '{close}'?)" if close is not None else ""
+
+
 def unknown_field_message(name: str, fields: Sequence[str], refused: Mapping[str, str]) -> str:
     """What the client reads for a key the model does not define (starts with pydantic's own words)."""
     if name in refused:
         return f"{_PYDANTIC_EXTRA_MSG}: '{name}' is not accepted: {refused[name]}"
-    close = closest_field(name, fields)
-    hint = f" (did you mean '{close}'?)" if close is not None else ""
+    hint = _did_you_mean(name, fields)
     return f"{_PYDANTIC_EXTRA_MSG}: '{name}' is not a field here{hint}; the fields are {', '.join(fields)}"
 
 
@@ -57,10 +61,8 @@ def unknown_query_message(name: str, parameters: Sequence[str]) -> str:
     for a body key)."""
     if not parameters:
         return f"{_PYDANTIC_EXTRA_MSG}: '{name}' is not a query parameter here; this route takes none"
-    close = closest_field(name, parameters)
-    hint = f" (did you mean '{close}'?)" if close is not None else ""
     return (
-        f"{_PYDANTIC_EXTRA_MSG}: '{name}' is not a query parameter here{hint}; "
+        f"{_PYDANTIC_EXTRA_MSG}: '{name}' is not a query parameter here{_did_you_mean(name, parameters)}; "
         f"the query parameters are {', '.join(parameters)}"
     )
 
