@@ -25,6 +25,7 @@ export interface WallTime {
 }
 
 const ZERO = 0x30;
+const DAY_MS = 86_400_000;
 
 /** CPython's _datetimemodule.c reads the UTF-8 bytes of the string, with a NUL after the last one. */
 class Bytes {
@@ -85,11 +86,7 @@ const isLeap = (y: number) => y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
 export const daysIn = (y: number, m: number) => [31, isLeap(y) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1];
 
 /** Days since 1970-01-01 of a proleptic Gregorian date (any year). */
-function epochDay(y: number, m: number, d: number): number {
-  const t = new Date(0);
-  t.setUTCFullYear(y, m - 1, d);
-  return Math.round(t.getTime() / 86_400_000);
-}
+const epochDay = (y: number, m: number, d: number) => wallMs(y, m, d, 0, 0, 0) / DAY_MS;
 
 /** iso_to_ymd: an ISO year, week and weekday as year, month, day; null when out of range. */
 function isoWeekDate(year: number, week: number, day: number): [number, number, number] | null {
@@ -103,7 +100,7 @@ function isoWeekDate(year: number, week: number, day: number): [number, number, 
   const jan4 = epochDay(year, 1, 4);
   const jan4Weekday = (((jan4 + 3) % 7) + 7) % 7;
   const monday = jan4 - jan4Weekday + (week - 1) * 7 + (day - 1);
-  const t = new Date(monday * 86_400_000);
+  const t = new Date(monday * DAY_MS);
   return [t.getUTCFullYear(), t.getUTCMonth() + 1, t.getUTCDate()];
 }
 
@@ -165,6 +162,9 @@ function parseClock(b: Bytes, start: number, end: number): { fields: number[]; m
   return { fields, more: b.at(p) !== 0 };
 }
 
+/** Whether `text` has a surrogate that is not half of a pair (it has no UTF-8 encoding). */
+export const hasLoneSurrogate = (s: string) => /[\ud800-\udfff]/.test(s) && /[\ud800-\udfff]/.test(s.replace(/[\ud800-\udbff][\udc00-\udfff]/g, ""));
+
 /**
  * Python's datetime.fromisoformat(text) when it gives a time without an offset (the wall-clock fields),
  * else null (it gives one with an offset, or raises ValueError). CPython's C parser, step for step.
@@ -181,7 +181,7 @@ export function naiveIsoTime(text: string): WallTime | null {
       break;
     }
   }
-  if (/[\ud800-\udfff]/.test(clean.replace(/[\ud800-\udbff][\udc00-\udfff]/g, ""))) return null;
+  if (hasLoneSurrogate(clean)) return null;
   const b = new Bytes(clean);
   const sepAt = separatorAt(b);
   if (sepAt < 0) return null;
@@ -233,6 +233,7 @@ function formatter(zone: string): Intl.DateTimeFormat {
 
 /** Milliseconds since the epoch of a wall-clock time read as if it were UTC (any year, no 1900 shift). */
 export function wallMs(y: number, mo: number, d: number, h: number, mi: number, s: number): number {
+  if (y >= 100) return Date.UTC(y, mo - 1, d, h, mi, s); // Date.UTC reads years 0-99 as 1900-1999
   const t = new Date(0);
   t.setUTCFullYear(y, mo - 1, d);
   t.setUTCHours(h, mi, s, 0);
@@ -248,7 +249,6 @@ export function zoneOffsetS(zone: string, utcMs: number): number {
   return (wallMs(year, Number(p.month), Number(p.day), Number(p.hour), Number(p.minute), Number(p.second)) - whole) / 1000;
 }
 
-const DAY_MS = 86_400_000;
 /** A zone's UTC offset (seconds) at an instant (ms since the epoch). */
 export type OffsetAt = (utcMs: number) => number;
 const SCAN_STEP_MS = 6 * 3_600_000; // no zone changes its offset twice within 6 h
@@ -324,12 +324,16 @@ function pythonOffset(offsetS: number): string {
   return `${sign}${pad(h)}:${pad(m)}${s === 0 ? "" : `:${pad(s)}`}`;
 }
 
-/** `time` in `zone`, as Python's `time.replace(tzinfo=ZoneInfo(zone)).isoformat()` writes it. */
-export function localizedIso(time: WallTime, zone: string, offsetAt?: OffsetAt): string {
-  const wall = wallOf(time);
+/** A wall time with its UTC offset (seconds), as Python's datetime.isoformat() writes it. */
+export function writeIsoformat(time: WallTime, offsetS: number): string {
   const fraction = time.microsecond === 0 ? "" : `.${pad(time.microsecond, 6)}`;
   const date = `${pad(time.year, 4)}-${pad(time.month)}-${pad(time.day)}`;
-  return `${date}T${pad(time.hour)}:${pad(time.minute)}:${pad(time.second)}${fraction}${pythonOffset(wallOffsetS(zone, wall, offsetAt))}`;
+  return `${date}T${pad(time.hour)}:${pad(time.minute)}:${pad(time.second)}${fraction}${pythonOffset(offsetS)}`;
+}
+
+/** `time` in `zone`, as Python's `time.replace(tzinfo=ZoneInfo(zone)).isoformat()` writes it. */
+export function localizedIso(time: WallTime, zone: string, offsetAt?: OffsetAt): string {
+  return writeIsoformat(time, wallOffsetS(zone, wallOf(time), offsetAt));
 }
 
 const wallOf = (t: WallTime) => wallMs(t.year, t.month, t.day, t.hour, t.minute, t.second);

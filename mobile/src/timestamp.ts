@@ -12,7 +12,7 @@
 // `tz` (device-time.ts writes the zone's offset first). When the date-time grammar fails, pydantic reads the
 // string as a date alone and words the refusal by that: "Input should be a valid datetime or date, <why the
 // date failed>" (golden/timestamps.json holds its verdict on each form).
-import { daysIn, wallMs, type WallTime } from "./device-time.ts";
+import { daysIn, hasLoneSurrogate, wallMs, writeIsoformat, type WallTime } from "./device-time.ts";
 import { NUMBER_REFUSAL, readsAsNumber } from "./time-text.ts";
 
 /** A time as the server holds it: the instant and the wall clock in the time's own offset. */
@@ -112,7 +112,6 @@ function dateRefusal(b: Uint8Array): string | null {
   return date;
 }
 
-const hasLoneSurrogate = (s: string) => /[\ud800-\udfff]/.test(s) && /[\ud800-\udfff]/.test(s.replace(/[\ud800-\udbff][\udc00-\udfff]/g, ""));
 const utf8 = new TextEncoder();
 
 /**
@@ -135,8 +134,7 @@ export function readTimestamp(value: unknown): Instant | TimeRefusal {
   const { wall, offsetS } = parsed;
   if (wall.year === 0) return { type: "datetime_parsing", msg: "Input should be a valid datetime, year 0 is out of range" };
   const { year, month, day, hour, minute, second } = wall;
-  const ms = year >= 100 ? Date.UTC(year, month - 1, day, hour, minute, second) : wallMs(year, month, day, hour, minute, second);
-  const utcS = ms / 1000 - offsetS;
+  const utcS = wallMs(year, month, day, hour, minute, second) / 1000 - offsetS;
   if (!(utcS >= EARLIEST_UTC_S && utcS < LATEST_UTC_S)) return { type: "value_error", msg: OUTSIDE_YEARS };
   return { utcS, microsecond: wall.microsecond, offsetS, local: wall };
 }
@@ -156,16 +154,8 @@ export const epochMs = (t: Instant) => t.utcS * 1000 + t.microsecond / 1000;
 /** -1, 0 or 1 as `a` is before, at or after `b`, to the microsecond. */
 export const compareInstants = (a: Instant, b: Instant) => Math.sign(a.utcS - b.utcS || a.microsecond - b.microsecond);
 
-const pad = (v: number, width = 2) => String(v).padStart(width, "0");
-
 /** The time as Python's datetime.isoformat() writes the server's datetime (the server quotes past meals so). */
-export function isoformat(t: Instant): string {
-  const w = t.local;
-  const fraction = w.microsecond === 0 ? "" : `.${pad(w.microsecond, 6)}`;
-  const a = Math.abs(t.offsetS);
-  const offset = `${t.offsetS < 0 ? "-" : "+"}${pad(Math.floor(a / 3600))}:${pad(Math.floor(a / 60) % 60)}`;
-  return `${pad(w.year, 4)}-${pad(w.month)}-${pad(w.day)}T${pad(w.hour)}:${pad(w.minute)}:${pad(w.second)}${fraction}${offset}`;
-}
+export const isoformat = (t: Instant): string => writeIsoformat(t.local, t.offsetS);
 
 /** Minutes after local midnight in the time's own offset: glucose_model/features.py (hour, minute, second). */
 export const localMinuteOfDay = (t: Instant) => t.local.hour * 60 + t.local.minute + t.local.second / 60;
