@@ -369,8 +369,7 @@ export function validateForecastRequest(
   checkForecastSchema(request);
   const nowMs = (options.now ?? new Date()).getTime();
   const maxAge = options.maxCgmAgeMin ?? 20;
-  checkReadings(request.cgm, nowMs, "cgm", ["cgm"]);
-  const last = Math.max(...localizeReadings(request.cgm).readings.map((r) => epochMs(instantOf(r.time))));
+  const last = Math.max(...checkReadings(request.cgm, nowMs, "cgm", ["cgm"]).map(epochMs));
   const ageMin = (nowMs - last) / 60_000;
   if (maxAge && ageMin > maxAge) {
     throw new RequestRefused(
@@ -402,8 +401,9 @@ function notFuture(time: string | Instant, nowMs: number, what: string, loc: Loc
   }
 }
 
-/** serving/request_records.glucose_series: unit, range, not in the future, strictly increasing. */
-function checkReadings(cgmIn: CgmIn, nowMs: number, what: string, loc: Loc): void {
+/** serving/request_records.glucose_series: unit, range, not in the future, strictly increasing; returns the
+ * readings' instants. */
+function checkReadings(cgmIn: CgmIn, nowMs: number, what: string, loc: Loc): Instant[] {
   const cgm = localizeReadings(cgmIn);
   const { glucoseMgDl } = readingsOf(cgm);
   const bad = glucoseMgDl.findIndex((v) => !Number.isFinite(v) || v < GLUCOSE_MIN_MG_DL || v > GLUCOSE_MAX_MG_DL);
@@ -427,6 +427,7 @@ function checkReadings(cgmIn: CgmIn, nowMs: number, what: string, loc: Loc): voi
       );
     }
   }
+  return times;
 }
 
 /** features.pre_meal_from_grid's two checks on the (37,) grid before a meal; the message, or null. */
