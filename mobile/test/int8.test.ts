@@ -15,16 +15,13 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 
 import { MobileBundle } from "../src/bundle.ts";
 import { preprocessJpeg, type PreprocessSpec } from "../src/photo.ts";
 import { fromJson, toNumbers } from "../src/tensors.ts";
+import { BUNDLE, REPO } from "./golden-models.ts";
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, "..", "..");
-const BUNDLE = process.env.MEALIMPACT_BUNDLE;
 const DATA = process.env.MEALIMPACT_DATA ?? path.join(REPO, "..", "shared", "data");
 const RECOGNIZER = "food_recognizer";
 const INT8 = "model.int8.ort";
