@@ -201,7 +201,7 @@ def _verdict(validate: Any, value: object) -> dict[str, object]:
     assert isinstance(time, datetime)
     return {
         "isoformat": time.isoformat(),
-        "utc_s": (time - _EPOCH) // timedelta(seconds=1),
+        "utc_s": _unix_s(time),
         "microsecond": time.microsecond,
     }
 
