@@ -216,12 +216,11 @@ def device_local(
     reading) is then."""
     changed = copy.deepcopy(dict(request))
     zone = ZoneInfo(zone_name)
+    shift = timedelta(0)
     if meal_time is not None:
         anchor = changed["meal"]["time"] if "meal" in changed else changed["cgm"]["readings"][-1]["time"]
         shift = meal_time - datetime.fromisoformat(anchor)
-        _times_in(changed, lambda t: (datetime.fromisoformat(t) + shift).astimezone(zone).isoformat())
-    else:
-        _times_in(changed, lambda t: datetime.fromisoformat(t).astimezone(zone).isoformat())
+    _times_in(changed, lambda t: (datetime.fromisoformat(t) + shift).astimezone(zone).isoformat())
     for cgm in [changed["cgm"], *(past["cgm"] for past in changed.get("history", []))]:
         cgm["tz"] = zone_name
         for reading in cgm["readings"]:
